@@ -1,0 +1,275 @@
+"""Typed configuration for every command, as dataclasses that round-trip to TOML, YAML or JSON.
+
+Every hyperparameter of a run lives in one of these dataclasses. ``relcon <command> --config
+FILE`` reads a file with the same nested layout (unknown keys are an error, so a typo never goes
+unnoticed), command-line flags override it, and the resolved configuration is written beside
+every checkpoint and result.
+
+Example TOML for ``relcon pretrain``::
+
+    steps = 2000
+    batch_size = 32
+    distance = "runs/distance"
+
+    [data]
+    source = "wisdm_watch"
+    block_seconds = 3600
+
+    [encoder]
+    stage_blocks = [3, 4, 6]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from relcon.models.distance import MotifDistanceConfig
+from relcon.models.encoder import EncoderConfig
+
+__all__ = [
+    "DataConfig",
+    "DemoConfig",
+    "DistanceTrainConfig",
+    "EncoderConfig",
+    "EvalConfig",
+    "MotifDistanceConfig",
+    "PretrainConfig",
+    "from_dict",
+    "load_config",
+    "save_config",
+    "to_dict",
+]
+
+T = TypeVar("T")
+
+
+@dataclass
+class DataConfig:
+    """Which windows to train on.
+
+    ``source`` is ``"demo"`` (the bundled WISDM subset), the name of a built-in reader
+    (``"wisdm_watch"``, ``"spsw_smartwatch"``, ``"hapt"``), or the path to a ``.npz`` file of
+    windows written by :meth:`relcon.data.windowing.Segments.save_npz`.
+    """
+
+    source: str = "demo"
+    root: str | None = None  # folder of a built-in data set (default: $RELCON_DATA/<source>)
+    users: list[str] | None = None  # keep only these users (None: all)
+    exclude_users: list[str] = field(default_factory=list)
+    stride_s: float = 2.56  # window stride in seconds (2.56 = no overlap)
+    block_seconds: float = 3600.0  # within-user candidates come from the same block of time
+
+
+@dataclass
+class DistanceTrainConfig:
+    """``relcon train-distance``: fit the motif distance by rebuilding windows from augmented copies."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: MotifDistanceConfig = field(default_factory=MotifDistanceConfig)
+    steps: int = 1000
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    warmup_steps: int = 50
+    grad_clip: float = 1.0
+    n_augment: int = 2  # augmentations per window, drawn from the eight
+    seed: int = 0
+    device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
+    log_every: int = 10
+    ckpt_every: int = 200
+    keep_checkpoints: int = 2
+
+
+@dataclass
+class PretrainConfig:
+    """``relcon pretrain``: train the encoder with the relative contrastive loss."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    distance: str = ""  # run folder or checkpoint of a trained motif distance
+    steps: int = 1000
+    batch_size: int = 64  # anchors per step
+    within_user: int = 20  # candidates per anchor from the same user and time block
+    between_user: int | None = None  # other anchors used as candidates (None: all B - 1)
+    tau: float = 0.1
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 50
+    grad_clip: float = 1.0
+    distance_chunk_pairs: int | None = None  # pairs scored at once (None: 64 on CPU, 2048 on GPU)
+    seed: int = 0
+    device: str = "auto"
+    log_every: int = 10
+    ckpt_every: int = 200
+    keep_checkpoints: int = 2
+
+
+@dataclass
+class EvalConfig:
+    """``relcon evaluate``: a linear probe on frozen embeddings, split by subject."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    checkpoint: str = ""  # encoder run folder or checkpoint ("random" for a random encoder)
+    labels: list[str] | None = None  # keep only windows of these classes (None: all labelled)
+    folds: int = 5  # subject-wise folds
+    val_fraction: float = 0.25  # of the training subjects, to choose the regularisation
+    seed: int = 0
+    device: str = "auto"
+    batch_size: int = 512
+
+
+@dataclass
+class DemoConfig:
+    """``relcon demo``: distance, RelCon pretraining and a linear probe on the bundled data."""
+
+    distance: DistanceTrainConfig = field(default_factory=DistanceTrainConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    pretrain_users: int = 26  # the rest are split into probe folds (train on some, test on one)
+    folds: int = 5
+    eval_every: int = 1  # probe on every k-th held-out window (k > 1 only to save time)
+    seed: int = 0
+
+
+# --------------------------------------------------------------------------------------------
+# (de)serialisation
+# --------------------------------------------------------------------------------------------
+def to_dict(obj: Any) -> Any:
+    """Nested dataclass -> plain dict/list/scalars (``None`` values kept)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_dict(v) for k, v in obj.items()}
+    return obj
+
+
+def _convert(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _convert(a, value, where)
+            except (TypeError, ValueError) as e:
+                errors.append(str(e))
+        raise TypeError(f"{where}: {value!r} does not fit {tp} ({'; '.join(errors)})")
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise TypeError(f"{where}: expected a table/mapping, got {value!r}")
+        return from_dict(tp, value, where)
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise TypeError(f"{where}: expected a list, got {value!r}")
+        inner = args[0] if args else Any
+        items = [_convert(inner, v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return items if origin is list else tuple(items)
+    if tp is Any:
+        return value
+    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if tp is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if tp is bool and isinstance(value, bool):
+        return value
+    if tp is str and isinstance(value, str):
+        return value
+    raise TypeError(f"{where}: expected {getattr(tp, '__name__', tp)}, got {value!r}")
+
+
+def from_dict(cls: type[T], data: dict, where: str = "config", base: T | None = None) -> T:
+    """Build dataclass ``cls`` from a (nested) dict, checking names and types.
+
+    With ``base``, keys missing from ``data`` keep ``base``'s values (recursively for nested
+    tables), so a file only needs to name what it changes.
+    """
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(names)}")
+    kwargs = {}
+    for k, v in data.items():
+        inner = getattr(base, k, None) if base is not None else None
+        if dataclasses.is_dataclass(inner) and isinstance(v, dict):
+            kwargs[k] = from_dict(type(inner), v, f"{where}.{k}", base=inner)
+        else:
+            kwargs[k] = _convert(hints[k], v, f"{where}.{k}")
+    return dataclasses.replace(base, **kwargs) if base is not None else cls(**kwargs)
+
+
+def _read_mapping(path: Path) -> dict:
+    suffix = path.suffix.lower()
+    text = path.read_text()
+    if suffix == ".toml":
+        try:
+            import tomllib
+        except ModuleNotFoundError:  # Python 3.10
+            import tomli as tomllib  # type: ignore[no-redef]
+        data = tomllib.loads(text)
+    elif suffix in (".yaml", ".yml"):
+        import yaml
+
+        data = yaml.safe_load(text) or {}
+    elif suffix == ".json":
+        data = json.loads(text)
+    else:
+        raise ValueError(f"{path}: unknown config format {suffix!r}; use .toml, .yaml or .json")
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: the top level must be a table/mapping")
+    return data
+
+
+def load_config(path: str | Path, cls: type[T], base: T | None = None) -> T:
+    """Read a TOML/YAML/JSON file into dataclass ``cls`` (on top of ``base`` if given).
+
+    Errors name the file and the offending key.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+    try:
+        return from_dict(cls, _read_mapping(path), where=str(path), base=base)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"invalid config: {e}") from None
+
+
+def _strip_none(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _strip_none(v) for k, v in obj.items() if v is not None}
+    if isinstance(obj, list):
+        return [_strip_none(v) for v in obj]
+    return obj
+
+
+def save_config(obj: Any, path: str | Path) -> None:
+    """Write a dataclass to ``path`` (format from the suffix), atomically."""
+    from relcon.io import atomic_write_text
+
+    path = Path(path)
+    data = to_dict(obj)
+    suffix = path.suffix.lower()
+    if suffix == ".toml":
+        import tomli_w
+
+        text = tomli_w.dumps(_strip_none(data))  # TOML has no null: absent means default/None
+    elif suffix in (".yaml", ".yml"):
+        import yaml
+
+        text = yaml.safe_dump(data, sort_keys=False)
+    elif suffix == ".json":
+        text = json.dumps(data, indent=2)
+    else:
+        raise ValueError(f"{path}: unknown config format {suffix!r}; use .toml, .yaml or .json")
+    atomic_write_text(path, text)

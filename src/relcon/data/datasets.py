@@ -1,0 +1,144 @@
+"""From a :class:`~relcon.config.DataConfig` to windows: the bundled demo, built-in readers, files."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from relcon.config import DataConfig
+from relcon.data.readers import (
+    Recording,
+    default_data_root,
+    read_hapt,
+    read_spsw_smartwatch,
+    read_wisdm_watch,
+)
+from relcon.data.signal import TARGET_FS, resample
+from relcon.data.windowing import SEGMENT_LENGTH, Segments, window_recordings
+
+__all__ = [
+    "BUILTIN_READERS",
+    "demo_path",
+    "load_demo",
+    "load_recordings",
+    "load_segments",
+    "select_users",
+]
+
+BUILTIN_READERS = {
+    "wisdm_watch": read_wisdm_watch,
+    "spsw_smartwatch": read_spsw_smartwatch,
+    "hapt": read_hapt,
+}
+
+
+def demo_path() -> Path:
+    """Path of the bundled demo data (a WISDM watch subset, CC BY 4.0; see its README)."""
+    return Path(str(resources.files("relcon") / "assets" / "wisdm_demo.npz"))
+
+
+def load_demo() -> list[Recording]:
+    """The bundled WISDM demo subset as 100 Hz recordings in g (46 users, 6 activities).
+
+    The pieces are stored at 20 Hz (int16) and resampled to 100 Hz with the polyphase filter.
+    """
+    path = demo_path()
+    if not path.is_file():
+        raise FileNotFoundError(f"bundled demo data missing: {path} (reinstall relcon)")
+    with np.load(path) as z:
+        x, offsets = z["x"], z["offsets"]
+        fs, scale = float(z["fs"]), float(z["scale"])
+        names = tuple(str(s) for s in z["label_names"])
+        recs = []
+        for i in range(len(offsets) - 1):
+            piece = x[offsets[i] : offsets[i + 1]].astype(np.float32) / scale
+            x100 = resample(piece, fs, TARGET_FS, source=f"{path}:{z['recording'][i]}")
+            recs.append(
+                Recording(
+                    user=str(z["user"][i]),
+                    recording=str(z["recording"][i]),
+                    x=x100.astype(np.float32),
+                    fs=TARGET_FS,
+                    start_s=float(z["start_s"][i]),
+                    labels=np.full(len(x100), z["label"][i], dtype=np.int16),
+                    label_names=names,
+                    source=str(path),
+                )
+            )
+    return recs
+
+
+def _matches(user: str, wanted: set[str]) -> bool:
+    # "wisdm_watch:1600" matches "wisdm_watch:1600" and "1600"
+    return user in wanted or user.split(":", 1)[-1] in wanted
+
+
+def select_users(
+    recs: list[Recording], users: list[str] | None, exclude: list[str]
+) -> list[Recording]:
+    """Keep recordings of ``users`` (all if None) that are not in ``exclude``."""
+    out = recs
+    if users is not None:
+        wanted = {str(u) for u in users}
+        out = [r for r in out if _matches(r.user, wanted)]
+        found = {r.user for r in out} | {r.user.split(":", 1)[-1] for r in out}
+        missing = sorted(wanted - found)
+        if missing:
+            raise ValueError(f"requested users not found in the data: {missing}")
+    if exclude:
+        banned = {str(u) for u in exclude}
+        out = [r for r in out if not _matches(r.user, banned)]
+    return out
+
+
+def load_recordings(cfg: DataConfig) -> list[Recording]:
+    """Read the recordings ``cfg`` names, filtered by ``cfg.users`` / ``cfg.exclude_users``."""
+    if cfg.source == "demo":
+        recs = load_demo()
+    elif cfg.source in BUILTIN_READERS:
+        root = cfg.root
+        if root is None:
+            base = default_data_root()
+            if base is None:
+                raise FileNotFoundError(
+                    f"data set {cfg.source!r}: no data root found; pass data.root (--data-root) or "
+                    "set the RELCON_DATA environment variable"
+                )
+            root = str(base / cfg.source)
+        recs = BUILTIN_READERS[cfg.source](root)
+    else:
+        raise ValueError(
+            f"unknown data source {cfg.source!r}: use 'demo', one of {sorted(BUILTIN_READERS)}, "
+            "or a .npz file of windows"
+        )
+    return select_users(recs, cfg.users, cfg.exclude_users)
+
+
+def load_segments(cfg: DataConfig, min_label_fraction: float = 1.0) -> Segments:
+    """Windows of 256 x 3 at 100 Hz for ``cfg`` (readers + windowing, or a saved ``.npz``)."""
+    if cfg.source.endswith(".npz"):
+        path = Path(cfg.source)
+        if not path.is_file():
+            raise FileNotFoundError(f"windows file not found: {path}")
+        segs = Segments.load_npz(path)
+        if segs.x.shape[1:] != (SEGMENT_LENGTH, 3):
+            raise ValueError(
+                f"{path}: windows must be ({SEGMENT_LENGTH}, 3), got {segs.x.shape[1:]}"
+            )
+        keep = np.ones(len(segs), dtype=bool)
+        if cfg.users is not None:
+            keep &= np.array([_matches(u, set(map(str, cfg.users))) for u in segs.user])
+        if cfg.exclude_users:
+            keep &= ~np.array([_matches(u, set(map(str, cfg.exclude_users))) for u in segs.user])
+        return segs.subset(keep)
+    stride = round(cfg.stride_s * TARGET_FS)
+    if stride < 1:
+        raise ValueError(f"stride_s={cfg.stride_s} is shorter than one sample at 100 Hz")
+    return window_recordings(
+        load_recordings(cfg),
+        length=SEGMENT_LENGTH,
+        stride=stride,
+        min_label_fraction=min_label_fraction,
+    )

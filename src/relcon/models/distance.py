@@ -1,0 +1,325 @@
+"""The learnable motif distance of RelCon.
+
+RelCon (Xu et al., "RelCon: Relative Contrastive Learning for a Motion Foundation Model for
+Wearable Data", ICLR 2025, arXiv:2411.18822) measures how similar a *candidate* window is to an
+*anchor* window by how well the anchor can be rebuilt from pieces (motifs) of the candidate. A
+cross-attention model does the rebuilding: queries come from the anchor, keys and values from the
+candidate, and the attention is sparse (sparsemax), so each anchor time step copies a few candidate
+time steps. The distance is the squared error of the reconstruction. Trained to rebuild a window
+from an augmented copy of itself (rotations, scaling, ...), it learns which transformations leave
+the meaning of a motion unchanged.
+
+Differences from the public reference implementation, on purpose:
+
+* the attention is sparsemax in ``train()`` **and** ``eval()`` (the reference silently falls back
+  to softmax when it is not training, i.e. exactly when distances are computed);
+* candidate key/value features are computed once per distinct candidate when one anchor is scored
+  against many candidates (:meth:`MotifDistance.score`), and memory is bounded by chunking.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = ["MotifDistance", "MotifDistanceConfig", "sparsemax"]
+
+
+# --------------------------------------------------------------------------------------------
+# sparsemax
+# --------------------------------------------------------------------------------------------
+def _sparsemax_threshold(z: Tensor) -> Tensor:
+    """Threshold ``tau`` of sparsemax along the last dim, so that ``sum(relu(z - tau)) = 1``.
+
+    Michelot's fixed-point algorithm: start from ``max(z) - 1`` (a lower bound of ``tau``, so the
+    candidate support is a superset of the true one), then repeatedly set
+    ``tau = (sum_{z_i > tau} z_i - 1) / |{z_i > tau}|``. ``tau`` only grows and the support only
+    shrinks, and the iteration stops, exactly, when the support no longer changes. In practice
+    that takes a handful of passes, which is several times cheaper than the textbook sort.
+    """
+    tau = z.amax(dim=-1, keepdim=True) - 1
+    count = None
+    for _ in range(z.shape[-1] + 1):
+        mask = z > tau
+        new_count = mask.sum(dim=-1, keepdim=True)
+        tau = (torch.where(mask, z, 0).sum(dim=-1, keepdim=True) - 1) / new_count
+        if count is not None and torch.equal(new_count, count):
+            break
+        count = new_count
+    return tau
+
+
+class _Sparsemax(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, z: Tensor, dim: int, chunk_elements: int) -> Tensor:  # type: ignore[override]
+        zt = z.transpose(dim, -1)
+        shape = zt.shape
+        flat = zt.reshape(-1, shape[-1])
+        # On the CPU the fixed-point passes are memory bound: work on blocks of rows that stay
+        # in cache. On accelerators one block is fastest.
+        rows = flat.shape[0] if flat.is_cuda else max(1, chunk_elements // shape[-1])
+        out = torch.empty_like(flat)
+        for s in range(0, flat.shape[0], rows):
+            block = flat[s : s + rows]
+            out[s : s + rows] = torch.clamp(block - _sparsemax_threshold(block), min=0)
+        p = out.reshape(shape).transpose(dim, -1)
+        ctx.save_for_backward(p)
+        ctx.dim = dim
+        return p
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        (p,) = ctx.saved_tensors
+        dim = ctx.dim
+        nonzero = (p > 0).to(grad.dtype)
+        v = (grad * nonzero).sum(dim=dim, keepdim=True) / nonzero.sum(dim=dim, keepdim=True)
+        return nonzero * (grad - v), None, None
+
+
+def sparsemax(z: Tensor, dim: int = -1, chunk_elements: int = 1 << 19) -> Tensor:
+    """Sparsemax: the Euclidean projection of ``z`` onto the probability simplex.
+
+    Martins & Astudillo, "From Softmax to Sparsemax", ICML 2016. Like softmax it returns
+    non-negative weights that sum to one along ``dim``, but most of them are exactly zero.
+
+    Args:
+        z: scores, any shape.
+        dim: the dimension to normalise over.
+        chunk_elements: on the CPU, rows are processed in blocks of about this many elements.
+
+    Returns:
+        Tensor of the same shape as ``z``.
+
+    Example:
+        >>> p = sparsemax(torch.tensor([[2.0, 1.0, -1.0]]))
+        >>> p
+        tensor([[1., 0., 0.]])
+    """
+    return _Sparsemax.apply(z, dim, chunk_elements)
+
+
+# --------------------------------------------------------------------------------------------
+# building blocks
+# --------------------------------------------------------------------------------------------
+class DilatedConvStack(nn.Module):
+    """Dilated 1-D convolutions whose receptive field doubles at every layer.
+
+    Layer 0: ``Conv1d(in, C, kernel)`` -> GELU -> InstanceNorm.
+    Layer i (i = 1..n_layers): ``x + Conv1d(C/8 -> C, kernel, dilation 2**(i-1))(Conv1x1(C -> C/8)(x))``
+    -> GELU -> InstanceNorm (a bottlenecked residual block).
+
+    Shapes: ``(B, in_channels, T) -> (B, channels, T)``.
+    """
+
+    def __init__(
+        self, in_channels: int, channels: int, kernel_size: int, n_layers: int, bottleneck: int
+    ) -> None:
+        super().__init__()
+        if kernel_size % 2 != 1:
+            raise ValueError(f"kernel_size must be odd to keep the length, got {kernel_size}")
+        self.first = nn.Conv1d(in_channels, channels, kernel_size, padding=kernel_size // 2)
+        self.first_norm = nn.InstanceNorm1d(channels)
+        self.bottlenecks = nn.ModuleList()
+        self.convs = nn.ModuleList()
+        self.norms = nn.ModuleList()
+        for i in range(n_layers):
+            dilation = 2**i
+            self.bottlenecks.append(nn.Conv1d(channels, bottleneck, 1))
+            self.convs.append(
+                nn.Conv1d(
+                    bottleneck,
+                    channels,
+                    kernel_size,
+                    dilation=dilation,
+                    padding=kernel_size // 2 * dilation,
+                )
+            )
+            self.norms.append(nn.InstanceNorm1d(channels))
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.first_norm(F.gelu(self.first(x)))
+        for bottle, conv, norm in zip(self.bottlenecks, self.convs, self.norms, strict=True):
+            h = norm(F.gelu(conv(bottle(h)) + h))
+        return h
+
+    @property
+    def receptive_field(self) -> int:
+        k = self.first.kernel_size[0]
+        return k + sum((k - 1) * c.dilation[0] for c in self.convs)
+
+
+@dataclass
+class MotifDistanceConfig:
+    """Architecture of :class:`MotifDistance` (defaults: the reference's size)."""
+
+    in_channels: int = 3
+    channels: int = 64
+    kernel_size: int = 15
+    n_layers: int = 2
+    bottleneck: int = 8
+    attn_dropout: float = 0.1
+    revin_eps: float = 1e-5
+
+
+class MotifDistance(nn.Module):
+    """Cross-attention reconstruction distance between accelerometry windows (RelCon).
+
+    The anchor ``a`` is rebuilt from the candidate ``c``:
+
+    1. reversible instance normalisation (RevIN) with the *candidate's* per-channel mean and
+       standard deviation (and a learnable per-channel affine map) is applied to both windows;
+    2. queries ``q = f_q(a)``, keys ``k = f_k(c)`` and values ``v = f_v(c)`` come from three
+       separate dilated convolution stacks (:class:`DilatedConvStack`);
+    3. single-head attention with **sparsemax** weights, ``A = sparsemax(q k^T / sqrt(C))``;
+    4. ``a_hat = denorm(Linear(A v))`` back to the input channels and units;
+    5. ``d(a, c) = sum_{t, ch} (a_hat - a)^2``.
+
+    Shapes:
+        - ``forward(anchor (B, T, 3), candidate (B, T, 3)) -> (B,)``
+        - ``pairwise(anchor (B, T, 3), candidates (B, C, T, 3)) -> (B, C)``
+        - ``score(anchor (B, T, 3), pool (M, T, 3), index (B, C)) -> (B, C)``
+        - ``reconstruct(anchor (B, T, 3), candidate (B, T, 3)) -> (B, T, 3)``
+
+    Example:
+        >>> dist = MotifDistance()
+        >>> a, c = torch.randn(4, 256, 3), torch.randn(4, 256, 3)
+        >>> dist(a, c).shape
+        torch.Size([4])
+        >>> dist.pairwise(a, torch.randn(4, 10, 256, 3)).shape
+        torch.Size([4, 10])
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 3,
+        channels: int = 64,
+        kernel_size: int = 15,
+        n_layers: int = 2,
+        bottleneck: int = 8,
+        attn_dropout: float = 0.1,
+        revin_eps: float = 1e-5,
+    ) -> None:
+        super().__init__()
+        self.config = MotifDistanceConfig(
+            in_channels, channels, kernel_size, n_layers, bottleneck, attn_dropout, revin_eps
+        )
+        self.revin_weight = nn.Parameter(torch.ones(in_channels))
+        self.revin_bias = nn.Parameter(torch.zeros(in_channels))
+        self.query_net = DilatedConvStack(in_channels, channels, kernel_size, n_layers, bottleneck)
+        self.key_net = DilatedConvStack(in_channels, channels, kernel_size, n_layers, bottleneck)
+        self.value_net = DilatedConvStack(in_channels, channels, kernel_size, n_layers, bottleneck)
+        self.out_proj = nn.Linear(channels, in_channels)
+
+    @classmethod
+    def from_config(cls, config: MotifDistanceConfig | dict) -> MotifDistance:
+        if isinstance(config, MotifDistanceConfig):
+            config = asdict(config)
+        return cls(**config)
+
+    # ---- pieces -------------------------------------------------------------------------
+    def _stats(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Per-window, per-channel mean and std of ``x (N, T, C)`` -> two ``(N, 1, C)``."""
+        mean = x.mean(dim=1, keepdim=True)
+        std = torch.sqrt(x.var(dim=1, keepdim=True, unbiased=False) + self.config.revin_eps)
+        return mean.detach(), std.detach()
+
+    def _norm(self, x: Tensor, mean: Tensor, std: Tensor) -> Tensor:
+        return (x - mean) / std * self.revin_weight + self.revin_bias
+
+    def _denorm(self, y: Tensor, mean: Tensor, std: Tensor) -> Tensor:
+        eps = self.config.revin_eps
+        return (y - self.revin_bias) / (self.revin_weight + eps * eps) * std + mean
+
+    def encode_candidates(self, candidates: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Key/value features and RevIN statistics of ``candidates (M, T, C)``.
+
+        Returns ``keys (M, T, D)``, ``values (M, T, D)``, ``mean (M, 1, C)``, ``std (M, 1, C)``.
+        """
+        mean, std = self._stats(candidates)
+        xc = self._norm(candidates, mean, std).transpose(1, 2)
+        keys = self.key_net(xc).transpose(1, 2)
+        values = self.value_net(xc).transpose(1, 2)
+        return keys, values, mean, std
+
+    def _reconstruct_pairs(
+        self, anchor: Tensor, keys: Tensor, values: Tensor, mean: Tensor, std: Tensor
+    ) -> Tensor:
+        """Rebuild ``anchor (P, T, C)`` from paired candidate features (all leading dims P)."""
+        xa = self._norm(anchor, mean, std).transpose(1, 2)
+        queries = self.query_net(xa).transpose(1, 2)  # (P, T, D)
+        scores = torch.bmm(queries, keys.transpose(1, 2)) / math.sqrt(queries.shape[-1])
+        attn = sparsemax(scores, dim=-1)
+        if self.training and self.config.attn_dropout > 0:
+            attn = F.dropout(attn, p=self.config.attn_dropout)
+        out = self.out_proj(torch.bmm(attn, values))  # (P, T, C)
+        return self._denorm(out, mean, std)
+
+    def _check(self, name: str, x: Tensor, ndim: int) -> None:
+        if x.ndim != ndim or x.shape[-1] != self.config.in_channels:
+            raise ValueError(
+                f"MotifDistance: `{name}` must have {ndim} dims ending in "
+                f"{self.config.in_channels} channels, got shape {tuple(x.shape)}"
+            )
+
+    # ---- public API ---------------------------------------------------------------------
+    def reconstruct(self, anchor: Tensor, candidate: Tensor) -> Tensor:
+        """Reconstruction of ``anchor (B, T, C)`` from ``candidate (B, T, C)``."""
+        self._check("anchor", anchor, 3)
+        self._check("candidate", candidate, 3)
+        keys, values, mean, std = self.encode_candidates(candidate)
+        return self._reconstruct_pairs(anchor, keys, values, mean, std)
+
+    def forward(self, anchor: Tensor, candidate: Tensor) -> Tensor:
+        """Distance ``(B,)`` between each anchor and its candidate, both ``(B, T, C)``."""
+        recon = self.reconstruct(anchor, candidate)
+        return (recon - anchor).square().sum(dim=(1, 2))
+
+    def score(self, anchor: Tensor, pool: Tensor, index: Tensor, chunk_pairs: int = 512) -> Tensor:
+        """Distances from each anchor to candidates picked out of a shared pool.
+
+        Args:
+            anchor: ``(B, T, C)`` anchor windows.
+            pool: ``(M, T, C)`` distinct candidate windows; their key/value features are computed
+                once, however many anchors they are scored against.
+            index: ``(B, K)`` long tensor; candidate ``j`` of anchor ``i`` is ``pool[index[i, j]]``.
+            chunk_pairs: at most this many (anchor, candidate) pairs are rebuilt at once, which
+                bounds memory (each pair holds a ``T x T`` attention matrix). Default: 64 on the
+                CPU (cache-sized blocks are fastest there), 2048 on GPUs.
+
+        Returns:
+            ``(B, K)`` distances.
+        """
+        self._check("anchor", anchor, 3)
+        self._check("pool", pool, 3)
+        if index.ndim != 2 or index.shape[0] != anchor.shape[0]:
+            raise ValueError(
+                f"index must be (B, K) with B={anchor.shape[0]}, got {tuple(index.shape)}"
+            )
+        b, k = index.shape
+        if chunk_pairs is None:
+            chunk_pairs = 2048 if anchor.is_cuda else 64
+        keys, values, mean, std = self.encode_candidates(pool)
+        flat = index.reshape(-1)
+        anchor_of_pair = torch.arange(b, device=index.device).repeat_interleave(k)
+        out = []
+        for start in range(0, flat.numel(), max(1, chunk_pairs)):
+            sl = slice(start, start + chunk_pairs)
+            ci, ai = flat[sl], anchor_of_pair[sl]
+            a = anchor[ai]
+            recon = self._reconstruct_pairs(a, keys[ci], values[ci], mean[ci], std[ci])
+            out.append((recon - a).square().sum(dim=(1, 2)))
+        return torch.cat(out).reshape(b, k)
+
+    def pairwise(
+        self, anchor: Tensor, candidates: Tensor, chunk_pairs: int | None = None
+    ) -> Tensor:
+        """Distances ``(B, C)`` from ``anchor (B, T, 3)`` to each of ``candidates (B, C, T, 3)``."""
+        self._check("candidates", candidates, 4)
+        b, c = candidates.shape[:2]
+        pool = candidates.reshape(b * c, *candidates.shape[2:])
+        index = torch.arange(b * c, device=candidates.device).reshape(b, c)
+        return self.score(anchor, pool, index, chunk_pairs=chunk_pairs)

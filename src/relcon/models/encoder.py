@@ -1,0 +1,186 @@
+"""The RelCon motion encoder: a 1-D ResNet that maps a 2.56 s window to a 256-d vector."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = ["EncoderConfig", "ResNet1DEncoder"]
+
+WINDOW = 256  # samples per segment: 2.56 s at 100 Hz
+
+
+@dataclass
+class EncoderConfig:
+    """Architecture of :class:`ResNet1DEncoder`. Defaults give the paper's ~3.6M-parameter model."""
+
+    in_channels: int = 3
+    stem_filters: int = 64
+    stem_kernel: int = 7
+    stem_stride: int = 2
+    pool_kernel: int = 3
+    pool_stride: int = 2
+    stage_blocks: tuple[int, ...] = (3, 4, 6)
+    stage_filters: tuple[int, ...] = (64, 128, 256)
+    stage_kernels: tuple[int, ...] = (3, 4, 4)
+
+    def __post_init__(self) -> None:
+        self.stage_blocks = tuple(int(v) for v in self.stage_blocks)
+        self.stage_filters = tuple(int(v) for v in self.stage_filters)
+        self.stage_kernels = tuple(int(v) for v in self.stage_kernels)
+        if not (len(self.stage_blocks) == len(self.stage_filters) == len(self.stage_kernels)):
+            raise ValueError(
+                "stage_blocks, stage_filters and stage_kernels must have the same length, got "
+                f"{self.stage_blocks}, {self.stage_filters}, {self.stage_kernels}"
+            )
+
+    @property
+    def embed_dim(self) -> int:
+        return self.stage_filters[-1]
+
+
+class SameConv1d(nn.Conv1d):
+    """Stride-1 convolution that keeps the length, also for even kernels.
+
+    For an even kernel the extra zero goes on the right (what ``padding="same"`` does), padded
+    explicitly so PyTorch does not warn on every call.
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, kernel: int) -> None:
+        super().__init__(in_ch, out_ch, kernel, padding=0)
+        self.pad = ((kernel - 1) // 2, kernel - 1 - (kernel - 1) // 2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return super().forward(F.pad(x, self.pad))
+
+
+class PreActBlock(nn.Module):
+    """Pre-activation residual block: ``x + conv(relu(bn(conv(relu(bn(x))))))``.
+
+    A 1x1 convolution projects the shortcut when the number of channels changes.
+    Shapes: ``(B, in_ch, L) -> (B, out_ch, L)``.
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, kernel: int) -> None:
+        super().__init__()
+        self.bn1 = nn.BatchNorm1d(in_ch)
+        self.conv1 = SameConv1d(in_ch, out_ch, kernel)
+        self.bn2 = nn.BatchNorm1d(out_ch)
+        self.conv2 = SameConv1d(out_ch, out_ch, kernel)
+        self.shortcut = nn.Conv1d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.conv1(torch.relu(self.bn1(x)))
+        h = self.conv2(torch.relu(self.bn2(h)))
+        return h + self.shortcut(x)
+
+
+class ResNet1DEncoder(nn.Module):
+    """1-D ResNet encoder used by RelCon (Xu et al., ICLR 2025).
+
+    Stem: ``Conv1d(3, 64, 7, stride 2)`` -> BatchNorm -> ReLU -> ``MaxPool1d(3, stride 2)``; then
+    stages of 3, 4 and 6 pre-activation residual blocks with 64, 128 and 256 filters (kernels 3,
+    4, 4); global average pooling over time. About 3.6M parameters at the default size.
+
+    Shapes:
+        - ``forward(x (B, 3, T)) -> (B, 256)`` (channels first, as in ``torch.nn.Conv1d``)
+        - ``embed(x (N, T, 3) array or tensor) -> (N, 256) numpy array`` (channels last, the
+          package's data layout; batched, no gradient, eval mode)
+
+    Example:
+        >>> enc = ResNet1DEncoder()
+        >>> enc(torch.randn(2, 3, 256)).shape
+        torch.Size([2, 256])
+        >>> enc.embed(np.zeros((5, 256, 3), dtype=np.float32)).shape
+        (5, 256)
+    """
+
+    def __init__(self, config: EncoderConfig | None = None, **overrides) -> None:
+        super().__init__()
+        if config is None:
+            config = EncoderConfig(**overrides)
+        elif overrides:
+            config = EncoderConfig(**{**asdict(config), **overrides})
+        self.config = config
+        c = config
+        self.stem = nn.Sequential(
+            nn.Conv1d(c.in_channels, c.stem_filters, c.stem_kernel, stride=c.stem_stride),
+            nn.BatchNorm1d(c.stem_filters),
+            nn.ReLU(),
+            nn.MaxPool1d(c.pool_kernel, stride=c.pool_stride),
+        )
+        blocks: list[nn.Module] = []
+        in_ch = c.stem_filters
+        for n, filters, kernel in zip(
+            c.stage_blocks, c.stage_filters, c.stage_kernels, strict=True
+        ):
+            for _ in range(n):
+                blocks.append(PreActBlock(in_ch, filters, kernel))
+                in_ch = filters
+        self.blocks = nn.Sequential(*blocks)
+
+    @property
+    def embed_dim(self) -> int:
+        return self.config.embed_dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim != 3 or x.shape[1] != self.config.in_channels:
+            raise ValueError(
+                f"ResNet1DEncoder.forward expects (B, {self.config.in_channels}, T) channels-first "
+                f"input, got {tuple(x.shape)}; use .embed() for (N, T, 3) arrays"
+            )
+        return self.blocks(self.stem(x)).mean(dim=-1)
+
+    @torch.no_grad()
+    def embed(
+        self,
+        x: np.ndarray | Tensor,
+        batch_size: int = 512,
+        device: str | torch.device | None = None,
+        progress: bool = False,
+    ) -> np.ndarray:
+        """Embed windows of acceleration.
+
+        Args:
+            x: ``(N, 256, 3)`` acceleration in g at 100 Hz (float), channels last.
+            batch_size: windows per forward pass.
+            device: where to run; defaults to the device the weights are on.
+            progress: show a tqdm progress bar.
+
+        Returns:
+            ``(N, embed_dim)`` float32 numpy array.
+        """
+        if x.ndim != 3 or x.shape[-1] != self.config.in_channels:
+            raise ValueError(
+                f"embed() expects (N, {WINDOW}, {self.config.in_channels}) windows (channels "
+                f"last), got shape {tuple(x.shape)}"
+            )
+        if x.shape[1] != WINDOW:
+            raise ValueError(
+                f"embed() expects windows of {WINDOW} samples (2.56 s at 100 Hz), got "
+                f"{x.shape[1]}; resample and cut with relcon.data first"
+            )
+        if device is None:
+            device = next(self.parameters()).device
+        was_training = self.training
+        self.eval()
+        out = np.empty((x.shape[0], self.embed_dim), dtype=np.float32)
+        starts = range(0, x.shape[0], batch_size)
+        if progress:
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, desc="embed", unit="batch")
+        try:
+            for s in starts:
+                xb = torch.as_tensor(np.asarray(x[s : s + batch_size]), dtype=torch.float32)
+                if not torch.isfinite(xb).all():
+                    raise ValueError(f"embed(): non-finite values in windows {s}..{s + len(xb)}")
+                xb = xb.to(device).transpose(1, 2)
+                out[s : s + len(xb)] = self(xb).float().cpu().numpy()
+        finally:
+            self.train(was_training)
+        return out

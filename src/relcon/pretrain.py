@@ -1,0 +1,154 @@
+"""RelCon pretraining: train the encoder with the relative contrastive loss.
+
+Read it top to bottom. Each step:
+
+1. the sampler picks ``B`` anchors (from different users where possible) and ``K`` within-user
+   candidates per anchor (same user, same block of time);
+2. every anchor's candidate set is its ``K`` within-user candidates plus the other anchors of the
+   batch (between-user candidates);
+3. the frozen motif distance scores all (anchor, candidate) pairs in batched no-grad calls, with
+   key/value features computed once per distinct window;
+4. the encoder embeds anchors and within-user candidates in one forward pass;
+5. the relative contrastive loss ranks the candidates by distance; AdamW with a cosine schedule,
+   warmup and gradient clipping updates the encoder.
+
+Usage from Python::
+
+    from relcon.config import PretrainConfig
+    from relcon.pretrain import pretrain
+    pretrain(PretrainConfig(distance="runs/distance"), out="runs/relcon")
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from relcon.checkpoint import load_model, restore_run, save_checkpoint, save_model, trainer_state
+from relcon.config import PretrainConfig, save_config, to_dict
+from relcon.data.sampling import CandidateSampler
+from relcon.data.windowing import Segments
+from relcon.losses import relative_contrastive_loss
+from relcon.models.encoder import ResNet1DEncoder
+from relcon.runs import RunLogger, cosine_lr, pick_device, prepare_run_dir, seed_everything
+
+__all__ = ["candidate_index", "pretrain"]
+
+
+def candidate_index(batch_size: int, within_user: int, between_user: int) -> torch.Tensor:
+    """``(B, m + K)`` positions of each anchor's candidates in the pool ``[anchors; within]``.
+
+    Between-user candidates of anchor ``i`` are anchors ``i+1, ..., i+m`` (mod B); its within-user
+    candidates are pool rows ``B + i*K ... B + i*K + K - 1``.
+    """
+    b, k, m = batch_size, within_user, between_user
+    between = (torch.arange(b)[:, None] + torch.arange(1, m + 1)[None, :]) % b
+    within = b + torch.arange(b * k).reshape(b, k)
+    return torch.cat([between, within], dim=1)
+
+
+def pretrain(
+    cfg: PretrainConfig,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    segments: Segments | None = None,
+    progress: bool = True,
+) -> Path:
+    """Run RelCon pretraining; returns the run folder (final weights in ``model.safetensors``)."""
+    from relcon.data.datasets import load_segments
+
+    run_dir = prepare_run_dir(out, resume=resume, overwrite=overwrite)
+    save_config(cfg, run_dir / "config.toml")
+    device = pick_device(cfg.device)
+    seed_everything(cfg.seed)
+    if not cfg.distance:
+        raise ValueError(
+            "PretrainConfig.distance is empty: train a distance first (relcon train-distance)"
+        )
+
+    # ---- data ---------------------------------------------------------------------------
+    segs = segments if segments is not None else load_segments(cfg.data)
+    sampler = CandidateSampler(
+        segs.user,
+        segs.time_block(cfg.data.block_seconds),
+        batch_size=cfg.batch_size,
+        within_user=cfg.within_user,
+        seed=cfg.seed,
+    )
+    x_all = segs.x
+    b, k = cfg.batch_size, cfg.within_user
+    m = b - 1 if cfg.between_user is None else cfg.between_user
+    if not 0 <= m <= b - 1:
+        raise ValueError(f"between_user must be in [0, batch_size - 1 = {b - 1}], got {m}")
+    cand_idx = candidate_index(b, k, m).to(device)
+
+    # ---- models -------------------------------------------------------------------------
+    distance, _ = load_model(cfg.distance, kind="distance", device=device)
+    distance.requires_grad_(False)
+    encoder = ResNet1DEncoder(cfg.encoder).to(device)
+    optimizer = torch.optim.AdamW(encoder.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+    # ---- resume -------------------------------------------------------------------------
+    restored = restore_run(run_dir, encoder, optimizer, "encoder") if resume else None
+    step, epoch, batch_in_epoch = restored or (0, 0, 0)
+    logger = RunLogger(run_dir, resume_step=step if restored else None)
+    batches = sampler.iterate(epoch, batch_in_epoch)
+
+    train_users = {"train_users": sorted({str(u) for u in segs.user})}
+
+    # ---- training loop ------------------------------------------------------------------
+    encoder.train()
+    bar = tqdm(total=cfg.steps, initial=step, desc="pretrain", disable=not progress, unit="step")
+    t_last, step_last = time.perf_counter(), step
+    while step < cfg.steps:
+        j, batch = next(batches)
+        lr = cosine_lr(step, cfg.steps, cfg.lr, cfg.warmup_steps)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+
+        anchors = torch.from_numpy(np.asarray(x_all[batch.anchors], dtype=np.float32))
+        within = torch.from_numpy(np.asarray(x_all[batch.within.reshape(-1)], dtype=np.float32))
+        pool = torch.cat([anchors, within]).to(device, non_blocking=True)  # (B + B*K, T, 3)
+
+        with torch.no_grad():
+            dist = distance.score(pool[:b], pool, cand_idx, chunk_pairs=cfg.distance_chunk_pairs)
+
+        z = encoder(pool.transpose(1, 2))  # (B + B*K, D), one pass for all windows
+        loss = relative_contrastive_loss(z[:b], z[cand_idx], dist, tau=cfg.tau)
+
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(encoder.parameters(), cfg.grad_clip)
+        optimizer.step()
+        step += 1
+        bar.update(1)
+
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            now = time.perf_counter()
+            rate = (step - step_last) * b / max(now - t_last, 1e-9)
+            t_last, step_last = now, step
+            logger.log(
+                step,
+                loss=loss.item(),
+                lr=lr,
+                grad_norm=grad_norm.item(),
+                anchors_per_s=rate,
+                epoch=batch.epoch,
+            )
+            bar.set_postfix(loss=f"{loss.item():.3f}", epoch=batch.epoch)
+        if step % cfg.ckpt_every == 0 or step == cfg.steps:
+            save_checkpoint(
+                run_dir, encoder, "encoder", step=step, run_config=to_dict(cfg),
+                keep=cfg.keep_checkpoints, extra=train_users,
+                trainer_state=trainer_state(optimizer, batch.epoch, j + 1),
+            )  # fmt: skip
+    bar.close()
+    logger.close()
+    save_model(run_dir, encoder, "encoder", step=step, run_config=to_dict(cfg), extra=train_users)
+    return run_dir
