@@ -70,4 +70,7 @@ def test_demo_quick_end_to_end(tmp_path):
                "--folds", "2", "--out", str(tmp_path / "ev.json"), "--no-progress"])  # fmt: skip
     assert rc == 0
     ev = json.loads((tmp_path / "ev.json").read_text())
-    assert ev["n_users"] == 8 and {r["metric"] for r in ev["rows"]} >= {"macro_f1", "kappa"}
+    assert ev["task"]["n_subjects"] == 8 and {r["metric"] for r in ev["rows"]} >= {
+        "macro_f1",
+        "kappa",
+    }

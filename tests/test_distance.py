@@ -106,3 +106,18 @@ def test_distance_is_scale_aware_and_shapes_checked():
     with torch.no_grad():
         d = m(a, a)
     assert d.shape == (2,) and (d >= 0).all()
+
+
+def test_compiled_sparsemax_backend_matches_eager():
+    from relcon.models import distance as D
+
+    g = torch.Generator().manual_seed(3)
+    z = torch.randn(3, 40, 256, generator=g) * torch.tensor([0.3, 3.0, 30.0])[:, None, None]
+    eager = sparsemax(z, dim=-1)
+    try:
+        D.set_sparsemax_backend("compiled")
+        fused = sparsemax(z, dim=-1, chunk_elements=256 * 64)  # 120 rows -> 2 padded blocks
+    finally:
+        D.set_sparsemax_backend("eager")
+    assert torch.allclose(fused, eager, atol=1e-6)
+    assert torch.allclose(fused.sum(-1), torch.ones(3, 40), atol=1e-5)

@@ -184,10 +184,12 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from relcon.evaluation import evaluate
+    from relcon.harness import evaluate
 
     flags = {
-        **_data_overrides(args), "checkpoint": args.checkpoint, "folds": args.folds,
+        **_data_overrides(args), "task": args.task, "checkpoint": args.checkpoint,
+        "method": args.method, "protocol": args.protocol, "folds": args.folds,
+        "few_shot": args.few_shot, "few_shot_seeds": args.few_shot_seeds,
         "labels": args.labels, "device": args.device, "seed": args.seed,
     }  # fmt: skip
     cfg = _resolve(EvalConfig, EvalConfig(), args, flags)
@@ -195,6 +197,53 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         _print_config(cfg)
         return 0
     evaluate(cfg, args.out, overwrite=args.overwrite, progress=not args.no_progress)
+    return 0
+
+
+def cmd_tasks_build(args: argparse.Namespace) -> int:
+    from relcon.builtin_tasks import BUILTIN_TASKS, build_tasks
+
+    if args.list:
+        for name, desc in BUILTIN_TASKS.items():
+            print(f"{name:<20} {desc}")
+        return 0
+    paths = build_tasks(args.data_root, args.out, names=args.names, overwrite=args.overwrite)
+    for name, path in paths.items():
+        print(f"{name:<20} {path}")
+    return 0
+
+
+def cmd_tasks_paper(args: argparse.Namespace) -> int:
+    from relcon.paper_benchmarks import PAPER_BENCHMARKS, build_paper_tasks
+
+    if args.list:
+        for name, spec in PAPER_BENCHMARKS.items():
+            print(f"{name:<20} {spec['description']}")
+        return 0
+    paths = build_paper_tasks(args.raw_root, args.out, names=args.names, overwrite=args.overwrite)
+    for name, path in paths.items():
+        print(f"{name:<20} {path}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from relcon.report import load_results, write_report
+
+    files = write_report(load_results(args.runs), args.out)
+    for kind, path in files.items():
+        print(f"{kind:<24} {path}")
+    return 0
+
+
+def cmd_benchmark(args: argparse.Namespace) -> int:
+    from relcon.benchmark import BenchmarkConfig, run_benchmark
+
+    flags = {"data_root": args.data_root, "tasks": args.tasks, "seed": args.seed}
+    cfg = _resolve(BenchmarkConfig, BenchmarkConfig(), args, flags)
+    if args.print_config:
+        _print_config(cfg)
+        return 0
+    run_benchmark(cfg, args.out, progress=not args.no_progress)
     return 0
 
 
@@ -248,24 +297,90 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--within-user", type=int, help="within-user candidates per anchor")
     p.add_argument("--lr", type=float)
     p.add_argument("--tau", type=float)
+    p.add_argument(
+        "--method",
+        choices=["relcon", "simclr", "augpred", "rebar"],
+        help="relcon (default) or a self-supervised baseline trained with the same data, encoder and budget",
+    )
     p.set_defaults(func=cmd_pretrain)
 
     p = sub.add_parser(
         "evaluate",
-        help="subject-wise linear probe of an encoder's embeddings",
-        description="Embed the labelled windows of --data with --checkpoint ('random' for a randomly "
-        "initialised encoder, 'handcrafted' for hand-crafted features) and score a linear probe "
-        "with subject-wise k-fold cross-validation. Users seen in the checkpoint's pretraining "
-        "are left out. Writes results.json (rows: method, task, metric, mean, std) to --out.",
+        help="evaluate a method with a protocol on a task, split by subject",
+        description="Evaluate features (an encoder run, a random encoder, hand-crafted features, "
+        "MiniRocket) or a supervised encoder on a task file (--task) or on the labelled windows of "
+        "--data, with subject-wise k-fold cross-validation or the task's fixed split, optionally "
+        "few-shot. Hyperparameters are chosen on validation subjects inside each fold; users the "
+        "encoder was pretrained on are left out. Writes results.json (rows: method, task, "
+        "protocol, metric, mean, std, n) and one folder per fold to --out.",
     )
     _common(p, None)
     _data_flags(p)
+    p.add_argument("--task", help="task .npz file (see relcon tasks build)")
+    p.add_argument("--checkpoint", help="encoder run folder or checkpoint (RelCon or a baseline)")
     p.add_argument(
-        "--checkpoint", help="encoder run folder or checkpoint, 'random' or 'handcrafted'"
+        "--method", help="encoder, random, handcrafted, minirocket or supervised (default: encoder)"
     )
-    p.add_argument("--folds", type=int)
-    p.add_argument("--labels", nargs="+", help="keep only these classes")
+    p.add_argument("--protocol", help="linear (default), mlp, rf, ridge_classifier or finetune")
+    p.add_argument("--folds", type=int, help="subject-wise folds (default 5)")
+    p.add_argument(
+        "--few-shot",
+        type=int,
+        nargs="+",
+        help="labelled windows per class, e.g. 1 2 5 10 0 (0 = all)",
+    )
+    p.add_argument("--few-shot-seeds", type=int, help="draws per few-shot size (default 3)")
+    p.add_argument("--labels", nargs="+", help="with --data: keep only these classes")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("tasks", help="build task files", description="Build task files (.npz).")
+    tsub = p.add_subparsers(dest="tasks_command", required=True, metavar="SUBCOMMAND")
+    q = tsub.add_parser(
+        "build",
+        help="task files from the shared data sets (WISDM, SPSW, HAPT, Oxford steps, IPOL gait)",
+        description="Write one task file per built-in task into --out (see --list).",
+    )
+    q.add_argument("--data-root", help="folder holding the data sets (default: $RELCON_DATA)")
+    q.add_argument("--out", default="tasks", help="output folder (default: tasks)")
+    q.add_argument("--names", nargs="+", help="only these tasks")
+    q.add_argument("--overwrite", action="store_true")
+    q.add_argument("--list", action="store_true", help="list the built-in tasks and exit")
+    q.set_defaults(func=cmd_tasks_build)
+    q = tsub.add_parser(
+        "paper",
+        help="task files from the paper's benchmark data sets you downloaded (HHAR, MotionSense, PAMAP2, Opportunity)",
+        description="Process the raw files of the RelCon paper's benchmarks (see docs/paper_benchmarks.md).",
+    )
+    q.add_argument("--raw-root", help="folder holding the downloaded data sets")
+    q.add_argument("--out", default="tasks", help="output folder (default: tasks)")
+    q.add_argument("--names", nargs="+", help="only these benchmarks")
+    q.add_argument("--overwrite", action="store_true")
+    q.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    q.set_defaults(func=cmd_tasks_paper)
+
+    p = sub.add_parser(
+        "report",
+        help="merge results.json files into a table, CSV and plots",
+        description="Merge evaluation results into report.md (mean +- std, best in bold), report.csv "
+        "and plots (few-shot curves, per-class F1, confusion matrices).",
+    )
+    p.add_argument("runs", nargs="+", help="results.json files or folders containing them")
+    p.add_argument("--out", required=True, help="report folder")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser(
+        "benchmark",
+        help="the whole benchmark suite on CPU: tasks, pretraining, baselines, evaluation, report",
+        description="Build the built-in tasks, pretrain RelCon and the self-supervised baselines on the "
+        "same wrist data (held-out subjects excluded), evaluate every method on every task, and write "
+        "the report. Resumes where it stopped when rerun.",
+    )
+    _common(p, "relcon-benchmark")
+    p.add_argument(
+        "--data-root", help="folder holding the shared data sets (default: $RELCON_DATA)"
+    )
+    p.add_argument("--tasks", nargs="+", help="only these built-in tasks")
+    p.set_defaults(func=cmd_benchmark)
     return parser
 
 

@@ -8,9 +8,10 @@
    randomly initialised, and hand-crafted features;
 5. print the table, write ``results.json``, ``results.csv`` and ``results.png``.
 
-The demo encoder is a reduced ResNet (see :func:`demo_config`) so that the whole run fits in
-about ten minutes on two CPU cores; ``relcon pretrain`` defaults to the paper's 3.6M-parameter
-model.
+To fit in ten minutes on two CPU cores the demo uses reduced models (see :func:`demo_config`):
+a 141k-parameter ResNet (one residual block per stage, 32/64/128 filters) and a motif distance
+with 32 channels; ``relcon train-distance`` and ``relcon pretrain`` default to the paper's sizes
+(64-channel distance, 3.6M-parameter encoder).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from relcon.data.datasets import load_segments
 from relcon.evaluation import probe_folds, summarise
 from relcon.features import handcrafted_features
 from relcon.io import atomic_path, atomic_write_json, environment_info
+from relcon.models.distance import MotifDistanceConfig
 from relcon.models.encoder import EncoderConfig, ResNet1DEncoder
 
 __all__ = ["demo_config", "format_table", "plot_results", "run_demo"]
@@ -48,24 +50,35 @@ def demo_config(quick: bool = False) -> DemoConfig:
     encoder = EncoderConfig(stage_blocks=(1, 1, 1), stage_filters=(32, 64, 128), stem_filters=32)
     data = DataConfig(source="demo", block_seconds=3600.0)
     distance = DistanceTrainConfig(
-        data=data, steps=200, batch_size=64, lr=1e-3, warmup_steps=20, log_every=10, ckpt_every=100
+        data=data,
+        model=MotifDistanceConfig(channels=32, bottleneck=4),
+        steps=400,
+        batch_size=64,
+        lr=1e-3,
+        warmup_steps=20,
+        log_every=10,
+        ckpt_every=100,
+        compile=True,
     )
     pre = PretrainConfig(
         data=data,
         encoder=encoder,
-        steps=300,
+        steps=600,
         batch_size=16,
         within_user=10,
         lr=1e-3,
         warmup_steps=20,
         log_every=10,
         ckpt_every=100,
+        compile=True,
     )
     cfg = DemoConfig(distance=distance, pretrain=pre, pretrain_users=26, folds=5, seed=0)
     if quick:
-        cfg.distance = replace(distance, steps=8, batch_size=16, ckpt_every=4, log_every=2)
+        cfg.distance = replace(
+            distance, steps=8, batch_size=16, ckpt_every=4, log_every=2, compile=False
+        )
         cfg.pretrain = replace(
-            pre, steps=4, batch_size=8, within_user=4, ckpt_every=2, log_every=2,
+            pre, steps=4, batch_size=8, within_user=4, ckpt_every=2, log_every=2, compile=False,
             encoder=EncoderConfig(
                 stage_blocks=(1, 1), stage_filters=(16, 32), stage_kernels=(3, 4), stem_filters=16
             ),

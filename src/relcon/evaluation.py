@@ -9,21 +9,20 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import sklearn
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import balanced_accuracy_score, cohen_kappa_score, f1_score
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
+
+from relcon.metrics import classification_metrics
 
 __all__ = [
     "DEFAULT_CS",
     "ProbeResult",
     "classification_metrics",
-    "evaluate",
     "linear_probe",
     "probe_folds",
     "subject_folds",
@@ -48,18 +47,6 @@ def subject_folds(groups: np.ndarray, k: int, seed: int = 0) -> list[np.ndarray]
         raise ValueError(f"only {len(subjects)} subjects, cannot make {k} subject-wise folds")
     shuffled = np.random.default_rng(seed).permutation(subjects)
     return [np.sort(part) for part in np.array_split(shuffled, k)]
-
-
-def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
-    """Macro-F1 (over the classes present in ``y_true``), Cohen's kappa, balanced accuracy."""
-    labels = np.unique(y_true)
-    return {
-        "macro_f1": float(
-            f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)
-        ),
-        "kappa": float(cohen_kappa_score(y_true, y_pred)),
-        "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
-    }
 
 
 def _logistic(c: float, seed: int, max_iter: int) -> LogisticRegression:
@@ -214,83 +201,3 @@ def probe_folds(
                  "c": res.c, "test_subjects": [str(s) for s in test_subjects]}
             )  # fmt: skip
     return rows
-
-
-def evaluate(cfg, out: str | Path, *, overwrite: bool = False, progress: bool = True) -> dict:
-    """``relcon evaluate``: subject-wise k-fold linear probe of one representation.
-
-    ``cfg.checkpoint`` is an encoder run folder/checkpoint, ``"random"`` (a randomly initialised
-    default encoder) or ``"handcrafted"``. Users the checkpoint was pretrained on (recorded in its
-    ``model.json``) are left out, so every score is on unseen users. Writes ``results.json``.
-    """
-    import torch
-
-    from relcon.checkpoint import load_model
-    from relcon.data.datasets import load_segments
-    from relcon.features import handcrafted_features
-    from relcon.io import atomic_write_json, environment_info
-    from relcon.models.encoder import ResNet1DEncoder
-    from relcon.runs import pick_device
-
-    out = Path(out)
-    result_path = out / "results.json" if out.suffix != ".json" else out
-    if result_path.exists() and not overwrite:
-        raise FileExistsError(f"{result_path} exists; pass --overwrite to replace it")
-    if not cfg.checkpoint:
-        raise ValueError("evaluate: give --checkpoint (an encoder run, 'random' or 'handcrafted')")
-    segs = load_segments(cfg.data)
-    keep = segs.label >= 0
-    if cfg.labels is not None:
-        wanted = [segs.label_names.index(n) if n in segs.label_names else None for n in cfg.labels]
-        unknown = [n for n, w in zip(cfg.labels, wanted, strict=True) if w is None]
-        if unknown:
-            raise ValueError(f"unknown labels {unknown}; the data have {list(segs.label_names)}")
-        keep &= np.isin(segs.label, wanted)
-    meta: dict = {}
-    device = pick_device(cfg.device)
-    if cfg.checkpoint == "handcrafted":
-        method, model = "Hand-crafted", None
-    elif cfg.checkpoint == "random":
-        torch.manual_seed(cfg.seed)
-        method, model = "Random init", ResNet1DEncoder().to(device)
-    else:
-        model, meta = load_model(cfg.checkpoint, kind="encoder", device=device)
-        method = f"RelCon ({Path(cfg.checkpoint).name})"
-    seen = set(meta.get("train_users", []))
-    overlap = np.isin(segs.user, list(seen))
-    if overlap[keep].any():
-        print(f"leaving out {len(set(segs.user[keep & overlap]))} users seen in pretraining")
-        keep &= ~overlap
-    segs = segs.subset(keep)
-    if len(segs) == 0:
-        raise ValueError("evaluate: no labelled windows left to evaluate on")
-    feats = (
-        handcrafted_features(segs.x)
-        if model is None
-        else model.embed(segs.x, batch_size=cfg.batch_size, device=device, progress=progress)
-    )
-    task = f"{cfg.data.source}:{'+'.join(cfg.labels) if cfg.labels else 'all'}"
-    fold_rows = probe_folds(
-        feats, segs.label.astype(np.int64), segs.user, method=method, task=task, folds=cfg.folds,
-        seed=cfg.seed, val_fraction=cfg.val_fraction,
-    )  # fmt: skip
-    rows = [
-        {k: r[k] for k in ("method", "task", "metric", "mean", "std", "n")}
-        for r in summarise(fold_rows)
-    ]
-    from relcon.config import to_dict
-
-    results = {
-        "rows": rows,
-        "folds": fold_rows,
-        "n_windows": len(segs),
-        "n_users": len(np.unique(segs.user)),
-        "classes": [segs.label_names[c] for c in np.unique(segs.label)],
-        "config": to_dict(cfg),
-        "environment": environment_info(),
-    }
-    atomic_write_json(result_path, results)
-    for r in rows:
-        print(f"{r['method']:<24} {r['metric']:<18} {r['mean']:.3f} +- {r['std']:.3f} (n={r['n']})")
-    print(f"results written to {result_path}")
-    return results

@@ -33,6 +33,7 @@ from relcon.config import PretrainConfig, save_config, to_dict
 from relcon.data.sampling import CandidateSampler
 from relcon.data.windowing import Segments
 from relcon.losses import relative_contrastive_loss
+from relcon.models.distance import set_sparsemax_backend
 from relcon.models.encoder import ResNet1DEncoder
 from relcon.runs import RunLogger, cosine_lr, pick_device, prepare_run_dir, seed_everything
 
@@ -67,6 +68,7 @@ def pretrain(
     save_config(cfg, run_dir / "config.toml")
     device = pick_device(cfg.device)
     seed_everything(cfg.seed)
+    set_sparsemax_backend("compiled" if cfg.compile else "eager")
     if not cfg.distance:
         raise ValueError(
             "PretrainConfig.distance is empty: train a distance first (relcon train-distance)"

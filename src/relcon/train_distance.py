@@ -25,7 +25,7 @@ from relcon.augmentations import random_augment
 from relcon.checkpoint import restore_run, save_checkpoint, save_model, trainer_state
 from relcon.config import DistanceTrainConfig, save_config, to_dict
 from relcon.data.windowing import Segments
-from relcon.models.distance import MotifDistance
+from relcon.models.distance import MotifDistance, set_sparsemax_backend
 from relcon.runs import RunLogger, cosine_lr, pick_device, prepare_run_dir, seed_everything
 
 __all__ = ["shuffled_batches", "train_distance"]
@@ -64,6 +64,7 @@ def train_distance(
     save_config(cfg, run_dir / "config.toml")
     device = pick_device(cfg.device)
     seed_everything(cfg.seed)
+    set_sparsemax_backend("compiled" if cfg.compile else "eager")
 
     segs = segments if segments is not None else load_segments(cfg.data)
     x_all = segs.x

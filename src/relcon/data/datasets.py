@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from importlib import resources
 from pathlib import Path
 
@@ -93,26 +94,41 @@ def select_users(
     return out
 
 
-def load_recordings(cfg: DataConfig) -> list[Recording]:
-    """Read the recordings ``cfg`` names, filtered by ``cfg.users`` / ``cfg.exclude_users``."""
-    if cfg.source == "demo":
-        recs = load_demo()
-    elif cfg.source in BUILTIN_READERS:
-        root = cfg.root
-        if root is None:
-            base = default_data_root()
-            if base is None:
-                raise FileNotFoundError(
-                    f"data set {cfg.source!r}: no data root found; pass data.root (--data-root) or "
-                    "set the RELCON_DATA environment variable"
-                )
-            root = str(base / cfg.source)
-        recs = BUILTIN_READERS[cfg.source](root)
-    else:
+def _read_source(source: str, root: str | None) -> list[Recording]:
+    if source == "demo":
+        return load_demo()
+    if source not in BUILTIN_READERS:
         raise ValueError(
-            f"unknown data source {cfg.source!r}: use 'demo', one of {sorted(BUILTIN_READERS)}, "
-            "or a .npz file of windows"
+            f"unknown data source {source!r}: use 'demo', one of {sorted(BUILTIN_READERS)} (several "
+            "joined with '+'), or a .npz file of windows"
         )
+    if root is None:
+        base = default_data_root()
+        if base is None:
+            raise FileNotFoundError(
+                f"data set {source!r}: no data root found; pass data.root (--data-root) or set the "
+                "RELCON_DATA environment variable"
+            )
+        root = str(base)
+    return BUILTIN_READERS[source](root)
+
+
+def load_recordings(cfg: DataConfig) -> list[Recording]:
+    """Read the recordings ``cfg`` names, filtered by ``cfg.users`` / ``cfg.exclude_users``.
+
+    ``cfg.source`` may join several sources with ``+`` (e.g. ``"wisdm_watch+spsw_smartwatch"``);
+    their label sets differ, so pooled recordings are returned without labels (pretraining does
+    not use them). ``cfg.root`` is the folder that holds the data sets (or the data set folder
+    itself for a single source).
+    """
+    sources = [s.strip() for s in cfg.source.split("+") if s.strip()]
+    if len(sources) > 1 and "demo" in sources:
+        raise ValueError("the bundled 'demo' data cannot be pooled with other sources")
+    recs: list[Recording] = []
+    for source in sources:
+        recs += _read_source(source, cfg.root)
+    if len(sources) > 1:
+        recs = [dataclasses.replace(r, labels=None, label_names=()) for r in recs]
     return select_users(recs, cfg.users, cfg.exclude_users)
 
 

@@ -26,12 +26,45 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["MotifDistance", "MotifDistanceConfig", "sparsemax"]
+__all__ = ["MotifDistance", "MotifDistanceConfig", "set_sparsemax_backend", "sparsemax"]
 
 
 # --------------------------------------------------------------------------------------------
 # sparsemax
 # --------------------------------------------------------------------------------------------
+def _michelot(z: Tensor, tau: Tensor, n_steps: int) -> tuple[Tensor, Tensor]:
+    """``n_steps`` Michelot updates of the threshold ``tau`` (``(R, 1)``) of rows ``z`` (``(R, T)``).
+
+    Returns the new ``tau`` and, per row, whether its support was unchanged by the last update
+    (then ``tau`` is exact).
+    """
+    count = torch.full_like(tau, -1.0)
+    new_count = count
+    for _ in range(n_steps):
+        mask = z > tau
+        count, new_count = new_count, mask.sum(dim=-1, keepdim=True).to(z.dtype)
+        tau = (torch.where(mask, z, 0).sum(dim=-1, keepdim=True) - 1) / new_count
+    return tau, new_count == count
+
+
+# A fused (torch.compile) version of a fixed number of Michelot steps. On the CPU it runs each
+# pass as one vectorised loop instead of several memory-bound PyTorch ops: ~15x faster. Enabled
+# with set_sparsemax_backend("compiled"); rows that have not converged after the fused steps
+# continue in the exact eager loop, so results are identical either way.
+_FUSED_STEPS = 8
+_backend: dict = {"mode": "eager", "fn": None}
+
+
+def set_sparsemax_backend(mode: str) -> None:
+    """``"eager"`` (default) or ``"compiled"`` (``torch.compile``; compiles on first use, falls
+    back to eager with a warning where compiling fails, e.g. without a C++ compiler)."""
+    if mode not in ("eager", "compiled"):
+        raise ValueError(f"sparsemax backend must be 'eager' or 'compiled', got {mode!r}")
+    _backend["mode"] = mode
+    if mode == "compiled" and _backend["fn"] is None:
+        _backend["fn"] = torch.compile(_michelot, dynamic=False)
+
+
 def _sparsemax_threshold(z: Tensor) -> Tensor:
     """Threshold ``tau`` of sparsemax along the last dim, so that ``sum(relu(z - tau)) = 1``.
 
@@ -42,14 +75,33 @@ def _sparsemax_threshold(z: Tensor) -> Tensor:
     that takes a handful of passes, which is several times cheaper than the textbook sort.
     """
     tau = z.amax(dim=-1, keepdim=True) - 1
-    count = None
+    if _backend["mode"] == "compiled":
+        try:
+            tau, done = _backend["fn"](z, tau, _FUSED_STEPS)
+        except Exception as e:  # no compiler, unsupported platform: stay correct, just slower
+            import warnings
+
+            warnings.warn(
+                f"compiled sparsemax unavailable ({type(e).__name__}: {e}); using eager",
+                stacklevel=2,
+            )
+            _backend["mode"] = "eager"
+            done = torch.zeros_like(tau, dtype=torch.bool)
+        if bool(done.all()):
+            return tau
+        rows = torch.nonzero(~done[:, 0]).flatten()
+        tau = tau.clone()
+        tau[rows] = _sparsemax_threshold_eager(z[rows], tau[rows])
+        return tau
+    return _sparsemax_threshold_eager(z, tau)
+
+
+def _sparsemax_threshold_eager(z: Tensor, tau: Tensor) -> Tensor:
+    """Michelot's iteration from the lower bound ``tau`` until no row's support changes."""
     for _ in range(z.shape[-1] + 1):
-        mask = z > tau
-        new_count = mask.sum(dim=-1, keepdim=True)
-        tau = (torch.where(mask, z, 0).sum(dim=-1, keepdim=True) - 1) / new_count
-        if count is not None and torch.equal(new_count, count):
+        tau, done = _michelot(z, tau, 2)
+        if bool(done.all()):
             break
-        count = new_count
     return tau
 
 
@@ -60,12 +112,18 @@ class _Sparsemax(torch.autograd.Function):
         shape = zt.shape
         flat = zt.reshape(-1, shape[-1])
         # On the CPU the fixed-point passes are memory bound: work on blocks of rows that stay
-        # in cache. On accelerators one block is fastest.
-        rows = flat.shape[0] if flat.is_cuda else max(1, chunk_elements // shape[-1])
+        # in cache. On accelerators much larger blocks are fastest. The compiled backend pads the
+        # last block, so every call sees one static shape.
+        budget = chunk_elements if chunk_elements else (1 << 27 if flat.is_cuda else 1 << 19)
+        rows = max(1, budget // shape[-1])
+        compiled = _backend["mode"] == "compiled"
         out = torch.empty_like(flat)
         for s in range(0, flat.shape[0], rows):
             block = flat[s : s + rows]
-            out[s : s + rows] = torch.clamp(block - _sparsemax_threshold(block), min=0)
+            n = block.shape[0]
+            if compiled and n < rows:
+                block = torch.cat([block, block.new_zeros(rows - n, block.shape[1])])
+            out[s : s + n] = torch.clamp(block[:n] - _sparsemax_threshold(block)[:n], min=0)
         p = out.reshape(shape).transpose(dim, -1)
         ctx.save_for_backward(p)
         ctx.dim = dim
@@ -80,7 +138,7 @@ class _Sparsemax(torch.autograd.Function):
         return nonzero * (grad - v), None, None
 
 
-def sparsemax(z: Tensor, dim: int = -1, chunk_elements: int = 1 << 19) -> Tensor:
+def sparsemax(z: Tensor, dim: int = -1, chunk_elements: int | None = None) -> Tensor:
     """Sparsemax: the Euclidean projection of ``z`` onto the probability simplex.
 
     Martins & Astudillo, "From Softmax to Sparsemax", ICML 2016. Like softmax it returns
@@ -89,7 +147,8 @@ def sparsemax(z: Tensor, dim: int = -1, chunk_elements: int = 1 << 19) -> Tensor
     Args:
         z: scores, any shape.
         dim: the dimension to normalise over.
-        chunk_elements: on the CPU, rows are processed in blocks of about this many elements.
+        chunk_elements: rows are processed in blocks of about this many elements (default
+            2**19 on the CPU, where cache-sized blocks are fastest, and 2**27 on GPUs).
 
     Returns:
         Tensor of the same shape as ``z``.

@@ -142,6 +142,7 @@ class ResNet1DEncoder(nn.Module):
         batch_size: int = 512,
         device: str | torch.device | None = None,
         progress: bool = False,
+        allow_longer: bool = False,
     ) -> np.ndarray:
         """Embed windows of acceleration.
 
@@ -150,6 +151,8 @@ class ResNet1DEncoder(nn.Module):
             batch_size: windows per forward pass.
             device: where to run; defaults to the device the weights are on.
             progress: show a tqdm progress bar.
+            allow_longer: accept windows longer than 256 samples (e.g. 10 s benchmarks); the
+                encoder is fully convolutional and pools over time, so it embeds them whole.
 
         Returns:
             ``(N, embed_dim)`` float32 numpy array.
@@ -159,7 +162,7 @@ class ResNet1DEncoder(nn.Module):
                 f"embed() expects (N, {WINDOW}, {self.config.in_channels}) windows (channels "
                 f"last), got shape {tuple(x.shape)}"
             )
-        if x.shape[1] != WINDOW:
+        if x.shape[1] != WINDOW and not (allow_longer and x.shape[1] > WINDOW):
             raise ValueError(
                 f"embed() expects windows of {WINDOW} samples (2.56 s at 100 Hz), got "
                 f"{x.shape[1]}; resample and cut with relcon.data first"

@@ -1,0 +1,44 @@
+"""Scores for classification and regression, computed the same way for every method."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+from sklearn.metrics import balanced_accuracy_score, cohen_kappa_score, f1_score
+
+__all__ = ["classification_metrics", "regression_metrics", "score"]
+
+
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """Macro-F1 (over the classes present in ``y_true``), Cohen's kappa, balanced accuracy."""
+    labels = np.unique(y_true)
+    return {
+        "macro_f1": float(
+            f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)
+        ),
+        "kappa": float(cohen_kappa_score(y_true, y_pred)),
+        "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
+    }
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """MAE, RMSE, Pearson's r and Spearman's rho (r and rho are NaN for constant inputs)."""
+    y_true = np.asarray(y_true, dtype=np.float64)
+    y_pred = np.asarray(y_pred, dtype=np.float64)
+    err = y_pred - y_true
+    constant = np.ptp(y_true) == 0 or np.ptp(y_pred) == 0
+    return {
+        "mae": float(np.abs(err).mean()),
+        "rmse": float(np.sqrt((err**2).mean())),
+        "pearson": float("nan") if constant else float(stats.pearsonr(y_true, y_pred)[0]),
+        "spearman": float("nan") if constant else float(stats.spearmanr(y_true, y_pred)[0]),
+    }
+
+
+def score(task_type: str, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """The metrics of ``task_type`` ("classification" or "regression")."""
+    if task_type == "classification":
+        return classification_metrics(y_true, y_pred)
+    if task_type == "regression":
+        return regression_metrics(y_true, y_pred)
+    raise ValueError(f"unknown task type {task_type!r}")

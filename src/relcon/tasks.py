@@ -1,0 +1,295 @@
+"""Downstream task files: the format anyone can produce, and its validation.
+
+A task file is an ``.npz`` with
+
+========== ========================= ===================================================
+key        shape / type              meaning
+========== ========================= ===================================================
+X          (N, T, 3) float           acceleration in g (gravity included)
+y          (N,) int or float         class codes (classification) or targets (regression)
+groups     (N,) str or int           subject id of every window
+fs         scalar                    sampling rate of X in Hz
+split      (N,) str, optional        'train' / 'test' when the data set has a fixed split
+label_names (K,) str, optional       class names, code -> name
+task_type  scalar str, optional      'classification' or 'regression' (default: inferred
+                                     from y's dtype: integers -> classification)
+name       scalar str, optional      task name
+description scalar str, optional     provenance, citation, caveats
+window_s   scalar, optional          window length to keep, in seconds (default 2.56)
+fold       (N,) int, optional        predefined folds (e.g. one per subject for
+                                     leave-one-subject-out); the harness uses them
+protocol   scalar str, optional      how the task is meant to be split, e.g. "loso"
+(other)    (N,) or scalar, optional  kept in ``Task.extra`` (e.g. positions, recording)
+========== ========================= ===================================================
+
+:func:`load_task` checks all of it and brings ``X`` to the model's contract: resampled to 100 Hz
+with the anti-aliased polyphase filter, then cut (centre crop) or tiled (repeated) to 2.56 s.
+Tasks that declare a ``window_s`` longer than 2.56 s (the paper's 10 s benchmarks) keep windows
+of that length;
+the encoder is fully convolutional with global pooling, so it embeds them whole. Anything
+:func:`load_task` cannot interpret is an error naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from relcon.data.signal import TARGET_FS, resample
+from relcon.data.windowing import SEGMENT_LENGTH
+from relcon.io import atomic_path
+
+__all__ = ["TASK_TYPES", "Task", "fit_length", "load_task", "save_task"]
+
+TASK_TYPES = ("classification", "regression")
+_CORE_KEYS = {"X", "y", "groups", "fs", "split", "label_names", "task_type", "name", "description"}
+
+
+@dataclass
+class Task:
+    """A labelled set of windows, split by subject.
+
+    Attributes:
+        X: ``(N, T, 3)`` float32 acceleration in g at ``fs``.
+        y: ``(N,)`` int64 class codes or float64 targets.
+        groups: ``(N,)`` subject ids (str).
+        task_type: ``"classification"`` or ``"regression"``.
+        fs: sampling rate of ``X`` (100 after :func:`load_task`).
+        split: optional ``(N,)`` array of ``"train"`` / ``"test"``.
+        label_names: class names (classification).
+        name, description: free text.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    groups: np.ndarray
+    task_type: str
+    fs: float = TARGET_FS
+    split: np.ndarray | None = None
+    label_names: tuple[str, ...] | None = None
+    name: str = ""
+    description: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    @property
+    def n_subjects(self) -> int:
+        return len(np.unique(self.groups))
+
+    def subset(self, index: np.ndarray) -> Task:
+        """The windows at ``index``; per-window arrays in ``extra`` are sliced along."""
+        n = len(self)
+        extra = {
+            k: (v[index] if isinstance(v, np.ndarray) and v.shape[:1] == (n,) else v)
+            for k, v in self.extra.items()
+        }
+        return Task(
+            X=self.X[index],
+            y=self.y[index],
+            groups=self.groups[index],
+            task_type=self.task_type,
+            fs=self.fs,
+            split=None if self.split is None else self.split[index],
+            label_names=self.label_names,
+            name=self.name,
+            description=self.description,
+            extra=extra,
+        )
+
+
+def fit_length(x: np.ndarray, length: int = SEGMENT_LENGTH) -> np.ndarray:
+    """Cut (centre crop) or tile (repeat end to end) windows ``(N, T, C)`` to ``length`` samples.
+
+    Tiling a short window repeats it, so a 2.0 s window becomes 2.56 s of the same motion (its
+    spectrum is kept, unlike zero padding).
+    """
+    t = x.shape[1]
+    if t == length:
+        return x
+    if t > length:
+        start = (t - length) // 2
+        return x[:, start : start + length]
+    reps = -(-length // t)
+    return np.tile(x, (1, reps, 1))[:, :length]
+
+
+def save_task(task: Task, path: str | Path) -> None:
+    """Write a task file atomically (see the module docstring for the format).
+
+    Entries of ``task.extra`` that are numeric or string per-window arrays (length N) or scalars
+    are written under their own names (``source`` and ``original_fs``, which :func:`load_task`
+    adds, are not).
+    """
+    n = len(task)
+    arrays: dict[str, np.ndarray] = {}
+    for k, v in task.extra.items():
+        arr = np.asarray(v)
+        if k in _CORE_KEYS | {"source", "original_fs"} or arr.dtype.kind not in "biufUS":
+            continue  # nested or object values have no place in a plain .npz
+        if arr.ndim == 0 or arr.shape[:1] == (n,):
+            arrays[k] = arr
+    arrays |= {
+        "X": np.asarray(task.X, dtype=np.float32),
+        "y": task.y,
+        "groups": np.asarray(task.groups).astype(str),
+        "fs": np.float64(task.fs),
+        "task_type": np.asarray(task.task_type),
+        "name": np.asarray(task.name),
+        "description": np.asarray(task.description),
+    }
+    if task.split is not None:
+        arrays["split"] = np.asarray(task.split).astype(str)
+    if task.label_names is not None:
+        arrays["label_names"] = np.asarray(task.label_names, dtype=str)
+    with atomic_path(path) as tmp, tmp.open("wb") as f:
+        np.savez_compressed(f, **arrays)
+
+
+def _scalar(z, key: str, default=None):
+    if key not in z:
+        return default
+    return z[key].item() if z[key].ndim == 0 else z[key]
+
+
+def load_task(path: str | Path, *, min_subjects: int = 2) -> Task:
+    """Read and validate a task file; return it at 100 Hz with 256-sample windows.
+
+    Raises ``ValueError`` naming the file for: missing keys, wrong shapes, non-finite values,
+    an unknown task type, labels that do not fit the task type, fewer than ``min_subjects``
+    subjects, a bad ``split``, or a rate that cannot be resampled to 100 Hz.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"task file not found: {path}")
+    try:
+        z = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path}: not a readable .npz task file ({e})") from None
+    with z:
+        missing = [k for k in ("X", "y", "groups", "fs") if k not in z]
+        if missing:
+            raise ValueError(f"{path}: missing required key(s) {missing}; found {sorted(z.files)}")
+        x = np.asarray(z["X"])
+        y = np.asarray(z["y"])
+        groups = np.asarray(z["groups"])
+        fs = float(z["fs"])
+        split = np.asarray(z["split"]).astype(str) if "split" in z else None
+        label_names = tuple(str(s) for s in z["label_names"]) if "label_names" in z else None
+        task_type = str(_scalar(z, "task_type", "")) or None
+        name = str(_scalar(z, "name", "")) or path.stem
+        description = str(_scalar(z, "description", ""))
+        extra = {
+            k: (z[k].item() if z[k].ndim == 0 else z[k]) for k in z.files if k not in _CORE_KEYS
+        }
+
+    if x.ndim != 3 or x.shape[2] != 3:
+        raise ValueError(f"{path}: X must be (N, T, 3) acceleration, got shape {x.shape}")
+    n = x.shape[0]
+    if n == 0:
+        raise ValueError(f"{path}: X holds no windows")
+    for key, arr in (("y", y), ("groups", groups)):
+        if arr.shape != (n,):
+            raise ValueError(f"{path}: {key} must have shape ({n},) to match X, got {arr.shape}")
+    if split is not None and split.shape != (n,):
+        raise ValueError(f"{path}: split must have shape ({n},), got {split.shape}")
+    if not np.issubdtype(x.dtype, np.number):
+        raise ValueError(f"{path}: X must be numeric, got dtype {x.dtype}")
+    bad = ~np.isfinite(x).all(axis=(1, 2))
+    if bad.any():
+        raise ValueError(
+            f"{path}: X has NaN or infinite values in {int(bad.sum())} windows (first: window "
+            f"{int(np.flatnonzero(bad)[0])}); drop or repair them before evaluating"
+        )
+    if not np.isfinite(fs) or fs <= 0:
+        raise ValueError(f"{path}: fs must be a positive rate in Hz, got {fs}")
+
+    if task_type is None:
+        task_type = "classification" if np.issubdtype(y.dtype, np.integer) else "regression"
+    if task_type not in TASK_TYPES:
+        raise ValueError(f"{path}: task_type must be one of {TASK_TYPES}, got {task_type!r}")
+    if task_type == "classification":
+        if not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)):
+            raise ValueError(f"{path}: classification labels must be integer codes, got {y.dtype}")
+        if np.issubdtype(y.dtype, np.floating):
+            if not np.isfinite(y).all() or not np.all(y == np.round(y)):
+                raise ValueError(f"{path}: classification labels must be whole numbers")
+        y = y.astype(np.int64)
+        if (y < 0).any():
+            raise ValueError(
+                f"{path}: classification labels must be >= 0 (drop unlabelled windows)"
+            )
+        if label_names is not None and y.max() >= len(label_names):
+            raise ValueError(
+                f"{path}: label {y.max()} has no name ({len(label_names)} label_names)"
+            )
+        if len(np.unique(y)) < 2:
+            raise ValueError(f"{path}: a classification task needs at least 2 classes")
+    else:
+        if not np.issubdtype(y.dtype, np.number):
+            raise ValueError(f"{path}: regression targets must be numeric, got {y.dtype}")
+        y = y.astype(np.float64)
+        if not np.isfinite(y).all():
+            raise ValueError(f"{path}: regression targets contain NaN or infinite values")
+    groups = groups.astype(str)
+    if len(np.unique(groups)) < min_subjects:
+        raise ValueError(
+            f"{path}: only {len(np.unique(groups))} subject(s); subject-wise evaluation needs at "
+            f"least {min_subjects}"
+        )
+    if split is not None:
+        odd = sorted(set(np.unique(split)) - {"train", "test"})
+        if odd:
+            raise ValueError(f"{path}: split values must be 'train' or 'test', found {odd}")
+        for part in ("train", "test"):
+            if not (split == part).any():
+                raise ValueError(f"{path}: split has no '{part}' windows")
+        overlap = set(groups[split == "train"]) & set(groups[split == "test"])
+        if overlap:
+            raise ValueError(
+                f"{path}: subjects in both train and test split: {sorted(overlap)[:5]}"
+            )
+
+    for key, value in extra.items():
+        if np.ndim(value) > 0 and np.shape(value)[0] != n:
+            raise ValueError(
+                f"{path}: extra key {key!r} has {np.shape(value)[0]} rows, expected {n}"
+            )
+    length = SEGMENT_LENGTH
+    if "window_s" in extra:
+        window_s = float(extra["window_s"])
+        if not np.isfinite(window_s) or window_s <= 0:
+            raise ValueError(
+                f"{path}: window_s must be a positive duration, got {extra['window_s']}"
+            )
+        length = max(SEGMENT_LENGTH, round(window_s * TARGET_FS))  # shorter ones are tiled
+    if "fold" in extra:
+        fold = np.asarray(extra["fold"])
+        if not np.issubdtype(fold.dtype, np.integer):
+            raise ValueError(f"{path}: fold must hold integer fold numbers, got {fold.dtype}")
+        for f in np.unique(fold):
+            if len(set(groups[fold == f]) & set(groups[fold != f])):
+                raise ValueError(f"{path}: fold {f} shares subjects with other folds")
+
+    x = x.astype(np.float32)
+    if fs != TARGET_FS:
+        try:
+            n_, t_, c_ = x.shape
+            flat = x.transpose(1, 0, 2).reshape(t_, n_ * c_)  # time first, every window a column
+            flat = resample(flat, fs, TARGET_FS, source=str(path))
+            x = flat.reshape(flat.shape[0], n_, c_).transpose(1, 0, 2)
+        except ValueError as e:
+            raise ValueError(f"{path}: cannot resample fs={fs} Hz to 100 Hz ({e})") from None
+    if x.shape[1] < 2:
+        raise ValueError(
+            f"{path}: windows of {x.shape[1]} sample(s) at 100 Hz are too short to use"
+        )
+    x = np.ascontiguousarray(fit_length(x, length), dtype=np.float32)
+    return Task(
+        X=x, y=y, groups=groups, task_type=task_type, fs=TARGET_FS, split=split,
+        label_names=label_names, name=name, description=description,
+        extra={**extra, "source": str(path), "original_fs": fs},
+    )  # fmt: skip

@@ -1,0 +1,141 @@
+"""The evaluation harness end to end on small synthetic tasks."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from relcon.checkpoint import save_model
+from relcon.config import EncoderConfig, EvalConfig, FinetuneConfig
+from relcon.harness import evaluate
+from relcon.models.encoder import ResNet1DEncoder
+from relcon.report import load_results, write_report
+from relcon.tasks import Task, save_task
+
+TINY = EncoderConfig(
+    stage_blocks=(1, 1), stage_filters=(8, 16), stage_kernels=(3, 3), stem_filters=8
+)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _sine_task(tmp_path, n_subjects=6, per=24, regression=False, split=False, name="syn"):
+    """Class k = a sinusoid of frequency 1 + 2k Hz on x, plus noise; regression target = amplitude."""
+    rng = np.random.default_rng(0)
+    t = np.arange(256) / 100
+    xs, ys, gs = [], [], []
+    for s in range(n_subjects):
+        for i in range(per):
+            k = i % 3
+            amp = rng.uniform(0.2, 1.0)
+            x = rng.normal(scale=0.05, size=(256, 3))
+            x[:, 0] += amp * np.sin(2 * np.pi * (1 + 2 * k) * t + rng.uniform(0, 6))
+            x[:, 2] += 1
+            xs.append(x)
+            ys.append(amp if regression else k)
+            gs.append(f"s{s}")
+    task = Task(
+        X=np.array(xs, dtype=np.float32), y=np.array(ys), groups=np.array(gs),
+        task_type="regression" if regression else "classification",
+        label_names=None if regression else ("1Hz", "3Hz", "5Hz"), name=name,
+        split=np.array(["test" if g in ("s0", "s1") else "train" for g in gs]) if split else None,
+    )  # fmt: skip
+    path = tmp_path / f"{name}.npz"
+    save_task(task, path)
+    return path
+
+
+def test_handcrafted_linear_kfold_with_few_shot(tmp_path):
+    path = _sine_task(tmp_path)
+    cfg = EvalConfig(
+        task=str(path), method="handcrafted", folds=3, few_shot=[1, 5, 0], few_shot_seeds=2
+    )
+    res = evaluate(cfg, tmp_path / "out", progress=False)
+    rows = {r["metric"]: r for r in res["rows"]}
+    assert rows["macro_f1"]["mean"] > 0.9 and rows["macro_f1"]["n"] == 3  # frequency is easy
+    assert res["protocol"] == "linear"
+    ks = {r["k"] for r in res["few_shot"]}
+    assert ks == {1, 5, "all"}
+    f1 = {r["k"]: r["mean"] for r in res["few_shot"] if r["metric"] == "macro_f1"}
+    assert f1["all"] >= f1[1] - 0.05
+    for k in range(3):  # one folder per fold, each with its predictions and scores
+        pred = np.load(tmp_path / f"out/fold{k}/predictions.npz")
+        scores = json.loads((tmp_path / f"out/fold{k}/scores.json").read_text())
+        assert len(pred["y_pred"]) == scores["n_test"]
+    test_subjects = [
+        set(np.load(tmp_path / f"out/fold{k}/predictions.npz")["groups"]) for k in range(3)
+    ]
+    assert not (test_subjects[0] & test_subjects[1]) and len(set().union(*test_subjects)) == 6
+    assert res["confusion"][0]["labels"] == ["1Hz", "3Hz", "5Hz"]
+    with pytest.raises(FileExistsError):
+        evaluate(cfg, tmp_path / "out", progress=False)
+
+
+def test_fixed_split_regression_and_encoder_checkpoint_leaves_out_seen_users(tmp_path):
+    path = _sine_task(tmp_path, regression=True, split=True, name="amp")
+    torch.manual_seed(0)
+    run = tmp_path / "enc"
+    save_model(
+        run,
+        ResNet1DEncoder(TINY),
+        "encoder",
+        step=0,
+        extra={"train_users": ["s5"], "method": "simclr"},
+    )
+    cfg = EvalConfig(task=str(path), checkpoint=str(run), protocol="linear")
+    res = evaluate(cfg, tmp_path / "r.json", progress=False)
+    assert res["task"]["splits"] == [{"name": "fixed", "n_train": 72, "n_test": 48}]  # s5 left out
+    assert any("seen in pretraining" in n for n in res["notes"])
+    assert res["method"].startswith("simclr")
+    metrics = {r["metric"] for r in res["rows"]}
+    assert metrics == {"mae", "rmse", "pearson", "spearman"}
+    assert (tmp_path / "r" / "fixed" / "predictions.npz").is_file()
+
+
+def test_supervised_finetune_and_report(tmp_path):
+    path = _sine_task(tmp_path, n_subjects=6)
+    cfg = EvalConfig(
+        task=str(path), method="supervised", encoder=TINY, folds=2,
+        finetune=FinetuneConfig(epochs=20, batch_size=16, lr=3e-3, patience=6),
+    )  # fmt: skip
+    res = evaluate(cfg, tmp_path / "sup", progress=False)
+    assert res["protocol"] == "finetune"
+    assert {r["metric"]: r["mean"] for r in res["rows"]}["macro_f1"] > 0.5  # chance is 1/3
+    hand = evaluate(
+        EvalConfig(task=str(path), method="handcrafted", protocol="rf", folds=2),
+        tmp_path / "rf",
+        progress=False,
+    )
+    files = write_report(load_results([tmp_path / "sup", tmp_path / "rf"]), tmp_path / "report")
+    md = (
+        files["report.md"].read_text()
+        if "report.md" in files
+        else (tmp_path / "report/report.md").read_text()
+    )
+    assert "supervised" in md and "handcrafted" in md and "**" in md
+    assert hand["rows"]
+
+
+def test_bad_pairs_and_too_few_subjects(tmp_path):
+    path = _sine_task(tmp_path, n_subjects=3)
+    with pytest.raises(ValueError, match="finetune"):
+        evaluate(
+            EvalConfig(task=str(path), method="supervised", protocol="linear"),
+            tmp_path / "a",
+            progress=False,
+        )
+    with pytest.raises(ValueError, match="fewer than folds"):
+        evaluate(
+            EvalConfig(task=str(path), method="handcrafted", folds=5),
+            tmp_path / "b",
+            progress=False,
+        )
+    with pytest.raises(ValueError, match="checkpoint"):
+        evaluate(EvalConfig(task=str(path), method="encoder"), tmp_path / "c", progress=False)

@@ -1,0 +1,285 @@
+"""Probes on frozen features (relcon.probes) and MiniRocket features (relcon.minirocket)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+from sklearn.linear_model import Ridge, RidgeClassifier
+from sklearn.preprocessing import StandardScaler
+
+from relcon import probes
+from relcon.metrics import classification_metrics, regression_metrics
+from relcon.probes import DEFAULTS, PROBES, fit_predict, ridge_path, validation_split
+
+N_SUBJECTS, PER_SUBJECT, N_FEATURES = 12, 30, 8
+TEST_SUBJECTS = ("s00", "s01", "s02", "s03")
+
+
+def _groups() -> np.ndarray:
+    return np.repeat([f"s{i:02d}" for i in range(N_SUBJECTS)], PER_SUBJECT)
+
+
+def _split(x, y, groups):
+    test = np.isin(groups, TEST_SUBJECTS)
+    return x[~test], y[~test], groups[~test], x[test], y[test]
+
+
+@pytest.fixture(scope="module")
+def separable():
+    rng = np.random.default_rng(0)
+    groups = _groups()
+    y = rng.integers(0, 3, len(groups))
+    x = 4.0 * rng.normal(size=(3, N_FEATURES))[y] + rng.normal(size=(len(y), N_FEATURES))
+    return x, y, groups
+
+
+@pytest.fixture(scope="module")
+def noise():
+    rng = np.random.default_rng(1)
+    groups = _groups()
+    return rng.normal(size=(len(groups), N_FEATURES)), rng.integers(0, 3, len(groups)), groups
+
+
+@pytest.fixture(scope="module")
+def linear_targets():
+    rng = np.random.default_rng(2)
+    groups = _groups()
+    x = rng.normal(size=(len(groups), N_FEATURES))
+    y = x @ rng.normal(size=N_FEATURES) * 3 + 10 + rng.normal(0, 0.5, len(groups))
+    return x, y, groups
+
+
+@pytest.fixture(autouse=True)
+def _short_mlp(monkeypatch):
+    # the probes' logic does not depend on the epoch cap; keep the MLP tests fast
+    monkeypatch.setattr(probes, "MLP_MAX_EPOCHS", 60)
+    monkeypatch.setattr(probes, "MLP_PATIENCE", 8)
+
+
+# ---- quality -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("probe", PROBES)
+def test_classification_separable_scores_high_and_noise_near_chance(probe, separable, noise):
+    xa, ya, ga, xt, yt = _split(*separable)
+    pred, info = fit_predict(probe, xa, ya, ga, xt, task_type="classification", seed=0)
+    assert pred.shape == yt.shape and set(np.unique(pred)) <= set(np.unique(ya))
+    assert classification_metrics(yt, pred)["macro_f1"] > 0.95
+    assert info["selection"] == "validation_subjects" and info["fallback"] is None
+
+    xa, ya, ga, xt, yt = _split(*noise)
+    pred, _ = fit_predict(probe, xa, ya, ga, xt, task_type="classification", seed=0)
+    m = classification_metrics(yt, pred)
+    assert m["macro_f1"] < 0.5  # chance is 1/3
+    assert abs(m["kappa"]) < 0.2
+
+
+@pytest.mark.parametrize("probe", ["linear", "mlp", "rf"])
+def test_regression_signal_scores_high_and_noise_near_zero(probe, linear_targets, noise):
+    xa, ya, ga, xt, yt = _split(*linear_targets)
+    pred, info = fit_predict(probe, xa, ya, ga, xt, task_type="regression", seed=0)
+    assert info["selection"] == "validation_subjects"
+    assert pred.dtype.kind == "f" and pred.shape == yt.shape
+    assert regression_metrics(yt, pred)["pearson"] > (0.9 if probe == "rf" else 0.98)
+
+    x, _, groups = noise
+    y = np.random.default_rng(5).normal(size=len(groups))
+    xa, ya, ga, xt, yt = _split(x, y, groups)
+    pred, _ = fit_predict(probe, xa, ya, ga, xt, task_type="regression", seed=0)
+    assert abs(regression_metrics(yt, pred)["pearson"]) < 0.3
+    # no better than predicting the training mean, give or take
+    assert np.mean((pred - yt) ** 2) > 0.8 * np.mean((ya.mean() - yt) ** 2)
+
+
+# ---- hyperparameter choice ---------------------------------------------------------------------
+
+
+def _val_mask(info, groups):
+    return np.isin(groups, info["val_subjects"])
+
+
+def test_ridge_alpha_matches_brute_force_over_the_grid():
+    rng = np.random.default_rng(3)
+    groups = np.repeat([f"s{i:02d}" for i in range(10)], 8)
+    x = rng.normal(size=(len(groups), 30))  # few windows per feature: the penalty matters
+    y = x[:, :5] @ rng.normal(size=5) + rng.normal(0, 1.0, len(groups))
+    x_test = rng.normal(size=(20, 30))
+    pred, info = fit_predict("linear", x, y, groups, x_test, task_type="regression", seed=4)
+    assert info["hyperparameter"] == "alpha" and info["grid"] == list(probes.REGRESSION_ALPHAS)
+    is_val = _val_mask(info, groups)
+    scaler = StandardScaler().fit(x[~is_val])
+    brute = []
+    for alpha in probes.REGRESSION_ALPHAS:
+        model = Ridge(alpha=alpha).fit(scaler.transform(x[~is_val]), y[~is_val])
+        brute.append(np.mean((model.predict(scaler.transform(x[is_val])) - y[is_val]) ** 2))
+    np.testing.assert_allclose(info["val_scores"], brute, rtol=1e-6)
+    assert info["value"] == probes.REGRESSION_ALPHAS[int(np.argmin(brute))]
+    assert 1e-6 < info["value"] < 1e5  # an interior choice, so the test means something
+    scaler = StandardScaler().fit(x)
+    final = Ridge(alpha=info["value"]).fit(scaler.transform(x), y)
+    np.testing.assert_allclose(pred, final.predict(scaler.transform(x_test)), rtol=1e-6)
+
+
+def test_ridge_classifier_matches_sklearn(separable):
+    x, y, groups = separable
+    rng = np.random.default_rng(6)
+    x = x + rng.normal(0, 4.0, x.shape)  # overlap the classes so that alphas differ
+    y = np.array([2, 5, 9])[y]  # non-contiguous codes come back unchanged
+    xa, ya, ga, xt, _ = _split(x, y, groups)
+    pred, info = fit_predict("ridge_classifier", xa, ya, ga, xt, task_type="classification")
+    is_val = _val_mask(info, ga)
+    scaler = StandardScaler().fit(xa[~is_val])
+    brute = []
+    for alpha in probes.RIDGE_CLASSIFIER_ALPHAS:
+        model = RidgeClassifier(alpha=alpha).fit(scaler.transform(xa[~is_val]), ya[~is_val])
+        p = model.predict(scaler.transform(xa[is_val]))
+        brute.append(classification_metrics(ya[is_val], p)["macro_f1"])
+    np.testing.assert_allclose(info["val_scores"], brute, atol=1e-12)
+    assert brute[probes.RIDGE_CLASSIFIER_ALPHAS.index(info["value"])] == max(brute)
+    scaler = StandardScaler().fit(xa)
+    final = RidgeClassifier(alpha=info["value"]).fit(scaler.transform(xa), ya)
+    np.testing.assert_array_equal(pred, final.predict(scaler.transform(xt)))
+
+
+def test_ridge_path_primal_and_dual_agree_with_sklearn():
+    rng = np.random.default_rng(7)
+    for n, f in ((40, 10), (10, 40)):  # primal (n > f) and dual (n <= f) solutions
+        x, y = rng.normal(size=(n, f)) + 3.0, rng.normal(size=(n, 2))
+        for alpha, (w, b) in zip((0.1, 10.0), ridge_path(x, y, (0.1, 10.0)), strict=True):
+            ref = Ridge(alpha=alpha).fit(x, y)
+            np.testing.assert_allclose(x @ w + b, ref.predict(x), rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("probe", PROBES)
+def test_validation_subjects_come_from_training_subjects_only(probe, separable):
+    xa, ya, ga, xt, _ = _split(*separable)
+    _, info = fit_predict(probe, xa, ya, ga, xt, task_type="classification", seed=3)
+    val = set(info["val_subjects"])
+    assert val and val <= set(ga)
+    assert not val & set(TEST_SUBJECTS)
+    assert len(val) == round(0.25 * len(np.unique(ga)))
+    assert info["n_val"] == _val_mask(info, ga).sum() and info["n_fit"] + info["n_val"] == len(ya)
+    json.dumps(info)  # the runner stores it
+    # the choice does not depend on the test windows at all
+    _, info2 = fit_predict(probe, xa, ya, ga, xt[:7] * 100, task_type="classification", seed=3)
+    assert info2["value"] == info["value"] and info2["val_subjects"] == info["val_subjects"]
+
+
+def test_linear_probe_validation_draw_is_linear_probes_draw(separable):
+    _, ya, ga, _, _ = _split(*separable)
+    is_val, split_seed, problem = validation_split(ya, ga, task_type="classification", seed=11)
+    assert problem is None
+    subjects = np.unique(ga)
+    expected = np.random.default_rng(split_seed).choice(subjects, size=2, replace=False)
+    assert set(np.unique(ga[is_val])) == set(expected)
+
+
+# ---- fallbacks and errors ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("probe", PROBES)
+def test_fallback_to_default_when_a_class_is_in_one_subject(probe, separable):
+    xa, ya, ga, xt, _ = _split(*separable)
+    ya = ya.copy()
+    ya[ga == "s05"] = 3  # class 3 exists in one subject: no split has it on both sides
+    pred, info = fit_predict(probe, xa, ya, ga, xt, task_type="classification", seed=0)
+    assert info["selection"] == "default"
+    assert info["value"] == DEFAULTS[(probe, "classification")][1]
+    assert "default" in info["fallback"] and "[3]" in info["fallback"]
+    assert info["val_subjects"] == [] and "val_scores" not in info
+    assert pred.shape == (len(xt),) and set(np.unique(pred)) <= {0, 1, 2, 3}
+
+
+def test_single_class_validation_split_is_reported():
+    # two subjects, one of them holds only class 0: whichever is held out, a class is missing
+    y = np.array([0, 1, 0, 1, 0, 0, 0, 0])
+    groups = np.array(["a"] * 4 + ["b"] * 4)
+    _, _, problem = validation_split(y, groups, task_type="classification", seed=0)
+    assert problem is not None and "class(es) [1] missing" in problem
+    assert "no usable split in" in problem
+    # regression needs no class on both sides
+    assert validation_split(y * 1.0, groups, task_type="regression", seed=0)[2] is None
+
+
+def test_split_is_redrawn_before_falling_back(separable):
+    _, y, groups = separable
+    y = y.copy()
+    y[np.isin(groups, ["s06", "s07"])] = 3  # class 3 in two subjects: some draws work
+    is_val, _, problem = validation_split(y, groups, task_type="classification", seed=0)
+    assert problem is None
+    assert 3 in y[is_val] and 3 in y[~is_val]
+
+
+def test_input_errors(separable):
+    xa, ya, ga, xt, _ = _split(*separable)
+    with pytest.raises(ValueError, match="unknown probe"):
+        fit_predict("svm", xa, ya, ga, xt, task_type="classification")
+    with pytest.raises(ValueError, match="ridge_classifier"):
+        fit_predict("ridge_classifier", xa, ya * 1.0, ga, xt, task_type="regression")
+    with pytest.raises(ValueError, match="single class"):
+        fit_predict("rf", xa, np.zeros_like(ya), ga, xt, task_type="classification")
+    with pytest.raises(ValueError, match="at least 2 training subjects"):
+        fit_predict("linear", xa, ya, np.full(len(ya), "s"), xt, task_type="classification")
+    with pytest.raises(ValueError, match="NaN"):
+        bad = xa.copy()
+        bad[0, 0] = np.nan
+        fit_predict("linear", bad, ya, ga, xt, task_type="classification")
+    with pytest.raises(ValueError, match="width"):
+        fit_predict("linear", xa, ya, ga, xt[:, :3], task_type="classification")
+
+
+@pytest.mark.parametrize("probe", ["mlp", "rf"])
+def test_seeded_probes_are_deterministic(probe, noise):
+    xa, ya, ga, xt, _ = _split(*noise)
+    p1, i1 = fit_predict(probe, xa, ya, ga, xt, task_type="classification", seed=5)
+    p2, i2 = fit_predict(probe, xa, ya, ga, xt, task_type="classification", seed=5)
+    np.testing.assert_array_equal(p1, p2)
+    assert i1 == i2
+
+
+# ---- MiniRocket ----------------------------------------------------------------------------------
+
+
+def test_minirocket_missing_aeon_says_how_to_install(monkeypatch):
+    from relcon.minirocket import minirocket_features
+
+    monkeypatch.setitem(sys.modules, "aeon", None)  # makes `import aeon...` fail
+    x = np.zeros((4, 32, 3), dtype=np.float32)
+    with pytest.raises(ImportError, match=r"relcon\[baselines\]"):
+        minirocket_features(x, x)
+
+
+def _waves(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Sines (class 0) vs square waves (class 1) of random frequency and phase, 3 axes."""
+    t = np.arange(128) / 100.0
+    y = rng.integers(0, 2, n)
+    freq = rng.uniform(1.5, 3.0, (n, 1, 1))
+    phase = rng.uniform(0, 2 * np.pi, (n, 1, 3))
+    s = np.sin(2 * np.pi * freq * t[None, :, None] + phase)
+    x = np.where(y[:, None, None] == 1, np.sign(s), s) + rng.normal(0, 0.1, s.shape)
+    return x.astype(np.float32), y
+
+
+def test_minirocket_features_fit_on_training_windows_only():
+    pytest.importorskip("aeon")
+    from relcon.minirocket import minirocket_features
+
+    rng = np.random.default_rng(0)
+    xa, ya = _waves(60, rng)
+    xt, yt = _waves(40, rng)
+    fa, ft = minirocket_features(xa, xt, seed=0, n_kernels=168)
+    assert fa.shape == (60, 168) and ft.shape == (40, 168) and fa.dtype == np.float32
+    # the transform depends on the training windows and the seed only, not on the test windows
+    fa2, ft2 = minirocket_features(xa, xt[:5], seed=0, n_kernels=168)
+    np.testing.assert_array_equal(fa, fa2)
+    np.testing.assert_array_equal(ft[:5], ft2)
+    fa3, _ = minirocket_features(xa, xt[:5], seed=1, n_kernels=168)
+    assert not np.array_equal(fa, fa3)
+    groups = np.repeat(np.arange(6), 10)
+    pred, _ = fit_predict("ridge_classifier", fa, ya, groups, ft, task_type="classification")
+    assert classification_metrics(yt, pred)["macro_f1"] > 0.9
+    with pytest.raises(ValueError, match="differ in shape"):
+        minirocket_features(xa, xt[:, :64])
