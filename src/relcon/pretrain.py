@@ -3,7 +3,7 @@
 Read it top to bottom. Each step:
 
 1. the sampler picks ``B`` anchors (from different users where possible) and ``K`` within-user
-   candidates per anchor (same user, same block of time);
+   candidates per anchor (same user, same block of time); background workers gather them;
 2. every anchor's candidate set is its ``K`` within-user candidates plus the other anchors of the
    batch (between-user candidates);
 3. the frozen motif distance scores all (anchor, candidate) pairs in batched no-grad calls, with
@@ -11,6 +11,10 @@ Read it top to bottom. Each step:
 4. the encoder embeds anchors and within-user candidates in one forward pass;
 5. the relative contrastive loss ranks the candidates by distance; AdamW with a cosine schedule,
    warmup and gradient clipping updates the encoder.
+
+On a GPU the forward passes run under bf16 autocast (fp32 master weights) with TF32 enabled.
+Under ``torchrun`` every process takes its own share of the batches and gradients are averaged
+(DistributedDataParallel); ``accumulate`` > 1 sums the gradients of several batches per step.
 
 Usage from Python::
 
@@ -21,23 +25,25 @@ Usage from Python::
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from relcon import distributed
 from relcon.checkpoint import load_model, restore_run, save_checkpoint, save_model, trainer_state
 from relcon.config import PretrainConfig, save_config, to_dict
+from relcon.data.loader import candidate_batches
 from relcon.data.sampling import CandidateSampler
 from relcon.data.windowing import Segments
 from relcon.losses import relative_contrastive_loss
-from relcon.models.distance import set_sparsemax_backend
+from relcon.models.distance import MotifDistance, set_sparsemax_backend
 from relcon.models.encoder import ResNet1DEncoder
-from relcon.runs import RunLogger, cosine_lr, pick_device, prepare_run_dir, seed_everything
+from relcon.runs import RunLogger, cosine_lr, prepare_run_dir, seed_everything
 
-__all__ = ["candidate_index", "pretrain"]
+__all__ = ["candidate_index", "pretrain", "relcon_loss", "speed_settings"]
 
 
 def candidate_index(batch_size: int, within_user: int, between_user: int) -> torch.Tensor:
@@ -52,6 +58,32 @@ def candidate_index(batch_size: int, within_user: int, between_user: int) -> tor
     return torch.cat([between, within], dim=1)
 
 
+def speed_settings(device: torch.device, amp: bool):
+    """TF32 on for CUDA matmuls; returns the autocast context factory (bf16 on CUDA if ``amp``)."""
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        if amp:
+            return lambda: torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext
+
+
+def relcon_loss(
+    encoder: torch.nn.Module,
+    distance: MotifDistance,
+    pool: torch.Tensor,
+    cand_idx: torch.Tensor,
+    tau: float,
+    chunk_pairs: int | None = None,
+) -> torch.Tensor:
+    """The loss of one batch. ``pool`` is ``[anchors; within-user candidates]``, ``(B + B*K, T, 3)``."""
+    b = cand_idx.shape[0]
+    with torch.no_grad():
+        dist = distance.score(pool[:b], pool, cand_idx, chunk_pairs=chunk_pairs)
+    z = encoder(pool.transpose(1, 2)).float()  # (B + B*K, D): one pass for every window
+    return relative_contrastive_loss(z[:b], z[cand_idx], dist.float(), tau=tau)
+
+
 def pretrain(
     cfg: PretrainConfig,
     out: str | Path,
@@ -64,11 +96,16 @@ def pretrain(
     """Run RelCon pretraining; returns the run folder (final weights in ``model.safetensors``)."""
     from relcon.data.datasets import load_segments
 
-    run_dir = prepare_run_dir(out, resume=resume, overwrite=overwrite)
-    save_config(cfg, run_dir / "config.toml")
-    device = pick_device(cfg.device)
+    dist_info = distributed.setup(cfg.device)
+    device, main = dist_info.device, dist_info.is_main
+    if main:
+        run_dir = prepare_run_dir(out, resume=resume, overwrite=overwrite)
+        save_config(cfg, run_dir / "config.toml")
+    distributed.barrier(dist_info)
+    run_dir = Path(out)
     seed_everything(cfg.seed)
     set_sparsemax_backend("compiled" if cfg.compile else "eager")
+    autocast = speed_settings(device, cfg.amp)
     if not cfg.distance:
         raise ValueError(
             "PretrainConfig.distance is empty: train a distance first (relcon train-distance)"
@@ -82,50 +119,68 @@ def pretrain(
         batch_size=cfg.batch_size,
         within_user=cfg.within_user,
         seed=cfg.seed,
+        rank=dist_info.rank,
+        world_size=dist_info.world_size,
     )
-    x_all = segs.x
     b, k = cfg.batch_size, cfg.within_user
     m = b - 1 if cfg.between_user is None else cfg.between_user
     if not 0 <= m <= b - 1:
         raise ValueError(f"between_user must be in [0, batch_size - 1 = {b - 1}], got {m}")
     cand_idx = candidate_index(b, k, m).to(device)
+    train_users = {"train_users": sorted({str(u) for u in segs.user})}
 
     # ---- models -------------------------------------------------------------------------
     distance, _ = load_model(cfg.distance, kind="distance", device=device)
     distance.requires_grad_(False)
     encoder = ResNet1DEncoder(cfg.encoder).to(device)
     optimizer = torch.optim.AdamW(encoder.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-
-    # ---- resume -------------------------------------------------------------------------
     restored = restore_run(run_dir, encoder, optimizer, "encoder") if resume else None
     step, epoch, batch_in_epoch = restored or (0, 0, 0)
-    logger = RunLogger(run_dir, resume_step=step if restored else None)
-    batches = sampler.iterate(epoch, batch_in_epoch)
+    model = encoder
+    if (
+        dist_info.enabled
+    ):  # gradients averaged over processes; every process starts from rank 0's weights
+        model = torch.nn.parallel.DistributedDataParallel(
+            encoder, device_ids=[device] if device.type == "cuda" else None
+        )
+    if cfg.compile_encoder:
+        model = torch.compile(model)
 
-    train_users = {"train_users": sorted({str(u) for u in segs.user})}
+    logger = RunLogger(run_dir, resume_step=step if restored else None, enabled=main)
+    batches = candidate_batches(
+        segs.x,
+        sampler,
+        epoch,
+        batch_in_epoch,
+        num_workers=cfg.num_workers,
+        pin_memory=device.type == "cuda",
+    )
 
     # ---- training loop ------------------------------------------------------------------
     encoder.train()
-    bar = tqdm(total=cfg.steps, initial=step, desc="pretrain", disable=not progress, unit="step")
+    bar = tqdm(
+        total=cfg.steps, initial=step, desc="pretrain", disable=not (progress and main), unit="step"
+    )
     t_last, step_last = time.perf_counter(), step
     while step < cfg.steps:
-        j, batch = next(batches)
         lr = cosine_lr(step, cfg.steps, cfg.lr, cfg.warmup_steps)
         for group in optimizer.param_groups:
             group["lr"] = lr
 
-        anchors = torch.from_numpy(np.asarray(x_all[batch.anchors], dtype=np.float32))
-        within = torch.from_numpy(np.asarray(x_all[batch.within.reshape(-1)], dtype=np.float32))
-        pool = torch.cat([anchors, within]).to(device, non_blocking=True)  # (B + B*K, T, 3)
-
-        with torch.no_grad():
-            dist = distance.score(pool[:b], pool, cand_idx, chunk_pairs=cfg.distance_chunk_pairs)
-
-        z = encoder(pool.transpose(1, 2))  # (B + B*K, D), one pass for all windows
-        loss = relative_contrastive_loss(z[:b], z[cand_idx], dist, tau=cfg.tau)
-
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        loss_sum = 0.0
+        for micro in range(cfg.accumulate):
+            j, batch, anchors, within = next(batches)
+            pool = torch.cat([anchors, within]).to(device, non_blocking=True)  # (B + B*K, T, 3)
+            # only the last micro-batch synchronises gradients across processes
+            last = micro == cfg.accumulate - 1
+            with contextlib.nullcontext() if last or not dist_info.enabled else model.no_sync():
+                with autocast():
+                    loss = relcon_loss(
+                        model, distance, pool, cand_idx, cfg.tau, cfg.distance_chunk_pairs
+                    )
+                (loss / cfg.accumulate).backward()
+            loss_sum += loss.item() / cfg.accumulate
         grad_norm = torch.nn.utils.clip_grad_norm_(encoder.parameters(), cfg.grad_clip)
         optimizer.step()
         step += 1
@@ -133,18 +188,24 @@ def pretrain(
 
         if step % cfg.log_every == 0 or step == cfg.steps:
             now = time.perf_counter()
-            rate = (step - step_last) * b / max(now - t_last, 1e-9)
+            rate = (
+                (step - step_last)
+                * b
+                * cfg.accumulate
+                * dist_info.world_size
+                / max(now - t_last, 1e-9)
+            )
             t_last, step_last = now, step
             logger.log(
                 step,
-                loss=loss.item(),
+                loss=loss_sum,
                 lr=lr,
                 grad_norm=grad_norm.item(),
                 anchors_per_s=rate,
                 epoch=batch.epoch,
             )
-            bar.set_postfix(loss=f"{loss.item():.3f}", epoch=batch.epoch)
-        if step % cfg.ckpt_every == 0 or step == cfg.steps:
+            bar.set_postfix(loss=f"{loss_sum:.3f}", epoch=batch.epoch)
+        if (step % cfg.ckpt_every == 0 or step == cfg.steps) and main:
             save_checkpoint(
                 run_dir, encoder, "encoder", step=step, run_config=to_dict(cfg),
                 keep=cfg.keep_checkpoints, extra=train_users,
@@ -152,5 +213,10 @@ def pretrain(
             )  # fmt: skip
     bar.close()
     logger.close()
-    save_model(run_dir, encoder, "encoder", step=step, run_config=to_dict(cfg), extra=train_users)
+    if main:
+        save_model(
+            run_dir, encoder, "encoder", step=step, run_config=to_dict(cfg), extra=train_users
+        )
+    distributed.barrier(dist_info)
+    distributed.cleanup(dist_info)
     return run_dir

@@ -134,6 +134,10 @@ def load_recordings(cfg: DataConfig) -> list[Recording]:
 
 def load_segments(cfg: DataConfig, min_label_fraction: float = 1.0) -> Segments:
     """Windows of 256 x 3 at 100 Hz for ``cfg`` (readers + windowing, or a saved ``.npz``)."""
+    from relcon.data.corpus import corpus_segments, is_corpus
+
+    if is_corpus(cfg.source):  # a folder written by `relcon prepare`: a memory-mapped Corpus
+        return corpus_segments(cfg)
     if cfg.source.endswith(".npz"):
         path = Path(cfg.source)
         if not path.is_file():

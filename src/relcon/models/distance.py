@@ -111,6 +111,8 @@ class _Sparsemax(torch.autograd.Function):
         zt = z.transpose(dim, -1)
         shape = zt.shape
         flat = zt.reshape(-1, shape[-1])
+        if flat.dtype in (torch.float16, torch.bfloat16):
+            flat = flat.float()  # the threshold in at least fp32, also under autocast
         # On the CPU the fixed-point passes are memory bound: work on blocks of rows that stay
         # in cache. On accelerators much larger blocks are fastest. The compiled backend pads the
         # last block, so every call sees one static shape.

@@ -1,0 +1,600 @@
+"""The sharded on-disk corpus: preparation, quality rules, resume/append, reading, training."""
+
+import hashlib
+import json
+import mmap
+import re
+import subprocess
+import sys
+import textwrap
+import types
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+
+import relcon.data.corpus as corpus_mod  # noqa: E402
+from relcon.config import DataConfig, DistanceTrainConfig, EncoderConfig, PretrainConfig  # noqa: E402
+from relcon.data.corpus import (  # noqa: E402
+    INT16_SCALE,
+    Corpus,
+    QualityRules,
+    is_corpus,
+    prepare_corpus,
+    user_names,
+)
+from relcon.data.datasets import load_segments  # noqa: E402
+from relcon.data.readers import Recording, read_accel_csv  # noqa: E402
+from relcon.data.sampling import CandidateSampler  # noqa: E402
+from relcon.data.signal import G, resample, to_g, to_uniform_pieces  # noqa: E402
+from relcon.data.windowing import Segments, window_recordings  # noqa: E402
+from relcon.models.distance import MotifDistanceConfig  # noqa: E402
+
+STEP = INT16_SCALE
+TOL = 0.5 * STEP + 1e-5  # int16 rounding plus float noise
+
+
+def _activity(rng, n, fs, amp=0.25):
+    """Gravity in a random direction + oscillations on all axes + noise, in g."""
+    t = np.arange(n) / fs
+    g = rng.normal(size=3)
+    g /= np.linalg.norm(g)
+    osc = np.sin(2 * np.pi * 1.7 * t[:, None] + rng.uniform(0, 6, 3)) * rng.uniform(0.5, 1, 3)
+    return (g + amp * osc + 0.02 * rng.standard_normal((n, 3))).astype(np.float32)
+
+
+def _rec(user, x, start_s, fs=100.0):
+    return Recording(user, f"{user}:0", np.asarray(x, np.float32), fs, start_s, None, (), "")
+
+
+def _prep(inputs, out, **kw):
+    kw.setdefault("progress", False)
+    kw.setdefault("commit_every_s", 0.0)
+    return prepare_corpus(inputs, out, **kw)
+
+
+def _sha(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def raw4(tmp_path_factory):
+    """Four users in four formats, with an independent reference windowing of each."""
+    root = tmp_path_factory.mktemp("raw4")
+    rng = np.random.default_rng(0)
+    recs = []
+    # alice: uniform 50 Hz .npz in g
+    xa = _activity(rng, 50 * 150, 50.0)
+    np.savez(root / "alice.npz", x=xa, fs=50.0, start_s=1000.0)
+    recs.append(_rec("alice", resample(xa, 50.0, 100.0), 1000.0))
+    # bob: irregular time stamps with a 2 s gap, m/s^2 declared in the file
+    t = np.concatenate([np.arange(0, 70, 0.01), 72 + np.arange(0, 45, 0.01)]) + 5e4
+    xb = _activity(rng, t.size, 100.0) * G
+    np.savez(root / "bob.npz", xyz=xb, t=t, units="m/s^2")
+    pieces, _ = to_uniform_pieces(t, to_g(xb, "m/s^2"), max_gap_s=0.5)
+    recs += [_rec("bob", p.x, p.t0_s) for p in pieces]
+    # carol: CSV in mg at 50 Hz
+    xc = _activity(rng, 50 * 90, 50.0)
+    tc = 20.0 + np.arange(xc.shape[0]) / 50.0
+    pd.DataFrame({"time": tc, "x": xc[:, 0] * 1e3, "y": xc[:, 1] * 1e3, "z": xc[:, 2] * 1e3}).to_csv(
+        root / "carol.csv", index=False
+    )
+    recs += [_rec("carol", r.x, r.start_s) for r in read_accel_csv(root / "carol.csv")]
+    # dave: Parquet with a timestamp column, 100 Hz, in g
+    xd = _activity(rng, 100 * 60, 100.0)
+    ts = 1.7e9 + np.arange(xd.shape[0]) / 100.0
+    ns = (np.round(ts * 1e9)).astype("datetime64[ns]")
+    pq.write_table(
+        pa.table({"timestamp": ns, "x": xd[:, 0], "y": xd[:, 1], "z": xd[:, 2]}),
+        root / "dave.parquet",
+    )
+    pieces, _ = to_uniform_pieces(ts, xd, max_gap_s=0.5)
+    recs += [_rec("dave", p.x, p.t0_s) for p in pieces]
+    return root, window_recordings(recs)
+
+
+@pytest.fixture(scope="module")
+def corpus4(raw4, tmp_path_factory):
+    out = tmp_path_factory.mktemp("c4") / "corpus"
+    summary = _prep([raw4[0]], out, shard_segments=16)
+    return out, summary
+
+
+def test_prepared_segments_equal_independent_windowing(raw4, corpus4):
+    _, ref = raw4
+    out, summary = corpus4
+    c = Corpus.open(out)
+    assert is_corpus(out) and not is_corpus(raw4[0])
+    assert summary.users == 4 and summary.segments == len(ref) == len(c)
+    assert c.user_names == ("alice", "bob", "carol", "dave")
+    for code, name in enumerate(c.user_names):
+        mine = np.flatnonzero(c.user == code)
+        theirs = np.flatnonzero(ref.user == name)
+        assert mine.size == theirs.size > 0
+        mine = mine[np.argsort(c.start_s[mine], kind="stable")]
+        np.testing.assert_allclose(c.start_s[mine], ref.start_s[theirs], rtol=0, atol=1e-5)
+        assert np.abs(c.x[mine] - ref.x[theirs]).max() <= TOL
+    # bob's gap: no segment straddles it (his pieces are [5e4, 5e4 + 70) and [5e4 + 72, ...))
+    bob = c.start_s[c.user == c.user_names.index("bob")] - 5e4
+    assert not ((bob < 70.0) & (bob + 2.56 > 70.0)).any()
+    assert summary.dropped["tail_samples"] > 0 and summary.dropped["nonwear_segments"] == 0
+    m = json.loads((out / "corpus.json").read_text())
+    units = {e["user"]: e["units"] for e in m["inputs"]}
+    assert units == {"alice": "g", "bob": "m/s^2", "carol": "mg", "dave": "g"}
+
+
+def test_index_matches_shards_and_blocks(corpus4):
+    out, _ = corpus4
+    c = Corpus.open(out)
+    m = c.manifest
+    assert m["block_seconds"] == 3600.0 and m["scale"] == STEP
+    tables = [pq.read_table(out / p["file"]) for p in m["parts"]]
+    schema = tables[0].schema
+    assert [schema.field(k).type for k in ("block", "start_s", "shard", "offset")] == [
+        pa.int64(),
+        pa.float64(),
+        pa.int32(),
+        pa.int32(),
+    ]
+    assert len(m["shards"]) == -(-len(c) // 16)
+    decoded = []
+    for i, (s, t) in enumerate(zip(m["shards"], tables, strict=True)):
+        arr = np.load(out / s["file"])
+        assert arr.dtype == np.int16 and arr.shape == (s["segments"], 256, 3)
+        assert (out / s["file"]).stat().st_size == s["bytes"]
+        assert (t.column("shard").to_numpy() == i).all()
+        assert np.array_equal(t.column("offset").to_numpy(), np.arange(s["segments"]))
+        decoded.append(arr.astype(np.float32) * STEP)
+    idx = pd.concat([t.to_pandas() for t in tables], ignore_index=True)
+    assert list(idx["user"]) == [c.user_names[u] for u in c.user]
+    assert list(idx["recording"]) == [c.recording_names[r] for r in c.recording]
+    np.testing.assert_array_equal(idx["start_s"].to_numpy(), c.start_s)
+    np.testing.assert_array_equal(idx["block"].to_numpy(), np.floor(c.start_s / 3600.0))
+    np.testing.assert_array_equal(np.concatenate(decoded), c.x[np.arange(len(c))])
+    # time blocks: same codes as Segments.time_block on the same windows, from the index only
+    segs = c.to_segments()
+    for bs in (60.0, 3600.0, 0.0):
+        np.testing.assert_array_equal(c.time_block(bs), segs.time_block(bs))
+    sub = c.subset(c.user != 0)
+    np.testing.assert_array_equal(sub.time_block(60.0), segs.subset(segs.user != "alice").time_block(60.0))
+
+
+def test_gather_random_indices_across_shards(corpus4):
+    out, _ = corpus4
+    c = Corpus.open(out, max_open_shards=2, release_bytes=10_000)  # forces eviction and release
+    full = np.concatenate(
+        [np.load(out / s["file"]).astype(np.float32) * STEP for s in c.manifest["shards"]]
+    )
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        idx = rng.integers(-len(c), len(c), size=57)
+        np.testing.assert_array_equal(c.x[idx], full[idx])
+    np.testing.assert_array_equal(c.x[7], full[7])
+    np.testing.assert_array_equal(c.x[3:40:5], full[3:40:5])
+    np.testing.assert_array_equal(c.x[np.array([[1, 2], [30, 31]])], full[[[1, 2], [30, 31]]])
+    assert c.x[np.array([], dtype=int)].shape == (0, 256, 3) and c.x.shape == full.shape
+    view = c.subset(np.arange(len(c))[::3]).subset(np.array([4, 0, 9]))
+    np.testing.assert_array_equal(view.x[np.array([0, 1, 2])], full[[12, 0, 27]])
+    assert view.user.tolist() == c.user[[12, 0, 27]].tolist()
+    assert view.label.tolist() == [-1, -1, -1] and view.label_names == ()
+    with pytest.raises(IndexError):
+        c.x[np.array([len(c)])]
+
+
+def test_corpus_is_memory_mapped(corpus4):
+    out, _ = corpus4
+    c = Corpus.open(out)
+    arr = c.shard_array(0)
+    assert not arr.flags.owndata and not arr.flags.writeable
+    base = arr
+    while isinstance(base, np.ndarray):
+        base = base.base
+    if isinstance(base, memoryview):
+        base = base.obj
+    assert isinstance(base, mmap.mmap)  # a view of the file, not a copy
+    assert isinstance(c.user, np.memmap) and isinstance(c.start_s, np.memmap)
+
+
+def test_open_and_gather_keep_resident_memory_small(tmp_path):
+    rng = np.random.default_rng(2)
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for u in range(8):  # 8 x 1800 segments = 14,400 segments: one 22 MB shard
+        np.savez(raw / f"u{u}.npz", x=_activity(rng, 25 * 4608, 25.0).astype(np.float16), fs=25.0)
+    _prep([raw], tmp_path / "c")
+    shard = tmp_path / "c/shards/shard-000000.npy"
+    assert shard.stat().st_size > 20e6
+    code = textwrap.dedent(
+        f"""
+        import re, numpy as np
+        from relcon.data.corpus import Corpus
+        def rss():
+            s = open("/proc/self/status").read()
+            return {{k: int(re.search(k + r":\\s+(\\d+)", s).group(1)) // 1024 for k in ("RssFile", "RssAnon")}}
+        before = rss()
+        c = Corpus.open({str(tmp_path / "c")!r}, release_bytes=2 << 20)
+        opened = rss()
+        for i in range(0, len(c), 1000):
+            c.x[np.arange(i, min(i + 1000, len(c)))]
+        after = rss()
+        print(before["RssFile"], opened["RssFile"], after["RssFile"])
+        """
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    before, opened, after = map(int, res.stdout.split())
+    assert opened - before < 4  # MiB: opening reads no shard
+    assert after - before < 10  # every segment read once, pages dropped as it goes
+
+
+def test_append_keeps_existing_shards_byte_identical(raw4, tmp_path):
+    root, _ = raw4
+    out = tmp_path / "c"
+    first = _prep([root / "alice.npz", root / "bob.npz"], out, shard_segments=16)
+    hashes = {p.name: _sha(p) for p in (out / "shards").iterdir()}
+    parts = {p.name: _sha(p) for p in (out / "index").glob("part-*")}
+    second = _prep([root], out, shard_segments=16)
+    assert sorted(second.skipped_existing) == [str(root / "alice.npz"), str(root / "bob.npz")]
+    assert len(second.processed) == 2 and second.segments == first.segments + second.segments_added
+    for name, h in hashes.items():
+        assert _sha(out / "shards" / name) == h
+    for name, h in parts.items():
+        assert _sha(out / "index" / name) == h
+    assert second.shards == first.shards + second.shards_added
+    c = Corpus.open(out)
+    assert c.present_users() == ["alice", "bob", "carol", "dave"]
+    assert set(c.user_names[u] for u in c.user[: first.segments]) == {"alice", "bob"}
+    # nothing new: nothing written
+    third = _prep([root], out, shard_segments=16)
+    assert third.segments_added == 0 and len(third.skipped_existing) == 4
+
+
+def _corpus_state(out):
+    m = json.loads((out / "corpus.json").read_text())
+    m.pop("generation")
+    shards = {p.name: _sha(p) for p in sorted((out / "shards").iterdir())}
+    parts = [pq.read_table(out / p["file"]).to_pydict() for p in m["parts"]]
+    return m, shards, parts
+
+
+@pytest.mark.parametrize("where", ["mid_file", "after_first_input"])
+def test_killed_prepare_resumes_to_identical_corpus(raw4, tmp_path, monkeypatch, where):
+    root, _ = raw4
+    straight = tmp_path / "straight"
+    _prep([root], straight, shard_segments=16)
+    out = tmp_path / "killed"
+    calls = {"n": 0}
+    if where == "mid_file":  # the 3rd shard write dies: alice is half written
+        real = corpus_mod._write_shard
+
+        def dying(*args, **kwargs):
+            calls["n"] += 1
+            if calls["n"] == 3:
+                raise KeyboardInterrupt
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(corpus_mod, "_write_shard", dying)
+    else:  # reading the second input dies
+        real = corpus_mod._process_input
+
+        def dying(*args, **kwargs):
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise KeyboardInterrupt
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(corpus_mod, "_process_input", dying)
+    with pytest.raises(KeyboardInterrupt):
+        _prep([root], out, shard_segments=16)
+    m = json.loads((out / "corpus.json").read_text())
+    if where == "mid_file":
+        assert m["pending"]["recording"] == "alice" and m["pending"]["committed_segments"] == 32
+        (out / "shards/.shard-000002.npy.junk.tmp").write_bytes(b"half a shard")
+    monkeypatch.undo()
+    resumed = _prep([root], out, shard_segments=16)
+    assert not list((out / "shards").glob(".*"))
+    assert _corpus_state(out) == _corpus_state(straight)
+    assert resumed.segments == len(Corpus.open(out)) == len(Corpus.open(straight))
+
+
+def _one_file_error(tmp_path, name, writer, match):
+    raw = tmp_path / name.replace(".", "_")
+    raw.mkdir()
+    writer(raw / name)
+    with pytest.raises(ValueError, match=match) as err:
+        _prep([raw], tmp_path / f"out_{name}")
+    assert name in str(err.value)
+    return raw / name
+
+
+def test_bad_inputs_raise_errors_naming_the_file(tmp_path):
+    rng = np.random.default_rng(3)
+    x = _activity(rng, 3000, 100.0)
+    nan = x.copy()
+    nan[37, 1] = np.nan
+    _one_file_error(tmp_path, "nan.npz", lambda p: np.savez(p, x=nan, fs=100.0), r"row 37")
+
+    def nan_csv(p):
+        df = pd.DataFrame({"t": np.arange(3000) / 100, "x": x[:, 0], "y": x[:, 1], "z": x[:, 2]})
+        df.loc[41, "y"] = np.nan
+        df.to_csv(p, index=False)
+
+    _one_file_error(tmp_path, "nan.csv", nan_csv, r"row 42")
+    _one_file_error(tmp_path, "empty.csv", lambda p: p.write_bytes(b""), "empty")
+    _one_file_error(tmp_path, "empty.npz", lambda p: p.write_bytes(b""), "empty")
+    _one_file_error(
+        tmp_path, "nosamples.npz", lambda p: np.savez(p, x=np.zeros((0, 3)), fs=100.0), "no samples"
+    )
+    no_gravity = x - x.mean(axis=0)
+    _one_file_error(
+        tmp_path,
+        "nogravity.npz",
+        lambda p: np.savez(p, x=no_gravity, fs=100.0),
+        "cannot detect acceleration units",
+    )
+    t = np.arange(3000) / 100.0
+    t[100] = t[98]
+    _one_file_error(
+        tmp_path, "back.npz", lambda p: np.savez(p, x=x, t=t), "timestamps go backwards at row 100"
+    )
+    _one_file_error(
+        tmp_path, "badunit.npz", lambda p: np.savez(p, x=x, fs=100.0, units="furlongs"), "unknown"
+    )
+
+
+def test_bad_inputs_can_be_skipped_and_counted(tmp_path):
+    rng = np.random.default_rng(4)
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    x = _activity(rng, 3000, 100.0)
+    np.savez(raw / "good.npz", x=x, fs=100.0)
+    np.savez(raw / "one.npz", x=x[:300], fs=100.0)  # a single segment
+    bad = x.copy()
+    bad[5] = np.inf
+    np.savez(raw / "bad.npz", x=bad, fs=100.0)
+    (raw / "empty.csv").write_bytes(b"")
+    s = _prep([raw], tmp_path / "c", on_error="skip")
+    assert sorted(p.rsplit("/", 1)[1] for p, _ in s.failed) == ["bad.npz", "empty.csv"]
+    assert s.users == 2 and s.users_single_segment == 1
+    m = json.loads((tmp_path / "c/corpus.json").read_text())
+    assert m["summary"]["inputs_failed"] == 2 and m["summary"]["users_single_segment"] == 1
+    assert {f["path"].rsplit("/", 1)[1] for f in m["failed_inputs"]} == {"bad.npz", "empty.csv"}
+    c = Corpus.open(tmp_path / "c")
+    assert (c.user == c.user_names.index("one")).sum() == 1
+    # fixed later: retried and removed from the failed list
+    np.savez(raw / "bad.npz", x=x, fs=100.0)
+    (raw / "empty.csv").unlink()
+    s2 = _prep([raw], tmp_path / "c", on_error="skip")
+    assert s2.processed == [str(raw / "bad.npz")] and not s2.failed
+    assert json.loads((tmp_path / "c/corpus.json").read_text())["failed_inputs"] == []
+
+
+def test_quality_rules_drop_and_count_by_reason(tmp_path):
+    rng = np.random.default_rng(5)
+    fs = 100
+    act = lambda s: _activity(rng, int(s * fs), fs)  # noqa: E731
+    still = np.array([0.0, 0.6, 0.8], np.float32) + 0.001 * rng.standard_normal((90 * fs, 3))
+    flat = np.tile(np.array([[0.0, 0.0, 1.0]], np.float32), (10 * fs, 1))
+    clip = 12 * np.sin(2 * np.pi * 3 * np.arange(10 * fs) / fs)[:, None] * np.ones(3)
+    clip = np.clip(clip, -8, 8).astype(np.float32)
+    spiky = act(30)
+    spiky[1500, 0] = 3.0  # one 3 g sample: not clipping
+    x = np.concatenate([act(120), still, act(30), flat, act(30), clip, spiky]).astype(np.float32)
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    np.savez(raw / "q.npz", x=x, fs=float(fs))
+    rules = QualityRules(nonwear_window_s=60, nonwear_step_s=15)
+    s = _prep([raw], tmp_path / "c", rules=rules)
+
+    # independent: straightforward per-window loops over the same 100 Hz signal
+    n_win = (len(x) - 256) // 256 + 1
+    starts = np.arange(n_win) * 256
+    win, step = 6000, 1500
+    w_starts = sorted(set(range(0, len(x) - win + 1, step)) | {len(x) - win})
+    nonwear = np.zeros(n_win, bool)
+    for ws in w_starts:
+        w = x[ws : ws + win].astype(np.float64)
+        still_axes = (w.std(axis=0) < 0.013) & (np.ptp(w, axis=0) < 0.05)
+        if still_axes.sum() >= 2:
+            nonwear |= (starts < ws + win) & (starts + 256 > ws)
+    reason = np.where(nonwear, "nonwear", "")
+    for j, a in enumerate(starts):
+        w = x[a : a + 256]
+        if reason[j]:
+            continue
+        if (np.ptp(w, axis=0) <= 1e-6).all():
+            reason[j] = "flat"
+        elif np.abs(w).max() >= 2 and (np.abs(w) >= np.abs(w).max() - 0.05).sum() >= 8:
+            reason[j] = "clipped"
+    for r in ("nonwear", "flat", "clipped"):
+        assert s.dropped[f"{r}_segments"] == (reason == r).sum() > 0
+    assert (reason == "nonwear").sum() >= 90 / 2.56 - 1
+    c = Corpus.open(tmp_path / "c")
+    np.testing.assert_allclose(c.start_s, starts[reason == ""] / fs, atol=1e-9)
+    spike_seg = (len(x) - 30 * fs + 1500) // 256
+    assert reason[spike_seg] == "" and np.isclose(c.start_s, spike_seg * 2.56).any()
+    # switched off: nothing dropped
+    s_off = _prep(
+        [raw], tmp_path / "c_off", drop_nonwear=False, drop_flat=False, drop_clipped=False
+    )
+    assert s_off.segments == n_win
+    assert all(s_off.dropped[f"{r}_segments"] == 0 for r in ("nonwear", "flat", "clipped"))
+
+
+def test_default_nonwear_rule_needs_an_hour_of_stillness(tmp_path):
+    rng = np.random.default_rng(6)
+    fs = 25  # stored at 25 Hz, resampled to 100 Hz
+    still = np.array([0.0, 0.0, 1.0]) + 0.002 * rng.standard_normal((fs * 3900, 3))
+    x = np.concatenate([_activity(rng, fs * 600, fs), still, _activity(rng, fs * 600, fs)])
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    np.savez(raw / "nw.npz", x=x.astype(np.float32), fs=float(fs))
+    s = _prep([raw], tmp_path / "c")
+    assert 3600 / 2.56 <= s.dropped["nonwear_segments"] <= 3900 / 2.56 + 2
+    c = Corpus.open(tmp_path / "c")
+    assert c.start_s.min() < 600 and c.start_s.max() > 4500  # the active hours are kept
+    assert not ((c.start_s > 600) & (c.start_s < 4500)).any()
+
+
+def test_int16_saturation_is_counted(tmp_path):
+    rng = np.random.default_rng(7)
+    x = _activity(rng, 1000, 100.0)
+    x[10:20, 0] = 20.0
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    np.savez(raw / "hi.npz", x=x, fs=100.0)
+    s = _prep([raw], tmp_path / "c", drop_clipped=False)
+    assert s.saturated_values == 10
+    c = Corpus.open(tmp_path / "c")
+    assert c.x[0][10:20, 0].tolist() == [32767 * STEP] * 10
+    s16 = _prep([raw], tmp_path / "c16", drop_clipped=False, storage="float16")
+    assert s16.saturated_values == 0
+    c16 = Corpus.open(tmp_path / "c16")
+    assert c16.shard_array(0).dtype == np.float16
+    assert np.abs(c16.x[0] - x[:256]).max() <= 20 * 2**-10
+
+
+def test_truncated_shard_is_detected(corpus4, tmp_path):
+    import shutil
+
+    out = tmp_path / "copy"
+    shutil.copytree(corpus4[0], out)
+    shard = out / "shards/shard-000001.npy"
+    shard.write_bytes(shard.read_bytes()[:-100])
+    with pytest.raises(ValueError, match=r"shard-000001\.npy.*truncated"):
+        Corpus.open(out)
+    with pytest.raises(ValueError, match=r"shard-000001\.npy.*truncated"):
+        _prep([], out, shard_segments=16)
+    (out / "shards/shard-000002.npy").unlink()
+    shard.write_bytes(b"")
+    with pytest.raises((ValueError, FileNotFoundError), match=r"shard-00000[12]\.npy"):
+        Corpus.open(out)
+
+
+def test_changed_inputs_settings_and_duplicates_are_refused(raw4, tmp_path):
+    root, _ = raw4
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    rng = np.random.default_rng(8)
+    np.savez(raw / "u1.npz", x=_activity(rng, 3000, 100.0), fs=100.0)
+    _prep([raw], tmp_path / "c")
+    np.savez(raw / "u1.npz", x=_activity(rng, 4000, 100.0), fs=100.0)
+    with pytest.raises(ValueError, match=r"u1\.npz.*already in the corpus.*changed.*overwrite"):
+        _prep([raw], tmp_path / "c")
+    with pytest.raises(ValueError, match=r"stride_s=2\.56.*stride_s=1\.28"):
+        _prep([raw], tmp_path / "c", stride_s=1.28)
+    s = _prep([raw], tmp_path / "c", overwrite=True)
+    assert s.segments == 4000 // 256
+    (raw / "sub").mkdir()
+    np.savez(raw / "sub/u1.npz", x=_activity(rng, 3000, 100.0), fs=100.0)
+    with pytest.raises(ValueError, match="two inputs give the recording id 'u1'"):
+        _prep([raw], tmp_path / "c2")
+    s = _prep([raw], tmp_path / "c3", user_from="parent")
+    assert Corpus.open(tmp_path / "c3").user_names == ("raw", "sub")
+    (tmp_path / "notacorpus").mkdir()
+    (tmp_path / "notacorpus/precious.txt").write_text("keep")
+    with pytest.raises(ValueError, match="not empty"):
+        _prep([raw / "u1.npz"], tmp_path / "notacorpus", overwrite=True)
+    with pytest.raises(ValueError, match="unsupported input type"):
+        _prep([tmp_path / "notacorpus/precious.txt"], tmp_path / "c4")
+
+
+def test_index_cache_fallback(corpus4, tmp_path):
+    import shutil
+
+    out = tmp_path / "copy"
+    shutil.copytree(corpus4[0], out)
+    ref = Corpus.open(corpus4[0])
+    (out / "index/cache/meta.json").unlink()
+    c = Corpus.open(out)
+    assert not isinstance(c.user, np.memmap)
+    np.testing.assert_array_equal(c.user, ref.user)
+    np.testing.assert_array_equal(c.start_s, ref.start_s)
+    _prep([], out, shard_segments=16)  # a prepare run rebuilds the cache
+    assert isinstance(Corpus.open(out).user, np.memmap)
+
+
+def test_device_files_through_actipy(tmp_path, monkeypatch):
+    fs = 50
+    n = fs * 120
+    x = _activity(np.random.default_rng(9), n, fs)
+    x[3000:3010] = np.nan  # invalid rows: removed and counted, the hole splits the recording
+    index = pd.DatetimeIndex(pd.Timestamp("2024-01-01") + pd.to_timedelta(np.arange(n) / fs, "s"))
+    data = pd.DataFrame(x, columns=["x", "y", "z"], index=index)
+    seen = {}
+
+    def read_device(path, **kw):
+        seen.update(kw)
+        return data, {"SampleRate": fs}
+
+    monkeypatch.setitem(sys.modules, "actipy", types.SimpleNamespace(read_device=read_device))
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "w1.cwa").write_bytes(b"fake")
+    s = _prep([raw], tmp_path / "c")
+    assert seen["resample_hz"] is None and seen["detect_nonwear"] is False
+    assert s.dropped["device_nan_rows"] == 10 and s.segments == (6000 // 256) + (5980 // 256)
+    c = Corpus.open(tmp_path / "c")
+    np.testing.assert_allclose(c.start_s[0], pd.Timestamp("2024-01-01", tz="UTC").timestamp())
+    monkeypatch.setitem(sys.modules, "actipy", None)
+    with pytest.raises(ImportError, match=re.escape('pip install "relcon[devices]"')):
+        _prep([raw], tmp_path / "c2")
+
+
+def test_real_actipy_has_the_api_we_call():
+    actipy = pytest.importorskip("actipy")
+    import inspect
+
+    params = inspect.signature(actipy.read_device).parameters
+    for name in ("lowpass_hz", "calibrate_gravity", "detect_nonwear", "resample_hz", "verbose"):
+        assert name in params
+
+
+def test_load_segments_sampler_and_training_from_a_corpus(corpus4, tmp_path):
+    from relcon.pretrain import pretrain
+    from relcon.train_distance import train_distance
+
+    out, _ = corpus4
+    corpus = load_segments(DataConfig(source=str(out)))
+    assert isinstance(corpus, Corpus) and len(corpus) == len(Corpus.open(out))
+    assert user_names(corpus) == ["alice", "bob", "carol", "dave"]
+    two = load_segments(DataConfig(source=str(out), users=["bob", "dave"]))
+    assert user_names(two) == ["bob", "dave"] and len(two) < len(corpus)
+    three = load_segments(DataConfig(source=str(out), exclude_users=["carol"]))
+    assert user_names(three) == ["alice", "bob", "dave"]
+    with pytest.raises(ValueError, match="zed"):
+        load_segments(DataConfig(source=str(out), users=["zed"]))
+    segs = corpus.to_segments()
+    assert user_names(segs) == user_names(corpus)
+    assert isinstance(segs, Segments)
+
+    sampler = CandidateSampler(
+        corpus.user, corpus.time_block(60.0), batch_size=4, within_user=3, seed=0
+    )
+    b = sampler.batch(0, 0)
+    assert len(set(corpus.user[b.anchors].tolist())) == 4
+    assert (corpus.user[b.within] == corpus.user[b.anchors][:, None]).all()
+    assert corpus.x[b.within.reshape(-1)].shape == (12, 256, 3)
+
+    tiny_dist = MotifDistanceConfig(channels=16, bottleneck=4, n_layers=1)
+    tiny_enc = EncoderConfig(
+        stage_blocks=(1, 1), stage_filters=(8, 16), stage_kernels=(3, 3), stem_filters=8
+    )
+    dist = train_distance(
+        DistanceTrainConfig(model=tiny_dist, steps=2, batch_size=8, warmup_steps=1, device="cpu"),
+        tmp_path / "dist",
+        segments=corpus,
+        progress=False,
+    )
+    run = pretrain(
+        PretrainConfig(
+            distance=str(dist), encoder=tiny_enc, steps=2, batch_size=4, within_user=3,
+            warmup_steps=1, device="cpu",
+        ),
+        tmp_path / "pre",
+        segments=corpus,
+        progress=False,
+    )  # fmt: skip
+    assert (run / "model.safetensors").is_file()

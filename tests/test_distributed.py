@@ -1,0 +1,145 @@
+"""Two gloo processes under torchrun train exactly like one process on the same global batches."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from relcon.config import (
+    DataConfig,
+    DistanceTrainConfig,
+    EncoderConfig,
+    PretrainConfig,
+    save_config,
+)
+from relcon.data.datasets import load_segments
+from relcon.models.distance import MotifDistanceConfig
+from relcon.pretrain import pretrain
+from relcon.train_distance import train_distance
+
+TINY_DIST = MotifDistanceConfig(channels=16, bottleneck=4, n_layers=1, attn_dropout=0.0)
+TINY_ENC = EncoderConfig(
+    stage_blocks=(1, 1), stage_filters=(8, 16), stage_kernels=(3, 3), stem_filters=8
+)
+
+
+@pytest.fixture(scope="module")
+def windows(tmp_path_factory):
+    s = load_segments(DataConfig(source="demo"))
+    keep = np.flatnonzero(np.isin(s.user, np.unique(s.user)[:8]))[::3]
+    path = tmp_path_factory.mktemp("data") / "windows.npz"
+    s.subset(keep).save_npz(path)
+    return path
+
+
+def _torchrun(args: list[str], nproc: int = 2, wait: bool = True):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+           "-m", "relcon", *args, "--device", "cpu", "--no-progress"]  # fmt: skip
+    if not wait:
+        return subprocess.Popen(
+            cmd, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return r
+
+
+# Biases of convolutions that feed a BatchNorm cancel out of the output: their gradient is zero
+# up to rounding, and Adam (which divides by the gradient's size) turns that rounding noise into
+# steps of size lr. They are compared through the outputs instead.
+PRE_BN_BIASES = ("stem.0.bias", "conv1.bias")
+
+
+def _params(run, kind: str):
+    from relcon.checkpoint import build_model
+
+    state = load_file(str(run / "model.safetensors"))
+    arch = json.loads((run / "model.json").read_text())["architecture"]
+    names = dict(build_model(kind, arch).named_parameters())
+    return {k: v for k, v in state.items() if k in names and not k.endswith(PRE_BN_BIASES)}
+
+
+def _train_mode_outputs(run, x):
+    from relcon.checkpoint import load_model
+
+    model, _ = load_model(run)
+    model.train()  # batch statistics: independent of the BatchNorm buffers, which DDP broadcasts
+    with torch.no_grad():
+        return model(x.transpose(1, 2))
+
+
+def _assert_same(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5, msg=lambda m, k=k: f"{k}: {m}")
+
+
+def test_distance_training_two_ranks_equal_one_process(tmp_path, windows):
+    torch.set_num_threads(1)
+    cfg = DistanceTrainConfig(
+        data=DataConfig(source=str(windows)), model=TINY_DIST, steps=5, batch_size=8, warmup_steps=2,
+        log_every=1, ckpt_every=5,
+    )  # fmt: skip
+    save_config(cfg, tmp_path / "d.toml")
+    _torchrun(
+        ["train-distance", "--config", str(tmp_path / "d.toml"), "--out", str(tmp_path / "ddp")]
+    )
+    cfg.accumulate, cfg.device = 2, "cpu"  # the same global batches, one process
+    single = train_distance(cfg, tmp_path / "single", progress=False)
+    _assert_same(_params(tmp_path / "ddp", "distance"), _params(single, "distance"))
+
+
+def test_pretraining_two_ranks_equal_one_process_and_resume_after_kill(tmp_path, windows):
+    torch.set_num_threads(1)
+    dcfg = DistanceTrainConfig(
+        data=DataConfig(source=str(windows)), model=TINY_DIST, steps=2, batch_size=8, device="cpu"
+    )
+    dist = train_distance(dcfg, tmp_path / "dist", progress=False)
+    cfg = PretrainConfig(
+        data=DataConfig(source=str(windows)), encoder=TINY_ENC, distance=str(dist), steps=40, batch_size=4,
+        within_user=3, warmup_steps=2, log_every=1, ckpt_every=4,
+    )  # fmt: skip
+    save_config(cfg, tmp_path / "p.toml")
+    args = ["pretrain", "--config", str(tmp_path / "p.toml")]
+    _torchrun([*args, "--out", str(tmp_path / "ddp")])
+
+    cfg.accumulate, cfg.device = 2, "cpu"
+    single = pretrain(cfg, tmp_path / "single", progress=False)
+    _assert_same(_params(tmp_path / "ddp", "encoder"), _params(single, "encoder"))
+    x = torch.from_numpy(load_segments(DataConfig(source=str(windows))).x[:32])
+    torch.testing.assert_close(
+        _train_mode_outputs(tmp_path / "ddp", x),
+        _train_mode_outputs(single, x),
+        rtol=1e-3,
+        atol=1e-4,
+    )
+
+    # kill a distributed run once it has written a checkpoint, then resume it
+    proc = _torchrun([*args, "--out", str(tmp_path / "killed")], wait=False)
+    latest = tmp_path / "killed" / "checkpoints" / "LATEST"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (
+        latest.exists() and latest.read_text().strip() >= "step-00000008"
+    ):
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed_early = not (tmp_path / "killed" / "model.safetensors").exists()
+    _torchrun([*args, "--out", str(tmp_path / "killed"), "--resume"])
+    _assert_same(_params(tmp_path / "ddp", "encoder"), _params(tmp_path / "killed", "encoder"))
+    assert killed_early, (
+        "the run finished before it could be killed; the resume path was not exercised"
+    )
+    steps = [
+        int(line.split(",")[0])
+        for line in (tmp_path / "killed/metrics.csv").read_text().splitlines()[1:]
+    ]
+    assert steps == list(range(1, 41))  # every step logged once: nothing repeated, nothing lost
