@@ -3,6 +3,7 @@
 import hashlib
 import json
 import mmap
+import pickle
 import re
 import subprocess
 import sys
@@ -79,9 +80,9 @@ def raw4(tmp_path_factory):
     # carol: CSV in mg at 50 Hz
     xc = _activity(rng, 50 * 90, 50.0)
     tc = 20.0 + np.arange(xc.shape[0]) / 50.0
-    pd.DataFrame({"time": tc, "x": xc[:, 0] * 1e3, "y": xc[:, 1] * 1e3, "z": xc[:, 2] * 1e3}).to_csv(
-        root / "carol.csv", index=False
-    )
+    pd.DataFrame(
+        {"time": tc, "x": xc[:, 0] * 1e3, "y": xc[:, 1] * 1e3, "z": xc[:, 2] * 1e3}
+    ).to_csv(root / "carol.csv", index=False)
     recs += [_rec("carol", r.x, r.start_s) for r in read_accel_csv(root / "carol.csv")]
     # dave: Parquet with a timestamp column, 100 Hz, in g
     xd = _activity(rng, 100 * 60, 100.0)
@@ -159,7 +160,9 @@ def test_index_matches_shards_and_blocks(corpus4):
     for bs in (60.0, 3600.0, 0.0):
         np.testing.assert_array_equal(c.time_block(bs), segs.time_block(bs))
     sub = c.subset(c.user != 0)
-    np.testing.assert_array_equal(sub.time_block(60.0), segs.subset(segs.user != "alice").time_block(60.0))
+    np.testing.assert_array_equal(
+        sub.time_block(60.0), segs.subset(segs.user != "alice").time_block(60.0)
+    )
 
 
 def test_gather_random_indices_across_shards(corpus4):
@@ -182,6 +185,10 @@ def test_gather_random_indices_across_shards(corpus4):
     assert view.label.tolist() == [-1, -1, -1] and view.label_names == ()
     with pytest.raises(IndexError):
         c.x[np.array([len(c)])]
+    # what DataLoader workers started with "spawn" receive: no open maps, reopened lazily
+    x2 = pickle.loads(pickle.dumps(view.x))
+    assert not x2._store.maps
+    np.testing.assert_array_equal(x2[np.array([2, 0])], full[[27, 12]])
 
 
 def test_corpus_is_memory_mapped(corpus4):
@@ -386,7 +393,7 @@ def test_quality_rules_drop_and_count_by_reason(tmp_path):
     raw.mkdir()
     np.savez(raw / "q.npz", x=x, fs=float(fs))
     rules = QualityRules(nonwear_window_s=60, nonwear_step_s=15)
-    s = _prep([raw], tmp_path / "c", rules=rules)
+    s = _prep([raw], tmp_path / "c", rules=rules, drop_clipped=True)  # clipped is opt-in
 
     # independent: straightforward per-window loops over the same 100 Hz signal
     n_win = (len(x) - 256) // 256 + 1
@@ -426,16 +433,19 @@ def test_quality_rules_drop_and_count_by_reason(tmp_path):
 def test_default_nonwear_rule_needs_an_hour_of_stillness(tmp_path):
     rng = np.random.default_rng(6)
     fs = 25  # stored at 25 Hz, resampled to 100 Hz
-    still = np.array([0.0, 0.0, 1.0]) + 0.002 * rng.standard_normal((fs * 3900, 3))
-    x = np.concatenate([_activity(rng, fs * 600, fs), still, _activity(rng, fs * 600, fs)])
+    still = np.array([0.0, 0.0, 1.0]) + 0.002 * rng.standard_normal((fs * 4500, 3))
+    short = np.array([0.0, 0.0, 1.0]) + 0.002 * rng.standard_normal((fs * 3000, 3))
+    parts = [_activity(rng, fs * 600, fs), still, _activity(rng, fs * 600, fs), short]
     raw = tmp_path / "raw"
     raw.mkdir()
-    np.savez(raw / "nw.npz", x=x.astype(np.float32), fs=float(fs))
+    np.savez(raw / "nw.npz", x=np.concatenate(parts).astype(np.float32), fs=float(fs))
     s = _prep([raw], tmp_path / "c")
-    assert 3600 / 2.56 <= s.dropped["nonwear_segments"] <= 3900 / 2.56 + 2
+    # still from 600 s to 5100 s: the 60-min windows starting every 15 min that lie inside it
+    # cover [900, 4500); the 50 min of stillness at the end never fill a 60-min window.
+    assert s.dropped["nonwear_segments"] == int(np.ceil(4500 / 2.56)) - int(900 // 2.56)
     c = Corpus.open(tmp_path / "c")
-    assert c.start_s.min() < 600 and c.start_s.max() > 4500  # the active hours are kept
-    assert not ((c.start_s > 600) & (c.start_s < 4500)).any()
+    assert not ((c.start_s + 2.56 > 900) & (c.start_s < 4500)).any()
+    assert (c.start_s > 5700).sum() == 3000 // 2.56
 
 
 def test_int16_saturation_is_counted(tmp_path):
@@ -473,8 +483,7 @@ def test_truncated_shard_is_detected(corpus4, tmp_path):
         Corpus.open(out)
 
 
-def test_changed_inputs_settings_and_duplicates_are_refused(raw4, tmp_path):
-    root, _ = raw4
+def test_changed_inputs_settings_and_duplicates_are_refused(tmp_path):
     raw = tmp_path / "raw"
     raw.mkdir()
     rng = np.random.default_rng(8)
@@ -591,10 +600,20 @@ def test_load_segments_sampler_and_training_from_a_corpus(corpus4, tmp_path):
     run = pretrain(
         PretrainConfig(
             distance=str(dist), encoder=tiny_enc, steps=2, batch_size=4, within_user=3,
-            warmup_steps=1, device="cpu",
+            warmup_steps=1, device="cpu", num_workers=2,
         ),
         tmp_path / "pre",
         segments=corpus,
         progress=False,
     )  # fmt: skip
     assert (run / "model.safetensors").is_file()
+
+
+def test_corpus_inside_the_input_folder_is_not_read_as_input(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    np.savez(raw / "u.npz", x=_activity(np.random.default_rng(10), 3000, 100.0), fs=100.0)
+    first = _prep([raw], raw / "corpus")  # its index parts are .parquet files under raw/
+    again = _prep([raw], raw / "corpus")
+    assert first.processed == [str(raw / "u.npz")] and again.processed == []
+    assert again.skipped_existing == [str(raw / "u.npz")] and again.segments == first.segments

@@ -121,3 +121,21 @@ def test_compiled_sparsemax_backend_matches_eager():
         D.set_sparsemax_backend("eager")
     assert torch.allclose(fused, eager, atol=1e-6)
     assert torch.allclose(fused.sum(-1), torch.ones(3, 40), atol=1e-5)
+
+
+def test_compiled_scoring_matches_eager_scoring():
+    from relcon.models import distance as D
+
+    torch.manual_seed(0)
+    m = MotifDistance(channels=16, bottleneck=4).eval()
+    g = torch.Generator().manual_seed(4)
+    pool = torch.randn(12, 256, 3, generator=g)
+    index = torch.randint(0, 12, (4, 5), generator=g)
+    with torch.no_grad():
+        eager = m.score(pool[:4], pool, index, chunk_pairs=8)
+        try:
+            D.set_sparsemax_backend("compiled")
+            fused = m.score(pool[:4], pool, index, chunk_pairs=8)  # 20 pairs: 3 chunks, last padded
+        finally:
+            D.set_sparsemax_backend("eager")
+    torch.testing.assert_close(fused, eager, rtol=1e-4, atol=1e-3)

@@ -58,6 +58,7 @@ from relcon.checkpoint import (
     trainer_state,
 )
 from relcon.config import PretrainConfig, save_config, to_dict
+from relcon.data.corpus import user_names
 from relcon.data.sampling import CandidateSampler
 from relcon.data.windowing import Segments
 from relcon.models.encoder import ResNet1DEncoder
@@ -405,7 +406,7 @@ def pretrain_baseline(
     logger = RunLogger(run_dir, resume_step=step if restored else None)
     batches = sampler.iterate(epoch, batch_in_epoch)
 
-    extra = {"train_users": sorted({str(u) for u in segs.user}), "method": method}
+    extra = {"train_users": user_names(segs), "method": method}
 
     # ---- training loop ------------------------------------------------------------------
     encoder.train()

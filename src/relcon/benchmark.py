@@ -1,9 +1,10 @@
 """``relcon benchmark``: the whole comparison, on CPU, in one command.
 
 1. build the built-in task files from the shared data sets (:mod:`relcon.builtin_tasks`);
-2. pretrain, on the same unlabelled windows and with the same encoder and budget: the motif
-   distance, RelCon, and the self-supervised baselines (SimCLR, augmentation prediction, REBAR);
-   the pretraining users exclude every data set's documented held-out subjects;
+2. pretrain, on the same unlabelled windows and with the same encoder and budget (steps x
+   anchors per step): the motif distance, RelCon, and the self-supervised baselines (SimCLR,
+   augmentation prediction, REBAR); the pretraining users exclude every data set's documented
+   held-out subjects. The models are the demo's reduced sizes, so the suite runs on two CPU cores;
 3. evaluate every method on every task with the harness (:mod:`relcon.harness`): linear probes of
    RelCon, the baselines and a random encoder; hand-crafted features with logistic regression and
    a random forest; MiniRocket with a ridge classifier/regressor; the encoder trained from scratch
@@ -30,6 +31,7 @@ from relcon.config import (
     save_config,
 )
 from relcon.io import atomic_write_json, environment_info
+from relcon.models.distance import MotifDistanceConfig
 
 __all__ = ["BenchmarkConfig", "run_benchmark"]
 
@@ -50,11 +52,21 @@ class BenchmarkConfig:
     tasks: list[str] = field(default_factory=lambda: list(DEFAULT_TASKS))
     pretrain_source: str = "wisdm_watch+spsw_smartwatch"  # unlabelled pretraining data (wrist)
     distance: DistanceTrainConfig = field(
-        default_factory=lambda: DistanceTrainConfig(steps=200, warmup_steps=20)
+        default_factory=lambda: DistanceTrainConfig(
+            model=MotifDistanceConfig(channels=32, bottleneck=4),
+            steps=400,
+            warmup_steps=20,
+            compile=True,
+        )
     )
     pretrain: PretrainConfig = field(
         default_factory=lambda: PretrainConfig(
-            encoder=_small_encoder(), steps=300, batch_size=16, within_user=10, warmup_steps=20
+            encoder=_small_encoder(),
+            steps=600,
+            batch_size=16,
+            within_user=10,
+            warmup_steps=20,
+            compile=True,
         )
     )
     baselines: list[str] = field(default_factory=lambda: ["simclr", "augpred", "rebar"])

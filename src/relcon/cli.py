@@ -200,6 +200,21 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from relcon.data.corpus import prepare_corpus
+
+    summary = prepare_corpus(
+        args.inputs, args.out, units=args.units, storage=args.storage,
+        shard_segments=args.shard_segments, user_from=args.user_from, stride_s=args.stride_s,
+        max_gap_s=args.max_gap_s, block_seconds=args.block_seconds,
+        drop_nonwear=not args.keep_nonwear, drop_flat=not args.keep_flat,
+        drop_clipped=args.drop_clipped, on_error=args.on_error, overwrite=args.overwrite,
+        progress=not args.no_progress,
+    )  # fmt: skip
+    print(summary)
+    return 1 if summary.failed else 0
+
+
 def cmd_tasks_build(args: argparse.Namespace) -> int:
     from relcon.builtin_tasks import BUILTIN_TASKS, build_tasks
 
@@ -333,6 +348,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", nargs="+", help="with --data: keep only these classes")
     p.set_defaults(func=cmd_evaluate)
 
+    p = sub.add_parser(
+        "prepare",
+        help="turn raw recordings into a sharded corpus for pretraining at scale",
+        description="Convert recordings (one file per recording: *.csv[.gz] with a time column and x, y, z; "
+        "*.npz; *.parquet; *.cwa/*.gt3x/*.bin with relcon[devices]) into shards of 2.56 s segments at "
+        "100 Hz in g plus a Parquet index. Resumable (rerun the same command) and appendable (new "
+        "inputs never rewrite existing shards). Train from it with --data CORPUS.",
+    )
+    p.add_argument("inputs", nargs="*", help="files or folders of recordings")
+    p.add_argument("--out", required=True, help="corpus folder")
+    p.add_argument(
+        "--units", choices=["g", "m/s^2", "mg"], help="units of the inputs (default: detected)"
+    )
+    p.add_argument("--storage", choices=["int16", "float16"], default="int16")
+    p.add_argument("--shard-segments", type=int, default=65536, help="segments per shard file")
+    p.add_argument(
+        "--user-from",
+        choices=["stem", "parent"],
+        default="stem",
+        help="user id = file stem or parent folder",
+    )
+    p.add_argument("--stride-s", type=float, default=2.56)
+    p.add_argument("--max-gap-s", type=float, default=0.5, help="longer gaps split a recording")
+    p.add_argument(
+        "--block-seconds", type=float, default=3600.0, help="time block of within-user candidates"
+    )
+    p.add_argument("--keep-nonwear", action="store_true", help="do not drop non-wear stretches")
+    p.add_argument("--keep-flat", action="store_true", help="do not drop flat segments")
+    p.add_argument(
+        "--drop-clipped", action="store_true", help="drop segments that hit the sensor's range"
+    )
+    p.add_argument(
+        "--on-error",
+        choices=["raise", "skip"],
+        default="raise",
+        help="bad input file: stop, or skip and count it",
+    )
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_prepare)
+
     p = sub.add_parser("tasks", help="build task files", description="Build task files (.npz).")
     tsub = p.add_subparsers(dest="tasks_command", required=True, metavar="SUBCOMMAND")
     q = tsub.add_parser(
@@ -391,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted; the last checkpoint is kept (rerun with --resume)", file=sys.stderr)
         return 130
-    except (FileNotFoundError, FileExistsError, ValueError) as e:
+    except (FileNotFoundError, FileExistsError, ValueError, RuntimeError) as e:
         print(f"relcon: error: {e}", file=sys.stderr)
         return 2
 

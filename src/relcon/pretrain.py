@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 from relcon import distributed
 from relcon.checkpoint import load_model, restore_run, save_checkpoint, save_model, trainer_state
 from relcon.config import PretrainConfig, save_config, to_dict
+from relcon.data.corpus import user_names
 from relcon.data.loader import candidate_batches
 from relcon.data.sampling import CandidateSampler
 from relcon.data.windowing import Segments
@@ -127,7 +128,7 @@ def pretrain(
     if not 0 <= m <= b - 1:
         raise ValueError(f"between_user must be in [0, batch_size - 1 = {b - 1}], got {m}")
     cand_idx = candidate_index(b, k, m).to(device)
-    train_users = {"train_users": sorted({str(u) for u in segs.user})}
+    train_users = {"train_users": user_names(segs)}
 
     # ---- models -------------------------------------------------------------------------
     distance, _ = load_model(cfg.distance, kind="distance", device=device)

@@ -26,6 +26,7 @@ from relcon import distributed
 from relcon.augmentations import random_augment
 from relcon.checkpoint import restore_run, save_checkpoint, save_model, trainer_state
 from relcon.config import DistanceTrainConfig, save_config, to_dict
+from relcon.data.corpus import user_names
 from relcon.data.loader import shuffled_batches
 from relcon.data.windowing import Segments
 from relcon.models.distance import MotifDistance, set_sparsemax_backend
@@ -64,7 +65,7 @@ def train_distance(
     autocast = speed_settings(device, cfg.amp)
 
     segs = segments if segments is not None else load_segments(cfg.data)
-    train_users = {"train_users": sorted({str(u) for u in segs.user})}
+    train_users = {"train_users": user_names(segs)}
     model = MotifDistance.from_config(cfg.model).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     restored = restore_run(run_dir, model, optimizer, "distance") if resume else None

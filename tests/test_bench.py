@@ -1,0 +1,168 @@
+"""``relcon bench``: a tiny CPU run has the documented structure and sane numbers."""
+
+import json
+import math
+
+import pytest
+
+from relcon.bench import (
+    MEASUREMENTS,
+    BenchConfig,
+    add_bench_arguments,
+    bench_config_from_args,
+    format_table,
+    gpu_model,
+    run_bench,
+)
+from relcon.config import EncoderConfig, MotifDistanceConfig, from_dict, to_dict
+
+TINY_ENC = EncoderConfig(
+    stage_blocks=(1, 1), stage_filters=(32, 64), stage_kernels=(3, 3), stem_filters=16
+)
+TINY_DIST = MotifDistanceConfig(channels=8, bottleneck=4, n_layers=1, kernel_size=5)
+ROWS = (
+    "loader",
+    "distance_train",
+    "scoring",
+    "full_step",
+    "encoder_fwd_bwd",
+    "step_over_encoder",
+    "embedding",
+)
+
+
+def _tiny(**kw) -> BenchConfig:
+    base = dict(
+        device="cpu", batch_size=4, within_user=2, between_user=2, steps=4, warmup=1,
+        encoder_config=TINY_ENC, distance_config=TINY_DIST, distance_batch_size=8,
+        embed_batch_size=16,
+    )  # fmt: skip
+    return BenchConfig(**{**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def results():
+    return run_bench(_tiny())
+
+
+def test_structure_and_json(results):
+    assert results["format"] == "relcon-bench/1"
+    assert results["device"]["type"] == "cpu" and results["device"]["name"]
+    assert results["device"]["peak_tflops"] is None  # no MFU without a known GPU
+    assert results["torch"]
+    settings = results["settings"]
+    assert settings["batch_size"] == 4 and settings["steps"] == 4
+    assert settings["within_user"] == 2 and settings["between_user"] == 2
+    assert settings["encoder"] == "custom"
+    # the settings are a BenchConfig again, and the whole result survives JSON
+    assert to_dict(from_dict(BenchConfig, settings)) == settings
+    assert json.loads(json.dumps(results)) == results
+    assert results["derived"]["pool_segments_per_step"] == 4 * 3
+    assert results["derived"]["pairs_scored_per_step"] == 4 * 4
+    assert list(results["measurements"]) == list(ROWS)
+
+
+def test_every_measurement_positive_and_finite(results):
+    for name, row in results["measurements"].items():
+        assert math.isfinite(row["value"]) and row["value"] > 0, name
+        assert row["unit"] and row["status"] in ("PASS", "MISS", "n/a"), name
+        assert "target" in row and "mfu" in row, name
+        if name == "step_over_encoder":
+            continue
+        assert len(row["seconds_all"]) == 4, name
+        assert all(math.isfinite(s) and s > 0 for s in row["seconds_all"]), name
+        assert row["peak_memory_bytes"] > 0, name
+        assert row["peak_memory_scope"].startswith("rss"), name
+        for unit, rate in row["rates"].items():
+            assert math.isfinite(rate) and rate > 0, (name, unit)
+        if name != "loader":
+            assert row["model_flops_per_iteration"] > 0, name
+            assert row["achieved_tflops"] > 0, name
+    flops = results["derived"]["model_flops"]
+    assert all(v > 0 for v in flops.values()), flops
+
+
+def test_rates_match_times(results):
+    ms = results["measurements"]
+    step = ms["full_step"]
+    assert step["value"] == pytest.approx(4 / step["seconds"])
+    assert step["rates"]["segments/s"] == pytest.approx(12 / step["seconds"])
+    assert ms["scoring"]["rates"]["pairs/s"] == pytest.approx(16 / ms["scoring"]["seconds"])
+    ratio = step["seconds"] / ms["encoder_fwd_bwd"]["seconds"]
+    assert ms["step_over_encoder"]["value"] == pytest.approx(ratio)
+
+
+def test_step_slower_than_its_parts(results):
+    """The step scores and runs the encoder forward and backward on the same number of windows,
+    so it cannot be faster than either alone (minimum over iterations: the least load-sensitive
+    figure on a shared machine)."""
+    ms = results["measurements"]
+    step = min(ms["full_step"]["seconds_all"])
+    assert step > min(ms["scoring"]["seconds_all"])
+    assert step > min(ms["encoder_fwd_bwd"]["seconds_all"])
+    bd = ms["full_step"]["breakdown_s"]
+    assert set(bd) == {"data", "scoring", "encoder_forward", "loss", "backward", "optimizer"}
+    assert bd["scoring"] > 0 and bd["encoder_forward"] > 0 and bd["backward"] > 0
+    assert 0.3 * ms["full_step"]["seconds"] < sum(bd.values()) < 3 * ms["full_step"]["seconds"]
+
+
+def test_targets_on_cpu(results):
+    ms = results["measurements"]
+    for name in ("full_step", "scoring", "distance_train", "embedding"):
+        assert ms[name]["status"] == "n/a", name  # GPU targets
+        assert ">=" in ms[name]["target_text"]
+    assert ms["step_over_encoder"]["target"] == {"op": "<=", "value": 1.3, "unit": "x"}
+    assert ms["step_over_encoder"]["status"] == (
+        "PASS" if ms["step_over_encoder"]["value"] <= 1.3 else "MISS"
+    )
+    assert ms["loader"]["target"]["value"] == pytest.approx(2 * ms["full_step"]["value"])
+    assert ms["encoder_fwd_bwd"]["target"] is None
+
+
+def test_format_table_lists_every_measurement(results):
+    table = format_table(results)
+    for label in (
+        "(a) loader",
+        "(b) distance training",
+        "(c) candidate scoring",
+        "(d) full pretraining step",
+        "(f) encoder fwd+bwd",
+        "(d)/(f) step / encoder",
+        "(e) embedding",
+    ):
+        assert label in table
+    assert "B=4 anchors, K=2 within-user, m=2 between-user" in table
+    assert "scoring" in table.split("full step, median per phase")[1]
+    assert format_table(json.loads(json.dumps(results))) == table
+
+
+def test_only_and_clipping():
+    r = run_bench(_tiny(only=["scoring"], between_user=63, steps=1, warmup=0))
+    assert list(r["measurements"]) == ["scoring"]
+    assert r["settings"]["between_user"] == 3  # at most B - 1
+    assert any("clipped" in n for n in r["notes"])
+    with pytest.raises(ValueError, match="unknown measurement"):
+        run_bench(_tiny(only=["nope"]))
+
+
+def test_gpu_names():
+    assert gpu_model("NVIDIA H100 80GB HBM3") == "H100 SXM"
+    assert gpu_model("NVIDIA H100 PCIe") == "H100 PCIe"
+    assert gpu_model("NVIDIA H100 NVL") == "H100 NVL"
+    assert gpu_model("NVIDIA H200") == "H200 SXM"
+    assert gpu_model("NVIDIA GH200 480GB") == "GH200"
+    assert gpu_model("NVIDIA A100-SXM4-80GB") == "A100"
+    assert gpu_model("Tesla T4") is None
+
+
+def test_cli_flags():
+    import argparse
+
+    p = argparse.ArgumentParser()
+    add_bench_arguments(p)
+    cfg = bench_config_from_args(
+        p.parse_args(["--device", "cuda", "--compile", "--corpus", "c", "--only", "loader"])
+    )
+    assert (cfg.device, cfg.compile, cfg.corpus, cfg.only) == ("cuda", True, "c", ["loader"])
+    assert cfg.batch_size is None and cfg.within_user == 20 and cfg.between_user == 63
+    assert set(MEASUREMENTS) >= set(cfg.only)
