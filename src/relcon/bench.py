@@ -385,7 +385,7 @@ def _resolve(cfg: BenchConfig, device: torch.device) -> tuple[BenchConfig, list[
         if not cuda:
             notes.append(
                 "CPU: B=64 anchors per step instead of the GPU setting's 256 (the smallest B "
-                f"with m={cfg.between_user} between-user candidates); same K and m"
+                f"that keeps m={cfg.between_user} between-user candidates); K and m as on the GPU"
             )
     m = cfg.between_user
     if m > b - 1:
@@ -1007,20 +1007,9 @@ def bench_config_from_args(args: argparse.Namespace) -> BenchConfig:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m relcon.bench [flags]``: the same as ``relcon bench``."""
-    from relcon.io import atomic_write_json
+    from relcon.cli import main as cli_main
 
-    parser = argparse.ArgumentParser(prog="relcon bench", description=__doc__.split("\n")[0])
-    add_bench_arguments(parser)
-    args = parser.parse_args(argv)
-    results = run_bench(
-        bench_config_from_args(args),
-        log=None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True)),
-    )
-    print(format_table(results))
-    if args.json:
-        atomic_write_json(args.json, results)
-        print(f"\nwrote {args.json}")
-    return 0
+    return cli_main(["bench", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ command.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -109,7 +110,9 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, *, progress: bool = Tru
     timing: dict[str, float] = {}
 
     t = time.perf_counter()
-    task_paths = build_tasks(cfg.data_root, out / "tasks", names=cfg.tasks)
+    task_paths = {name: out / "tasks" / f"{name}.npz" for name in cfg.tasks}
+    if not all(path.exists() for path in task_paths.values()):
+        task_paths = build_tasks(cfg.data_root, out / "tasks", names=cfg.tasks, overwrite=True)
     timing["tasks_s"] = time.perf_counter() - t
 
     held_out = sorted({s for subjects in HELD_OUT_SUBJECTS.values() for s in subjects})
@@ -159,6 +162,16 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, *, progress: bool = Tru
 
     report_dir = out / "report"
     write_report(load_results(result_files), report_dir)
-    atomic_write_json(out / "benchmark.json", {"timing": timing, "environment": environment_info()})
-    print(f"benchmark report in {report_dir}/ ({sum(timing.values()) / 60:.0f} min this run)")
+    # wall time of every run of this command so far (an interrupted benchmark resumes)
+    record = out / "benchmark.json"
+    runs_timing = json.loads(record.read_text())["runs"] if record.exists() else []
+    runs_timing.append(timing)
+    total = sum(sum(run.values()) for run in runs_timing)
+    atomic_write_json(
+        record, {"runs": runs_timing, "total_s": total, "environment": environment_info()}
+    )
+    print(
+        f"benchmark report in {report_dir}/ ({sum(timing.values()) / 60:.0f} min this run, "
+        f"{total / 60:.0f} min over {len(runs_timing)} run(s))"
+    )
     return report_dir

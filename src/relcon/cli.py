@@ -1,4 +1,5 @@
-"""Command-line interface: ``relcon demo | train-distance | pretrain | evaluate``.
+"""Command-line interface: ``relcon demo | train-distance | pretrain | evaluate | finetune |
+prepare | embed | predict | plot | tasks | report | benchmark | bench``.
 
 Every command takes ``--config FILE`` (TOML, YAML or JSON, same layout as the dataclasses in
 :mod:`relcon.config`), flags for the common settings, and ``--set key=value`` for any other
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from relcon import __version__
@@ -200,6 +202,45 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_finetune(args: argparse.Namespace) -> int:
+    import copy
+
+    from relcon.config import FinetuneConfig
+    from relcon.finetune import finetune
+    from relcon.tasks import load_task
+
+    flags = {
+        "epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size,
+        "freeze_encoder": True if args.freeze_encoder else None, "head_hidden": args.head_hidden,
+        "device": args.device, "seed": args.seed,
+    }  # fmt: skip
+    cfg = _resolve(FinetuneConfig, FinetuneConfig(), args, flags)
+    if args.print_config:
+        _print_config(cfg)
+        return 0
+    out = Path(args.out)
+    if (out / "model.json").exists() and not args.overwrite:
+        raise FileExistsError(f"{out} already holds a model; pass --overwrite to replace it")
+    import relcon
+
+    task = load_task(args.task)
+    encoder = relcon.load(args.checkpoint) if args.checkpoint != "scratch" else None
+    model = finetune(
+        task.X, task.y, task.groups, task_type=task.task_type,
+        n_classes=int(task.y.max()) + 1 if task.task_type == "classification" else None,
+        encoder=copy.deepcopy(encoder), cfg=cfg, progress=not args.no_progress,
+    )  # fmt: skip
+    model.info.update(
+        task=task.name, label_names=list(task.label_names) if task.label_names else None,
+        encoder_source=args.checkpoint, n_train_windows=len(task), n_train_subjects=task.n_subjects,
+    )  # fmt: skip
+    model.save(out)
+    print(
+        f"fine-tuned model saved in {out}/ (apply it with: relcon predict {out} RECORDING... --out FILE)"
+    )
+    return 0
+
+
 def cmd_prepare(args: argparse.Namespace) -> int:
     from relcon.data.corpus import prepare_corpus
 
@@ -259,6 +300,134 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         _print_config(cfg)
         return 0
     run_benchmark(cfg, args.out, progress=not args.no_progress)
+    return 0
+
+
+def _window_flags(p: argparse.ArgumentParser) -> None:
+    """Flags shared by ``relcon embed`` and ``relcon predict`` (see :mod:`relcon.embed`)."""
+    p.add_argument(
+        "recordings",
+        nargs="+",
+        help="recording files or folders (csv[.gz], parquet, npz, cwa, gt3x, bin)",
+    )
+    p.add_argument("--out", required=True, help="output table: .parquet or .csv[.gz]")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1, ...")
+    p.add_argument("--batch-size", type=int, default=512, help="windows per forward pass")
+    p.add_argument(
+        "--stride-s", type=float, default=2.56, help="seconds between windows (2.56: no overlap)"
+    )
+    p.add_argument(
+        "--units", choices=["g", "m/s^2", "mg"], help="acceleration units (default: detected)"
+    )
+    p.add_argument("--max-gap-s", type=float, default=0.5, help="longer gaps split a recording")
+    p.add_argument("--keep-nonwear", action="store_true", help="do not drop non-wear windows")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _window_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "batch_size": args.batch_size, "device": args.device, "stride_s": args.stride_s,
+        "units": args.units, "max_gap_s": args.max_gap_s, "drop_nonwear": not args.keep_nonwear,
+        "progress": not args.no_progress,
+    }  # fmt: skip
+
+
+def _shipped(name: str | None) -> str | None:
+    """None for the shipped model (no flag or ``default``), else the path given."""
+    return None if name in (None, "default") else name
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    from relcon.embed import embed_recordings
+
+    summaries: list = []
+    out = embed_recordings(
+        args.recordings, _shipped(args.model), args.out, summaries=summaries, **_window_kwargs(args)
+    )
+    print("\n".join(str(s) for s in summaries))
+    print(f"embeddings written to {out}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from relcon.predict import predict_recordings
+
+    summaries: list = []
+    out = predict_recordings(
+        args.model, args.recordings, args.out, summaries=summaries, **_window_kwargs(args)
+    )
+    print("\n".join(str(s) for s in summaries))
+    print(f"predictions written to {out}")
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    import relcon
+    from relcon import plots
+    from relcon.tasks import load_task
+
+    out = Path(args.out)
+    if args.html and out.suffix.lower() != ".html":
+        out = out.with_suffix(".html")
+    if args.what == "recording":
+        path = plots.plot_recording(args.input, out, model=args.model, html=args.html)
+        print(f"wrote {path}")
+        return 0
+    task = load_task(args.input)
+    names = list(task.label_names) if task.label_names else None
+    classes = task.task_type == "classification"
+    if args.what == "map":
+        encoder = relcon.load(_shipped(args.model))
+        pick = plots.sample_indices(len(task), args.max_points, args.seed)
+        emb = encoder.embed(task.X[pick], progress=not args.no_progress)
+        path = plots.plot_embedding_map(
+            emb, task.y[pick] if classes else None, task.groups[pick], out=out,
+            method=args.method, color_by=args.color_by if classes else "user",
+            label_names=names, html=args.html, seed=args.seed, max_points=args.max_points,
+            note=f"{task.name}; encoder: {args.model or 'the shipped RelCon model'}",
+        )  # fmt: skip
+    else:
+        labels = task.y.astype(int) if classes else np.full(len(task), -1)
+        anchor_label = None
+        if args.anchor_label is not None:
+            if names is None or args.anchor_label not in names:
+                raise ValueError(
+                    f"{args.input}: --anchor-label {args.anchor_label!r} is not one of its "
+                    f"classes {names}"
+                )
+            anchor_label = names.index(args.anchor_label)
+        anchor, cands = plots.ranking_windows(
+            labels, task.groups.astype(str), user=args.user, anchor_label=anchor_label,
+            per_label=args.per_label, seed=args.seed,
+        )  # fmt: skip
+
+        def name(c: int) -> str:
+            return names[c] if names and c >= 0 else ""
+
+        distance = relcon.load(_shipped(args.model), kind="distance")
+        path = plots.plot_distance_ranking(
+            distance, task.X[anchor], task.X[cands], out, top=args.top, farthest=args.farthest,
+            labels=[name(int(c)) for c in labels[cands]] if names else None,
+            anchor_label=name(int(labels[anchor])) or None, html=args.html,
+        )  # fmt: skip
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from relcon.bench import bench_config_from_args, format_table, run_bench
+    from relcon.io import atomic_write_json
+
+    results = run_bench(
+        bench_config_from_args(args),
+        log=None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True)),
+    )
+    print(format_table(results))
+    if args.json:
+        atomic_write_json(args.json, results)
+        print(f"\nwrote {args.json}")
     return 0
 
 
@@ -349,6 +518,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser(
+        "finetune",
+        help="train an encoder + head on a task and save a model for relcon predict",
+        description="Fine-tune an encoder (default: the shipped RelCon model; 'scratch' for a random "
+        "one) with a classification or regression head on every window of --task, with early "
+        "stopping on validation subjects, and save it to --out. Use relcon evaluate --protocol "
+        "finetune to measure it on held-out subjects first.",
+    )
+    _common(p, None)
+    p.add_argument("--task", required=True, help="task .npz file")
+    p.add_argument(
+        "--checkpoint",
+        default="default",
+        help="encoder run, 'default' (shipped model) or 'scratch'",
+    )
+    p.add_argument("--freeze-encoder", action="store_true", help="train only the head")
+    p.add_argument("--head-hidden", type=int, help="hidden units of the head (0: linear)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--batch-size", type=int)
+    p.set_defaults(func=cmd_finetune)
+
+    p = sub.add_parser(
         "prepare",
         help="turn raw recordings into a sharded corpus for pretraining at scale",
         description="Convert recordings (one file per recording: *.csv[.gz] with a time column and x, y, z; "
@@ -437,6 +628,71 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--tasks", nargs="+", help="only these built-in tasks")
     p.set_defaults(func=cmd_benchmark)
+
+    p = sub.add_parser(
+        "embed",
+        help="embed every 2.56 s window of raw recordings (one Parquet/CSV row per window)",
+        description="Stream recordings (CSV/CSV.gz with time + x, y, z; Parquet; .npz; .cwa/.gt3x/.bin "
+        "with relcon[devices]), resample to 100 Hz with an anti-aliased filter, cut 2.56 s windows "
+        "(gaps and non-wear skipped, counted in the printed summary) and write one row per window: "
+        "recording, window, start_s, start_time, e000..e255. Memory stays bounded whatever the "
+        "recording length. Rules: see relcon.embed.",
+    )
+    _window_flags(p)
+    p.add_argument("--model", help="encoder run/checkpoint (default: the shipped RelCon model)")
+    p.set_defaults(func=cmd_embed)
+
+    p = sub.add_parser(
+        "predict",
+        help="apply a model saved by relcon finetune to raw recordings (one row per window)",
+        description="Per-window labels (with class probabilities) or values for raw recordings, "
+        "read and windowed as by relcon embed.",
+    )
+    p.add_argument("model", help="folder written by relcon finetune")
+    _window_flags(p)
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser(
+        "plot",
+        help="pictures: a recording's trace, a 2-D map of embeddings, a distance ranking",
+        description="recording FILE: the acceleration trace with windows coloured by class "
+        "(--model: a relcon finetune folder adds predictions). map TASK.npz: t-SNE/UMAP/PCA map of "
+        "the windows' embeddings coloured by label or user (--model: encoder, default shipped). "
+        "distance TASK.npz: an anchor window beside its user's windows ranked by the motif "
+        "distance (--model: distance run, default shipped). PNG, SVG or PDF from the suffix; "
+        "--html for an interactive, self-contained HTML file.",
+    )
+    p.add_argument("what", choices=["recording", "map", "distance"])
+    p.add_argument("input", help="recording file (recording) or task .npz (map, distance)")
+    p.add_argument("--out", required=True, help="picture file (.png, .svg, .pdf, or .html)")
+    p.add_argument("--model", help="see above")
+    p.add_argument("--html", action="store_true", help="interactive HTML instead of a PNG")
+    p.add_argument(
+        "--method", choices=["tsne", "umap", "pca"], default="tsne", help="map projection"
+    )
+    p.add_argument("--color-by", choices=["label", "user"], default="label")
+    p.add_argument("--max-points", type=int, default=5000, help="windows drawn on the map")
+    p.add_argument("--user", help="distance: the anchor's user (default: random)")
+    p.add_argument("--anchor-label", help="distance: class name of the anchor (default: any)")
+    p.add_argument("--per-label", type=int, default=5, help="distance: candidates per class")
+    p.add_argument("--top", type=int, default=8, help="distance: closest candidates shown")
+    p.add_argument("--farthest", type=int, default=4, help="distance: farthest candidates shown")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser(
+        "bench",
+        help="throughput and memory: loader, distance training, scoring, pretraining step, embedding",
+        description="Measure (a) the data loader, (b) distance-model training, (c) candidate "
+        "scoring, (d) a full pretraining step (anchors/s, encoded segments/s, side by side with "
+        "the encoder's own forward+backward), (e) embedding; peak memory and, on a GPU, model "
+        "FLOPs utilisation. Prints a table; --json writes the figures.",
+    )
+    from relcon.bench import add_bench_arguments
+
+    add_bench_arguments(p)
+    p.set_defaults(func=cmd_bench)
     return parser
 
 
@@ -447,7 +703,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted; the last checkpoint is kept (rerun with --resume)", file=sys.stderr)
         return 130
-    except (FileNotFoundError, FileExistsError, ValueError, RuntimeError) as e:
+    except (FileNotFoundError, FileExistsError, ValueError, RuntimeError, ImportError) as e:
         print(f"relcon: error: {e}", file=sys.stderr)
         return 2
 

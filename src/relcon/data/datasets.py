@@ -129,7 +129,16 @@ def load_recordings(cfg: DataConfig) -> list[Recording]:
         recs += _read_source(source, cfg.root)
     if len(sources) > 1:
         recs = [dataclasses.replace(r, labels=None, label_names=()) for r in recs]
-    return select_users(recs, cfg.users, cfg.exclude_users)
+    return select_users(recs, cfg.users, _excluded(cfg))
+
+
+def _excluded(cfg: DataConfig) -> list[str]:
+    """``cfg.exclude_users`` plus, with ``exclude_held_out``, every data set's held-out subjects."""
+    if not cfg.exclude_held_out:
+        return list(cfg.exclude_users)
+    from relcon.builtin_tasks import HELD_OUT_SUBJECTS
+
+    return [*cfg.exclude_users, *(s for subjects in HELD_OUT_SUBJECTS.values() for s in subjects)]
 
 
 def load_segments(cfg: DataConfig, min_label_fraction: float = 1.0) -> Segments:
@@ -150,8 +159,9 @@ def load_segments(cfg: DataConfig, min_label_fraction: float = 1.0) -> Segments:
         keep = np.ones(len(segs), dtype=bool)
         if cfg.users is not None:
             keep &= np.array([_matches(u, set(map(str, cfg.users))) for u in segs.user])
-        if cfg.exclude_users:
-            keep &= ~np.array([_matches(u, set(map(str, cfg.exclude_users))) for u in segs.user])
+        excluded = _excluded(cfg)
+        if excluded:
+            keep &= ~np.array([_matches(u, set(map(str, excluded))) for u in segs.user])
         return segs.subset(keep)
     stride = round(cfg.stride_s * TARGET_FS)
     if stride < 1:
