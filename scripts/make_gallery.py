@@ -12,7 +12,7 @@ Writes into ``--out`` (default ``docs/gallery``):
 * ``README.md`` - the captions, with every setting that made the pictures.
 
 The held-out users are those of ``relcon demo`` (the 46 users shuffled with the seed; the first
-26 are the pretraining users). Usage::
+26 are the pretraining users) or, with ``--model``, the demo users that model was not trained on. Usage::
 
     python scripts/make_gallery.py [--out docs/gallery] [--model ENCODER] [--distance RUN]
         [--finetuned MODEL] [--distance-steps 300] [--max-points 2500] [--seed 0]
@@ -146,6 +146,15 @@ def main(argv: list[str] | None = None) -> int:
     recs = load_demo()
     segs = window_recordings(recs)
     pre_users, held_users = split_users(segs, args.seed)
+    held_text = f"the held-out users of `relcon demo` (seed {args.seed})"
+    if args.model:  # show only users the model was never trained on
+        from relcon.checkpoint import load_model
+
+        _, enc_meta = load_model(args.model, kind="encoder")
+        seen = set(enc_meta.get("train_users", []))
+        if seen:
+            held_users = np.array([u for u in np.unique(segs.user) if u not in seen])
+            held_text = f"the demo users `{args.model}` was not trained on"
     user = held_users[0] if args.user is None else next(
         (u for u in held_users if u == args.user or u.rsplit(":", 1)[-1] == args.user), None
     )  # fmt: skip
@@ -256,8 +265,8 @@ def main(argv: list[str] | None = None) -> int:
         + (f" --finetuned {args.finetuned}" if args.finetuned else "")
         + (f" --distance-steps {args.distance_steps}" if not args.distance else "")
         + f" --max-points {args.max_points} --seed {args.seed}\n```\n\n"
-        "Held-out users are those of `relcon demo` (seed "
-        f"{args.seed}): {', '.join(u.rsplit(':', 1)[-1] for u in held_users)}.\n\n"
+        f"Held-out users are {held_text}: "
+        f"{', '.join(u.rsplit(':', 1)[-1] for u in held_users)}.\n\n"
         + "\n\n".join(captions)
         + "\n"
     )

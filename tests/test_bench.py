@@ -35,7 +35,7 @@ def _tiny(**kw) -> BenchConfig:
     base = dict(
         device="cpu", batch_size=4, within_user=2, between_user=2, steps=4, warmup=1,
         encoder_config=TINY_ENC, distance_config=TINY_DIST, distance_batch_size=8,
-        embed_batch_size=16,
+        embed_batch_size=16, amp=False,
     )  # fmt: skip
     return BenchConfig(**{**base, **kw})
 

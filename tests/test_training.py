@@ -111,3 +111,37 @@ def test_pretraining_loss_goes_down(tmp_path, segs):
     with (run / "metrics.csv").open() as f:
         loss = np.array([float(r["loss"]) for r in csv.DictReader(f)])
     assert loss[-10:].mean() < loss[:5].mean()
+
+
+def test_bf16_scoring_keeps_the_ranking_and_the_loss():
+    """On a CPU with native bf16, ``amp`` scores candidates in bf16: the distances move by well
+    under 1 %, so the loss (which only uses their order) barely changes."""
+    from relcon.models.distance import MotifDistance
+    from relcon.models.encoder import ResNet1DEncoder
+
+    torch.manual_seed(0)
+    b, k = 6, 4
+    t = torch.linspace(0, 2.56, 256)
+    freq = torch.rand(b + b * k, 1, 1) * 2 + 0.5
+    pool = torch.sin(2 * torch.pi * freq * t[None, :, None] + torch.rand(b + b * k, 1, 3) * 6)
+    pool = 0.3 * pool + torch.tensor([0.0, 0.0, 1.0])
+    cand = pretrain_mod.candidate_index(b, k, b - 1)
+    distance = MotifDistance(channels=16, bottleneck=4).eval()
+    encoder = ResNet1DEncoder(
+        EncoderConfig(
+            stage_blocks=(1, 1), stage_filters=(8, 16), stage_kernels=(3, 3), stem_filters=8
+        )
+    )
+    with torch.no_grad():
+        d32 = distance.score(pool[:b], pool, cand)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            d16 = distance.score(pool[:b], pool, cand).float()
+    assert ((d16 - d32).abs() / d32).max() < 0.02
+    loss32 = pretrain_mod.relcon_loss(encoder, distance, pool, cand, 0.1)
+    loss16 = pretrain_mod.relcon_loss(encoder, distance, pool, cand, 0.1, None, torch.bfloat16)
+    assert loss16.dtype == torch.float32 and torch.isfinite(loss16)
+    assert abs(loss16.item() - loss32.item()) < 0.02 * abs(loss32.item())
+    dev = torch.device("cpu")
+    assert pretrain_mod.scoring_dtype(dev, amp=False) is None
+    expect = torch.bfloat16 if pretrain_mod.cpu_has_bf16() else None
+    assert pretrain_mod.scoring_dtype(dev, amp=True) is expect

@@ -125,7 +125,7 @@ class BenchConfig:
     steps: int | None = None  # timed iterations per measurement (None: 10 on CUDA, 3 on CPU)
     warmup: int | None = None  # untimed iterations first (None: 3 on CUDA, 1 on the CPU)
     compile: bool = False  # compiled sparsemax everywhere, and torch.compile'd encoder on CUDA
-    amp: bool = True  # bf16 autocast on CUDA (TF32 is on either way); no effect on the CPU
+    amp: bool = True  # bf16 autocast on CUDA (TF32 is on either way); CPU: bf16 scoring if native
     num_workers: int | None = None  # loader workers (None: min(8, cores - 1) on CUDA, 0 on CPU)
     corpus: str | None = None  # prepared corpus folder for (a), (b), (d), (e); None: synthetic
     encoder: str = "full"  # "full" (paper, ~3.6M parameters) or "small"
@@ -431,7 +431,7 @@ class _Bench:
         from relcon.checkpoint import load_model
         from relcon.models.distance import set_sparsemax_backend
         from relcon.models.encoder import ResNet1DEncoder
-        from relcon.pretrain import candidate_index, speed_settings
+        from relcon.pretrain import candidate_index, scoring_dtype, speed_settings
 
         self.cfg, self.device, self.log = cfg, device, log
         self.cuda = device.type == "cuda"
@@ -442,6 +442,7 @@ class _Bench:
         set_sparsemax_backend("compiled" if cfg.compile else "eager")
         self.autocast = speed_settings(device, cfg.amp)
         self.precision = ("bf16" if cfg.amp else "tf32") if self.cuda else "fp32"
+        self.score_dtype = scoring_dtype(device, cfg.amp)  # CPU: bf16 scoring where native
 
         # loader batches any one measurement draws from a fresh loader (all within epoch 0)
         rounds = max(1, self.workers)
@@ -576,7 +577,12 @@ class _Bench:
         anchors = self.pool[: self.b]
 
         def score() -> None:
-            with torch.no_grad(), self.autocast():
+            cast = (
+                torch.autocast("cpu", dtype=self.score_dtype)
+                if self.score_dtype is not None
+                else contextlib.nullcontext()
+            )
+            with torch.no_grad(), self.autocast(), cast:
                 self.distance.score(anchors, self.pool, self.cand_idx, chunk_pairs=None)
 
         timing = _time_loop(score, self.warmup, self.steps, self.device)
@@ -607,7 +613,9 @@ class _Bench:
             pool = torch.cat([anchors, within]).to(self.device, non_blocking=True)
             phases.mark("data")
             with self.autocast():
-                loss = relcon_loss(model, distance, pool, self.cand_idx, self.cfg.tau, None)  # type: ignore[arg-type]
+                loss = relcon_loss(
+                    model, distance, pool, self.cand_idx, self.cfg.tau, None, self.score_dtype,  # type: ignore[arg-type]
+                )  # fmt: skip
             phases.mark("loss")
             loss.backward()
             phases.mark("backward")
@@ -783,6 +791,7 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] | None = None) -> dic
         log: called with a line of progress per measurement (e.g. ``print``); silent if None.
     """
     from relcon.io import environment_info
+    from relcon.pretrain import scoring_dtype
     from relcon.runs import pick_device
 
     say = log or (lambda _line: None)
@@ -806,7 +815,7 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] | None = None) -> dic
             "type": device.type,
             "name": _cpu_name() if device.type == "cpu" else str(device),
             "model": "unknown",
-            "precision": "fp32",
+            "precision": "fp32" + (" (scoring bf16)" if scoring_dtype(device, rcfg.amp) else ""),
             "peak_tflops": None,
             "peak_tflops_table": "unknown",
         }
@@ -968,7 +977,9 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="compiled sparsemax; torch.compile the encoder on CUDA",
     )
-    p.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA (TF32 only)")
+    p.add_argument(
+        "--no-amp", action="store_true", help="no bf16 (CUDA: TF32 only; CPU: fp32 scoring)"
+    )
     p.add_argument("--num-workers", type=int, help="loader workers (default: 8 CUDA, 0 CPU)")
     p.add_argument("--corpus", help="prepared corpus folder (default: synthetic data in memory)")
     p.add_argument("--encoder", choices=["full", "small"], default="full")

@@ -501,7 +501,10 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, None)
     _data_flags(p)
     p.add_argument("--task", help="task .npz file (see relcon tasks build)")
-    p.add_argument("--checkpoint", help="encoder run folder or checkpoint (RelCon or a baseline)")
+    p.add_argument(
+        "--checkpoint",
+        help="encoder run folder or checkpoint (RelCon or a baseline), or 'default' for the shipped model",
+    )
     p.add_argument(
         "--method", help="encoder, random, handcrafted, minirocket or supervised (default: encoder)"
     )
@@ -635,7 +638,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Stream recordings (CSV/CSV.gz with time + x, y, z; Parquet; .npz; .cwa/.gt3x/.bin "
         "with relcon[devices]), resample to 100 Hz with an anti-aliased filter, cut 2.56 s windows "
         "(gaps and non-wear skipped, counted in the printed summary) and write one row per window: "
-        "recording, window, start_s, start_time, e000..e255. Memory stays bounded whatever the "
+        "recording, window, start_s, start_time, e000, e001, ... (one per embedding dimension). Memory stays bounded whatever the "
         "recording length. Rules: see relcon.embed.",
     )
     _window_flags(p)

@@ -113,7 +113,7 @@ class PretrainConfig:
     projection_dim: int = 128  # baselines (SimCLR): projection head output size
     compile: bool = False  # fuse the distance's sparsemax with torch.compile
     compile_encoder: bool = False  # torch.compile the encoder too (GPUs; slow to compile on CPUs)
-    amp: bool = True  # bf16 autocast on CUDA (fp32 master weights); no effect on the CPU
+    amp: bool = True  # bf16 autocast on CUDA (fp32 master weights); CPU: bf16 scoring if native
     accumulate: int = 1  # batches whose gradients are summed per optimizer step
     num_workers: int = 0  # background processes gathering batches (use 4-8 with a GPU)
     seed: int = 0

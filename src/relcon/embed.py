@@ -95,8 +95,9 @@ One row per kept window: ``recording`` (file stem, or the path where two inputs 
 Unix seconds for datetimes), ``start_time`` (UTC timestamp when the clock is absolute --
 datetimes, or numeric times that fall between 2000 and 2100 as Unix time; null otherwise; the
 DataFrame functions add the column only when it applies) and the embedding as separate
-float32 columns ``e000`` ... ``e255``: ``df.filter(regex=r"^e\\d+$").to_numpy()`` gives the
-``(N, 256)`` matrix, the columns survive CSV, and any column can be used alone in pandas.
+float32 columns ``e000`` ... ``e{D-1}`` (``D`` = the encoder's embedding size: 256 for the
+full-size architecture, 128 for the shipped model): ``df.filter(regex=r"^e\\d+$").to_numpy()``
+gives the ``(N, D)`` matrix, the columns survive CSV, and any column can be used alone in pandas.
 Files are written to a temporary name beside ``out`` and renamed when complete.
 
 Memory
@@ -1844,7 +1845,7 @@ def embed_recordings(
     pathlib.Path
         ``out``: one row per kept window, columns ``recording`` (string: the file stem, or the
         path where stems collide), ``window`` (int64), ``start_s`` (float64), ``start_time``
-        (timestamp[ns, UTC], null without absolute time) and ``e000`` ... ``e255`` (float32).
+        (timestamp[ns, UTC], null without absolute time) and ``e000`` ... ``e{D-1}`` (float32).
 
     Raises
     ------
@@ -1906,7 +1907,7 @@ def embed_array(
     -------
     pandas.DataFrame
         ``N`` rows (kept windows): ``window`` (int64), ``start_s`` (float64), ``start_time``
-        (only with absolute time) and ``e000`` ... ``e255`` (float32).
+        (only with absolute time) and ``e000`` ... ``e{D-1}`` (float32).
     """
     enc = load_encoder(model, device)
     kw = _window_kw(
@@ -1968,7 +1969,7 @@ def embed_dataframe(
     -------
     pandas.DataFrame
         As :func:`embed_array`: ``window``, ``start_s``, ``start_time`` (with absolute time)
-        and ``e000`` ... ``e255``.
+        and ``e000`` ... ``e{D-1}``.
     """
     enc = load_encoder(model, device)
     source = _FrameSource(df, time_column, (x_column, y_column, z_column))

@@ -205,7 +205,7 @@ def _load_encoder(method: str, cfg: EvalConfig):
 
     device = pick_device(cfg.device)
     if method == "encoder":
-        encoder, meta = load_model(cfg.checkpoint, kind="encoder", device=device)
+        encoder, meta = load_model(_checkpoint_path(cfg.checkpoint), kind="encoder", device=device)
         return encoder, encoder.config, meta
     if method in ("random", "supervised"):
         torch.manual_seed(cfg.seed)
@@ -214,9 +214,20 @@ def _load_encoder(method: str, cfg: EvalConfig):
     return None, None, {}
 
 
+def _checkpoint_path(checkpoint: str) -> str | Path:
+    """``default`` names the model shipped with the package; anything else is a path."""
+    if checkpoint == "default":
+        import relcon
+
+        return relcon.default_model_path("encoder")
+    return checkpoint
+
+
 def _method_label(method: str, meta: dict, cfg: EvalConfig) -> str:
     if method == "encoder":
         trained = meta.get("method", "relcon")
+        if cfg.checkpoint == "default":
+            return f"{trained} (shipped)"
         folder = Path(cfg.checkpoint).resolve().name
         return trained if folder == trained else f"{trained} ({folder})"
     return method

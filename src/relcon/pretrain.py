@@ -12,7 +12,8 @@ Read it top to bottom. Each step:
 5. the relative contrastive loss ranks the candidates by distance; AdamW with a cosine schedule,
    warmup and gradient clipping updates the encoder.
 
-On a GPU the forward passes run under bf16 autocast (fp32 master weights) with TF32 enabled.
+On a GPU the forward passes run under bf16 autocast (fp32 master weights) with TF32 enabled; on a
+CPU with native bf16 only the no-grad candidate scoring does (:func:`scoring_dtype`).
 Under ``torchrun`` every process takes its own share of the batches and gradients are averaged
 (DistributedDataParallel); ``accumulate`` > 1 sums the gradients of several batches per step.
 
@@ -69,6 +70,22 @@ def speed_settings(device: torch.device, amp: bool):
     return contextlib.nullcontext
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX), so bf16 is fast on it."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+def scoring_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
+    """Precision of the no-grad candidate scoring on the CPU: bf16 with ``amp`` where the CPU has
+    native bf16 (about 1.5x faster; the distances change by ~0.1 %, the candidate ranking
+    hardly at all), else None (fp32). On CUDA scoring runs under the step's bf16 autocast."""
+    return torch.bfloat16 if device.type == "cpu" and amp and cpu_has_bf16() else None
+
+
 def relcon_loss(
     encoder: torch.nn.Module,
     distance: MotifDistance,
@@ -76,10 +93,19 @@ def relcon_loss(
     cand_idx: torch.Tensor,
     tau: float,
     chunk_pairs: int | None = None,
+    score_dtype: torch.dtype | None = None,
 ) -> torch.Tensor:
-    """The loss of one batch. ``pool`` is ``[anchors; within-user candidates]``, ``(B + B*K, T, 3)``."""
+    """The loss of one batch. ``pool`` is ``[anchors; within-user candidates]``, ``(B + B*K, T, 3)``.
+
+    ``score_dtype`` (CPU only, see :func:`scoring_dtype`): autocast the candidate scoring to it.
+    """
     b = cand_idx.shape[0]
-    with torch.no_grad():
+    cast = (
+        torch.autocast("cpu", dtype=score_dtype)
+        if score_dtype is not None and pool.device.type == "cpu"
+        else contextlib.nullcontext()
+    )
+    with torch.no_grad(), cast:
         dist = distance.score(pool[:b], pool, cand_idx, chunk_pairs=chunk_pairs)
     z = encoder(pool.transpose(1, 2)).float()  # (B + B*K, D): one pass for every window
     return relative_contrastive_loss(z[:b], z[cand_idx], dist.float(), tau=tau)
@@ -107,6 +133,7 @@ def pretrain(
     seed_everything(cfg.seed)
     set_sparsemax_backend("compiled" if cfg.compile else "eager")
     autocast = speed_settings(device, cfg.amp)
+    score_dtype = scoring_dtype(device, cfg.amp)
     if not cfg.distance:
         raise ValueError(
             "PretrainConfig.distance is empty: train a distance first (relcon train-distance)"
@@ -178,8 +205,9 @@ def pretrain(
             with contextlib.nullcontext() if last or not dist_info.enabled else model.no_sync():
                 with autocast():
                     loss = relcon_loss(
-                        model, distance, pool, cand_idx, cfg.tau, cfg.distance_chunk_pairs
-                    )
+                        model, distance, pool, cand_idx, cfg.tau, cfg.distance_chunk_pairs,
+                        score_dtype,
+                    )  # fmt: skip
                 (loss / cfg.accumulate).backward()
             loss_sum += loss.item() / cfg.accumulate
         grad_norm = torch.nn.utils.clip_grad_norm_(encoder.parameters(), cfg.grad_clip)

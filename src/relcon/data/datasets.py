@@ -13,6 +13,8 @@ from relcon.data.readers import (
     Recording,
     default_data_root,
     read_hapt,
+    read_ipol_gait,
+    read_oxford_step_count,
     read_spsw_smartwatch,
     read_wisdm_watch,
 )
@@ -28,10 +30,16 @@ __all__ = [
     "select_users",
 ]
 
+#: Data sets in ``../shared/data`` that pretraining can read by name (sensor position, licence):
+#: wisdm_watch (wrist, CC BY 4.0), spsw_smartwatch (wrist, CC BY 4.0), hapt (waist, UCI; its
+#: README forbids commercial use), ipol_gait (lower back, AGPL-3.0 repository), oxford_step_count
+#: (phone in hand/pocket/bag..., CC BY 4.0).
 BUILTIN_READERS = {
     "wisdm_watch": read_wisdm_watch,
     "spsw_smartwatch": read_spsw_smartwatch,
     "hapt": read_hapt,
+    "ipol_gait": read_ipol_gait,
+    "oxford_step_count": read_oxford_step_count,
 }
 
 
