@@ -19,7 +19,8 @@ where the kernel allows it):
    window, non-wear), to separate input cost from model cost;
 2. ``embed``: :func:`relcon.embed.embed_recordings` with the full-size default architecture
    (``ResNet1DEncoder()``, about 3.6M parameters, random weights: the speed does not depend on
-   them) on the CPU, ``--batch-size`` windows per forward pass, written to Parquet.
+   them) or, with ``--model shipped``, the model shipped in the package, on the CPU,
+   ``--batch-size`` windows per forward pass, written to Parquet.
 
 Reported per step: wall seconds, windows/s (kept windows), hours of recording per minute of
 wall time, peak RSS (absolute, and growth over the set-up), and the torch thread count and load
@@ -136,7 +137,12 @@ def _child(args: argparse.Namespace) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model = ResNet1DEncoder().eval()
+    if args.model == "shipped":
+        import relcon
+
+        model = relcon.load()
+    else:
+        model = ResNet1DEncoder().eval()
     path = Path(args.child)
     before = _status()
     reset = _reset_peak()
@@ -184,6 +190,10 @@ def main() -> None:
     p.add_argument("--formats", nargs="+", default=["csv.gz", "npz"], choices=["csv.gz", "npz"])
     p.add_argument("--steps", nargs="+", default=["windows", "embed"], choices=["windows", "embed"])
     p.add_argument("--batch-size", type=int, default=512)
+    p.add_argument(
+        "--model", choices=["full", "shipped"], default="full",
+        help="full: ResNet1DEncoder() (3.6M parameters, random weights); shipped: relcon.load()",
+    )  # fmt: skip
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--data", default="/tmp/relcon-embed-bench", help="where the data go")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "embed_speed.json"))
@@ -200,7 +210,7 @@ def main() -> None:
         for step in args.steps:
             cmd = [sys.executable, __file__, "--child", str(paths[fmt]), "--mode", step,
                    "--data", args.data, "--batch-size", str(args.batch_size),
-                   "--threads", str(args.threads)]  # fmt: skip
+                   "--threads", str(args.threads), "--model", args.model]  # fmt: skip
             proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
             line = next((s for s in proc.stdout.splitlines() if s.startswith("RESULT ")), None)
             if proc.returncode or line is None:
@@ -228,7 +238,7 @@ def main() -> None:
         "settings": {
             "batch_size": args.batch_size,
             "device": "cpu",
-            "encoder": "ResNet1DEncoder()",
+            "encoder": "relcon.load()" if args.model == "shipped" else "ResNet1DEncoder()",
             "drop_nonwear": True,
             "stride_s": 2.56,
             "chunk_s": 3600.0,

@@ -139,3 +139,16 @@ def test_bad_pairs_and_too_few_subjects(tmp_path):
         )
     with pytest.raises(ValueError, match="checkpoint"):
         evaluate(EvalConfig(task=str(path), method="encoder"), tmp_path / "c", progress=False)
+
+
+def test_max_train_windows_subsamples_each_split(tmp_path):
+    path = _sine_task(tmp_path)
+    cfg = EvalConfig(task=str(path), method="handcrafted", folds=3, max_train_windows=40)
+    res = evaluate(cfg, tmp_path / "sub", progress=False)
+    for k in range(3):
+        scores = json.loads((tmp_path / f"sub/fold{k}/scores.json").read_text())
+        info = scores["info"]
+        assert scores["n_train"] == 96  # 4 training subjects x 24 windows
+        assert info["n_fit"] + info["n_val"] == 40
+        assert info["train_subsample"].startswith("40 of 96")
+    assert {r["metric"]: r for r in res["rows"]}["macro_f1"]["mean"] > 0.8

@@ -159,6 +159,7 @@ class EvalConfig:
     use_task_folds: bool = True  # use the task's predefined folds (e.g. leave-one-subject-out)
     few_shot: list[int] = field(default_factory=list)  # labelled windows per class; 0 = all
     few_shot_seeds: int = 3
+    max_train_windows: int | None = None  # frozen features: random subset per split (None: all)
     val_fraction: float = 0.25  # of the training subjects, to choose hyperparameters
     seed: int = 0
     device: str = "auto"

@@ -181,8 +181,12 @@ def _make_trainer(
     all_feats = _frozen_features(method, task, cfg, encoder, progress)
 
     def run(train, test, seed):
+        n_all = len(train)
+        if cfg.max_train_windows is not None and n_all > cfg.max_train_windows:
+            rng = np.random.default_rng(seed)
+            train = np.sort(rng.choice(train, cfg.max_train_windows, replace=False))
         f_train, f_test = _features_for(method, all_feats, task, train, test, seed)
-        return fit_predict(
+        pred, info = fit_predict(
             protocol,
             f_train,
             task.y[train],
@@ -192,6 +196,9 @@ def _make_trainer(
             seed=seed,
             val_fraction=cfg.val_fraction,
         )
+        if len(train) < n_all:
+            info["train_subsample"] = f"{len(train)} of {n_all} training windows (random, seed {seed})"
+        return pred, info
 
     return run
 
