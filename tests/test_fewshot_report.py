@@ -174,6 +174,10 @@ def test_report_bolds_the_best_cell_by_direction(runs, tmp_path):
     assert hr["A"]["pearson ↑"].startswith("**")
     assert t1["A"]["protocol"] == "linear" and t1["B"]["protocol"] == "rf" and t1["A"]["n"] == "3"
     assert lower_is_better("rmse") and lower_is_better("val_loss") and not lower_is_better("kappa")
+    summary = _table(md, "Summary")  # one headline score per task: macro-F1 / MAE
+    assert summary["A"]["t1"] == "**0.900 ± 0.010**" and summary["B"]["t1"] == "0.800 ± 0.010"
+    assert summary["B"]["hr"] == "**4.000 ± 0.010**" and summary["A"]["hr"] == "5.000 ± 0.010"
+    assert summary["C"]["hr"] == ""
 
 
 def test_report_csv_is_parseable_and_complete(runs, tmp_path):

@@ -324,7 +324,7 @@ def _score_table(rows: list[dict], columns: list[str], col_key: str, label) -> l
     ]
     bold: dict[str, set[int]] = {}
     for c in columns:
-        metric = c if col_key == "metric" else rows[0]["metric"]
+        metric = c if col_key == "metric" else next(r["metric"] for r in rows if r[col_key] == c)
         means = [lookup[(m, p, c)]["mean"] if (m, p, c) in lookup else None for m, p in entries]
         bold[c] = _best(means, lower_is_better(metric))
     for i, (m, p) in enumerate(entries):
@@ -568,6 +568,17 @@ def write_report(results: Sequence[dict], out_dir: str | Path) -> dict[str, Path
         + " (↓), highest for the others (↑).",
     ]
     tasks = _ordered(r["task"] for r in rows + few + pcf + conf)
+    headline = {}  # one metric per task for the summary: macro-F1, else MAE, else the first
+    for task in tasks:
+        have = [r["metric"] for r in rows if r["task"] == task]
+        if have:
+            headline[task] = next((m for m in ("macro_f1", "mae") if m in have), have[0])
+    if len(headline) > 1:
+        summary = [r for r in rows if headline.get(r["task"]) == r["metric"]]
+        md += ["", "## Summary", ""]
+        md += _score_table(summary, list(headline), "task", _md)
+        md += ["", "One score per task: " + ", ".join(
+            f"{_md(t)}: {_metric_label(m)}" for t, m in headline.items()) + "."]  # fmt: skip
     for task in tasks:
         md += ["", f"## {_md(task)}", ""]
         t_rows = [r for r in rows if r["task"] == task]
