@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from relcon import plots
+from relcon.checkpoint import load_model
 from relcon.config import DataConfig, DistanceTrainConfig
 from relcon.data.datasets import load_demo
 from relcon.data.readers import Recording
@@ -92,7 +93,6 @@ def quick_distance(
 
     ``run_dir`` is reused when it already holds a model trained with the same recipe.
     """
-    from relcon.checkpoint import load_model
     from relcon.train_distance import train_distance
 
     if (run_dir / "model.json").is_file():
@@ -129,6 +129,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", help="encoder checkpoint for the maps (default: random init)")
     p.add_argument("--distance", help="motif distance run folder (default: train one briefly)")
     p.add_argument("--finetuned", help="fine-tuned classifier: adds a 'predicted' band")
+    p.add_argument(
+        "--head-epochs",
+        type=int,
+        default=0,
+        help="with --model and no --finetuned: train a linear head on the frozen encoder for "
+        "this many epochs on the demo windows of the users the model was trained on, and show "
+        "its predictions on the trace (0: no head)",
+    )
     p.add_argument("--user", help="held-out user for the trace and the ranking (default: first)")
     p.add_argument("--distance-steps", type=int, default=300)
     p.add_argument(
@@ -148,8 +156,6 @@ def main(argv: list[str] | None = None) -> int:
     pre_users, held_users = split_users(segs, args.seed)
     held_text = f"the held-out users of `relcon demo` (seed {args.seed})"
     if args.model:  # show only users the model was never trained on
-        from relcon.checkpoint import load_model
-
         _, enc_meta = load_model(args.model, kind="encoder")
         seen = set(enc_meta.get("train_users", []))
         if seen:
@@ -164,8 +170,25 @@ def main(argv: list[str] | None = None) -> int:
     captions: list[str] = []
 
     # 1. the trace ---------------------------------------------------------------------------
+    classifier, head_text = args.finetuned, f"`{args.finetuned}`"
+    if args.model and not args.finetuned and args.head_epochs > 0:
+        from relcon.config import FinetuneConfig
+        from relcon.finetune import finetune
+
+        seen_idx = np.flatnonzero(~np.isin(segs.user, held_users) & (segs.label >= 0))
+        classifier = finetune(
+            segs.x[seen_idx], segs.label[seen_idx], segs.user[seen_idx],
+            task_type="classification", n_classes=len(segs.label_names),
+            encoder=load_model(args.model, kind="encoder")[0],
+            cfg=FinetuneConfig(freeze_encoder=True, epochs=args.head_epochs, seed=args.seed),
+        )  # fmt: skip
+        classifier.info["label_names"] = list(segs.label_names)
+        head_text = (
+            f"a linear head trained for {args.head_epochs} epochs on the frozen encoder, on "
+            f"the {len(seen_idx)} demo windows of the users the encoder was trained on"
+        )
     rec = back_to_back(recs, user, ACTIVITY_SECONDS)
-    path = plots.plot_recording(rec, out / "recording_trace.png", model=args.finetuned)
+    path = plots.plot_recording(rec, out / "recording_trace.png", model=classifier)
     captions.append(
         f"![trace]({path.name})\n\n**{path.name}** - held-out WISDM user {short}, wrist "
         f"accelerometer: the first {ACTIVITY_SECONDS / 60:g} minutes of each of the six demo "
@@ -173,14 +196,12 @@ def main(argv: list[str] | None = None) -> int:
         "the joins). Rows: x, y, z and |a| in g, each drawn as the min/max envelope of about "
         "one bin per pixel, so no sample is dropped. The band colours each 2.56 s model window "
         "by its activity label"
-        + (f" and, above it, by the predictions of `{args.finetuned}`." if args.finetuned else ".")
+        + (f" and, above it, by the predictions of {head_text}." if classifier is not None else ".")
     )
     print(f"wrote {path} ({time.perf_counter() - t0:.0f} s)")
 
     # 2. embedding maps ----------------------------------------------------------------------
     if args.model:
-        from relcon.checkpoint import load_model
-
         encoder, _ = load_model(args.model, kind="encoder")
         enc_text = f"the encoder in `{args.model}`"
     else:
@@ -216,8 +237,6 @@ def main(argv: list[str] | None = None) -> int:
 
     # 3. distance ranking --------------------------------------------------------------------
     if args.distance:
-        from relcon.checkpoint import load_model
-
         distance, meta = load_model(args.distance, kind="distance")
         dist_text = describe_distance(meta) + f", from `{args.distance}`"
         fig_note = f"motif distance from {args.distance} ({meta.get('step', '?')} training steps)"
@@ -263,12 +282,11 @@ def main(argv: list[str] | None = None) -> int:
         + (f" --model {args.model}" if args.model else "")
         + (f" --distance {args.distance}" if args.distance else "")
         + (f" --finetuned {args.finetuned}" if args.finetuned else "")
+        + (f" --head-epochs {args.head_epochs}" if args.head_epochs else "")
         + (f" --distance-steps {args.distance_steps}" if not args.distance else "")
         + f" --max-points {args.max_points} --seed {args.seed}\n```\n\n"
         f"Held-out users are {held_text}: "
-        f"{', '.join(u.rsplit(':', 1)[-1] for u in held_users)}.\n\n"
-        + "\n\n".join(captions)
-        + "\n"
+        f"{', '.join(u.rsplit(':', 1)[-1] for u in held_users)}.\n\n" + "\n\n".join(captions) + "\n"
     )
     atomic_write_text(out / "README.md", readme)
     print(f"wrote {out / 'README.md'}; {time.perf_counter() - t0:.0f} s in all")
