@@ -8,9 +8,9 @@
 3. evaluate every method on every task with the harness (:mod:`relcon.harness`): linear probes of
    RelCon, the baselines and a random encoder; hand-crafted features with logistic regression and
    a random forest; MiniRocket with a ridge classifier/regressor; the encoder trained from scratch
-   (supervised; at most 2,000 training windows and 15 epochs per fold, see ``finetune``); few-shot
-   curves for the classification tasks. Users seen in pretraining are left
-   out of every task automatically;
+   (supervised; at most 2,000 training windows and 15 epochs per fold, see ``finetune``) and
+   RelCon fine-tuned end to end with the same budget; few-shot curves for the classification
+   tasks. Users seen in pretraining are left out of every task automatically;
 4. write the report (markdown table, CSV, plots).
 
 Every stage is skipped when its output exists, so an interrupted benchmark resumes with the same
@@ -101,6 +101,11 @@ def _evaluations(cfg: BenchmarkConfig, runs: dict[str, Path]) -> list[tuple[str,
             {"method": "minirocket", "protocol": "ridge_classifier", "max_train_windows": 2000},
         ),
         ("supervised-finetune", {"method": "supervised", "protocol": "finetune"}),
+        # RelCon fine-tuned end to end with the same budget as the supervised baseline
+        (
+            "relcon-finetune",
+            {"method": "encoder", "checkpoint": str(runs["relcon"]), "protocol": "finetune"},
+        ),
     ]
     return evals
 
