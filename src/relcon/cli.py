@@ -106,7 +106,9 @@ def _common(p: argparse.ArgumentParser, out_default: str | None) -> None:
 
 def _data_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--data", help="demo (default), wisdm_watch, spsw_smartwatch, hapt, or windows .npz"
+        "--data",
+        help="demo (default), wisdm_watch, spsw_smartwatch, hapt, ipol_gait, oxford_step_count "
+        "(pool with +), a corpus folder (relcon prepare) or a windows .npz",
     )
     p.add_argument(
         "--data-root", help="folder of a built-in data set (default: $RELCON_DATA/<name>)"
