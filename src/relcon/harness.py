@@ -197,7 +197,9 @@ def _make_trainer(
             val_fraction=cfg.val_fraction,
         )
         if len(train) < n_all:
-            info["train_subsample"] = f"{len(train)} of {n_all} training windows (random, seed {seed})"
+            info["train_subsample"] = (
+                f"{len(train)} of {n_all} training windows (random, seed {seed})"
+            )
         return pred, info
 
     return run
