@@ -73,7 +73,7 @@ class BenchmarkConfig:
         )
     )
     baselines: list[str] = field(default_factory=lambda: ["simclr", "augpred", "rebar"])
-    # the supervised baseline (encoder trained from scratch): capped so that it fits 2 CPU cores
+    # fine-tuning (supervised from scratch, RelCon end to end): capped to fit 2 CPU cores
     finetune: FinetuneConfig = field(
         default_factory=lambda: FinetuneConfig(epochs=15, patience=5, max_train_windows=2000)
     )
