@@ -412,6 +412,31 @@ def test_device_file_without_actipy(tmp_path):
         iter_windows(tmp_path / "watch.cwa")
 
 
+def test_device_file_through_fake_actipy(tmp_path, monkeypatch):
+    """The device path: actipy's frame in g at the device rate, resampled to 100 Hz windows."""
+    import sys
+    import types
+
+    fs, n = 50, 50 * 60
+    rng = np.random.default_rng(3)
+    x = rng.normal(0, 0.2, (n, 3)) + np.array([0.0, 0.0, 1.0])
+    index = pd.DatetimeIndex(pd.Timestamp("2024-01-01") + pd.to_timedelta(np.arange(n) / fs, "s"))
+    data = pd.DataFrame(x, columns=["x", "y", "z"], index=index)
+    fake = types.SimpleNamespace(read_device=lambda path, **kw: (data, {"SampleRate": fs}))
+    monkeypatch.setitem(sys.modules, "actipy", fake)
+    (tmp_path / "watch.cwa").write_bytes(b"fake")
+    it = iter_windows(tmp_path / "watch.cwa", drop_nonwear=False)
+    xw, k, start_s, _ = _collect(it)
+    assert it.summary.fs_native == fs and len(k) == int(60 // 2.56)
+    np.testing.assert_allclose(start_s[0], pd.Timestamp("2024-01-01", tz="UTC").timestamp())
+    np.testing.assert_allclose(xw.mean(axis=(0, 1)), [0.0, 0.0, 1.0], atol=0.02)
+    with pytest.raises(ValueError, match="device files are read in g"):
+        iter_windows(tmp_path / "watch.cwa", units="m/s^2")
+    (tmp_path / "empty.cwa").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"empty\.cwa: file is empty"):
+        iter_windows(tmp_path / "empty.cwa")
+
+
 def test_duplicates_and_nan_runs_counted(tmp_path):
     t = np.arange(3000) / 100
     x = np.tile([0.1, 0.2, 1.0], (3000, 1)) + 0.05 * np.sin(t)[:, None]

@@ -135,6 +135,7 @@ from relcon.data.corpus import (
     _collect_inputs,
     _format_of,
     _nonwear_segments,
+    read_device_file,
 )
 from relcon.data.readers import _TIME_CANDIDATES, _TIME_UNITS, _XYZ_CANDIDATES, _find_column
 from relcon.data.signal import TARGET_FS, _rational_ratio, detect_units, normalize_units, to_g
@@ -694,32 +695,9 @@ class _NpzSource(_Source):
 class _DeviceSource(_Source):
     def __init__(self, path: Path, units: str | None) -> None:
         self.path = path
-        self.src = src = str(path)
-        try:
-            import actipy
-        except ImportError:
-            raise ImportError(
-                f"{src}: reading device files (.cwa, .gt3x, .bin) needs the optional actipy "
-                'package (and Java): pip install "relcon[devices]"'
-            ) from None
-        if units is not None and normalize_units(units, src) != "g":
-            raise ValueError(f"{src}: device files are read in g; units={units!r} does not apply")
-        if path.stat().st_size == 0:
-            raise ValueError(f"{src}: file is empty")
-        data, info = actipy.read_device(
-            src,
-            lowpass_hz=None,
-            calibrate_gravity=True,
-            detect_nonwear=False,
-            resample_hz=None,
-            verbose=False,
-        )
-        if len(data) == 0:
-            raise ValueError(f"{src}: the device file holds no samples")
-        self.data = data
+        self.src = str(path)
+        self.data, self.fs = read_device_file(path, units)
         self.units = "g"
-        rate = info.get("SampleRate") if isinstance(info, dict) else None
-        self.fs = float(rate) if rate else None
 
     def blocks(self, rows: int) -> Iterator[_Raw]:
         index = pd.DatetimeIndex(self.data.index)

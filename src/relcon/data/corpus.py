@@ -154,6 +154,8 @@ except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from relcon.config import DataConfig
 
 __all__ = [
@@ -673,8 +675,14 @@ def _read_parquet(
     return [(p.t0_s, p.x) for p in pieces], _uniform_stats(stats), unit
 
 
-def _read_device(inp: _Input, units: str | None, max_gap_s: float) -> tuple[list[Piece], dict, str]:
-    src = str(inp.path)
+def read_device_file(path: Path, units: str | None) -> tuple[pd.DataFrame, float | None]:
+    """A ``.cwa`` / ``.gt3x`` / ``.bin`` file through actipy, in g with gravity calibration only.
+
+    Returns actipy's DataFrame (x, y, z columns, time index) and the device's sampling rate (None
+    if it does not say). Clear errors for a missing actipy, units other than g, an empty file or
+    a file without samples.
+    """
+    src = str(path)
     try:
         import actipy
     except ImportError:
@@ -684,7 +692,7 @@ def _read_device(inp: _Input, units: str | None, max_gap_s: float) -> tuple[list
         ) from None
     if units is not None and normalize_units(units, src) != "g":
         raise ValueError(f"{src}: device files are read in g; units={units!r} does not apply")
-    if inp.size == 0:
+    if path.stat().st_size == 0:
         raise ValueError(f"{src}: file is empty")
     data, info = actipy.read_device(
         src,
@@ -696,6 +704,13 @@ def _read_device(inp: _Input, units: str | None, max_gap_s: float) -> tuple[list
     )
     if len(data) == 0:
         raise ValueError(f"{src}: the device file holds no samples")
+    rate = info.get("SampleRate") if isinstance(info, dict) else None
+    return data, float(rate) if rate else None
+
+
+def _read_device(inp: _Input, units: str | None, max_gap_s: float) -> tuple[list[Piece], dict, str]:
+    src = str(inp.path)
+    data, fs = read_device_file(inp.path, units)
     xyz = data[["x", "y", "z"]].to_numpy(dtype=np.float64)
     ns = np.asarray(data.index.asi8, dtype=np.int64)  # naive times are taken as UTC
     ok = np.isfinite(xyz).all(axis=1)
@@ -703,12 +718,11 @@ def _read_device(inp: _Input, units: str | None, max_gap_s: float) -> tuple[list
     if ns.size == 0:
         raise ValueError(f"{src}: every sample of the device file is invalid (NaN)")
     t = (ns - ns[0]) * 1e-9 + ns[0] * 1e-9
-    fs = info.get("SampleRate") if isinstance(info, dict) else None
     pieces, stats = to_uniform_pieces(
         t,
         xyz.astype(np.float32),
         fs_out=TARGET_FS,
-        fs_native=float(fs) if fs else None,
+        fs_native=fs,
         max_gap_s=max_gap_s,
         source=src,
     )
