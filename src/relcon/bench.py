@@ -576,13 +576,10 @@ class _Bench:
     def scoring(self) -> dict[str, Any]:
         anchors = self.pool[: self.b]
 
+        from relcon.pretrain import scoring_autocast
+
         def score() -> None:
-            cast = (
-                torch.autocast("cpu", dtype=self.score_dtype)
-                if self.score_dtype is not None
-                else contextlib.nullcontext()
-            )
-            with torch.no_grad(), self.autocast(), cast:
+            with torch.no_grad(), self.autocast(), scoring_autocast(self.score_dtype, self.device):
                 self.distance.score(anchors, self.pool, self.cand_idx, chunk_pairs=None)
 
         timing = _time_loop(score, self.warmup, self.steps, self.device)

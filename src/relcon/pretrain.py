@@ -86,6 +86,13 @@ def scoring_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
     return torch.bfloat16 if device.type == "cpu" and amp and cpu_has_bf16() else None
 
 
+def scoring_autocast(score_dtype: torch.dtype | None, device: torch.device):
+    """The context that candidate scoring runs in: CPU autocast to ``score_dtype`` if given."""
+    if score_dtype is not None and device.type == "cpu":
+        return torch.autocast("cpu", dtype=score_dtype)
+    return contextlib.nullcontext()
+
+
 def relcon_loss(
     encoder: torch.nn.Module,
     distance: MotifDistance,
@@ -100,12 +107,7 @@ def relcon_loss(
     ``score_dtype`` (CPU only, see :func:`scoring_dtype`): autocast the candidate scoring to it.
     """
     b = cand_idx.shape[0]
-    cast = (
-        torch.autocast("cpu", dtype=score_dtype)
-        if score_dtype is not None and pool.device.type == "cpu"
-        else contextlib.nullcontext()
-    )
-    with torch.no_grad(), cast:
+    with torch.no_grad(), scoring_autocast(score_dtype, pool.device):
         dist = distance.score(pool[:b], pool, cand_idx, chunk_pairs=chunk_pairs)
     z = encoder(pool.transpose(1, 2)).float()  # (B + B*K, D): one pass for every window
     return relative_contrastive_loss(z[:b], z[cand_idx], dist.float(), tau=tau)
