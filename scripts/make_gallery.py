@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     pre_users, held_users = split_users(segs, args.seed)
     held_text = f"the held-out users of `relcon demo` (seed {args.seed})"
     if args.model:  # show only users the model was never trained on
-        _, enc_meta = load_model(args.model, kind="encoder")
+        encoder, enc_meta = load_model(args.model, kind="encoder")
         seen = set(enc_meta.get("train_users", []))
         if seen:
             held_users = np.array([u for u in np.unique(segs.user) if u not in seen])
@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         classifier = finetune(
             segs.x[seen_idx], segs.label[seen_idx], segs.user[seen_idx],
             task_type="classification", n_classes=len(segs.label_names),
-            encoder=load_model(args.model, kind="encoder")[0],
+            encoder=encoder,
             cfg=FinetuneConfig(freeze_encoder=True, epochs=args.head_epochs, seed=args.seed),
         )  # fmt: skip
         classifier.info["label_names"] = list(segs.label_names)
@@ -202,7 +202,6 @@ def main(argv: list[str] | None = None) -> int:
 
     # 2. embedding maps ----------------------------------------------------------------------
     if args.model:
-        encoder, _ = load_model(args.model, kind="encoder")
         enc_text = f"the encoder in `{args.model}`"
     else:
         torch.manual_seed(args.seed)
