@@ -91,7 +91,11 @@ def test_fixed_split_regression_and_encoder_checkpoint_leaves_out_seen_users(tmp
     )
     cfg = EvalConfig(task=str(path), checkpoint=str(run), protocol="linear")
     res = evaluate(cfg, tmp_path / "r.json", progress=False)
-    assert res["task"]["splits"] == [{"name": "fixed", "n_train": 72, "n_test": 48}]  # s5 left out
+    (split,) = res["task"]["splits"]  # s5 left out
+    assert (split["name"], split["n_train"], split["n_test"]) == ("fixed", 72, 48)
+    assert split["test_subjects"] == ["s0", "s1"] and split["n_train_subjects"] == 3
+    assert split["predictions"] == "r/fixed/predictions.npz" and split["fold_seed"] is None
+    assert res["task"]["left_out_subjects"] == ["s5"]
     assert any("seen in pretraining" in n for n in res["notes"])
     assert res["method"].startswith("simclr")
     metrics = {r["metric"] for r in res["rows"]}

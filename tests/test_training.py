@@ -1,6 +1,7 @@
 """Training loops: they learn, they log, and a killed run resumes exactly where it stopped."""
 
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -145,3 +146,32 @@ def test_bf16_scoring_keeps_the_ranking_and_the_loss():
     assert pretrain_mod.scoring_dtype(dev, amp=False) is None
     expect = torch.bfloat16 if pretrain_mod.cpu_has_bf16() else None
     assert pretrain_mod.scoring_dtype(dev, amp=True) is expect
+
+
+def test_time_limit_stops_and_saves_and_oracle_teacher_trains(tmp_path, segs):
+    dist = distance_mod.train_distance(
+        _dist_cfg(steps=2), tmp_path / "d", segments=segs, progress=False
+    )
+    # max_seconds = 0: the limit is checked before every step, so nothing is trained
+    stopped = pretrain_mod.pretrain(
+        PretrainConfig(**{**_pre_cfg(dist).__dict__, "max_seconds": 0.0}),
+        tmp_path / "stopped", segments=segs, progress=False,
+    )  # fmt: skip
+    assert json.loads((stopped / "model.json").read_text())["step"] == 0
+    oracle = pretrain_mod.pretrain(
+        PretrainConfig(**{**_pre_cfg(dist, steps=3).__dict__, "teacher": "oracle"}),
+        tmp_path / "oracle", segments=segs, progress=False,
+    )  # fmt: skip
+    assert json.loads((oracle / "model.json").read_text())["step"] == 3
+    unlabelled = segs.subset(np.arange(len(segs)))
+    unlabelled.label[:] = -1
+    with pytest.raises(ValueError, match="no window is labelled"):
+        pretrain_mod.pretrain(
+            PretrainConfig(**{**_pre_cfg(dist).__dict__, "teacher": "oracle"}),
+            tmp_path / "none", segments=unlabelled, progress=False,
+        )  # fmt: skip
+    with pytest.raises(ValueError, match="teacher must be one of"):
+        pretrain_mod.pretrain(
+            PretrainConfig(**{**_pre_cfg(dist).__dict__, "teacher": "labels"}),
+            tmp_path / "bad", segments=segs, progress=False,
+        )  # fmt: skip

@@ -186,5 +186,6 @@ def random_augment(
         for k, name in enumerate(names):
             rows = torch.nonzero(choice[:, step] == k).flatten()
             if rows.numel():
-                out[rows] = AUGMENTATIONS[name](out[rows], g)
+                # .to: under autocast an augmentation (rotate's bmm) may return bf16
+                out[rows] = AUGMENTATIONS[name](out[rows], g).to(out.dtype)
     return out

@@ -62,7 +62,7 @@ from relcon.data.corpus import user_names
 from relcon.data.sampling import CandidateSampler
 from relcon.data.windowing import Segments
 from relcon.models.encoder import ResNet1DEncoder
-from relcon.pretrain import candidate_index
+from relcon.pretrain import candidate_index, speed_settings
 from relcon.runs import RunLogger, cosine_lr, pick_device, prepare_run_dir, seed_everything
 
 __all__ = [
@@ -243,7 +243,7 @@ def apply_augmentation_subset(
     for k, fn in enumerate(AUGMENTATIONS.values()):
         rows = torch.nonzero(applied[:, k]).flatten()
         if rows.numel():
-            out[rows] = fn(out[rows], g)
+            out[rows] = fn(out[rows], g).to(out.dtype)  # bf16 under autocast (rotate's bmm)
     return out
 
 
@@ -361,6 +361,7 @@ def pretrain_baseline(
     save_config(cfg, run_dir / "config.toml")
     device = pick_device(cfg.device)
     seed_everything(cfg.seed)
+    autocast = speed_settings(device, cfg.amp)  # bf16 autocast and TF32 on CUDA, as RelCon
     n_augment = cfg.n_augment
     projection_dim = cfg.projection_dim
 
@@ -413,7 +414,10 @@ def pretrain_baseline(
     head.train()
     bar = tqdm(total=cfg.steps, initial=step, desc=method, disable=not progress, unit="step")
     t_last, step_last = time.perf_counter(), step
+    t_start = t_last
     while step < cfg.steps:
+        if cfg.max_seconds is not None and time.perf_counter() - t_start > cfg.max_seconds:
+            break  # out of time: the weights of this step are saved below
         j, batch = next(batches)
         lr = cosine_lr(step, cfg.steps, cfg.lr, cfg.warmup_steps)
         for group in optimizer.param_groups:
@@ -423,16 +427,19 @@ def pretrain_baseline(
         g.manual_seed(cfg.seed * 1_000_003 + batch.epoch * 100_003 + batch.index)
 
         anchors = torch.from_numpy(np.asarray(x_all[batch.anchors], dtype=np.float32)).to(device)
-        if method == "simclr":
-            loss, acc = simclr_step(encoder, head, anchors, g, n_augment=n_augment, tau=cfg.tau)
-        elif method == "augpred":
-            loss, acc = augpred_step(encoder, head, anchors, g)
-        else:
-            within = np.asarray(x_all[batch.within.reshape(-1)], dtype=np.float32)
-            pool = torch.cat([anchors, torch.from_numpy(within).to(device)])  # (B + B*K, T, 3)
-            loss, acc = rebar_step(
-                encoder, distance, pool, cand_idx, tau=cfg.tau, chunk_pairs=cfg.distance_chunk_pairs
-            )
+        with autocast():
+            if method == "simclr":
+                loss, acc = simclr_step(encoder, head, anchors, g, n_augment=n_augment, tau=cfg.tau)
+            elif method == "augpred":
+                loss, acc = augpred_step(encoder, head, anchors, g)
+            else:
+                within = np.asarray(x_all[batch.within.reshape(-1)], dtype=np.float32)
+                pool = torch.cat([anchors, torch.from_numpy(within).to(device)])  # (B + B*K, T, 3)
+                loss, acc = rebar_step(
+                    encoder, distance, pool, cand_idx, tau=cfg.tau,
+                    chunk_pairs=cfg.distance_chunk_pairs,
+                )  # fmt: skip
+            loss = loss.float()
 
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -187,6 +187,31 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    from relcon.diagnose import (
+        DiagnoseConfig,
+        diagnose_distance,
+        format_diagnostics,
+        save_diagnostics,
+    )
+
+    flags = {
+        "distance": args.run, "task": args.task, "anchors": args.anchors,
+        "within_user": args.within_user, "between_user": args.between_user,
+        "subjects": args.subjects, "device": args.device, "seed": args.seed,
+    }  # fmt: skip
+    cfg = _resolve(DiagnoseConfig, DiagnoseConfig(), args, flags)
+    if args.print_config:
+        _print_config(cfg)
+        return 0
+    result = diagnose_distance(cfg)
+    print(format_diagnostics(result))
+    if args.json:
+        save_diagnostics(result, args.json)
+        print(f"written to {args.json}")
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from relcon.harness import evaluate
 
@@ -195,7 +220,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         "method": args.method, "protocol": args.protocol, "folds": args.folds,
         "few_shot": args.few_shot, "few_shot_seeds": args.few_shot_seeds,
         "labels": args.labels, "device": args.device, "seed": args.seed,
+        "fold_seeds": args.fold_seeds, "exclude_users_of": args.exclude_users_of,
     }  # fmt: skip
+    if args.subjects:
+        from relcon.harness import read_subjects_file
+
+        flags["subjects"] = read_subjects_file(args.subjects)
     cfg = _resolve(EvalConfig, EvalConfig(), args, flags)
     if args.print_config:
         _print_config(cfg)
@@ -287,7 +317,14 @@ def cmd_tasks_paper(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from relcon.report import load_results, write_report
 
-    files = write_report(load_results(args.runs), args.out)
+    files = write_report(
+        load_results(args.runs),
+        args.out,
+        allow_mismatch=args.allow_mismatch,
+        reference=args.reference,
+        n_resamples=args.resamples,
+        seed=args.seed,
+    )
     for kind, path in files.items():
         print(f"{kind:<24} {path}")
     return 0
@@ -296,7 +333,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_benchmark(args: argparse.Namespace) -> int:
     from relcon.benchmark import BenchmarkConfig, run_benchmark
 
-    flags = {"data_root": args.data_root, "tasks": args.tasks, "seed": args.seed}
+    flags = {
+        "data_root": args.data_root, "tasks": args.tasks, "seed": args.seed,
+        "fold_seeds": args.fold_seeds,
+    }  # fmt: skip
     cfg = _resolve(BenchmarkConfig, BenchmarkConfig(), args, flags)
     if args.print_config:
         _print_config(cfg)
@@ -491,14 +531,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_pretrain)
 
     p = sub.add_parser(
+        "diagnose",
+        help="is the teacher worth learning from? diagnostics of a motif distance",
+        description="How well a motif distance ranks labelled candidates laid out as in "
+        "pretraining (precision@1/@5, Spearman, rotation probe), beside raw Euclidean and a "
+        "random encoder's cosine, on the task's subjects the distance never saw.",
+    )
+    dsub = p.add_subparsers(dest="what", required=True, metavar="WHAT")
+    q = dsub.add_parser("distance", help="diagnostics of a motif distance on a labelled task")
+    q.add_argument("run", help="motif-distance run folder or checkpoint, or 'default' (shipped)")
+    q.add_argument("--task", required=True, help="labelled task .npz (classification)")
+    q.add_argument("--anchors", type=int, help="anchors drawn (default 300)")
+    q.add_argument("--within-user", type=int, help="same-subject, same-block candidates (10)")
+    q.add_argument("--between-user", type=int, help="other-subject candidates (default 15)")
+    q.add_argument("--subjects", nargs="+", help="only these subjects (default: unseen ones)")
+    q.add_argument("--json", help="also write the result to this JSON file")
+    q.add_argument("--config", help="TOML/YAML/JSON file with any of the settings")
+    q.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any setting")
+    q.add_argument("--device", help="cpu (default), cuda, ...")
+    q.add_argument("--seed", type=int)
+    q.add_argument("--print-config", action="store_true", help="print the resolved config")
+    q.set_defaults(func=cmd_diagnose)
+
+    p = sub.add_parser(
         "evaluate",
         help="evaluate a method with a protocol on a task, split by subject",
         description="Evaluate features (an encoder run, a random encoder, hand-crafted features, "
         "MiniRocket) or a supervised encoder on a task file (--task) or on the labelled windows of "
         "--data, with subject-wise k-fold cross-validation or the task's fixed split, optionally "
         "few-shot. Hyperparameters are chosen on validation subjects inside each fold; users the "
-        "encoder was pretrained on are left out. Writes results.json (rows: method, task, "
-        "protocol, metric, mean, std, n) and one folder per fold to --out.",
+        "encoder was pretrained on are left out. To compare methods like for like, give each the "
+        "same --exclude-users-of (or --subjects): the folds depend only on the kept subjects and "
+        "the seed. Writes results.json (rows: method, task, protocol, metric, mean, std, n; per "
+        "split its test subjects) and one folder per fold to --out.",
     )
     _common(p, None)
     _data_flags(p)
@@ -520,6 +585,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--few-shot-seeds", type=int, help="draws per few-shot size (default 3)")
     p.add_argument("--labels", nargs="+", help="with --data: keep only these classes")
+    p.add_argument(
+        "--exclude-users-of",
+        nargs="+",
+        metavar="RUN",
+        help="leave out every subject these encoder runs were pretrained on (train_users in their "
+        "model.json; 'default' = the shipped model), whatever the method",
+    )
+    p.add_argument(
+        "--subjects",
+        metavar="FILE",
+        help="keep only the subjects listed in FILE (JSON list, or one per line)",
+    )
+    p.add_argument(
+        "--fold-seeds",
+        type=int,
+        metavar="N",
+        help="repeat subject-wise k-fold with N fold seeds (seed, seed+1, ...; default 1)",
+    )
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser(
@@ -614,24 +697,50 @@ def build_parser() -> argparse.ArgumentParser:
         "report",
         help="merge results.json files into a table, CSV and plots",
         description="Merge evaluation results into report.md (mean +- std, best in bold), report.csv "
-        "and plots (few-shot curves, per-class F1, confusion matrices).",
+        "and plots (few-shot curves, per-class F1, confusion matrices), with paired statistics: "
+        "per task, each method's difference from a reference method per test subject, its mean "
+        "with a bootstrap 95%% interval, and win/tie/loss marks (paired.csv). Runs of one task "
+        "must share their per-fold test subjects, else the report refuses (--allow-mismatch).",
     )
     p.add_argument("runs", nargs="+", help="results.json files or folders containing them")
     p.add_argument("--out", required=True, help="report folder")
+    p.add_argument(
+        "--allow-mismatch",
+        action="store_true",
+        help="report runs of a task scored on different test subjects anyway (with a footnote)",
+    )
+    p.add_argument(
+        "--reference",
+        metavar="LABEL",
+        help="method label (or LABEL:PROTOCOL) to pair every method with (default: the first "
+        "RelCon linear probe of each task, else its first run)",
+    )
+    p.add_argument(
+        "--resamples", type=int, default=10_000, help="bootstrap resamples (default 10000)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser(
         "benchmark",
         help="the whole benchmark suite on CPU: tasks, pretraining, baselines, evaluation, report",
         description="Build the built-in tasks, pretrain RelCon and the self-supervised baselines on the "
-        "same wrist data (held-out subjects excluded), evaluate every method on every task, and write "
-        "the report. Resumes where it stopped when rerun.",
+        "same wrist data (held-out subjects excluded), evaluate every method on every task (all on "
+        "the same subjects and folds: the task's subjects minus those any compared encoder was "
+        "pretrained on), and write the report with paired statistics. Resumes where it stopped "
+        "when rerun.",
     )
     _common(p, "relcon-benchmark")
     p.add_argument(
         "--data-root", help="folder holding the shared data sets (default: $RELCON_DATA)"
     )
     p.add_argument("--tasks", nargs="+", help="only these built-in tasks")
+    p.add_argument(
+        "--fold-seeds",
+        type=int,
+        metavar="N",
+        help="repeat subject-wise k-fold with N fold seeds (default 1)",
+    )
     p.set_defaults(func=cmd_benchmark)
 
     p = sub.add_parser(

@@ -87,9 +87,11 @@ class DistanceTrainConfig:
     num_workers: int = 0  # background processes gathering batches (use 4-8 with a GPU)
     seed: int = 0
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
+    max_seconds: float | None = None  # stop (and save) once training has run this long
     log_every: int = 10
     ckpt_every: int = 200
     keep_checkpoints: int = 2
+    diagnose_task: str = ""  # labelled task .npz: run `relcon diagnose distance` on it at the end
 
 
 @dataclass
@@ -104,6 +106,10 @@ class PretrainConfig:
     within_user: int = 20  # candidates per anchor from the same user and time block
     between_user: int | None = None  # other anchors used as candidates (None: all B - 1)
     tau: float = 0.1
+    #: how candidates are ranked: "distance" (the frozen motif distance, RelCon) or "oracle"
+    #: (a diagnostic upper bound: candidates sharing the anchor's label first, in motif-distance
+    #: order within each group; needs labelled windows, never for a model meant for use)
+    teacher: str = "distance"
     lr: float = 1e-3
     weight_decay: float = 1e-4
     warmup_steps: int = 50
@@ -121,6 +127,7 @@ class PretrainConfig:
     log_every: int = 10
     ckpt_every: int = 200
     keep_checkpoints: int = 2
+    max_seconds: float | None = None  # stop (and save) once training has run this long
 
 
 @dataclass
@@ -155,6 +162,11 @@ class EvalConfig:
     protocol: str = "auto"  # linear | mlp | rf | ridge_classifier | finetune
     encoder: EncoderConfig = field(default_factory=EncoderConfig)  # for random / supervised
     folds: int = 5  # subject-wise folds (when the task has no fixed split)
+    fold_seeds: int = 1  # repeat subject-wise k-fold with fold seeds seed, seed + 1, ...
+    # which subjects are evaluated (saved with the results, so two methods can be matched):
+    subjects: list[str] | None = None  # keep only these subjects (None: all of the task's)
+    exclude_users_of: list[str] = field(default_factory=list)  # leave out these encoder runs'
+    #   pretraining users (their model.json train_users; "default" = the shipped model)
     use_fixed_split: bool = True  # use the task's train/test split when it has one
     use_task_folds: bool = True  # use the task's predefined folds (e.g. leave-one-subject-out)
     few_shot: list[int] = field(default_factory=list)  # labelled windows per class; 0 = all

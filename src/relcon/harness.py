@@ -7,7 +7,14 @@ on them) on a **task** file, honestly:
   every fold is trained from scratch and writes its own folder (predictions and scores);
 * every hyperparameter (regularisation, early stopping) is chosen on validation subjects carved
   out of the fold's training subjects, never on its test subjects;
-* users an encoder was pretrained on (recorded in its ``model.json``) are left out of the task;
+* which subjects are evaluated is explicit and saved with the results: ``subjects`` (keep only
+  these) and ``exclude_users_of`` (leave out every user those encoder runs were pretrained on),
+  so that methods compared with each other are scored on the same subjects and, since the folds
+  depend only on the kept subjects and the seed, on the same folds (``relcon benchmark`` sets
+  both for every method). Users the evaluated encoder itself was pretrained on (its
+  ``model.json``) are always left out;
+* every split records its test subjects and window counts in ``results.json`` (``task.splits``),
+  which ``relcon report`` checks before it puts two runs side by side;
 * few-shot: the same protocol trained on ``k`` labelled windows per class drawn from the training
   subjects, for several seeds;
 * the summary is the mean and std over folds, with every fold's score kept.
@@ -21,8 +28,10 @@ trained from scratch on the labels). Protocols: ``linear``, ``mlp``, ``rf``,
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -32,7 +41,18 @@ from relcon.io import atomic_write_json, environment_info
 from relcon.metrics import score
 from relcon.tasks import Task, load_task
 
-__all__ = ["METHODS", "PROTOCOLS", "evaluate", "resolve_method_protocol", "task_from_data"]
+__all__ = [
+    "METHODS",
+    "PROTOCOLS",
+    "Split",
+    "evaluate",
+    "plan_splits",
+    "pretrained_users",
+    "read_subjects_file",
+    "resolve_method_protocol",
+    "select_subjects",
+    "task_from_data",
+]
 
 METHODS = ("encoder", "random", "handcrafted", "minirocket", "supervised")
 PROTOCOLS = ("linear", "mlp", "rf", "ridge_classifier", "finetune")
@@ -96,26 +116,157 @@ def resolve_method_protocol(cfg: EvalConfig) -> tuple[str, str]:
     return method, protocol
 
 
-def _splits(task: Task, cfg: EvalConfig) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """``(name, train_index, test_index)`` per split.
+class Split(NamedTuple):
+    """One train/test split: window indices into the task, and the fold seed that made it."""
 
-    The task's fixed split if it has one, else its predefined folds (``fold`` key), else
-    subject-wise k-fold with ``cfg.folds`` folds.
+    name: str
+    train: np.ndarray
+    test: np.ndarray
+    fold_seed: int | None = None  # None: the task's fixed split or predefined folds
+
+
+def plan_splits(task: Task, cfg: EvalConfig) -> list[Split]:
+    """The splits of ``task``: its fixed split, else its predefined folds, else k-fold.
+
+    The task's fixed ``split`` (``cfg.use_fixed_split``), else its predefined ``fold`` numbers
+    (``cfg.use_task_folds``; folds left empty by the subject selection are dropped), else
+    subject-wise k-fold with ``cfg.folds`` folds, repeated for ``cfg.fold_seeds`` fold seeds
+    (``cfg.seed``, ``cfg.seed + 1``, ...). The k-fold assignment depends only on the set of
+    subjects and the fold seed, so two methods evaluated on the same subjects get the same folds.
     """
     if task.split is not None and cfg.use_fixed_split:
-        return [
-            ("fixed", np.flatnonzero(task.split == "train"), np.flatnonzero(task.split == "test"))
+        train, test = np.flatnonzero(task.split == "train"), np.flatnonzero(task.split == "test")
+        if len(train) == 0 or len(test) == 0:
+            side = "training" if len(train) == 0 else "test"
+            raise ValueError(
+                f"task {task.name!r}: its fixed split has no {side} windows left among the "
+                "selected subjects"
+            )
+        return [Split("fixed", train, test)]
+    if "fold" in task.extra and cfg.use_task_folds:
+        fold = np.asarray(task.extra["fold"])
+        out = [
+            Split(f"fold{int(f)}", np.flatnonzero(fold != f), np.flatnonzero(fold == f))
+            for f in np.unique(fold)
         ]
+        if len(out) < 2:
+            raise ValueError(
+                f"task {task.name!r}: fewer than 2 of its predefined folds hold selected subjects"
+            )
+        return out
+    if cfg.fold_seeds < 1:
+        raise ValueError(f"fold_seeds must be at least 1, got {cfg.fold_seeds}")
     if task.n_subjects < cfg.folds:
         raise ValueError(
             f"task {task.name!r} has {task.n_subjects} subjects, fewer than folds={cfg.folds}; "
             "lower --folds (at least 2)"
         )
     out = []
-    for k, test_subjects in enumerate(subject_folds(task.groups, cfg.folds, cfg.seed)):
-        test = np.isin(task.groups, test_subjects)
-        out.append((f"fold{k}", np.flatnonzero(~test), np.flatnonzero(test)))
+    for r in range(cfg.fold_seeds):
+        fold_seed = cfg.seed + r
+        for k, test_subjects in enumerate(subject_folds(task.groups, cfg.folds, fold_seed)):
+            test = np.isin(task.groups, test_subjects)
+            name = f"fold{k}" if cfg.fold_seeds == 1 else f"s{fold_seed}-fold{k}"
+            out.append(Split(name, np.flatnonzero(~test), np.flatnonzero(test), fold_seed))
     return out
+
+
+def read_subjects_file(path: str | Path) -> list[str]:
+    """The subjects listed in ``path``, as strings, in file order.
+
+    Accepted: a JSON list; a JSON object with a ``"subjects"`` list (the ``subjects.json`` that
+    ``relcon benchmark`` writes per task); or text with subjects separated by newlines, commas
+    or spaces (``#`` starts a comment).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise FileNotFoundError(f"subjects file {path}: {e.strerror or e}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        data = None
+    if not isinstance(data, list | dict):  # plain text (a lone number parses as JSON too)
+        lines = (line.split("#", 1)[0].replace(",", " ") for line in text.splitlines())
+        data = [w for line in lines for w in line.split()]
+    if isinstance(data, dict):
+        data = data.get("subjects")
+    if not isinstance(data, list) or not data:
+        raise ValueError(f"subjects file {path}: expected a non-empty list of subjects")
+    return [str(s) for s in data]
+
+
+def pretrained_users(runs: list[str] | tuple[str, ...]) -> dict[str, list[str]]:
+    """The users each encoder run was pretrained on (``train_users`` in its ``model.json``).
+
+    ``runs`` are run folders, checkpoint folders or model files; ``"default"`` is the model
+    shipped with the package. A run whose ``model.json`` lists no ``train_users`` is an error:
+    which subjects it saw cannot be told.
+    """
+    from relcon.checkpoint import model_files
+
+    out = {}
+    for run in runs:
+        _, desc = model_files(_checkpoint_path(run))
+        try:
+            meta = json.loads(desc.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise ValueError(f"{desc}: cannot read the model description ({e})") from None
+        users = meta.get("train_users")
+        if not isinstance(users, list):
+            raise ValueError(
+                f"{desc}: lists no train_users, so the subjects {run} was pretrained on are unknown"
+            )
+        out[str(run)] = [str(u) for u in users]
+    return out
+
+
+def _preview(items, n: int = 8) -> str:
+    items = sorted(str(i) for i in items)
+    more = f" ... (+{len(items) - n} more)" if len(items) > n else ""
+    return ", ".join(items[:n]) + more
+
+
+def select_subjects(
+    task: Task, cfg: EvalConfig, meta: dict | None = None
+) -> tuple[Task, list[str], list[str]]:
+    """Keep the subjects ``cfg`` asks for; returns ``(task, notes, left_out_subjects)``.
+
+    In order: only ``cfg.subjects`` (when given), minus every user of the encoder runs in
+    ``cfg.exclude_users_of``, minus the users the evaluated encoder was pretrained on
+    (``meta["train_users"]``). Raises when fewer than 2 subjects are left.
+    """
+    groups = task.groups.astype(str)
+    subjects = set(np.unique(groups).tolist())
+    keep, notes = set(subjects), []
+    if cfg.subjects is not None:
+        listed = {str(s) for s in cfg.subjects}
+        unknown = listed - subjects
+        if unknown == listed:
+            raise ValueError(f"task {task.name!r} holds none of the {len(listed)} listed subjects")
+        if unknown:
+            notes.append(f"{len(unknown)} listed subjects are not in the task: {_preview(unknown)}")
+        if subjects - listed:
+            notes.append(f"left out {len(subjects - listed)} subjects not in the subject list")
+        keep &= listed
+    for run, users in pretrained_users(cfg.exclude_users_of).items():
+        seen = keep & set(users)
+        if seen:
+            notes.append(f"left out {len(seen)} subjects that {run} was pretrained on")
+            keep -= seen
+    seen = keep & {str(u) for u in (meta or {}).get("train_users", [])}
+    if seen:
+        notes.append(f"left out {len(seen)} subjects seen in pretraining")
+        keep -= seen
+    if len(keep) < 2:
+        raise ValueError(
+            f"task {task.name!r}: {len(keep)} subject(s) left after the subject selection "
+            "(pretraining users, subject list); nothing to test on"
+        )
+    if len(keep) < len(subjects):
+        task = task.subset(np.flatnonzero(np.isin(groups, sorted(keep))))
+    return task, notes, sorted(subjects - keep)
 
 
 def _frozen_features(method: str, task: Task, cfg: EvalConfig, encoder, progress: bool):
@@ -249,8 +400,9 @@ def evaluate(
     out = Path(out)
     if out.suffix == ".json":  # a results file was named: keep the per-split folders beside it
         result_path, folder = out, out.with_suffix("")
+        rel = Path(folder.name)  # the split folders, relative to the results file's folder
     else:
-        result_path, folder = out / "results.json", out
+        result_path, folder, rel = out / "results.json", out, Path()
     if result_path.exists() and not overwrite:
         raise FileExistsError(f"{result_path} exists; pass --overwrite to replace it")
     method, protocol = resolve_method_protocol(cfg)
@@ -258,24 +410,17 @@ def evaluate(
 
     task = load_task(cfg.task) if cfg.task else task_from_data(cfg)
     encoder, encoder_cfg, meta = _load_encoder(method, cfg)
-    notes: list[str] = []
-    seen = set(meta.get("train_users", []))
-    if seen:
-        overlap = np.isin(task.groups, list(seen))
-        if overlap.any():
-            notes.append(f"left out {len(set(task.groups[overlap]))} subjects seen in pretraining")
-            task = task.subset(np.flatnonzero(~overlap))
-            if task.n_subjects < 2:
-                raise ValueError(
-                    "every subject of the task was seen in pretraining: nothing left to test on"
-                )
+    task, notes, left_out = select_subjects(task, cfg, meta)
     label = _method_label(method, meta, cfg)
+    splits = plan_splits(task, cfg)
+    if cfg.fold_seeds > 1 and splits[0].fold_seed is None:
+        notes.append("fold_seeds ignored: the task has a fixed split or predefined folds")
     trainer = _make_trainer(method, protocol, task, cfg, encoder, encoder_cfg, progress)
-    splits = _splits(task, cfg)
 
     fold_rows, few_rows, confusion = [], [], None
     per_class: dict[int, list[float]] = {}
-    for split_name, train, test in splits:
+    split_info = []
+    for split_name, train, test, fold_seed in splits:
         if task.task_type == "classification":
             absent = sorted(set(task.y[test]) - set(task.y[train]))
             if absent:
@@ -286,16 +431,35 @@ def evaluate(
         pred, info = trainer(train, test, cfg.seed)
         metrics = score(task.task_type, task.y[test], pred)
         split_dir = folder / split_name
+        test_subjects = sorted(np.unique(task.groups[test].astype(str)).tolist())
+        split_info.append(
+            {
+                "name": split_name,
+                "n_train": len(train),
+                "n_test": len(test),
+                "fold_seed": fold_seed,
+                "n_train_subjects": len(np.unique(task.groups[train])),
+                "test_subjects": test_subjects,
+                "predictions": (rel / split_name / "predictions.npz").as_posix(),
+            }
+        )
         np.savez_compressed(
             split_dir.mkdir(parents=True, exist_ok=True) or split_dir / "predictions.npz",
             index=test,
             y_true=task.y[test],
             y_pred=pred,
-            groups=task.groups[test],
+            groups=task.groups[test].astype(str),
         )
         atomic_write_json(
             split_dir / "scores.json",
-            {"metrics": metrics, "info": info, "n_train": len(train), "n_test": len(test)},
+            {
+                "metrics": metrics,
+                "info": info,
+                "n_train": len(train),
+                "n_test": len(test),
+                "fold_seed": fold_seed,
+                "test_subjects": test_subjects,
+            },
         )
         for metric, value in metrics.items():
             fold_rows.append(
@@ -304,6 +468,7 @@ def evaluate(
                     "task": task.name,
                     "protocol": protocol,
                     "split": split_name,
+                    "fold_seed": fold_seed,
                     "metric": metric,
                     "value": value,
                 }
@@ -354,7 +519,9 @@ def evaluate(
             "n_windows": len(task),
             "n_subjects": task.n_subjects,
             "label_names": list(task.label_names) if task.label_names else None,
-            "splits": [{"name": n, "n_train": len(tr), "n_test": len(te)} for n, tr, te in splits],
+            "subjects": sorted(np.unique(task.groups.astype(str)).tolist()),
+            "left_out_subjects": left_out,
+            "splits": split_info,
             "description": task.description,
         },
         "method": label,

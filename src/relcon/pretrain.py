@@ -30,6 +30,7 @@ import contextlib
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -45,7 +46,17 @@ from relcon.models.distance import MotifDistance, set_sparsemax_backend
 from relcon.models.encoder import ResNet1DEncoder
 from relcon.runs import RunLogger, cosine_lr, prepare_run_dir, seed_everything
 
-__all__ = ["candidate_index", "pretrain", "relcon_loss", "speed_settings"]
+__all__ = [
+    "TEACHERS",
+    "candidate_index",
+    "oracle_distances",
+    "pretrain",
+    "relcon_loss",
+    "speed_settings",
+]
+
+#: Ways to rank the candidates (``PretrainConfig.teacher``).
+TEACHERS = ("distance", "oracle")
 
 
 def candidate_index(batch_size: int, within_user: int, between_user: int) -> torch.Tensor:
@@ -93,6 +104,22 @@ def scoring_autocast(score_dtype: torch.dtype | None, device: torch.device):
     return contextlib.nullcontext()
 
 
+def oracle_distances(
+    dist: torch.Tensor, labels: torch.Tensor, cand_idx: torch.Tensor
+) -> torch.Tensor:
+    """The label-oracle teacher: candidates sharing the anchor's label rank first.
+
+    ``dist (B, C)`` are motif distances (non-negative), ``labels (M,)`` the class of every pool
+    window (``-1``: unknown, never shared), ``cand_idx (B, C)`` as in :func:`relcon_loss`. Every
+    candidate of another (or unknown) label is pushed behind all candidates of the anchor's
+    label; within each group the motif order is kept.
+    """
+    b = cand_idx.shape[0]
+    anchor_label = labels[:b, None]
+    differ = (labels[cand_idx] != anchor_label) | (anchor_label < 0)
+    return dist + differ.to(dist.dtype) * (dist.detach().max() + 1)
+
+
 def relcon_loss(
     encoder: torch.nn.Module,
     distance: MotifDistance,
@@ -101,14 +128,18 @@ def relcon_loss(
     tau: float,
     chunk_pairs: int | None = None,
     score_dtype: torch.dtype | None = None,
+    labels: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The loss of one batch. ``pool`` is ``[anchors; within-user candidates]``, ``(B + B*K, T, 3)``.
 
     ``score_dtype`` (CPU only, see :func:`scoring_dtype`): autocast the candidate scoring to it.
+    ``labels`` (``(B + B*K,)``, optional): rank with the label oracle (:func:`oracle_distances`).
     """
     b = cand_idx.shape[0]
     with torch.no_grad(), scoring_autocast(score_dtype, pool.device):
         dist = distance.score(pool[:b], pool, cand_idx, chunk_pairs=chunk_pairs)
+    if labels is not None:
+        dist = oracle_distances(dist.float(), labels, cand_idx)
     z = encoder(pool.transpose(1, 2)).float()  # (B + B*K, D): one pass for every window
     return relative_contrastive_loss(z[:b], z[cand_idx], dist.float(), tau=tau)
 
@@ -140,6 +171,8 @@ def pretrain(
         raise ValueError(
             "PretrainConfig.distance is empty: train a distance first (relcon train-distance)"
         )
+    if cfg.teacher not in TEACHERS:
+        raise ValueError(f"teacher must be one of {TEACHERS}, got {cfg.teacher!r}")
 
     # ---- data ---------------------------------------------------------------------------
     segs = segments if segments is not None else load_segments(cfg.data)
@@ -158,6 +191,14 @@ def pretrain(
         raise ValueError(f"between_user must be in [0, batch_size - 1 = {b - 1}], got {m}")
     cand_idx = candidate_index(b, k, m).to(device)
     train_users = {"train_users": user_names(segs)}
+    window_labels = None
+    if cfg.teacher == "oracle":
+        window_labels = np.asarray(segs.label)
+        if not (window_labels >= 0).any():
+            raise ValueError(
+                "teacher='oracle' ranks candidates by their labels, but no window is labelled "
+                "(pooled sources drop their labels; use one labelled source)"
+            )
 
     # ---- models -------------------------------------------------------------------------
     distance, _ = load_model(cfg.distance, kind="distance", device=device)
@@ -192,7 +233,10 @@ def pretrain(
         total=cfg.steps, initial=step, desc="pretrain", disable=not (progress and main), unit="step"
     )
     t_last, step_last = time.perf_counter(), step
+    t_start = t_last
     while step < cfg.steps:
+        if cfg.max_seconds is not None and time.perf_counter() - t_start > cfg.max_seconds:
+            break  # out of time: the weights of this step are saved below
         lr = cosine_lr(step, cfg.steps, cfg.lr, cfg.warmup_steps)
         for group in optimizer.param_groups:
             group["lr"] = lr
@@ -202,13 +246,17 @@ def pretrain(
         for micro in range(cfg.accumulate):
             j, batch, anchors, within = next(batches)
             pool = torch.cat([anchors, within]).to(device, non_blocking=True)  # (B + B*K, T, 3)
+            labels = None
+            if window_labels is not None:
+                ids = np.concatenate([batch.anchors, batch.within.reshape(-1)])
+                labels = torch.as_tensor(window_labels[ids], device=device)
             # only the last micro-batch synchronises gradients across processes
             last = micro == cfg.accumulate - 1
             with contextlib.nullcontext() if last or not dist_info.enabled else model.no_sync():
                 with autocast():
                     loss = relcon_loss(
                         model, distance, pool, cand_idx, cfg.tau, cfg.distance_chunk_pairs,
-                        score_dtype,
+                        score_dtype, labels,
                     )  # fmt: skip
                 (loss / cfg.accumulate).backward()
             loss_sum += loss.item() / cfg.accumulate

@@ -2,9 +2,12 @@
 
 Results file schema
 -------------------
-A ``results.json`` is a JSON object; the report reads the four keys below and ignores any
-others (``config``, ``environment``, ``folds``, ...). Every row is an object; unknown fields
-are kept but unused.
+A ``results.json`` is a JSON object; the report reads the four keys below, plus, for the
+subject check and the paired statistics, the keys ``relcon evaluate`` writes: ``method``,
+``protocol``, ``task`` (``name``, ``type``, ``splits``: per split its ``name``, ``n_test``,
+``test_subjects`` and ``predictions`` file), ``folds`` (per split and metric, its ``value``)
+and the ``<split>/predictions.npz`` files; it ignores any others (``config``,
+``environment``, ...). Every row is an object; unknown fields are kept but unused.
 
 ``rows`` (required): one row per (method, task, protocol, metric), aggregated over folds::
 
@@ -47,8 +50,22 @@ What is written
 metrics, highest otherwise; then few-shot tables and the figures), ``report.csv`` (every
 ``rows`` entry), ``fewshot.csv``, ``fewshot_<task>.png`` (metric vs k, a line per method, std
 error bars), ``per_class_f1_<task>.png`` and ``confusion_<task>_<method>.png`` (row-normalised),
-each only when its data are present. Every file is written atomically. Names are made
-file-safe (anything but letters, digits, ``.``, ``-``, ``_`` becomes ``_``).
+each only when its data are present; ``paired.csv`` and ``paired_units.csv`` (see below).
+Every file is written atomically. Names are made file-safe (anything but letters, digits,
+``.``, ``-``, ``_`` becomes ``_``).
+
+Like for like
+-------------
+Runs of one task must have been scored on the same test subjects in the same splits (with
+the same test window counts); otherwise the report refuses, naming the files and the
+differing subjects (:class:`relcon.paired.SubjectMismatchError`), unless ``allow_mismatch``,
+in which case the tables carry a footnote saying so. Runs whose subjects are not recorded
+are reported as unchecked. For each task, every run is then compared with a reference run
+(``reference``; default: the first RelCon linear probe, else the first run) on the headline
+metric (macro-F1, else MAE): the difference per test subject (from the saved predictions;
+per fold where they are missing), its mean with a bootstrap 95% interval over subjects, and a
+``win`` / ``tie`` / ``loss`` mark that says win or loss only when the interval excludes zero
+(see :mod:`relcon.paired`). The plain mean ± std tables stay beside the paired ones.
 
 The same (method, task, protocol, metric[, k]) given twice with different numbers is an error
 naming both files; exact repeats (the same file reached twice) are dropped.
@@ -66,6 +83,7 @@ from pathlib import Path
 import numpy as np
 
 from relcon.io import atomic_path, atomic_write_text
+from relcon.paired import N_RESAMPLES, check_subjects, paired_comparisons
 
 __all__ = [
     "LOWER_IS_BETTER",
@@ -339,6 +357,81 @@ def _score_table(rows: list[dict], columns: list[str], col_key: str, label) -> l
     return lines
 
 
+def _delta(v: float, digits: int) -> str:
+    if v is None or not math.isfinite(v):
+        return "–"
+    return f"{0.0 if abs(v) < 0.5 * 10**-digits else v:+.{digits}f}"  # no "-0.000"
+
+
+def _digits(v: float | None) -> int:
+    if v is None or not math.isfinite(v):
+        return 3
+    return 1 if abs(v) >= 100 else 2 if abs(v) >= 10 else 3
+
+
+_MARK_TEXT = {"win": "**win**", "loss": "**loss**", "tie": "tie", "ref": "reference", "n/a": "n/a"}
+
+
+def _paired_table(p_rows: list[dict], digits: int) -> list[str]:
+    """Markdown table of one task's paired differences against its reference."""
+    ref = p_rows[0]["reference"]
+    metric = p_rows[0]["metric"]
+    lines = [
+        f"Paired with **{_md(ref)}** on {_metric_label(metric)} (Δ = method − reference; "
+        "95% bootstrap interval over the paired units; win/loss only when it excludes zero):",
+        "",
+        "| method | protocol | Δ of fold means | Δ per unit [95% CI] | paired on | folds better "
+        "| vs reference |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
+    for r in p_rows:
+        head = f"| {_md(r['method'])} | {_md(r['protocol'])} |"
+        if r["mark"] == "ref":
+            lines.append(f"{head}  |  |  |  | reference |")
+            continue
+        diff = _delta(r["diff"], digits)
+        if math.isfinite(r["ci_low"]):
+            diff += f" [{_delta(r['ci_low'], digits)}, {_delta(r['ci_high'], digits)}]"
+        lines.append(
+            f"{head} {_delta(r['fold_diff'], digits)} | {diff} | {r['n_units']} {r['unit']}s | "
+            f"{r['folds_better']}/{r['n_folds']} | {_MARK_TEXT[r['mark']]} |"
+        )
+    return lines
+
+
+def _paired_summary(
+    rows: list[dict], p_rows: list[dict], headline: dict[str, str], flagged: set[str]
+) -> list[str]:
+    """One headline score per task with its paired mark against the task's reference."""
+    entries = _ordered((r["method"], r["protocol"]) for r in rows)
+    means = {(r["method"], r["protocol"], r["task"]): r["mean"] for r in rows}
+    marks = {(r["method"], r["protocol"], r["task"]): r for r in p_rows}
+    tasks = [t for t in headline if any(r["task"] == t for r in p_rows)]
+    lines = [
+        "| method | protocol | "
+        + " | ".join(f"{_md(t)}{' †' if t in flagged else ''}" for t in tasks)
+        + " |",
+        "|---|---|" + "---:|" * len(tasks),
+    ]
+    for m, p in entries:
+        if not any((m, p, t) in means for t in tasks):
+            continue
+        cells = []
+        for t in tasks:
+            mean, pr = means.get((m, p, t)), marks.get((m, p, t))
+            if mean is None:
+                cells.append("")
+            elif pr is None:
+                cells.append(_fmt(mean))
+            elif pr["mark"] == "ref":
+                cells.append(f"{_fmt(mean)} (ref)")
+            else:
+                d = _delta(pr["diff"], _digits(mean))
+                cells.append(f"{_fmt(mean)} ({d}, {_MARK_TEXT[pr['mark']]})")
+        lines.append(f"| {_md(m)} | {_md(p)} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def _metric_label(metric: str) -> str:
     return f"{metric} {'↓' if lower_is_better(metric) else '↑'}"
 
@@ -506,7 +599,15 @@ def _plot_confusion(entry: dict, path: Path) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def write_report(results: Sequence[dict], out_dir: str | Path) -> dict[str, Path]:
+def write_report(
+    results: Sequence[dict],
+    out_dir: str | Path,
+    *,
+    allow_mismatch: bool = False,
+    reference: str | None = None,
+    n_resamples: int = N_RESAMPLES,
+    seed: int = 0,
+) -> dict[str, Path]:
     """Write the report of ``results`` (from :func:`load_results`) into ``out_dir``.
 
     Parameters
@@ -515,19 +616,31 @@ def write_report(results: Sequence[dict], out_dir: str | Path) -> dict[str, Path
         Loaded results (see the module docstring for the schema).
     out_dir : str or Path
         Folder for the report (created if needed; files there of the same names are replaced).
+    allow_mismatch : bool
+        Report runs of a task that were scored on different test subjects anyway (the tables
+        then carry a footnote); by default that is an error.
+    reference : str, optional
+        Method label (or ``label:protocol``) every run is paired with; default per task: the
+        first RelCon linear probe, else the task's first run.
+    n_resamples, seed : int
+        Bootstrap resamples and their seed for the paired intervals.
 
     Returns
     -------
     dict of str to Path
         File name -> path of every file written (``report.md``, ``report.csv``, and the
-        few-shot, per-class and confusion files where the results have such data).
+        few-shot, paired, per-class and confusion files where the results have such data).
 
     Raises
     ------
     ValueError
         No rows at all, or one score given twice with different numbers.
+    relcon.paired.SubjectMismatchError
+        Runs of one task were scored on different test subjects and ``allow_mismatch`` is off.
     """
     results = [r if "source" in r else _normalise(r, "<results>") for r in results]
+    cache: dict = {}  # predictions.npz files, read once
+    check = check_subjects(results, allow_mismatch=allow_mismatch, cache=cache)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = _collect(results, "rows", ("method", "task", "protocol", "metric"))
@@ -567,24 +680,72 @@ def write_report(results: Sequence[dict], out_dir: str | Path) -> dict[str, Path
         + (", ".join(lower) if lower else "error metrics (mae, rmse)")
         + " (↓), highest for the others (↑).",
     ]
+    if any(check.splits.values()):
+        md += ["", "Runs of the same task were checked to share their test subjects in every "
+               "split (`task.splits` of each results.json)."]  # fmt: skip
+    if check.unchecked:
+        md += ["", "Test subjects not recorded (not checked against the others, no paired "
+               "statistics): " + ", ".join(f"`{s}`" for s in check.unchecked) + "."]  # fmt: skip
+    flagged = set(check.mismatches)
+    if flagged:
+        md += ["", "† **Not like for like** (reported with `--allow-mismatch`): the runs of "
+               + ", ".join(_md(t) for t in flagged) + " were not scored on the same test "
+               "subjects; see the task sections. Paired statistics use the subjects they share."]  # fmt: skip
     tasks = _ordered(r["task"] for r in rows + few + pcf + conf)
     headline = {}  # one metric per task for the summary: macro-F1, else MAE, else the first
     for task in tasks:
         have = [r["metric"] for r in rows if r["task"] == task]
         if have:
             headline[task] = next((m for m in ("macro_f1", "mae") if m in have), have[0])
+    paired, units, paired_notes = paired_comparisons(
+        results, headline, reference=reference, lower_is_better=lower_is_better,
+        n_resamples=n_resamples, seed=seed, cache=cache,
+    )  # fmt: skip
+    if paired:
+        fields = ["task", "metric", "method", "protocol", "reference", "mark", "diff", "ci_low",
+                  "ci_high", "unit", "n_units", "fold_diff", "folds_better", "n_folds", "source"]  # fmt: skip
+        _write_csv(out_dir / "paired.csv", paired, fields)
+        written["paired.csv"] = out_dir / "paired.csv"
+        fields = ["task", "metric", "method", "protocol", "reference", "unit", "id", "score",
+                  "reference_score", "diff"]  # fmt: skip
+        _write_csv(out_dir / "paired_units.csv", units, fields)
+        written["paired_units.csv"] = out_dir / "paired_units.csv"
     if len(headline) > 1:
         summary = [r for r in rows if headline.get(r["task"]) == r["metric"]]
         md += ["", "## Summary", ""]
         md += _score_table(summary, list(headline), "task", _md)
         md += ["", "One score per task: " + ", ".join(
             f"{_md(t)}: {_metric_label(m)}" for t, m in headline.items()) + "."]  # fmt: skip
+    if paired:
+        summary = [r for r in rows if headline.get(r["task"]) == r["metric"]]
+        refs = _ordered(f"{_md(r['task'])}: {_md(r['reference'])}" for r in paired)
+        md += ["", "## Paired summary", ""]
+        md += _paired_summary(summary, paired, headline, flagged)
+        md += ["", "Headline score per task, with its mean difference from the task's reference "
+               "(" + "; ".join(refs) + ") per test subject (per fold where the predictions are "
+               "missing): **win** / **loss** when the 95% "
+               "bootstrap interval of the difference excludes zero, tie otherwise. Intervals "
+               "in the task sections and `paired.csv`."]  # fmt: skip
+    if paired_notes:
+        md += ["", *[f"Note: {_md(n)}" for n in paired_notes]]
     for task in tasks:
         md += ["", f"## {_md(task)}", ""]
         t_rows = [r for r in rows if r["task"] == task]
         if t_rows:
             metrics = _ordered((r["metric"] for r in t_rows), _METRIC_ORDER)
             md += _score_table(t_rows, metrics, "metric", _metric_label)
+        if task in flagged:
+            md += ["", "† Not like for like (`--allow-mismatch`): these runs were not scored on "
+                   "the same test subjects:", ""]  # fmt: skip
+            md += [f"    {line}" for line in check.mismatches[task]]
+        t_paired = [r for r in paired if r["task"] == task]
+        if t_paired:
+            ref_mean = next(
+                (r["mean"] for r in t_rows if r["metric"] == t_paired[0]["metric"]
+                 and f"{r['method']} ({r['protocol']})" == t_paired[0]["reference"]), None,
+            )  # fmt: skip
+            md += ["", "### Paired differences", ""]
+            md += _paired_table(t_paired, _digits(ref_mean))
         t_few = [r for r in few if r["task"] == task]
         if t_few:
             fname = name("fewshot", task)
@@ -621,6 +782,6 @@ def write_report(results: Sequence[dict], out_dir: str | Path) -> dict[str, Path
     return written
 
 
-def make_report(paths: Iterable[str | Path], out_dir: str | Path) -> dict[str, Path]:
-    """``relcon report``: :func:`load_results` then :func:`write_report`; returns the files."""
-    return write_report(load_results(paths), out_dir)
+def make_report(paths: Iterable[str | Path], out_dir: str | Path, **kwargs) -> dict[str, Path]:
+    """``relcon report``: :func:`load_results` then :func:`write_report` (``kwargs``); the files."""
+    return write_report(load_results(paths), out_dir, **kwargs)

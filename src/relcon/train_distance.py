@@ -17,6 +17,7 @@ Usage from Python::
 from __future__ import annotations
 
 import contextlib
+import time
 from pathlib import Path
 
 import torch
@@ -89,7 +90,10 @@ def train_distance(
         disable=not (progress and main),
         unit="step",
     )
+    t_start = time.perf_counter()
     while step < cfg.steps:
+        if cfg.max_seconds is not None and time.perf_counter() - t_start > cfg.max_seconds:
+            break  # out of time: the weights of this step are saved below
         lr = cosine_lr(step, cfg.steps, cfg.lr, cfg.warmup_steps)
         for group in optimizer.param_groups:
             group["lr"] = lr
@@ -129,6 +133,20 @@ def train_distance(
         save_model(
             run_dir, model, "distance", step=step, run_config=to_dict(cfg), extra=train_users
         )
+        if cfg.diagnose_task:  # is the new teacher worth learning from? (on unseen subjects)
+            from relcon.diagnose import (
+                DiagnoseConfig,
+                diagnose_distance,
+                format_diagnostics,
+                save_diagnostics,
+            )
+
+            result = diagnose_distance(
+                DiagnoseConfig(distance=str(run_dir), task=cfg.diagnose_task, seed=cfg.seed)
+            )
+            save_diagnostics(result, run_dir / "diagnostics.json")
+            if progress:
+                print(format_diagnostics(result))
     distributed.barrier(dist_info)
     distributed.cleanup(dist_info)
     return run_dir

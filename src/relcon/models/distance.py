@@ -26,7 +26,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["MotifDistance", "MotifDistanceConfig", "set_sparsemax_backend", "sparsemax"]
+__all__ = [
+    "ORIENTATIONS",
+    "MotifDistance",
+    "MotifDistanceConfig",
+    "canonical_orientation",
+    "set_sparsemax_backend",
+    "sparsemax",
+]
+
+#: How :class:`MotifDistance` treats the device's orientation (``MotifDistanceConfig.orientation``).
+ORIENTATIONS = ("none", "canonical")
 
 
 # --------------------------------------------------------------------------------------------
@@ -171,6 +181,54 @@ def sparsemax(z: Tensor, dim: int = -1, chunk_elements: int | None = None) -> Te
 
 
 # --------------------------------------------------------------------------------------------
+# orientation
+# --------------------------------------------------------------------------------------------
+def canonical_orientation(x: Tensor, eps: float = 1e-6) -> Tensor:
+    """Rotate every 3-axis window into a frame defined by the window itself.
+
+    The frame's first axis is the window's mean acceleration (gravity, for a worn device), the
+    second the main direction of movement perpendicular to it (the top principal axis of the
+    centred samples projected onto the plane normal to the first axis, its sign chosen so that
+    the third moment along it is positive), the third completes a right-handed frame. The
+    result does not change when the window is rotated (``canonical_orientation(x @ R)`` equals
+    ``canonical_orientation(x)`` for any rotation ``R``, up to rounding and to ties between
+    principal axes), so a distance computed on it ignores how the device was worn. A reflection
+    (e.g. negating every axis) is not a rotation and is not removed.
+
+    Shapes: ``(N, T, 3) -> (N, T, 3)``. Computed in float32 (also under autocast).
+
+    Example:
+        >>> from relcon.augmentations import random_rotation_matrices
+        >>> x = torch.randn(4, 256, 3) + torch.tensor([0.0, 0.0, 1.0])
+        >>> r = random_rotation_matrices(4)
+        >>> bool(torch.allclose(canonical_orientation(torch.bmm(x, r)), canonical_orientation(x), atol=1e-4))
+        True
+    """
+    if x.ndim != 3 or x.shape[-1] != 3:
+        raise ValueError(f"canonical_orientation needs (N, T, 3) windows, got {tuple(x.shape)}")
+    dtype = x.dtype
+    with torch.autocast(x.device.type, enabled=False):
+        xf = x.float()
+        mean = xf.mean(dim=1)  # (N, 3)
+        norm = mean.norm(dim=1, keepdim=True)
+        centred = xf - mean[:, None, :]
+        cov = centred.transpose(1, 2) @ centred / x.shape[1]  # (N, 3, 3)
+        # first axis: the mean; where it vanishes, the top principal axis instead
+        top = torch.linalg.eigh(cov)[1][..., -1]
+        e1 = torch.where(norm > eps, mean / norm.clamp_min(eps), top)
+        proj = torch.eye(3, device=x.device) - e1[:, :, None] * e1[:, None, :]
+        plane = proj @ cov @ proj
+        e2 = torch.linalg.eigh(plane)[1][..., -1]  # eigenvalue of e1 is 0: e2 lies in the plane
+        e2 = e2 - (e2 * e1).sum(dim=1, keepdim=True) * e1
+        e2 = e2 / e2.norm(dim=1, keepdim=True).clamp_min(eps)
+        skew = ((centred @ e2[:, :, None]) ** 3).sum(dim=(1, 2))
+        e2 = torch.where((skew < 0)[:, None], -e2, e2)
+        e3 = torch.linalg.cross(e1, e2, dim=1)
+        frame = torch.stack([e1, e2, e3], dim=2)  # (N, 3, 3), columns are the axes
+        return torch.bmm(xf, frame).to(dtype)
+
+
+# --------------------------------------------------------------------------------------------
 # building blocks
 # --------------------------------------------------------------------------------------------
 class DilatedConvStack(nn.Module):
@@ -231,6 +289,14 @@ class MotifDistanceConfig:
     bottleneck: int = 8
     attn_dropout: float = 0.1
     revin_eps: float = 1e-5
+    #: "none": the paper's distance (windows as recorded); "canonical": both windows are first
+    #: rotated into their own frame (:func:`canonical_orientation`), so the device's
+    #: orientation does not count as a difference
+    orientation: str = "none"
+
+    def __post_init__(self) -> None:
+        if self.orientation not in ORIENTATIONS:
+            raise ValueError(f"orientation must be one of {ORIENTATIONS}, got {self.orientation!r}")
 
 
 class MotifDistance(nn.Module):
@@ -270,11 +336,15 @@ class MotifDistance(nn.Module):
         bottleneck: int = 8,
         attn_dropout: float = 0.1,
         revin_eps: float = 1e-5,
+        orientation: str = "none",
     ) -> None:
         super().__init__()
         self.config = MotifDistanceConfig(
-            in_channels, channels, kernel_size, n_layers, bottleneck, attn_dropout, revin_eps
-        )
+            in_channels, channels, kernel_size, n_layers, bottleneck, attn_dropout, revin_eps,
+            orientation,
+        )  # fmt: skip
+        if orientation == "canonical" and in_channels != 3:
+            raise ValueError("orientation='canonical' needs 3-axis windows (in_channels=3)")
         self.revin_weight = nn.Parameter(torch.ones(in_channels))
         self.revin_bias = nn.Parameter(torch.zeros(in_channels))
         self.query_net = DilatedConvStack(in_channels, channels, kernel_size, n_layers, bottleneck)
@@ -333,18 +403,28 @@ class MotifDistance(nn.Module):
                 f"{self.config.in_channels} channels, got shape {tuple(x.shape)}"
             )
 
+    def orient(self, x: Tensor) -> Tensor:
+        """``x`` as the distance sees it: unchanged, or in its canonical frame (``orientation``)."""
+        if self.config.orientation == "canonical":
+            return canonical_orientation(x)
+        return x
+
     # ---- public API ---------------------------------------------------------------------
     def reconstruct(self, anchor: Tensor, candidate: Tensor) -> Tensor:
-        """Reconstruction of ``anchor (B, T, C)`` from ``candidate (B, T, C)``."""
+        """Reconstruction of ``anchor (B, T, C)`` from ``candidate (B, T, C)``.
+
+        With ``orientation="canonical"`` the reconstruction is of the anchor in its canonical
+        frame (:meth:`orient`).
+        """
         self._check("anchor", anchor, 3)
         self._check("candidate", candidate, 3)
-        keys, values, mean, std = self.encode_candidates(candidate)
-        return self._reconstruct_pairs(anchor, keys, values, mean, std)
+        keys, values, mean, std = self.encode_candidates(self.orient(candidate))
+        return self._reconstruct_pairs(self.orient(anchor), keys, values, mean, std)
 
     def forward(self, anchor: Tensor, candidate: Tensor) -> Tensor:
         """Distance ``(B,)`` between each anchor and its candidate, both ``(B, T, C)``."""
         recon = self.reconstruct(anchor, candidate)
-        return (recon - anchor).square().sum(dim=(1, 2))
+        return (recon - self.orient(anchor)).square().sum(dim=(1, 2))
 
     def score(
         self, anchor: Tensor, pool: Tensor, index: Tensor, chunk_pairs: int | None = None
@@ -374,6 +454,7 @@ class MotifDistance(nn.Module):
             chunk_pairs = 2048 if anchor.is_cuda else 64
         chunk_pairs = max(1, chunk_pairs)
         fused = _backend["mode"] == "compiled" and not torch.is_grad_enabled()
+        anchor, pool = self.orient(anchor), self.orient(pool)
         keys, values, mean, std = self.encode_candidates(pool)
         flat = index.reshape(-1)
         anchor_of_pair = torch.arange(b, device=index.device).repeat_interleave(k)
