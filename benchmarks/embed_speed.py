@@ -15,9 +15,9 @@ For each format, in a fresh child process (so that each peak resident set size i
 ``VmHWM`` is reset through ``/proc/self/clear_refs`` after the imports and the model are set up,
 where the kernel allows it):
 
-1. ``windows``: :func:`relcon.embed.iter_windows` alone (read, validate, regularise, resample,
+1. ``windows``: :func:`relcon.data.stream.iter_windows` alone (read, validate, regularise, resample,
    window, non-wear), to separate input cost from model cost;
-2. ``embed``: :func:`relcon.embed.embed_recordings` with the full-size default architecture
+2. ``embed``: :func:`relcon.apps.embed.embed_recordings` with the full-size default architecture
    (``ResNet1DEncoder()``, about 3.6M parameters, random weights: the speed does not depend on
    them) or, with ``--model shipped``, the model shipped in the package, on the CPU,
    ``--batch-size`` windows per forward pass, written to Parquet.
@@ -131,7 +131,8 @@ def make_data(folder: Path, hours: float, formats: list[str]) -> dict[str, Path]
 def _child(args: argparse.Namespace) -> dict:
     import torch
 
-    from relcon.embed import embed_recordings, iter_windows
+    from relcon.apps.embed import embed_recordings
+    from relcon.data.stream import iter_windows
     from relcon.models.encoder import ResNet1DEncoder
 
     if args.threads:

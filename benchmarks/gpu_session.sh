@@ -55,7 +55,7 @@ else
 fi
 
 stamp "1. relcon bench (eager)"
-timeout 150 python3 -m relcon.bench "${BENCH[@]}" --json "$W/results/bench-eager.json" \
+timeout 150 python3 -m relcon.apps.speed "${BENCH[@]}" --json "$W/results/bench-eager.json" \
     || echo "!!! bench (eager) failed or timed out"
 
 stamp "2. the reference's own step"
@@ -97,7 +97,7 @@ for i, r in enumerate(recs):
 print(prepare_corpus([raw], sys.argv[2], user_from="parent", progress=False))
 EOF
 if [ -d "$W/corpus" ]; then
-    timeout 90 python3 -m relcon.bench "${BENCH[@]}" --corpus "$W/corpus" --only loader full_step \
+    timeout 90 python3 -m relcon.apps.speed "${BENCH[@]}" --corpus "$W/corpus" --only loader full_step \
         --json "$W/results/bench-corpus.json" || echo "!!! bench (corpus) failed or timed out"
 fi
 
@@ -125,7 +125,7 @@ fi
 
 stamp "5. relcon bench --compile"
 if [ "$(left)" -gt 45 ]; then
-    timeout $(($(left) - 10)) python3 -m relcon.bench "${BENCH[@]}" --compile \
+    timeout $(($(left) - 10)) python3 -m relcon.apps.speed "${BENCH[@]}" --compile \
         --only scoring full_step embedding --json "$W/results/bench-compile.json" \
         || echo "!!! bench (compile) failed or timed out"
 else

@@ -46,7 +46,7 @@ bench() {  # bench SECONDS NAME FLAGS...: one run, its table on stdout, JSON und
     shift 2
     echo
     echo "=== relcon bench ${name} ($(date +%T)) ==="
-    timeout "$limit" python -m relcon.bench "${COMMON[@]}" "$@" --json "$RES/$GPU$name.json" \
+    timeout "$limit" python -m relcon.apps.speed "${COMMON[@]}" "$@" --json "$RES/$GPU$name.json" \
         || echo "!!! relcon bench $name failed or timed out (exit $?)"
 }
 

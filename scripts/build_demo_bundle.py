@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from relcon.data.readers import WISDM_HAR6, ReadReport, read_wisdm_watch
+from relcon.data.datasets import WISDM_HAR6, read_wisdm_watch
+from relcon.data.recording import ReadReport
 from relcon.data.signal import resample
 
 SCALE = 2048  # int16 steps per g: +-16 g range, 0.0005 g resolution

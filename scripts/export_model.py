@@ -35,11 +35,11 @@ from sklearn.metrics import f1_score
 from sklearn.preprocessing import StandardScaler
 
 import relcon
-from relcon.builtin_tasks import HELD_OUT_SUBJECTS
-from relcon.checkpoint import load_model, save_model
 from relcon.config import DataConfig, from_dict
 from relcon.data.datasets import load_segments
+from relcon.data.datasets.heldout import HELD_OUT_SUBJECTS
 from relcon.io import atomic_write_json, environment_info
+from relcon.models.checkpoint import load_model, save_model
 
 #: Sensor position and licence of the data sets pretraining can read (see their SOURCE.txt).
 SOURCES = {
@@ -73,7 +73,7 @@ def data_manifest(data: DataConfig, root: str | None) -> list[dict]:
 
 def fp16_check(encoder: torch.nn.Module, half: torch.nn.Module, task_path: str, users: set) -> dict:
     """Embeddings and a probe's macro-F1 with float32 versus float16 weights (unseen subjects)."""
-    from relcon.tasks import load_task
+    from relcon.data.tasks import load_task
 
     task = load_task(task_path)
     keep = ~np.isin(task.groups.astype(str), sorted(users))

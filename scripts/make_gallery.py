@@ -1,4 +1,4 @@
-"""Example pictures of :mod:`relcon.plots` from the bundled WISDM demo data, for ``docs/gallery/``.
+"""Example pictures of :mod:`relcon.apps.plots` from the bundled WISDM demo data, for ``docs/gallery/``.
 
 Writes into ``--out`` (default ``docs/gallery``):
 
@@ -28,14 +28,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from relcon import plots
-from relcon.checkpoint import load_model
+from relcon.apps import plots
+from relcon.apps.demo import demo_config
 from relcon.config import DataConfig, DistanceTrainConfig
 from relcon.data.datasets import load_demo
-from relcon.data.readers import Recording
+from relcon.data.recording import Recording
 from relcon.data.windowing import Segments, window_recordings
-from relcon.demo import demo_config
 from relcon.io import atomic_write_text
+from relcon.models.checkpoint import load_model
 from relcon.models.distance import MotifDistance, MotifDistanceConfig
 from relcon.models.encoder import ResNet1DEncoder
 
@@ -93,7 +93,7 @@ def quick_distance(
 
     ``run_dir`` is reused when it already holds a model trained with the same recipe.
     """
-    from relcon.train_distance import train_distance
+    from relcon.train.distance import train_distance
 
     if (run_dir / "model.json").is_file():
         model, meta = load_model(run_dir, kind="distance")
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     classifier, head_text = args.finetuned, f"`{args.finetuned}`"
     if args.model and not args.finetuned and args.head_epochs > 0:
         from relcon.config import FinetuneConfig
-        from relcon.finetune import finetune
+        from relcon.eval.finetune import finetune
 
         seen_idx = np.flatnonzero(~np.isin(segs.user, held_users) & (segs.label >= 0))
         classifier = finetune(
@@ -275,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {path} ({time.perf_counter() - t0:.0f} s)")
 
     readme = (
-        "# Gallery\n\nPictures made by `relcon.plots` from the WISDM demo data bundled with "
+        "# Gallery\n\nPictures made by `relcon.apps.plots` from the WISDM demo data bundled with "
         "relcon (CC BY 4.0; see `src/relcon/assets/WISDM_DEMO_README.txt`), regenerated with\n\n"
         "```\npython scripts/make_gallery.py"
         + (f" --model {args.model}" if args.model else "")

@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from relcon.config import DataConfig
 from relcon.data.corpus import INT16_SCALE
 from relcon.data.datasets import load_recordings
-from relcon.data.readers import Recording
+from relcon.data.recording import Recording
 
 LABEL_STRIDE = 1000
 

@@ -37,8 +37,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from pack_recordings import unpack_recordings
 
-from relcon.baselines import pretrain_baseline
-from relcon.checkpoint import load_model, save_model
 from relcon.config import (
     DataConfig,
     DistanceTrainConfig,
@@ -47,8 +45,10 @@ from relcon.config import (
     PretrainConfig,
 )
 from relcon.data.windowing import window_recordings
-from relcon.pretrain import pretrain
-from relcon.train_distance import train_distance
+from relcon.models.checkpoint import load_model, save_model
+from relcon.train.baselines import pretrain_baseline
+from relcon.train.distance import train_distance
+from relcon.train.relcon import pretrain
 
 
 def export(run: Path, kind: str, out: Path, extra: dict) -> None:

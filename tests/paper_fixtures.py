@@ -4,7 +4,7 @@ Each ``write_*`` function lays out a folder exactly like the public download (sa
 folder structure, delimiters, column counts and order, units and label codes) and fills it
 with known signals: every activity is a fixed gravity direction (1 g) plus, for moving
 activities, a sinusoid of known frequency and amplitude on the first axis. The functions
-return a :class:`Truth` that tells, per recording id (as ``relcon.paper_benchmarks`` names
+return a :class:`Truth` that tells, per recording id (as ``relcon.eval.paper`` names
 them) and on the time axis it reports (``start_s``), where each activity lies, where samples
 are missing, and which subject the recording belongs to. Signals are given in g here and
 written in the data set's own unit.

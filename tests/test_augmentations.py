@@ -5,7 +5,7 @@ import pytest
 import torch
 from scipy.interpolate import CubicSpline
 
-from relcon import augmentations as A
+from relcon.data import augmentations as A
 
 
 @pytest.fixture

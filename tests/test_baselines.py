@@ -9,35 +9,18 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
-import relcon.baselines as baselines_mod
-from relcon.augmentations import AUGMENTATIONS
-from relcon.baselines import (
-    apply_augmentation_subset,
-    augmentation_prediction_loss,
-    nt_xent_loss,
-    pretrain_baseline,
-    rebar_loss,
-)
-from relcon.checkpoint import load_model, save_checkpoint
-from relcon.config import DistanceTrainConfig, EncoderConfig, PretrainConfig
+import relcon.train.baselines as baselines_mod
+from conftest import TINY_DISTANCE, TINY_ENCODER
+from relcon.config import DistanceTrainConfig, PretrainConfig
+from relcon.data.augmentations import AUGMENTATIONS
 from relcon.data.windowing import Segments
-from relcon.models.distance import MotifDistanceConfig
+from relcon.losses import augmentation_prediction_loss, nt_xent_loss, rebar_loss
+from relcon.models.checkpoint import load_model, save_checkpoint
 from relcon.models.encoder import ResNet1DEncoder
-from relcon.train_distance import train_distance
+from relcon.train.baselines import apply_augmentation_subset, pretrain_baseline
+from relcon.train.distance import train_distance
 
-TINY_DIST = MotifDistanceConfig(channels=16, bottleneck=4, n_layers=1)
-TINY_ENC = EncoderConfig(
-    stage_blocks=(1, 1), stage_filters=(8, 16), stage_kernels=(3, 3), stem_filters=8
-)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models on a shared machine: one intra-op thread is many times faster than two."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # --------------------------------------------------------------------------------------------
@@ -191,13 +174,13 @@ def segs():
 
 @pytest.fixture(scope="module")
 def distance_run(tmp_path_factory, segs):
-    cfg = DistanceTrainConfig(model=TINY_DIST, steps=2, batch_size=4, warmup_steps=1)
+    cfg = DistanceTrainConfig(model=TINY_DISTANCE, steps=2, batch_size=4, warmup_steps=1)
     return train_distance(cfg, tmp_path_factory.mktemp("dist") / "d", segments=segs, progress=False)
 
 
 def _cfg(distance, steps=4):
     return PretrainConfig(
-        distance=str(distance), encoder=TINY_ENC, steps=steps, batch_size=4, within_user=3,
+        distance=str(distance), encoder=TINY_ENCODER, steps=steps, batch_size=4, within_user=3,
         log_every=1, ckpt_every=2, warmup_steps=1,
     )  # fmt: skip
 
@@ -212,9 +195,9 @@ def test_baseline_writes_a_loadable_encoder_run(tmp_path, segs, distance_run, me
     assert meta["method"] == method and meta["kind"] == "encoder" and meta["step"] == steps
     assert meta["train_users"] == sorted(set(segs.user))
     assert set(load_file(str(run / "model.safetensors"))) == set(
-        ResNet1DEncoder(TINY_ENC).state_dict()
+        ResNet1DEncoder(TINY_ENCODER).state_dict()
     )  # a plain encoder: no head in the saved weights
-    assert encoder.embed(segs.x[:5]).shape == (5, TINY_ENC.embed_dim)
+    assert encoder.embed(segs.x[:5]).shape == (5, TINY_ENCODER.embed_dim)
     with (run / "metrics.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert [int(r["step"]) for r in rows] == list(range(1, steps + 1))

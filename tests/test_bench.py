@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from relcon.bench import (
+from relcon.apps.speed import (
     MEASUREMENTS,
     BenchConfig,
     add_bench_arguments,

@@ -1,4 +1,4 @@
-"""Tests for relcon.builtin_tasks: synthetic checks and the task files of the real data sets."""
+"""Tests for relcon.eval.builtin: synthetic checks and the task files of the real data sets."""
 
 from __future__ import annotations
 
@@ -8,27 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from relcon.builtin_tasks import (
-    BUILTIN_TASKS,
-    HELD_OUT_FRACTION,
-    HELD_OUT_SEED,
-    HELD_OUT_SUBJECTS,
-    SPSW_MIN_LABEL_FRACTION,
-    build_task,
-    build_tasks,
-    ipol_window_targets,
-    select_held_out,
-    write_task,
-)
-from relcon.data.readers import (
-    DATA_ROOT_ENV,
+from relcon.data.datasets import (
     HAPT_ACTIVITIES6,
     SPSW_LABELS,
     WISDM_HAR6,
     WISDM_LETTERS,
     GaitTrial,
-    Recording,
-    default_data_root,
     read_hapt,
     read_ipol_gait,
     read_ipol_gait_events,
@@ -37,7 +22,22 @@ from relcon.data.readers import (
     read_spsw_smartwatch,
     read_wisdm_watch,
 )
-from relcon.tasks import Task, load_task
+from relcon.data.datasets.heldout import (
+    HELD_OUT_FRACTION,
+    HELD_OUT_SEED,
+    HELD_OUT_SUBJECTS,
+    select_held_out,
+)
+from relcon.data.recording import Recording
+from relcon.data.tasks import Task, load_task
+from relcon.eval.builtin import (
+    BUILTIN_TASKS,
+    SPSW_MIN_LABEL_FRACTION,
+    build_task,
+    build_tasks,
+    ipol_window_targets,
+    write_task,
+)
 
 # --------------------------------------------------------------------------------------------
 # synthetic
@@ -159,20 +159,17 @@ def test_write_task_extras_and_unknown_name(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _root() -> Path:
-    root = default_data_root()
-    if root is None or not all(
-        (root / d).is_dir()
-        for d in ("wisdm_watch", "spsw_smartwatch", "hapt", "ipol_gait", "oxford_step_count")
-    ):
-        pytest.skip(f"real data sets not available (no shared/data root or ${DATA_ROOT_ENV})")
-    return root
+@pytest.fixture(scope="session")
+def root(real_data_dir) -> Path:
+    """The data root, when it holds all five data sets (else the test is skipped)."""
+    for name in ("wisdm_watch", "spsw_smartwatch", "hapt", "ipol_gait", "oxford_step_count"):
+        folder = real_data_dir(name)
+    return folder.parent
 
 
 @pytest.fixture(scope="session")
-def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def built(root, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Every built-in task, built once per test session."""
-    root = _root()
     out = tmp_path_factory.mktemp("builtin_tasks")
     return build_tasks(root, out, progress=False)
 
@@ -250,11 +247,11 @@ def test_classification_counts_documented(
     assert f"{len(task)} windows from {task.n_subjects} subjects" in task.description
 
 
-def test_wisdm_windows(built: dict[str, Path], tasks: dict[str, Task]) -> None:
+def test_wisdm_windows(root, built: dict[str, Path], tasks: dict[str, Task]) -> None:
     task = tasks["wisdm_har6"]
     assert task.label_names == ("walking", "jogging", "stairs", "sitting", "standing", "kicking")
     subjects = [1600, 1616, 1649]  # a normal one, one without jogging, the duplicated one
-    recs = read_wisdm_watch(_root(), subjects=subjects, activities=WISDM_HAR6)
+    recs = read_wisdm_watch(root, subjects=subjects, activities=WISDM_HAR6)
     ex = _extras(built["wisdm_har6"])
     sel = np.isin(task.groups, [f"wisdm_watch:{s}" for s in subjects])
     sub = task.subset(np.flatnonzero(sel))
@@ -271,10 +268,10 @@ def test_wisdm_windows(built: dict[str, Path], tasks: dict[str, Task]) -> None:
     assert WISDM_LETTERS.index("M") == 12
 
 
-def test_spsw_windows(built: dict[str, Path], tasks: dict[str, Task]) -> None:
+def test_spsw_windows(root, built: dict[str, Path], tasks: dict[str, Task]) -> None:
     task = tasks["spsw_har5"]
     assert task.label_names == SPSW_LABELS
-    recs = read_spsw_smartwatch(_root())
+    recs = read_spsw_smartwatch(root)
     ex = _extras(built["spsw_har5"])
     _check_windows_inside(task, ex, recs, labels=False)
     by_id = {r.recording: r for r in recs}
@@ -290,9 +287,9 @@ def test_spsw_windows(built: dict[str, Path], tasks: dict[str, Task]) -> None:
     assert counts[SPSW_LABELS.index("SITTING_DOWN")] >= 150
 
 
-def test_hapt_windows_and_uci_split(built: dict[str, Path], tasks: dict[str, Task]) -> None:
+def test_hapt_windows_and_uci_split(root, built: dict[str, Path], tasks: dict[str, Task]) -> None:
     task, uci = tasks["hapt_har6"], tasks["hapt_har6_uci"]
-    recs = read_hapt(_root())
+    recs = read_hapt(root)
     ex = _extras(built["hapt_har6"])
     _check_windows_inside(task, ex, recs, labels=True)
     by_id = {r.recording: r for r in recs}
@@ -311,12 +308,11 @@ def test_hapt_windows_and_uci_split(built: dict[str, Path], tasks: dict[str, Tas
     assert set(HELD_OUT_SUBJECTS["hapt"]) == test_users
 
 
-def test_oxford_steps_targets(built: dict[str, Path], tasks: dict[str, Task]) -> None:
+def test_oxford_steps_targets(root, built: dict[str, Path], tasks: dict[str, Task]) -> None:
     task = tasks["oxford_steps"]
     assert task.task_type == "regression"
     assert "not a wrist" in task.description.lower() or "NOT A WRIST" in task.description
     ex = _extras(built["oxford_steps"])
-    root = _root()
     recs = read_oxford_step_count(root)
     events = read_oxford_step_events(root)
     _check_windows_inside(task, ex, recs, labels=False)
@@ -364,8 +360,9 @@ def test_ipol_targets_plausible(built: dict[str, Path], tasks: dict[str, Task]) 
     assert m is not None and "too_few_steps" in m.group(1)
 
 
-def test_ipol_windows_straight_and_gap_free(built: dict[str, Path], tasks: dict[str, Task]) -> None:
-    root = _root()
+def test_ipol_windows_straight_and_gap_free(
+    root, built: dict[str, Path], tasks: dict[str, Task]
+) -> None:
     recs = read_ipol_gait(root)
     trials = read_ipol_gait_events(root)
     for name in ("ipol_cadence", "ipol_stride_time"):
@@ -380,13 +377,13 @@ def test_ipol_windows_straight_and_gap_free(built: dict[str, Path], tasks: dict[
             assert w1 < u0 or w0 > u1  # outside the U-turn
 
 
-def test_build_tasks_refuses_overwrite(built: dict[str, Path]) -> None:
+def test_build_tasks_refuses_overwrite(root, built: dict[str, Path]) -> None:
     out = built["ipol_cadence"].parent
     before = built["ipol_cadence"].stat().st_mtime_ns
     with pytest.raises(FileExistsError, match="overwrite"):
-        build_tasks(_root(), out, names=["ipol_cadence"], progress=False)
+        build_tasks(root, out, names=["ipol_cadence"], progress=False)
     assert built["ipol_cadence"].stat().st_mtime_ns == before
     fresh = out / "again"
-    paths = build_tasks(_root(), fresh, names=["ipol_stride_time"], progress=False)
-    again = build_tasks(_root(), fresh, names=["ipol_stride_time"], overwrite=True, progress=False)
+    paths = build_tasks(root, fresh, names=["ipol_stride_time"], progress=False)
+    again = build_tasks(root, fresh, names=["ipol_stride_time"], overwrite=True, progress=False)
     assert paths == again and sorted(p.name for p in fresh.iterdir()) == ["ipol_stride_time.npz"]

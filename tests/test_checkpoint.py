@@ -6,18 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from relcon.checkpoint import latest_checkpoint, load_model, save_checkpoint, save_model
+from conftest import TINY_ENCODER
+from relcon.models.checkpoint import latest_checkpoint, load_model, save_checkpoint, save_model
 from relcon.models.distance import MotifDistance
-from relcon.models.encoder import EncoderConfig, ResNet1DEncoder
-
-SMALL = EncoderConfig(
-    stage_blocks=(1, 1), stage_filters=(8, 16), stage_kernels=(3, 3), stem_filters=8
-)
+from relcon.models.encoder import ResNet1DEncoder
 
 
 def test_save_and_load_round_trip(tmp_path):
     torch.manual_seed(0)
-    enc = ResNet1DEncoder(SMALL)
+    enc = ResNet1DEncoder(TINY_ENCODER)
     save_model(tmp_path, enc, "encoder", step=3, extra={"train_users": ["a"]})
     loaded, meta = load_model(tmp_path, kind="encoder")
     assert meta["step"] == 3 and meta["train_users"] == ["a"] and "torch" in meta["environment"]
@@ -26,7 +23,7 @@ def test_save_and_load_round_trip(tmp_path):
 
 
 def test_checkpoint_rotation_and_latest(tmp_path):
-    enc = ResNet1DEncoder(SMALL)
+    enc = ResNet1DEncoder(TINY_ENCODER)
     opt = torch.optim.AdamW(enc.parameters())
     for step in (1, 2, 3):
         save_checkpoint(
@@ -47,7 +44,7 @@ def test_wrong_kind_wrong_architecture_and_corrupt_files(tmp_path):
     save_model(tmp_path / "d", MotifDistance(channels=16, bottleneck=4), "distance", step=0)
     with pytest.raises(ValueError, match="expected 'encoder'"):
         load_model(tmp_path / "d", kind="encoder")
-    save_model(tmp_path / "e", ResNet1DEncoder(SMALL), "encoder", step=0)
+    save_model(tmp_path / "e", ResNet1DEncoder(TINY_ENCODER), "encoder", step=0)
     meta = json.loads((tmp_path / "e/model.json").read_text())
     meta["architecture"]["stage_filters"] = [8, 32]
     (tmp_path / "e/model.json").write_text(json.dumps(meta))

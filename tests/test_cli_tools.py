@@ -10,19 +10,16 @@ import pytest
 import torch
 
 import relcon
-from relcon.checkpoint import save_model
+from conftest import TINY_ENCODER
+from relcon.apps.embed import embed_recordings
 from relcon.cli import main
-from relcon.config import EncoderConfig
 from relcon.data.datasets import load_demo
+from relcon.data.tasks import Task, save_task
 from relcon.data.windowing import window_recordings
-from relcon.embed import embed_recordings
+from relcon.models.checkpoint import save_model
 from relcon.models.distance import MotifDistance
 from relcon.models.encoder import ResNet1DEncoder
-from relcon.tasks import Task, save_task
 
-TINY = EncoderConfig(
-    stage_blocks=(1, 1), stage_filters=(8, 16), stage_kernels=(3, 3), stem_filters=8
-)
 G = 9.80665
 
 
@@ -52,7 +49,7 @@ def csvs(demo, tmp_path_factory):
 def encoder_dir(tmp_path_factory):
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("enc")
-    save_model(folder, ResNet1DEncoder(TINY), "encoder", step=0)
+    save_model(folder, ResNet1DEncoder(TINY_ENCODER), "encoder", step=0)
     return folder
 
 

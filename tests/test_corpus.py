@@ -17,7 +17,7 @@ import pytest
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
 
-import relcon.data.corpus as corpus_mod  # noqa: E402
+import relcon.data.corpus.prepare as corpus_mod  # noqa: E402
 from relcon.config import DataConfig, DistanceTrainConfig, EncoderConfig, PretrainConfig  # noqa: E402
 from relcon.data.corpus import (  # noqa: E402
     INT16_SCALE,
@@ -27,8 +27,8 @@ from relcon.data.corpus import (  # noqa: E402
     prepare_corpus,
     user_names,
 )
-from relcon.data.datasets import load_segments  # noqa: E402
-from relcon.data.readers import Recording, read_accel_csv  # noqa: E402
+from relcon.data.datasets import load_segments, read_accel_csv  # noqa: E402
+from relcon.data.recording import Recording  # noqa: E402
 from relcon.data.sampling import CandidateSampler  # noqa: E402
 from relcon.data.signal import G, resample, to_g, to_uniform_pieces  # noqa: E402
 from relcon.data.windowing import Segments, window_recordings  # noqa: E402
@@ -562,8 +562,8 @@ def test_real_actipy_has_the_api_we_call():
 
 
 def test_load_segments_sampler_and_training_from_a_corpus(corpus4, tmp_path):
-    from relcon.pretrain import pretrain
-    from relcon.train_distance import train_distance
+    from relcon.train.distance import train_distance
+    from relcon.train.relcon import pretrain
 
     out, _ = corpus4
     corpus = load_segments(DataConfig(source=str(out)))

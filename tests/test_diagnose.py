@@ -9,18 +9,18 @@ import pytest
 import torch
 from scipy.stats import spearmanr
 
-from relcon.augmentations import random_rotation_matrices
-from relcon.diagnose import (
+from relcon.data.augmentations import random_rotation_matrices
+from relcon.data.tasks import Task, save_task
+from relcon.models.distance import MotifDistance, canonical_orientation
+from relcon.models.encoder import EncoderConfig
+from relcon.train.diagnose import (
     DiagnoseConfig,
     candidate_layout,
     diagnose_distance,
     ranking_metrics,
     rotations_within,
 )
-from relcon.models.distance import MotifDistance, canonical_orientation
-from relcon.models.encoder import EncoderConfig
-from relcon.pretrain import oracle_distances
-from relcon.tasks import Task, save_task
+from relcon.train.relcon import oracle_distances
 
 SMALL = EncoderConfig(stage_blocks=(1,), stage_filters=(8,), stage_kernels=(3,), stem_filters=8)
 
@@ -186,14 +186,12 @@ def test_oracle_puts_the_anchors_label_first_and_keeps_motif_order_within():
         assert torch.argsort(out[i], stable=True).tolist() == first + rest
 
 
-def test_train_distance_logs_the_diagnostics_at_the_end(tmp_path):
-    from relcon.config import DataConfig, DistanceTrainConfig
-    from relcon.data.datasets import load_segments
+def test_train_distance_logs_the_diagnostics_at_the_end(demo_segments, tmp_path):
+    from relcon.config import DistanceTrainConfig
     from relcon.models.distance import MotifDistanceConfig
-    from relcon.train_distance import train_distance
+    from relcon.train.distance import train_distance
 
-    segs = load_segments(DataConfig(source="demo"))
-    segs = segs.subset(np.arange(0, len(segs), 40))
+    segs = demo_segments.subset(np.arange(0, len(demo_segments), 40))
     task = _task(tmp_path / "t.npz")
     cfg = DistanceTrainConfig(
         model=MotifDistanceConfig(channels=8, bottleneck=4, n_layers=1), steps=2, batch_size=8,

@@ -3,16 +3,15 @@
 import numpy as np
 import torch
 
-from relcon.checkpoint import load_model
-from relcon.config import DataConfig, DistanceTrainConfig
-from relcon.data.datasets import load_segments
+from relcon.config import DistanceTrainConfig
+from relcon.models.checkpoint import load_model
 from relcon.models.distance import MotifDistance
-from relcon.train_distance import train_distance
+from relcon.train.distance import train_distance
 
 
 def _rotations(n: int, degrees: float | None, seed: int) -> torch.Tensor:
     """``n`` rotations by ``degrees`` about random axes (``None``: uniform on SO(3))."""
-    from relcon.augmentations import random_rotation_matrices
+    from relcon.data.augmentations import random_rotation_matrices
 
     g = torch.Generator().manual_seed(seed)
     if degrees is None:
@@ -30,8 +29,8 @@ def _fraction(model, a, other, rotation) -> float:
         return (model(a, torch.bmm(a, rotation)) < model(a, other)).float().mean().item()
 
 
-def test_rotated_copy_is_closer_than_another_activity(tmp_path):
-    segs = load_segments(DataConfig(source="demo"))
+def test_rotated_copy_is_closer_than_another_activity(demo_segments, tmp_path):
+    segs = demo_segments
     users = np.unique(segs.user)
     train = segs.subset(np.isin(segs.user, users[:20]))
     test = segs.subset(np.isin(segs.user, users[20:]))

@@ -1,5 +1,6 @@
 """Two gloo processes under torchrun train exactly like one process on the same global batches."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -12,27 +13,23 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from conftest import TINY_DISTANCE, TINY_ENCODER
 from relcon.config import (
     DataConfig,
     DistanceTrainConfig,
-    EncoderConfig,
     PretrainConfig,
     save_config,
 )
 from relcon.data.datasets import load_segments
-from relcon.models.distance import MotifDistanceConfig
-from relcon.pretrain import pretrain
-from relcon.train_distance import train_distance
+from relcon.train.distance import train_distance
+from relcon.train.relcon import pretrain
 
-TINY_DIST = MotifDistanceConfig(channels=16, bottleneck=4, n_layers=1, attn_dropout=0.0)
-TINY_ENC = EncoderConfig(
-    stage_blocks=(1, 1), stage_filters=(8, 16), stage_kernels=(3, 3), stem_filters=8
-)
+TINY_DIST = dataclasses.replace(TINY_DISTANCE, attn_dropout=0.0)
 
 
 @pytest.fixture(scope="module")
-def windows(tmp_path_factory):
-    s = load_segments(DataConfig(source="demo"))
+def windows(demo_segments, tmp_path_factory):
+    s = demo_segments
     keep = np.flatnonzero(np.isin(s.user, np.unique(s.user)[:8]))[::3]
     path = tmp_path_factory.mktemp("data") / "windows.npz"
     s.subset(keep).save_npz(path)
@@ -59,7 +56,7 @@ PRE_BN_BIASES = ("stem.0.bias", "conv1.bias")
 
 
 def _params(run, kind: str):
-    from relcon.checkpoint import build_model
+    from relcon.models.checkpoint import build_model
 
     state = load_file(str(run / "model.safetensors"))
     arch = json.loads((run / "model.json").read_text())["architecture"]
@@ -68,7 +65,7 @@ def _params(run, kind: str):
 
 
 def _train_mode_outputs(run, x):
-    from relcon.checkpoint import load_model
+    from relcon.models.checkpoint import load_model
 
     model, _ = load_model(run)
     model.train()  # batch statistics: independent of the BatchNorm buffers, which DDP broadcasts
@@ -104,7 +101,7 @@ def test_pretraining_two_ranks_equal_one_process_and_resume_after_kill(tmp_path,
     )
     dist = train_distance(dcfg, tmp_path / "dist", progress=False)
     cfg = PretrainConfig(
-        data=DataConfig(source=str(windows)), encoder=TINY_ENC, distance=str(dist), steps=40, batch_size=4,
+        data=DataConfig(source=str(windows)), encoder=TINY_ENCODER, distance=str(dist), steps=40, batch_size=4,
         within_user=3, warmup_steps=2, log_every=1, ckpt_every=4,
     )  # fmt: skip
     save_config(cfg, tmp_path / "p.toml")

@@ -1,4 +1,4 @@
-"""Streaming windows, embeddings and predictions of raw recordings (relcon.embed, relcon.predict).
+"""Streaming windows, embeddings and predictions of raw recordings (relcon.apps.embed, relcon.apps.predict).
 
 Every test uses synthetic recordings written to tmp_path and a tiny random encoder; the whole
 file runs in well under a minute on two CPU cores.
@@ -18,46 +18,31 @@ import pytest
 import torch
 from scipy.signal import resample_poly
 
-from relcon.checkpoint import save_model
-from relcon.data.corpus import QualityRules, _nonwear_segments
+from conftest import TINY_ENCODER
+from relcon.apps.embed import embed_array, embed_dataframe, embed_recordings, load_encoder
+from relcon.apps.predict import class_names, predict_array, predict_recordings
+from relcon.data.corpus import QualityRules
+from relcon.data.corpus.quality import _nonwear_segments
 from relcon.data.signal import G
-from relcon.embed import (
-    PROBE_ROWS,
-    WindowSummary,
-    embed_array,
-    embed_dataframe,
-    embed_recordings,
-    iter_windows,
-    load_encoder,
-)
-from relcon.finetune import FinetunedModel
-from relcon.models.encoder import EncoderConfig, ResNet1DEncoder
-from relcon.predict import class_names, predict_array, predict_recordings
+from relcon.data.stream import PROBE_ROWS, WindowSummary, iter_windows
+from relcon.models.checkpoint import save_model
+from relcon.models.encoder import ResNet1DEncoder
+from relcon.models.finetuned import FinetunedModel
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 pq = pytest.importorskip("pyarrow.parquet")
 
-TINY = EncoderConfig(
-    stage_blocks=(1, 1), stage_filters=(8, 16), stage_kernels=(3, 3), stem_filters=8
-)
 #: Non-wear rule scaled down (60 s windows every 15 s) so that short recordings exercise it.
 SMALL_RULES = QualityRules(nonwear_window_s=60.0, nonwear_step_s=15.0)
 UNIX0 = 1_700_000_000.0
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models on a shared machine: one intra-op thread is faster than two."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")
 def encoder_dir(tmp_path_factory):
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("encoder")
-    save_model(folder, ResNet1DEncoder(TINY), "encoder", step=0)
+    save_model(folder, ResNet1DEncoder(TINY_ENCODER), "encoder", step=0)
     return folder
 
 
@@ -98,7 +83,7 @@ def _times(rng, fs, dur, gaps=(), jitter=0.1):
 
 
 def _reference(t_rel, xg, fs, *, max_gap_s=0.5, stride=256, rules=None):
-    """Whole-recording reference, written independently of relcon.embed: interpolation onto the
+    """Whole-recording reference, written independently of relcon.apps.embed: interpolation onto the
     grid ``k / fs`` aligned to the resampling factor, polyphase resampling with edge padding,
     windows ``k`` on the global 100 Hz grid inside each gap-free piece, and the corpus non-wear
     rule on each whole piece. Returns ``({k: (256, 3) window}, {k: nonwear}, end)``."""
@@ -624,7 +609,7 @@ def test_nonwear_lookahead_does_not_grow_with_length(tmp_path):
 def finetuned_dir(tmp_path_factory):
     torch.manual_seed(1)
     model = FinetunedModel(
-        ResNet1DEncoder(TINY),
+        ResNet1DEncoder(TINY_ENCODER),
         task_type="classification",
         classes=[0, 3, 7],
         info={"label_names": ["sit", "a", "b", "walk", "c", "d", "e", "run"]},
@@ -663,7 +648,7 @@ def test_predict_recordings(recordings, finetuned_dir, tmp_path):
 
 def test_predict_array_regression(tmp_path):
     torch.manual_seed(2)
-    reg = FinetunedModel(ResNet1DEncoder(TINY), task_type="regression", target_mean=5.0,
+    reg = FinetunedModel(ResNet1DEncoder(TINY_ENCODER), task_type="regression", target_mean=5.0,
                          target_std=2.0)  # fmt: skip
     rng = np.random.default_rng(10)
     x = _motion(np.arange(100 * 60) / 100, rng)

@@ -4,14 +4,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from relcon.evaluation import (
-    classification_metrics,
-    linear_probe,
-    probe_folds,
-    subject_folds,
-    summarise,
-)
-from relcon.features import feature_names, handcrafted_features
+from relcon.eval.evaluation import classification_metrics, linear_probe, probe_folds, summarise
+from relcon.eval.features import feature_names, handcrafted_features
+from relcon.eval.splits import subject_folds
 
 
 def test_features_match_a_per_window_loop():

@@ -1,4 +1,4 @@
-"""Few-shot draws (relcon.fewshot) and the report (relcon.report)."""
+"""Few-shot draws (relcon.eval.fewshot) and the report (relcon.eval.report)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import math
 import numpy as np
 import pytest
 
-from relcon.fewshot import few_shot_indices, target_bins
-from relcon.report import load_results, lower_is_better, write_report
+from relcon.eval.fewshot import few_shot_indices, target_bins
+from relcon.eval.report import load_results, lower_is_better, write_report
 
 # ---- few-shot ----------------------------------------------------------------------------------
 

@@ -7,24 +7,17 @@ import numpy as np
 import pytest
 import torch
 
-from relcon.config import EncoderConfig, to_dict
-from relcon.finetune import FinetuneConfig, FinetunedModel, finetune, split_subjects
+from conftest import TINY_ENCODER
+from relcon.config import EncoderConfig, FinetuneConfig, to_dict
+from relcon.eval.finetune import finetune
+from relcon.eval.splits import split_subjects
 from relcon.models.encoder import ResNet1DEncoder
+from relcon.models.finetuned import FinetunedModel
 
-TINY_ENC = EncoderConfig(
-    stage_blocks=(1, 1), stage_filters=(8, 16), stage_kernels=(3, 3), stem_filters=8
-)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 CODES = np.array([0, 1, 2, 12])  # non-contiguous class codes
 FREQS = {0: 1.0, 1: 3.0, 2: 6.0, 12: 12.0}  # Hz: the class sets the frequency
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models on a shared machine: one intra-op thread is many times faster than two."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _windows(rng, freq, amp, n_subjects, per_subject, first_subject=0):
@@ -64,7 +57,7 @@ def clf_model(clf_data):
     (x, y, g), _ = clf_data
     cfg = FinetuneConfig(epochs=15, batch_size=32, lr=3e-3, augment=True, device="cpu")
     return finetune(
-        x, y, g, task_type="classification", encoder_config=TINY_ENC, cfg=cfg, n_classes=None
+        x, y, g, task_type="classification", encoder_config=TINY_ENCODER, cfg=cfg, n_classes=None
     )
 
 
@@ -114,7 +107,7 @@ def test_regression_recovers_amplitude(tmp_path):
     train, test = g != "s9", g == "s9"
     cfg = FinetuneConfig(epochs=10, batch_size=32, lr=3e-3, head_hidden=16, device="cpu")
     model = finetune(
-        x[train], amp[train] * 10, g[train], task_type="regression", encoder_config=TINY_ENC,
+        x[train], amp[train] * 10, g[train], task_type="regression", encoder_config=TINY_ENCODER,
         cfg=cfg,
     )  # fmt: skip
     pred = model.predict(x[test])
@@ -128,7 +121,7 @@ def test_regression_recovers_amplitude(tmp_path):
 def test_frozen_encoder_is_unchanged_and_caller_encoder_untouched(clf_data):
     (x, y, g), _ = clf_data
     torch.manual_seed(0)
-    pretrained = ResNet1DEncoder(TINY_ENC)
+    pretrained = ResNet1DEncoder(TINY_ENCODER)
     pretrained.train()
     pretrained(torch.randn(16, 3, 256))  # non-trivial batch-norm statistics
     before = copy.deepcopy(pretrained.state_dict())
@@ -137,7 +130,7 @@ def test_frozen_encoder_is_unchanged_and_caller_encoder_untouched(clf_data):
         cfg = FinetuneConfig(epochs=2, freeze_encoder=True, augment=augment, device="cpu")
         model = finetune(
             x[keep], y[keep], g[keep], task_type="classification", n_classes=3,
-            encoder=pretrained, encoder_config=TINY_ENC, cfg=cfg,
+            encoder=pretrained, encoder_config=TINY_ENCODER, cfg=cfg,
         )  # fmt: skip
         assert model.classes.tolist() == [0, 1, 2]  # n_classes reserves the absent class 1
         for k, v in before.items():
@@ -159,7 +152,7 @@ def test_argument_errors(clf_data):
         finetune(x, y, g, task_type="ranking", cfg=cfg)
     with pytest.raises(ValueError, match="does not match"):
         finetune(
-            x, y, g, task_type="classification", encoder=ResNet1DEncoder(TINY_ENC),
+            x, y, g, task_type="classification", encoder=ResNet1DEncoder(TINY_ENCODER),
             encoder_config=EncoderConfig(), cfg=cfg,
         )  # fmt: skip
     with pytest.raises(ValueError, match=r"\(N, T >= 256, 3\)"):

@@ -6,24 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from relcon.checkpoint import save_model
-from relcon.config import EncoderConfig, EvalConfig, FinetuneConfig
-from relcon.harness import evaluate
+from conftest import TINY_ENCODER
+from relcon.config import EvalConfig, FinetuneConfig
+from relcon.data.tasks import Task, save_task
+from relcon.eval.harness import evaluate
+from relcon.eval.report import load_results, write_report
+from relcon.models.checkpoint import save_model
 from relcon.models.encoder import ResNet1DEncoder
-from relcon.report import load_results, write_report
-from relcon.tasks import Task, save_task
 
-TINY = EncoderConfig(
-    stage_blocks=(1, 1), stage_filters=(8, 16), stage_kernels=(3, 3), stem_filters=8
-)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _sine_task(tmp_path, n_subjects=6, per=24, regression=False, split=False, name="syn"):
@@ -84,7 +75,7 @@ def test_fixed_split_regression_and_encoder_checkpoint_leaves_out_seen_users(tmp
     run = tmp_path / "enc"
     save_model(
         run,
-        ResNet1DEncoder(TINY),
+        ResNet1DEncoder(TINY_ENCODER),
         "encoder",
         step=0,
         extra={"train_users": ["s5"], "method": "simclr"},
@@ -106,7 +97,7 @@ def test_fixed_split_regression_and_encoder_checkpoint_leaves_out_seen_users(tmp
 def test_supervised_finetune_and_report(tmp_path):
     path = _sine_task(tmp_path, n_subjects=6)
     cfg = EvalConfig(
-        task=str(path), method="supervised", encoder=TINY, folds=2,
+        task=str(path), method="supervised", encoder=TINY_ENCODER, folds=2,
         finetune=FinetuneConfig(epochs=20, batch_size=16, lr=3e-3, patience=6),
     )  # fmt: skip
     res = evaluate(cfg, tmp_path / "sup", progress=False)

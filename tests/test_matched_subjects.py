@@ -7,27 +7,18 @@ import numpy as np
 import pytest
 import torch
 
-from relcon.benchmark import BenchmarkConfig, evaluate_tasks
-from relcon.checkpoint import save_model
+from conftest import TINY_ENCODER
 from relcon.cli import main
-from relcon.config import EncoderConfig, EvalConfig, PretrainConfig
-from relcon.harness import evaluate, plan_splits, pretrained_users, read_subjects_file
+from relcon.config import EvalConfig, PretrainConfig
+from relcon.data.tasks import Task, load_task, save_task
+from relcon.eval.harness import evaluate, plan_splits, pretrained_users, read_subjects_file
+from relcon.eval.paired import SubjectMismatchError, bootstrap_ci, paired_mark
+from relcon.eval.report import load_results, write_report
+from relcon.eval.suite import BenchmarkConfig, evaluate_tasks
+from relcon.models.checkpoint import save_model
 from relcon.models.encoder import ResNet1DEncoder
-from relcon.paired import SubjectMismatchError, bootstrap_ci, paired_mark
-from relcon.report import load_results, write_report
-from relcon.tasks import Task, load_task, save_task
 
-TINY = EncoderConfig(
-    stage_blocks=(1, 1), stage_filters=(8, 16), stage_kernels=(3, 3), stem_filters=8
-)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _task(tmp_path, name, *, n_subjects=8, per=12, regression=False, fold=None):
@@ -58,7 +49,7 @@ def _task(tmp_path, name, *, n_subjects=8, per=12, regression=False, fold=None):
 def _encoder_run(path, train_users, method="relcon"):
     torch.manual_seed(0)
     save_model(
-        path, ResNet1DEncoder(TINY), "encoder", step=0,
+        path, ResNet1DEncoder(TINY_ENCODER), "encoder", step=0,
         extra={"train_users": train_users, "method": method},
     )  # fmt: skip
     return path
@@ -89,7 +80,7 @@ def test_benchmark_evaluates_every_method_on_identical_subjects_and_folds(tmp_pa
         ("handcrafted-linear", {"method": "handcrafted", "protocol": "linear"}),
         ("handcrafted-rf", {"method": "handcrafted", "protocol": "rf"}),
     ]  # fmt: skip
-    cfg = BenchmarkConfig(folds=3, few_shot=[], pretrain=PretrainConfig(encoder=TINY))
+    cfg = BenchmarkConfig(folds=3, few_shot=[], pretrain=PretrainConfig(encoder=TINY_ENCODER))
     files = evaluate_tasks(cfg, tasks, runs, tmp_path / "eval", evaluations=evals)
     assert len(files) == 10
     for name in tasks:

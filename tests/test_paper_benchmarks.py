@@ -1,4 +1,4 @@
-"""Tests for relcon.paper_benchmarks on synthetic files in the data sets' original formats."""
+"""Tests for relcon.eval.paper on synthetic files in the data sets' original formats."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from paper_fixtures import (
     write_opportunity,
     write_pamap2,
 )
-from relcon.evaluation import subject_folds
-from relcon.paper_benchmarks import (
+from relcon.data.tasks import Task, load_task
+from relcon.eval.paper import (
     EXTRA_KEYS,
     MAX_BRIDGE_S,
     PAPER_BENCHMARKS,
@@ -24,7 +24,7 @@ from relcon.paper_benchmarks import (
     build_paper_tasks,
     main,
 )
-from relcon.tasks import Task, load_task
+from relcon.eval.splits import subject_folds
 
 NAMES = ("hhar_2s", "motionsense_2s", "pamap2_2s", "pamap2_10s", "opportunity_10s")
 

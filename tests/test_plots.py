@@ -1,4 +1,4 @@
-"""Tests of relcon.plots: the pictures are written, not blank, and bad inputs fail clearly."""
+"""Tests of relcon.apps.plots: the pictures are written, not blank, and bad inputs fail clearly."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 import torch
 
-from relcon import plots
-from relcon.data.readers import Recording
-from relcon.finetune import FinetunedModel
+from relcon.apps import plots
+from relcon.apps.plots.recording import _BlockStore
+from relcon.data.recording import Recording
 from relcon.models.distance import MotifDistance
 from relcon.models.encoder import EncoderConfig, ResNet1DEncoder
+from relcon.models.finetuned import FinetunedModel
 
 NAMES = ("walking", "sitting")
 
@@ -183,7 +184,7 @@ def test_block_store_bounded_and_exact():
     rng = np.random.default_rng(3)
     x = rng.standard_normal((40, 256, 3)).astype(np.float32)
     x[17, 100, 0] = 9.0
-    store = plots._BlockStore(cap=1000)
+    store = _BlockStore(cap=1000)
     for i in range(0, 40, 8):  # batches of 8 windows, contiguous in time
         store.add(np.arange(i, i + 8) * 2.56, x[i : i + 8])
     t, lo, hi = store.arrays()

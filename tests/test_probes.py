@@ -1,4 +1,4 @@
-"""Probes on frozen features (relcon.probes) and MiniRocket features (relcon.minirocket)."""
+"""Probes on frozen features (relcon.eval.probes) and MiniRocket features (relcon.eval.minirocket)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import pytest
 from sklearn.linear_model import Ridge, RidgeClassifier
 from sklearn.preprocessing import StandardScaler
 
-from relcon import probes
-from relcon.metrics import classification_metrics, regression_metrics
-from relcon.probes import DEFAULTS, PROBES, fit_predict, ridge_path, validation_split
+from relcon.eval import probes
+from relcon.eval.metrics import classification_metrics, regression_metrics
+from relcon.eval.probes import DEFAULTS, PROBES, fit_predict, ridge_path
+from relcon.eval.splits import validation_split
 
 N_SUBJECTS, PER_SUBJECT, N_FEATURES = 12, 30, 8
 TEST_SUBJECTS = ("s00", "s01", "s02", "s03")
@@ -244,7 +245,7 @@ def test_seeded_probes_are_deterministic(probe, noise):
 
 
 def test_minirocket_missing_aeon_says_how_to_install(monkeypatch):
-    from relcon.minirocket import minirocket_features
+    from relcon.eval.minirocket import minirocket_features
 
     monkeypatch.setitem(sys.modules, "aeon", None)  # makes `import aeon...` fail
     x = np.zeros((4, 32, 3), dtype=np.float32)
@@ -265,7 +266,7 @@ def _waves(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
 
 def test_minirocket_features_fit_on_training_windows_only():
     pytest.importorskip("aeon")
-    from relcon.minirocket import minirocket_features
+    from relcon.eval.minirocket import minirocket_features
 
     rng = np.random.default_rng(0)
     xa, ya = _waves(60, rng)

@@ -1,8 +1,9 @@
-"""Tests for relcon.data.readers: synthetic files, bad files, and the real data sets."""
+"""Tests for relcon.data.datasets: synthetic files, bad files, and the real data sets."""
 
 from __future__ import annotations
 
 import gzip
+import importlib
 import itertools
 from pathlib import Path
 
@@ -10,8 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from relcon.data import readers
-from relcon.data.readers import (
+from relcon.data.datasets import (
     DATA_ROOT_ENV,
     HAPT_ACTIVITIES6,
     HAPT_ACTIVITY_NAMES,
@@ -19,8 +19,6 @@ from relcon.data.readers import (
     WISDM_ACTIVITIES,
     WISDM_HAR6,
     WISDM_LETTERS,
-    ReadReport,
-    Recording,
     default_data_root,
     read_accel_csv,
     read_hapt,
@@ -28,6 +26,7 @@ from relcon.data.readers import (
     read_spsw_smartwatch,
     read_wisdm_watch,
 )
+from relcon.data.recording import ReadReport, Recording
 from relcon.data.signal import G, resample_labels
 from relcon.data.windowing import window_recordings
 
@@ -74,8 +73,15 @@ def test_default_data_root_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     monkeypatch.setenv(DATA_ROOT_ENV, str(tmp_path))
     assert default_data_root() == tmp_path
     monkeypatch.delenv(DATA_ROOT_ENV)
-    root = default_data_root()
-    assert root is None or (root.is_dir() and root.parts[-2:] == ("shared", "data"))
+    assert (
+        default_data_root() is None
+    )  # no search of the file system: an explicit root or $RELCON_DATA
+
+
+def test_readers_need_a_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(DATA_ROOT_ENV, raising=False)
+    with pytest.raises(FileNotFoundError, match=DATA_ROOT_ENV):
+        read_wisdm_watch()
 
 
 def test_missing_folders_raise_with_path(tmp_path: Path) -> None:
@@ -376,38 +382,29 @@ def test_read_hapt_synthetic_index_base(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _real_dir(name: str) -> Path:
-    root = default_data_root()
-    if root is None or not (root / name).is_dir():
-        pytest.skip(
-            f"real data set {name!r} not available (no shared/data root or ${DATA_ROOT_ENV})"
-        )
-    return root / name
-
-
 @pytest.fixture(scope="module")
-def wisdm() -> tuple[list[Recording], ReadReport]:
-    folder = _real_dir("wisdm_watch")
+def wisdm(real_data_dir) -> tuple[list[Recording], ReadReport]:
+    folder = real_data_dir("wisdm_watch")
     report = ReadReport()
     recs = read_wisdm_watch(folder, activities=(*WISDM_HAR6, "O"), report=report)
     return recs, report
 
 
 @pytest.fixture(scope="module")
-def spsw() -> tuple[list[Recording], ReadReport]:
-    folder = _real_dir("spsw_smartwatch")
+def spsw(real_data_dir) -> tuple[list[Recording], ReadReport]:
+    folder = real_data_dir("spsw_smartwatch")
     report = ReadReport()
     return read_spsw_smartwatch(folder, report=report), report
 
 
 @pytest.fixture(scope="module")
-def hapt() -> tuple[list[Recording], ReadReport]:
-    folder = _real_dir("hapt")
+def hapt(real_data_dir) -> tuple[list[Recording], ReadReport]:
+    folder = real_data_dir("hapt")
     report = ReadReport()
     return read_hapt(folder, report=report), report
 
 
-def test_wisdm_subjects_and_format(wisdm) -> None:
+def test_wisdm_subjects_and_format(real_data_dir, wisdm) -> None:
     recs, report = wisdm
     users = {r.user for r in recs}
     assert len(users) == 46 and report.n_files == 46
@@ -419,7 +416,7 @@ def test_wisdm_subjects_and_format(wisdm) -> None:
         code = WISDM_LETTERS.index(r.recording.split(":")[2])
         assert r.labels is not None and (r.labels == code).all()
     with pytest.raises(FileNotFoundError, match="1629"):
-        read_wisdm_watch(_real_dir("wisdm_watch"), subjects=[1629])
+        read_wisdm_watch(real_data_dir("wisdm_watch"), subjects=[1629])
 
 
 def test_wisdm_1649_duplicates_dropped(wisdm) -> None:
@@ -466,7 +463,7 @@ def test_wisdm_windowing(wisdm) -> None:
     assert set(seg.label.tolist()) == {WISDM_LETTERS.index(a) for a in (*WISDM_HAR6, "O")}
 
 
-def test_spsw_real(spsw) -> None:
+def test_spsw_real(real_data_dir, spsw) -> None:
     recs, report = spsw
     assert len({r.user for r in recs}) == 23
     executions = {r.recording.rsplit(":", 1)[0] for r in recs}
@@ -483,7 +480,7 @@ def test_spsw_real(spsw) -> None:
     x = np.concatenate([r.x for r in recs])
     seated = labels == SPSW_LABELS.index("SEATED")
     assert 0.9 <= float(np.mean(_magnitude(x[seated]))) <= 1.1
-    assert read_spsw_smartwatch(_real_dir("spsw_smartwatch"), subjects=[1, "s02"])[0].user == (
+    assert read_spsw_smartwatch(real_data_dir("spsw_smartwatch"), subjects=[1, "s02"])[0].user == (
         "spsw:s01"
     )
 
@@ -508,8 +505,8 @@ def test_hapt_real(hapt) -> None:
     assert 1.5 <= float(np.median(walking)) <= 2.2
 
 
-def test_hapt_split_real() -> None:
-    folder = _real_dir("hapt")
+def test_hapt_split_real(real_data_dir) -> None:
+    folder = real_data_dir("hapt")
     split = read_hapt_subject_split(folder)
     assert split["test"] == (2, 4, 9, 10, 12, 13, 18, 20, 24)
     assert len(split["train"]) == 21 and not set(split["train"]) & set(split["test"])
@@ -518,5 +515,7 @@ def test_hapt_split_real() -> None:
 
 
 def test_readers_module_exports() -> None:
-    for name in readers.__all__:
-        assert hasattr(readers, name)
+    for suffix in ("", ".base", ".csv", ".hapt", ".heldout", ".ipol", ".oxford", ".spsw", ".wisdm"):
+        module = importlib.import_module("relcon.data.datasets" + suffix)
+        for name in module.__all__:
+            assert hasattr(module, name), (module.__name__, name)

@@ -10,18 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from relcon.data.readers import (
-    DATA_ROOT_ENV,
+from relcon.data.datasets import (
     IPOL_MAX_GAP_S,
     OXFORD_POSITIONS,
-    ReadReport,
-    Recording,
-    default_data_root,
     read_ipol_gait,
     read_ipol_gait_events,
     read_oxford_step_count,
     read_oxford_step_events,
 )
+from relcon.data.recording import ReadReport, Recording
 from relcon.data.signal import G
 
 # --------------------------------------------------------------------------------------------
@@ -247,26 +244,17 @@ def test_oxford_bad_files(oxford_dir: Path) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _real_dir(name: str) -> Path:
-    root = default_data_root()
-    if root is None or not (root / name).is_dir():
-        pytest.skip(
-            f"real data set {name!r} not available (no shared/data root or ${DATA_ROOT_ENV})"
-        )
-    return root / name
-
-
 @pytest.fixture(scope="module")
-def ipol() -> tuple[list[Recording], ReadReport, dict]:
-    folder = _real_dir("ipol_gait")
+def ipol(real_data_dir) -> tuple[list[Recording], ReadReport, dict]:
+    folder = real_data_dir("ipol_gait")
     report = ReadReport()
     recs = read_ipol_gait(folder, report=report)
     return recs, report, read_ipol_gait_events(folder)
 
 
 @pytest.fixture(scope="module")
-def oxford() -> tuple[list[Recording], ReadReport, dict]:
-    folder = _real_dir("oxford_step_count")
+def oxford(real_data_dir) -> tuple[list[Recording], ReadReport, dict]:
+    folder = real_data_dir("oxford_step_count")
     report = ReadReport()
     recs = read_oxford_step_count(folder, report=report)
     return recs, report, read_oxford_step_events(folder)
@@ -282,9 +270,9 @@ def _packet_spans(folder: Path) -> dict[str, int]:
     return out
 
 
-def test_ipol_real_counts_vs_packet_counter(ipol) -> None:
+def test_ipol_real_counts_vs_packet_counter(real_data_dir, ipol) -> None:
     recs, report, events = ipol
-    spans = _packet_spans(_real_dir("ipol_gait"))
+    spans = _packet_spans(real_data_dir("ipol_gait"))
     assert len(spans) == 110 and set(events) == set(spans)
     assert len({r.user for r in recs}) == 19
     assert report.n_rows == 320_636  # SOURCE.txt
@@ -337,9 +325,9 @@ def test_ipol_real_events_within_span(ipol) -> None:
         assert hs.max() < end[key] and trial.trial_bounds[1] < end[key]
 
 
-def test_oxford_real_step_counts(oxford) -> None:
+def test_oxford_real_step_counts(real_data_dir, oxford) -> None:
     _, _, events = oxford
-    folder = _real_dir("oxford_step_count")
+    folder = real_data_dir("oxford_step_count")
     # Independent reference: the steps column of stats.csv (stray header prefix skipped).
     stats = pd.read_csv(folder / "optimisation" / "stats.csv.gz", skiprows=1, header=None)
     ref = {

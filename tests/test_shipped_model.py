@@ -11,11 +11,11 @@ import pytest
 import torch
 
 import relcon
-from relcon.builtin_tasks import HELD_OUT_SUBJECTS
-from relcon.checkpoint import load_model
 from relcon.cli import main
 from relcon.data.datasets import load_demo
+from relcon.data.datasets.heldout import HELD_OUT_SUBJECTS
 from relcon.data.windowing import window_recordings
+from relcon.models.checkpoint import load_model
 from relcon.models.distance import MotifDistance
 from relcon.models.encoder import ResNet1DEncoder
 

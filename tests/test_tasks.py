@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from relcon.tasks import Task, fit_length, load_task, save_task
+from relcon.data.tasks import Task, fit_length, load_task, save_task
 
 
 def _task(n=40, t=256, subjects=4, fs=100.0, **kw):

@@ -8,22 +8,16 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-import relcon.pretrain as pretrain_mod
-import relcon.train_distance as distance_mod
-from relcon.checkpoint import save_checkpoint
-from relcon.config import DataConfig, DistanceTrainConfig, EncoderConfig, PretrainConfig
-from relcon.data.datasets import load_segments
-from relcon.models.distance import MotifDistanceConfig
-
-TINY_DIST = MotifDistanceConfig(channels=16, bottleneck=4, n_layers=1)
-TINY_ENC = EncoderConfig(
-    stage_blocks=(1, 1), stage_filters=(8, 16), stage_kernels=(3, 3), stem_filters=8
-)
+import relcon.train.distance as distance_mod
+import relcon.train.relcon as pretrain_mod
+from conftest import TINY_DISTANCE, TINY_ENCODER
+from relcon.config import DistanceTrainConfig, EncoderConfig, PretrainConfig
+from relcon.models.checkpoint import save_checkpoint
 
 
 @pytest.fixture(scope="module")
-def segs():
-    s = load_segments(DataConfig(source="demo"))
+def segs(demo_segments):
+    s = demo_segments
     users = np.unique(s.user)[:6]
     keep = np.flatnonzero(np.isin(s.user, users))[::4]  # a quarter of 6 users' windows
     return s.subset(keep)
@@ -31,13 +25,13 @@ def segs():
 
 def _dist_cfg(steps=6):
     return DistanceTrainConfig(
-        model=TINY_DIST, steps=steps, batch_size=8, log_every=1, ckpt_every=3, warmup_steps=2
+        model=TINY_DISTANCE, steps=steps, batch_size=8, log_every=1, ckpt_every=3, warmup_steps=2
     )
 
 
 def _pre_cfg(distance, steps=6):
     return PretrainConfig(
-        distance=str(distance), encoder=TINY_ENC, steps=steps, batch_size=4, within_user=3,
+        distance=str(distance), encoder=TINY_ENCODER, steps=steps, batch_size=4, within_user=3,
         log_every=1, ckpt_every=3, warmup_steps=2,
     )  # fmt: skip
 

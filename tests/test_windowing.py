@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from relcon.data import windowing
-from relcon.data.readers import Recording
+from relcon.data.recording import Recording
 from relcon.data.windowing import Segments, window_labels, window_recordings
 
 NAMES = ("a", "b", "c")

@@ -58,7 +58,7 @@ def load(path: str | Path | None = None, device: str = "cpu", kind: str = "encod
         :class:`ResNet1DEncoder` or :class:`MotifDistance`, as recorded in ``model.json``.
         Loading fails with a clear error if the weights do not fit the recorded architecture.
     """
-    from relcon.checkpoint import load_model
+    from relcon.models.checkpoint import load_model
 
     if path is None or str(path) == "default":
         path = default_model_path(kind)

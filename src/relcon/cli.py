@@ -130,8 +130,8 @@ def _data_overrides(args: argparse.Namespace, prefix: str = "data.") -> dict[str
 # commands
 # --------------------------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace) -> int:
+    from relcon.apps.demo import demo_config, run_demo
     from relcon.config import DemoConfig
-    from relcon.demo import demo_config, run_demo
 
     cfg = _resolve(DemoConfig, demo_config(args.quick), args, {"seed": args.seed})
     if args.device:
@@ -147,7 +147,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_train_distance(args: argparse.Namespace) -> int:
-    from relcon.train_distance import train_distance
+    from relcon.train.distance import train_distance
 
     flags = {
         **_data_overrides(args), "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr,
@@ -167,7 +167,7 @@ def cmd_train_distance(args: argparse.Namespace) -> int:
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
-    from relcon.pretrain import pretrain
+    from relcon.train.relcon import pretrain
 
     flags = {
         **_data_overrides(args), "distance": args.distance, "steps": args.steps,
@@ -188,7 +188,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
-    from relcon.diagnose import (
+    from relcon.train.diagnose import (
         DiagnoseConfig,
         diagnose_distance,
         format_diagnostics,
@@ -213,7 +213,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from relcon.harness import evaluate
+    from relcon.eval.harness import evaluate
 
     flags = {
         **_data_overrides(args), "task": args.task, "checkpoint": args.checkpoint,
@@ -223,7 +223,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         "fold_seeds": args.fold_seeds, "exclude_users_of": args.exclude_users_of,
     }  # fmt: skip
     if args.subjects:
-        from relcon.harness import read_subjects_file
+        from relcon.eval.harness import read_subjects_file
 
         flags["subjects"] = read_subjects_file(args.subjects)
     cfg = _resolve(EvalConfig, EvalConfig(), args, flags)
@@ -238,8 +238,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     import copy
 
     from relcon.config import FinetuneConfig
-    from relcon.finetune import finetune
-    from relcon.tasks import load_task
+    from relcon.data.tasks import load_task
+    from relcon.eval.finetune import finetune
 
     flags = {
         "epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size,
@@ -289,7 +289,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def cmd_tasks_build(args: argparse.Namespace) -> int:
-    from relcon.builtin_tasks import BUILTIN_TASKS, build_tasks
+    from relcon.eval.builtin import BUILTIN_TASKS, build_tasks
 
     if args.list:
         for name, desc in BUILTIN_TASKS.items():
@@ -302,7 +302,7 @@ def cmd_tasks_build(args: argparse.Namespace) -> int:
 
 
 def cmd_tasks_paper(args: argparse.Namespace) -> int:
-    from relcon.paper_benchmarks import PAPER_BENCHMARKS, build_paper_tasks
+    from relcon.eval.paper import PAPER_BENCHMARKS, build_paper_tasks
 
     if args.list:
         for name, spec in PAPER_BENCHMARKS.items():
@@ -315,7 +315,7 @@ def cmd_tasks_paper(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from relcon.report import load_results, write_report
+    from relcon.eval.report import load_results, write_report
 
     files = write_report(
         load_results(args.runs),
@@ -331,7 +331,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
-    from relcon.benchmark import BenchmarkConfig, run_benchmark
+    from relcon.eval.suite import BenchmarkConfig, run_benchmark
 
     flags = {
         "data_root": args.data_root, "tasks": args.tasks, "seed": args.seed,
@@ -346,7 +346,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
 
 
 def _window_flags(p: argparse.ArgumentParser) -> None:
-    """Flags shared by ``relcon embed`` and ``relcon predict`` (see :mod:`relcon.embed`)."""
+    """Flags shared by ``relcon embed`` and ``relcon predict`` (see :mod:`relcon.apps.embed`)."""
     p.add_argument(
         "recordings",
         nargs="+",
@@ -380,7 +380,7 @@ def _shipped(name: str | None) -> str | None:
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
-    from relcon.embed import embed_recordings
+    from relcon.apps.embed import embed_recordings
 
     summaries: list = []
     out = embed_recordings(
@@ -392,7 +392,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from relcon.predict import predict_recordings
+    from relcon.apps.predict import predict_recordings
 
     summaries: list = []
     out = predict_recordings(
@@ -407,8 +407,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
     import numpy as np
 
     import relcon
-    from relcon import plots
-    from relcon.tasks import load_task
+    from relcon.apps import plots
+    from relcon.data.tasks import load_task
 
     out = Path(args.out)
     if args.html and out.suffix.lower() != ".html":
@@ -459,18 +459,9 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from relcon.bench import bench_config_from_args, format_table, run_bench
-    from relcon.io import atomic_write_json
+    from relcon.apps.speed import run_from_args
 
-    results = run_bench(
-        bench_config_from_args(args),
-        log=None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True)),
-    )
-    print(format_table(results))
-    if args.json:
-        atomic_write_json(args.json, results)
-        print(f"\nwrote {args.json}")
-    return 0
+    return run_from_args(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -750,7 +741,7 @@ def build_parser() -> argparse.ArgumentParser:
         "with relcon[devices]), resample to 100 Hz with an anti-aliased filter, cut 2.56 s windows "
         "(gaps and non-wear skipped, counted in the printed summary) and write one row per window: "
         "recording, window, start_s, start_time, e000, e001, ... (one per embedding dimension). Memory stays bounded whatever the "
-        "recording length. Rules: see relcon.embed.",
+        "recording length. Rules: see relcon.data.stream.",
     )
     _window_flags(p)
     p.add_argument("--model", help="encoder run/checkpoint (default: the shipped RelCon model)")
@@ -803,7 +794,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the encoder's own forward+backward), (e) embedding; peak memory and, on a GPU, model "
         "FLOPs utilisation. Prints a table; --json writes the figures.",
     )
-    from relcon.bench import add_bench_arguments
+    from relcon.apps.speed import add_bench_arguments
 
     add_bench_arguments(p)
     p.set_defaults(func=cmd_bench)

@@ -63,7 +63,9 @@ class DataConfig:
     root: str | None = None  # folder of a built-in data set (default: $RELCON_DATA/<source>)
     users: list[str] | None = None  # keep only these users (None: all)
     exclude_users: list[str] = field(default_factory=list)
-    exclude_held_out: bool = False  # leave out relcon.builtin_tasks.HELD_OUT_SUBJECTS (test users)
+    exclude_held_out: bool = (
+        False  # leave out relcon.data.datasets.heldout.HELD_OUT_SUBJECTS (test users)
+    )
     stride_s: float = 2.56  # window stride in seconds (2.56 = no overlap)
     block_seconds: float = 3600.0  # within-user candidates come from the same block of time
 
@@ -132,7 +134,7 @@ class PretrainConfig:
 
 @dataclass
 class FinetuneConfig:
-    """Supervised training of an encoder + head (:func:`relcon.finetune.finetune`)."""
+    """Supervised training of an encoder + head (:func:`relcon.eval.finetune.finetune`)."""
 
     epochs: int = 30
     batch_size: int = 64

@@ -1,6 +1,6 @@
 """Cut uniform recordings into fixed-length segments (2.56 s = 256 samples at 100 Hz).
 
-:func:`window_recordings` turns a list of :class:`relcon.data.readers.Recording` into a
+:func:`window_recordings` turns a list of :class:`relcon.data.recording.Recording` into a
 :class:`Segments` container holding the windows with their user, recording, absolute start
 time and label. Windows never cross recordings.
 """
@@ -18,7 +18,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 if TYPE_CHECKING:
-    from relcon.data.readers import Recording
+    from relcon.data.recording import Recording
 
 __all__ = ["SEGMENT_LENGTH", "Segments", "window_labels", "window_recordings"]
 

@@ -198,7 +198,7 @@ def canonical_orientation(x: Tensor, eps: float = 1e-6) -> Tensor:
     Shapes: ``(N, T, 3) -> (N, T, 3)``. Computed in float32 (also under autocast).
 
     Example:
-        >>> from relcon.augmentations import random_rotation_matrices
+        >>> from relcon.data.augmentations import random_rotation_matrices
         >>> x = torch.randn(4, 256, 3) + torch.tensor([0.0, 0.0, 1.0])
         >>> r = random_rotation_matrices(4)
         >>> bool(torch.allclose(canonical_orientation(torch.bmm(x, r)), canonical_orientation(x), atol=1e-4))

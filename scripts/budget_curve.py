@@ -1,0 +1,183 @@
+"""Budget curve on CPU: anchors seen against matched-subject linear-probe macro-F1.
+
+For every method and budget it pretrains the reduced encoder of ``relcon benchmark`` (141k
+parameters; ``configs/wrist_pretrain.toml``: 16 anchors per step, 10 within-user candidates, the
+15 other anchors as between-user candidates) on the CC BY wrist data minus the held-out subjects,
+for ``anchors / 16`` steps, then fits a linear probe on each classification task, scored on the
+task's subjects that no run saw (the same subjects and folds for every method):
+
+* ``relcon``: RelCon ranked by the paper's motif distance (``configs/wrist_distance.toml``);
+* ``relcon_canonical``: ranked by the orientation-free distance (the same recipe with
+  ``model.orientation = "canonical"``);
+* ``oracle``: ranked by the label oracle (same-label candidates first, motif order within): what
+  a perfect teacher would buy; a diagnostic, never shipped;
+* ``simclr``: SimCLR with the same encoder, data, anchors per step and steps.
+
+A randomly initialised encoder of the same architecture is the floor. Results land in
+``--out`` (runs, evaluations, ``curve.csv``, ``curve.png``); rerunning resumes.
+
+    python scripts/budget_curve.py --data-root ../shared/data --tasks-dir tasks --out runs/curve \\
+        --anchors 10000 30000
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from pack_recordings import pack_recordings, unpack_recordings
+
+from relcon.config import (
+    DataConfig,
+    DistanceTrainConfig,
+    EvalConfig,
+    PretrainConfig,
+    load_config,
+)
+from relcon.data.windowing import window_recordings
+from relcon.eval.harness import evaluate
+from relcon.train.baselines import pretrain_baseline
+from relcon.train.distance import train_distance
+from relcon.train.relcon import pretrain
+
+ROOT = Path(__file__).resolve().parents[1]
+METHODS = ("relcon", "relcon_canonical", "oracle", "simclr")
+TASKS = ("wisdm_har6", "spsw_har5", "hapt_har6", "hapt_har6_uci")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data-root", required=True)
+    p.add_argument("--tasks-dir", required=True, help="folder of built-in task files")
+    p.add_argument("--out", required=True)
+    p.add_argument("--anchors", type=int, nargs="+", default=[10000, 30000])
+    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    p.add_argument("--tasks", nargs="+", default=list(TASKS))
+    a = p.parse_args()
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    # ---- data: the pooled wrist recordings with their labels kept (for the oracle) ----------
+    packed = out / "wrist.npz"
+    if not packed.is_file():
+        cfg = DataConfig(
+            source="wisdm_watch+spsw_smartwatch", root=a.data_root, exclude_held_out=True
+        )
+        print(pack_recordings(cfg, packed), flush=True)
+    recs, _ = unpack_recordings(packed)
+    segs = window_recordings(recs)
+    print(f"{len(segs)} windows of {len(set(segs.user))} users", flush=True)
+
+    # ---- the two distances (the shipped recipe, paper and orientation-free) -----------------
+    dist_cfg = load_config(ROOT / "configs" / "wrist_distance.toml", DistanceTrainConfig)
+    distances = {}
+    for name, orientation in (("distance", "none"), ("distance_canonical", "canonical")):
+        run = out / name
+        if not (run / "model.safetensors").is_file():
+            cfg = dataclasses.replace(
+                dist_cfg, model=dataclasses.replace(dist_cfg.model, orientation=orientation)
+            )
+            train_distance(cfg, run, overwrite=True, segments=segs)
+        distances[name] = run
+
+    # ---- pretraining runs -------------------------------------------------------------------
+    pre_cfg = load_config(ROOT / "configs" / "wrist_pretrain.toml", PretrainConfig)
+    runs: dict[tuple[str, int], Path] = {}
+    for anchors in a.anchors:
+        for method in a.methods:
+            run = out / f"{method}-{anchors}"
+            runs[(method, anchors)] = run
+            if (run / "model.safetensors").is_file():
+                continue
+            steps = max(1, anchors // pre_cfg.batch_size)
+            cfg = dataclasses.replace(
+                pre_cfg,
+                steps=steps,
+                warmup_steps=max(1, steps // 30),
+                ckpt_every=max(50, steps // 5),
+                distance=str(
+                    distances["distance_canonical" if "canonical" in method else "distance"]
+                ),
+                teacher="oracle" if method == "oracle" else "distance",
+            )
+            resume = (run / "checkpoints" / "LATEST").is_file()
+            if method == "simclr":
+                pretrain_baseline("simclr", cfg, run, resume=resume, overwrite=not resume,
+                                  segments=segs)  # fmt: skip
+            else:
+                pretrain(cfg, run, resume=resume, overwrite=not resume, segments=segs)
+
+    # ---- matched-subject linear probes ------------------------------------------------------
+    every_run = [str(r) for r in runs.values()]
+    rows = []
+    evaluations = [(m, n, str(r)) for (m, n), r in runs.items()] + [("random", 0, "")]
+    for method, anchors, run in evaluations:
+        for task in a.tasks:
+            res_dir = out / "eval" / task / f"{method}-{anchors}"
+            res_path = res_dir / "results.json"
+            if not res_path.is_file():
+                cfg = EvalConfig(
+                    task=str(Path(a.tasks_dir) / f"{task}.npz"),
+                    checkpoint=run,
+                    method="encoder" if run else "random",
+                    protocol="linear",
+                    encoder=pre_cfg.encoder,
+                    exclude_users_of=every_run,
+                )
+                evaluate(cfg, res_dir, overwrite=True, progress=False)
+            result = json.loads(res_path.read_text())
+            row = next(
+                r for r in result["rows"] if r["metric"] == "macro_f1" and r.get("k") in (None, 0)
+            )
+            rows.append({
+                "method": method, "anchors": anchors, "task": task, "macro_f1": row["mean"],
+                "std": row["std"], "n_folds": row["n"],
+                "folds": json.dumps(row.get("values", [])),
+            })  # fmt: skip
+    with open(out / "curve.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    _plot(rows, a.tasks, out / "curve.png")
+    print(f"wrote {out / 'curve.csv'} and {out / 'curve.png'}")
+
+
+def _plot(rows: list[dict], tasks: list[str], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4 * len(tasks), 3.6), squeeze=False)
+    for ax, task in zip(axes[0], tasks, strict=True):
+        sub = [r for r in rows if r["task"] == task]
+        for method in [*METHODS, "random"]:
+            pts = sorted(
+                (r["anchors"], r["macro_f1"], r["std"]) for r in sub if r["method"] == method
+            )
+            if not pts:
+                continue
+            if method == "random":
+                ax.axhline(pts[0][1], color="grey", ls="--", label="random weights")
+                continue
+            x, y, s = map(np.array, zip(*pts, strict=True))
+            ax.errorbar(x, y, yerr=s, marker="o", capsize=3, label=method)
+        ax.set_xscale("log")
+        ax.set_title(task)
+        ax.set_xlabel("anchors seen in pretraining")
+        ax.set_ylabel("linear-probe macro-F1 (mean ± std over folds)")
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+if __name__ == "__main__":
+    main()

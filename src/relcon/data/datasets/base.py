@@ -1,0 +1,98 @@
+"""What the data-set readers share: the data root and the bookkeeping of a read.
+
+The data root is the folder that holds the data sets (``wisdm_watch/``, ``hapt/`` ...): a reader
+takes it (or the data set's own folder) as its ``root`` argument; without one it uses the
+``RELCON_DATA`` environment variable. Nothing is looked up anywhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from relcon.data.recording import ReadReport, Recording
+from relcon.data.signal import UniformPiece
+
+__all__ = ["DATA_ROOT_ENV", "default_data_root"]
+
+logger = logging.getLogger(__name__)
+
+#: Environment variable that points to the data root (the folder holding ``wisdm_watch/`` etc.).
+DATA_ROOT_ENV = "RELCON_DATA"
+
+
+def default_data_root() -> Path | None:
+    """The folder that holds the data sets: ``$RELCON_DATA`` when set, else None.
+
+    The path is returned even if it does not exist, so that readers can report the bad path.
+    There is no other default: pass the root explicitly (``--data-root``) or set the variable.
+
+    Returns
+    -------
+    pathlib.Path or None
+        The data root, or None when ``RELCON_DATA`` is not set.
+    """
+    env = os.environ.get(DATA_ROOT_ENV)
+    return Path(env).expanduser() if env else None
+
+
+def _dataset_dir(root: str | os.PathLike[str] | None, name: str, marker: str) -> Path:
+    """Resolve a data set folder: ``root`` itself or ``root/name``; it must contain ``marker``."""
+    if root is None:
+        base = default_data_root()
+        if base is None:
+            raise FileNotFoundError(
+                f"no data root found for {name!r}: pass root explicitly or set ${DATA_ROOT_ENV}"
+            )
+        root = base
+    path = Path(root).expanduser()
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: data folder for {name!r} does not exist")
+    if (path / marker).exists():
+        return path
+    if (path / name / marker).exists():
+        return path / name
+    raise FileNotFoundError(
+        f"{path}: expected the {name!r} data set here (a {marker!r} entry in it or in "
+        f"{path / name}), found none"
+    )
+
+
+def _finish(report: ReadReport | None, local: ReadReport, recs: list[Recording]) -> None:
+    local.n_recordings = len(recs)
+    local.n_samples_out = int(sum(len(r) for r in recs))
+    logger.info(local.summary())
+    if local.dropped:
+        logger.warning("%s: dropped %s", local.dataset, local.dropped)
+    if report is not None:
+        report.__dict__.update(local.__dict__)
+
+
+def _pieces_to_recordings(
+    pieces: list[UniformPiece],
+    *,
+    user: str,
+    prefix: str,
+    label_names: tuple[str, ...],
+    source: str,
+) -> list[Recording]:
+    return [
+        Recording(
+            user=user,
+            recording=f"{prefix}:{k}",
+            x=np.ascontiguousarray(p.x, dtype=np.float32),
+            fs=float(p.fs),
+            start_s=float(p.t0_s),
+            labels=p.labels,
+            label_names=label_names,
+            source=source,
+        )
+        for k, p in enumerate(pieces)
+    ]
+
+
+def _first_true(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask)[0])

@@ -1,0 +1,110 @@
+"""Raw recordings streamed with bounded memory: file -> regularise -> resample -> 2.56 s windows.
+
+A wrist recording is often a week at 100 Hz (about 60 million samples). :func:`iter_windows`
+reads such a file a chunk at a time and yields the model's 256-sample windows in g at 100 Hz, in
+batches (:class:`WindowBatch`), with a :class:`WindowSummary` of what was kept and dropped;
+:class:`WindowIterator` does the same for an array or DataFrame already in memory.
+``relcon embed`` (:mod:`relcon.apps.embed`) and ``relcon predict`` (:mod:`relcon.apps.predict`)
+read recordings through it.
+
+Inputs
+------
+* ``*.csv``, ``*.csv.gz``: a header row, a time column and x, y, z columns, read with
+  ``pandas.read_csv(chunksize=...)``. Column names as in
+  :func:`relcon.data.datasets.read_accel_csv` (``time``, ``timestamp``, ``t``, ``time_s``,
+  ``datetime``, ``date_time``, ``unix_time``; ``x,y,z``, ``acc_x,...``, ``x_acc,...``,
+  ``ax,...``, ``accel_x,...``; case-insensitive), or given with ``time_column`` /
+  ``x_column`` ... A time column in which no value of the first chunk is a number holds ISO
+  8601 datetimes (naive = UTC); a column mixing numbers and text is an error naming the first
+  non-numeric row. A numeric time column's unit follows the median positive interval ``d`` of
+  the first rows, with the ranges of ``read_accel_csv``: seconds if ``1e-3 <= d <= 0.2``, ms if
+  ``1 <= d <= 200``, us if ``1e3 <= d <= 2e5``, ns if ``1e6 <= d <= 2e8``; else pass
+  ``time_unit``.
+* ``*.parquet``: the same columns, read one record batch at a time with pyarrow; a timestamp
+  column is used as is (naive = UTC), a numeric one as for CSV.
+* ``*.npz``: ``x`` (or ``xyz``) of shape ``(T, 3)`` plus ``t`` (``(T,)`` seconds) or ``fs``
+  (Hz, uniform sampling; ``start_s`` optional), and optionally ``units`` -- the layout of
+  ``relcon prepare``. The arrays are **streamed** out of the archive (``np.savez`` and
+  ``np.savez_compressed`` alike), never loaded whole: memory holds one chunk of rows.
+* ``*.cwa``, ``*.cwa.gz``, ``*.gt3x``, ``*.bin``: device files, through the optional
+  ``actipy`` package (``pip install "relcon[devices]"``, needs Java), with gravity calibration
+  and nothing else. actipy decodes the **whole file** into memory (about 40 bytes per sample);
+  only the processing after it is chunked. Without actipy the error says how to install it.
+
+Rules
+-----
+Time and rows
+    The recording starts at its first time stamp ``T0``. Time stamps must never decrease (the
+    error names the first row that goes backwards); a row whose time stamp equals the previous
+    row's is dropped, keeping the first (``duplicate_rows``). A missing or unparseable time
+    stamp is an error naming its row.
+Missing values
+    A row with a missing, NaN or infinite x, y or z is removed (``nan_rows``; ``nan_runs``
+    counts the runs of consecutive such rows). The hole it leaves is then treated like any
+    interval between samples: bridged by linear interpolation when the valid samples on both
+    sides are at most ``max_gap_s`` apart, a gap that splits the recording otherwise. Text in an
+    acceleration column is an error naming the row.
+Sampling rate
+    Given by the file (``fs`` in an .npz, the device's rate) or the ``fs`` argument; otherwise
+    estimated from the first 65,536 valid rows as ``round(1 / median(dt))`` Hz over the
+    positive intervals ``dt``. The estimate is refused (error naming the file) when fewer than 2
+    distinct time stamps are available, or when fewer than half of the intervals lie within 25%
+    of the median (an irregular series without a dominant interval): pass ``fs`` then.
+Units
+    ``units`` (``"g"``, ``"m/s^2"``, ``"mg"``), the file's own ``units`` (.npz; a conflict is
+    an error) or detected by :func:`relcon.data.signal.detect_units` from the median vector
+    magnitude of the first 65,536 valid rows (an error when it matches no unit, e.g. gravity
+    removed). Given units are checked against the data: when the detection finds another unit
+    (e.g. ``units="g"`` on data whose magnitude is 9.8), that is an error naming both.
+Regularisation and resampling
+    With ``fs`` the native rate and ``up / down`` the reduced ratio ``100 / fs``, the samples
+    are linearly interpolated onto the recording's native grid ``T0 + k / fs`` (only inside
+    gap-free stretches; a stretch starts at the first grid point after its first sample whose
+    ``k`` is a multiple of ``down``), then resampled to 100 Hz with the anti-aliased polyphase
+    filter of :func:`scipy.signal.resample_poly` (the filter of
+    :func:`relcon.data.signal.resample`). The ends of each gap-free stretch are extended with
+    its first / last value (``padtype="edge"``) rather than ``"line"``, whose trend is defined
+    by the first *and last* samples of the whole stretch and so cannot be applied chunk by
+    chunk. Every chunk is resampled with at least ``2 * ceil(10 * max(up, down) / up)`` native
+    samples of context on both sides (more than the filter's half length), and output sample
+    ``j`` of the recording always lies at ``T0 + j / 100``: the result does not depend on
+    ``chunk_s`` (tested against whole-file processing).
+Windows
+    Window ``k`` starts at ``T0 + k * stride_s`` (``stride_s`` a multiple of 0.01 s) and holds
+    the 256 samples from 100 Hz sample ``k * stride_s * 100`` on. It is kept only when all 256
+    samples lie in one gap-free stretch; grid windows that straddle or fall into a gap are
+    counted as ``dropped["gap"]``.
+Non-wear (``drop_nonwear=True``)
+    The rule of :class:`relcon.data.corpus.QualityRules` used by ``relcon prepare``, computed by
+    the same function: on each gap-free stretch at 100 Hz, windows of 60 min every 15 min from
+    the stretch's start plus one flush with its end; one is non-wear when on at least 2 of the 3
+    axes the standard deviation is below 13 mg and the range below 50 mg. A 2.56 s window
+    that overlaps a non-wear window is dropped (``dropped["nonwear"]``); stretches shorter than
+    60 min are not assessed. It runs chunked without approximation: a window is decided once
+    the stretch is known up to 60 min past it (or has ended), from the samples of the
+    block-aligned span that can reach it, which is why about 2.5 hours of 100 Hz samples are
+    held (see Memory). Other quality rules of ``relcon prepare`` (flat, clipped) are not
+    applied.
+Too short
+    A recording without a single 2.56 s window in a gap-free stretch is an error naming the
+    file (a recording shorter than 2.56 s, or one whose gaps leave no room for a window).
+
+Memory
+------
+Per recording: one chunk of input rows (``chunk_s`` at the input rate, about 40 bytes per row
+while it is converted), the resampler's context, at most ``batch_size`` windows waiting for
+the model, and, with ``drop_nonwear``, about 2.5 hours of 100 Hz samples in float32 (11 MB)
+plus the non-wear computation's temporaries (about 25 MB, every 15 minutes of data); without
+it a few windows. Nothing grows with the recording's length.
+
+Modules
+-------
+:mod:`.sources` (raw blocks of rows from each input format), :mod:`.steps` (regularise ->
+resample -> window), :mod:`.iterator` (:class:`WindowIterator`, :func:`iter_windows`),
+:mod:`.batch` (the containers it yields).
+"""
+
+from relcon.data.stream.batch import WindowBatch, WindowSummary
+from relcon.data.stream.iterator import PROBE_ROWS, WindowIterator, iter_windows
+
+__all__ = ["PROBE_ROWS", "WindowBatch", "WindowIterator", "WindowSummary", "iter_windows"]

@@ -1,0 +1,256 @@
+"""Supervised training of an encoder and a head on labelled windows.
+
+One function, :func:`finetune`, serves three evaluation protocols:
+
+* **supervised from scratch** -- ``encoder=None``: a randomly initialised
+  :class:`~relcon.models.encoder.ResNet1DEncoder` and the head are trained together;
+* **full fine-tuning** -- ``encoder=`` a pretrained encoder (e.g. from
+  ``relcon.models.checkpoint.load_model(run, kind="encoder")``): both are trained, the encoder with a
+  smaller learning rate (``lr / 10`` unless ``encoder_lr`` says otherwise);
+* **frozen encoder + head** -- ``freeze_encoder=True``: only the head (linear, or an MLP with
+  ``head_hidden > 0``) is trained; the encoder's weights and batch-norm statistics never change.
+
+Early stopping uses *subjects*: ``val_fraction`` of the training subjects (never single windows of
+a subject) are held out, training stops after ``patience`` epochs without a lower validation loss,
+and the weights of the best epoch are restored.
+
+Classification uses plain (unweighted) cross-entropy by default, the same objective as the linear
+probe of :mod:`relcon.eval.evaluation` (an unweighted logistic regression), so the protocols differ
+only in what is trained; ``class_weighted=True`` weights classes by inverse frequency instead.
+Class codes may be any integers (e.g. ``{0, 1, 2, 12}``): they are mapped to ``0..K-1`` inside
+and back on :meth:`FinetunedModel.predict`. Regression standardises the target with the mean and
+standard deviation of the training windows and minimises the mean squared error.
+
+Usage::
+
+    from relcon.models.checkpoint import load_model
+    from relcon.eval.finetune import FinetuneConfig, finetune
+    encoder, _ = load_model("runs/relcon", kind="encoder")
+    model = finetune(x, y, subjects, task_type="classification", n_classes=None,
+                     encoder=encoder, cfg=FinetuneConfig(epochs=20))
+    y_hat = model.predict(x_test)          # class codes, as in y
+    model.save("runs/finetuned")           # FinetunedModel.load("runs/finetuned")
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from relcon.config import FinetuneConfig
+from relcon.data.augmentations import random_augment
+from relcon.eval.splits import split_subjects
+from relcon.models.encoder import WINDOW, EncoderConfig, ResNet1DEncoder
+from relcon.models.finetuned import TASK_TYPES, FinetunedModel
+from relcon.train.common import pick_device, seed_everything
+
+__all__ = [
+    "FINETUNE_AUGMENTATIONS",
+    "FinetuneConfig",
+    "finetune",
+]
+
+#: Augmentations for ``augment=True``: one of these per training window. They keep the label of a
+#: motion; rotations, flips and shuffles are left out because they can change it (posture is
+#: read from the direction of gravity, stairs up vs down from the direction of time).
+FINETUNE_AUGMENTATIONS = ("noise", "scale", "time_warp")
+
+
+def _class_codes(y: np.ndarray, n_classes: int | None) -> np.ndarray:
+    """The classes the model has outputs for: ``0..n_classes-1`` if all codes fit in it (so a
+    class missing from the training data keeps its output), else the codes present."""
+    present = np.unique(y)
+    if n_classes is None:
+        return present
+    if (
+        np.issubdtype(present.dtype, np.integer)
+        and present.min() >= 0
+        and present.max() < n_classes
+    ):
+        return np.arange(n_classes, dtype=present.dtype)
+    if len(present) == n_classes:
+        return present
+    raise ValueError(
+        f"n_classes={n_classes} does not fit the {len(present)} class codes {present.tolist()[:20]}"
+    )
+
+
+def finetune(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    groups_train: np.ndarray,
+    *,
+    task_type: str,
+    n_classes: int | None = None,
+    encoder: ResNet1DEncoder | None = None,
+    encoder_config: EncoderConfig | None = None,
+    cfg: FinetuneConfig | None = None,
+    progress: bool = False,
+) -> FinetunedModel:
+    """Train an encoder and a head on labelled windows, with early stopping on held-out subjects.
+
+    Args:
+        x_train: ``(N, 256, 3)`` windows in g at 100 Hz.
+        y_train: ``(N,)`` class codes (any integers) or regression targets.
+        groups_train: ``(N,)`` subject of every window (the validation split is by subject).
+        task_type: ``"classification"`` or ``"regression"``.
+        n_classes: classification only, optional: with codes in ``0..n_classes-1`` the model
+            gets an output for every one of them, even classes absent from ``y_train``.
+        encoder: a pretrained encoder to start from (copied; the caller's is never changed).
+            ``None`` trains from a random initialisation.
+        encoder_config: architecture of the random encoder (default: the paper's). With
+            ``encoder`` it may be given too, but must then equal ``encoder.config``.
+        cfg: hyperparameters (default :class:`FinetuneConfig`).
+        progress: show a tqdm bar over epochs.
+
+    Returns:
+        The :class:`FinetunedModel` with the best epoch's weights, in eval mode, on the device
+        it was trained on. ``model.info`` records the configuration, per-epoch losses, best
+        epoch and the training/validation subjects.
+    """
+    cfg = cfg or FinetuneConfig()
+    if task_type not in TASK_TYPES:
+        raise ValueError(f"task_type must be one of {TASK_TYPES}, got {task_type!r}")
+    if encoder is not None and encoder_config is not None and encoder_config != encoder.config:
+        raise ValueError(
+            f"encoder_config {encoder_config} does not match the given encoder's {encoder.config}; "
+            "give either a pretrained encoder or the architecture of a random one"
+        )
+    x = np.asarray(x_train, dtype=np.float32)
+    y = np.asarray(y_train)
+    groups = np.asarray(groups_train).astype(str)
+    if x.ndim != 3 or x.shape[1] < WINDOW or x.shape[2] != 3:
+        raise ValueError(f"x_train must be (N, T >= {WINDOW}, 3), got {x.shape}")
+    if y.shape != (len(x),) or groups.shape != (len(x),):
+        raise ValueError(f"y_train {y.shape} and groups_train {groups.shape} must be ({len(x)},)")
+    device = pick_device(cfg.device)
+    seed_everything(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+
+    # ---- data: optional cap, subject-wise validation split, targets --------------------
+    if cfg.max_train_windows is not None and len(x) > cfg.max_train_windows:
+        keep = np.sort(rng.choice(len(x), cfg.max_train_windows, replace=False))
+        x, y, groups = x[keep], y[keep], groups[keep]
+    fit, val = split_subjects(groups, cfg.val_fraction, cfg.seed)
+    classes, mean, std, class_weight = None, 0.0, 1.0, None
+    if task_type == "classification":
+        classes = _class_codes(y, n_classes)
+        target = torch.from_numpy(np.searchsorted(classes, y).astype(np.int64))
+        if cfg.class_weighted:
+            counts = np.bincount(target[fit].numpy(), minlength=len(classes)).astype(np.float64)
+            w = np.where(counts > 0, counts.sum() / (len(classes) * np.maximum(counts, 1)), 0.0)
+            class_weight = torch.tensor(w, dtype=torch.float32, device=device)
+    else:
+        yf = y.astype(np.float64)
+        mean, std = float(yf[fit].mean()), float(yf[fit].std())
+        std = std if std > 0 else 1.0
+        target = torch.from_numpy(((yf - mean) / std).astype(np.float32))
+
+    def criterion(out: Tensor, t: Tensor) -> Tensor:
+        if task_type == "classification":
+            return F.cross_entropy(out, t, weight=class_weight)
+        return F.mse_loss(out[:, 0], t)
+
+    # ---- model and optimiser ------------------------------------------------------------
+    pretrained = encoder is not None
+    enc = copy.deepcopy(encoder) if pretrained else ResNet1DEncoder(encoder_config)
+    model = FinetunedModel(
+        enc, task_type=task_type, classes=classes, target_mean=mean, target_std=std,
+        head_hidden=cfg.head_hidden,
+    ).to(device)  # fmt: skip
+    if cfg.freeze_encoder:
+        model.encoder.requires_grad_(False)
+        param_groups = [{"params": model.head.parameters(), "lr": cfg.lr}]
+    else:
+        encoder_lr = cfg.encoder_lr
+        if encoder_lr is None:
+            encoder_lr = cfg.lr / 10 if pretrained else cfg.lr
+        param_groups = [
+            {"params": model.encoder.parameters(), "lr": encoder_lr},
+            {"params": model.head.parameters(), "lr": cfg.lr},
+        ]
+    optimizer = torch.optim.AdamW(param_groups, weight_decay=cfg.weight_decay)
+
+    # A frozen encoder without augmentation gives every window the same embedding each epoch:
+    # embed once and train the head on the embeddings.
+    cached = cfg.freeze_encoder and not cfg.augment
+    inputs = torch.from_numpy(model.encoder.embed(x, device=device) if cached else x)
+
+    def forward(xb: Tensor) -> Tensor:
+        if cached:
+            return model.head(xb)
+        if cfg.freeze_encoder:
+            with torch.no_grad():
+                h = model.encoder(xb.transpose(1, 2))
+            return model.head(h)
+        return model(xb.transpose(1, 2))
+
+    @torch.no_grad()
+    def validation_loss() -> float:
+        model.eval()
+        total = 0.0
+        for s in range(0, len(val), 512):
+            idx = val[s : s + 512]
+            out = forward(inputs[idx].to(device))
+            total += criterion(out, target[idx].to(device)).item() * len(idx)
+        return total / len(val)
+
+    # ---- epochs with early stopping -----------------------------------------------------
+    history: list[dict[str, float]] = []
+    best_loss, best_epoch, best_state, waited = float("inf"), -1, None, 0
+    bar = tqdm(range(cfg.epochs), desc="finetune", disable=not progress, unit="epoch")
+    for epoch in bar:
+        model.train()
+        if cfg.freeze_encoder:
+            model.encoder.eval()  # keep the batch-norm statistics frozen too
+        order = np.random.default_rng([cfg.seed, epoch]).permutation(fit)
+        g = torch.Generator(device=device).manual_seed(cfg.seed * 1_000_003 + epoch)
+        total, seen = 0.0, 0
+        for s in range(0, len(order), cfg.batch_size):
+            idx = order[s : s + cfg.batch_size]
+            if len(idx) < 2 and len(order) > 1:
+                continue  # batch norm cannot train on a single window
+            xb = inputs[idx].to(device)
+            if cfg.augment:
+                xb = random_augment(xb, n=1, g=g, names=FINETUNE_AUGMENTATIONS)
+            loss = criterion(forward(xb), target[idx].to(device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total, seen = total + loss.item() * len(idx), seen + len(idx)
+        row = {"epoch": epoch, "train_loss": total / max(seen, 1)}
+        if len(val):
+            row["val_loss"] = validation_loss()
+        history.append(row)
+        bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k != "epoch"})
+
+        current = row.get("val_loss", -float(epoch))  # no validation subjects: keep the last
+        if current < best_loss:
+            best_loss, best_epoch, waited = current, epoch, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            waited += 1
+            if len(val) and waited >= cfg.patience:
+                break
+    bar.close()
+
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    from relcon.config import to_dict
+
+    model.info = {
+        "config": to_dict(cfg),
+        "pretrained_encoder": pretrained,
+        "best_epoch": best_epoch,
+        "history": history,
+        "n_train_windows": len(fit),
+        "n_val_windows": len(val),
+        "train_subjects": sorted(set(groups[fit].tolist())),
+        "val_subjects": sorted(set(groups[val].tolist())),
+    }
+    return model.eval()

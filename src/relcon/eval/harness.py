@@ -1,0 +1,597 @@
+"""The evaluation harness behind ``relcon evaluate``: one method, one protocol, one task.
+
+A run evaluates a **method** (where the features come from) with a **protocol** (what is trained
+on them) on a **task** file, honestly:
+
+* splits are by subject: the task's fixed ``split`` if it has one, else subject-wise k-fold;
+  every fold is trained from scratch and writes its own folder (predictions and scores);
+* every hyperparameter (regularisation, early stopping) is chosen on validation subjects carved
+  out of the fold's training subjects, never on its test subjects;
+* which subjects are evaluated is explicit and saved with the results: ``subjects`` (keep only
+  these) and ``exclude_users_of`` (leave out every user those encoder runs were pretrained on),
+  so that methods compared with each other are scored on the same subjects and, since the folds
+  depend only on the kept subjects and the seed, on the same folds (``relcon benchmark`` sets
+  both for every method). Users the evaluated encoder itself was pretrained on (its
+  ``model.json``) are always left out;
+* every split records its test subjects and window counts in ``results.json`` (``task.splits``),
+  which ``relcon report`` checks before it puts two runs side by side;
+* few-shot: the same protocol trained on ``k`` labelled windows per class drawn from the training
+  subjects, for several seeds;
+* the summary is the mean and std over folds, with every fold's score kept.
+
+Methods: ``encoder`` (any encoder run: RelCon or a self-supervised baseline), ``random`` (the same
+architecture randomly initialised), ``handcrafted``, ``minirocket``, ``supervised`` (the encoder
+trained from scratch on the labels). Protocols: ``linear``, ``mlp``, ``rf``,
+``ridge_classifier`` on frozen features; ``finetune`` (encoder and head trained together; with
+``encoder`` it starts from the checkpoint, with ``supervised``/``random`` from scratch).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from relcon.config import EvalConfig, to_dict
+from relcon.data.tasks import Task, load_task
+from relcon.eval.evaluation import summarise
+from relcon.eval.metrics import score
+from relcon.eval.splits import subject_folds
+from relcon.io import atomic_write_json, environment_info
+
+__all__ = [
+    "METHODS",
+    "PROTOCOLS",
+    "Split",
+    "evaluate",
+    "plan_splits",
+    "pretrained_users",
+    "read_subjects_file",
+    "resolve_method_protocol",
+    "select_subjects",
+    "task_from_data",
+]
+
+METHODS = ("encoder", "random", "handcrafted", "minirocket", "supervised")
+PROTOCOLS = ("linear", "mlp", "rf", "ridge_classifier", "finetune")
+FEW_SHOT_ALL = 0  # k = 0 in a few-shot list means "all labelled windows"
+
+
+def task_from_data(cfg: EvalConfig) -> Task:
+    """A classification task from a data source: its labelled windows, grouped by user."""
+    from relcon.data.datasets import load_segments
+
+    segs = load_segments(cfg.data)
+    keep = segs.label >= 0
+    if cfg.labels is not None:
+        unknown = [n for n in cfg.labels if n not in segs.label_names]
+        if unknown:
+            raise ValueError(f"unknown labels {unknown}; the data have {list(segs.label_names)}")
+        keep &= np.isin(segs.label, [segs.label_names.index(n) for n in cfg.labels])
+    segs = segs.subset(keep)
+    if len(segs) == 0:
+        raise ValueError(f"data source {cfg.data.source!r}: no labelled windows to evaluate on")
+    labels = "+".join(cfg.labels) if cfg.labels else "all"
+    return Task(
+        X=segs.x,
+        y=segs.label.astype(np.int64),
+        groups=segs.user,
+        task_type="classification",
+        label_names=segs.label_names,
+        name=f"{cfg.data.source}:{labels}",
+        description=f"labelled windows of data source {cfg.data.source!r}",
+    )
+
+
+def resolve_method_protocol(cfg: EvalConfig) -> tuple[str, str]:
+    """Fill in ``auto`` method/protocol and check that the pair makes sense."""
+    method = cfg.method
+    if method == "auto":
+        method = (
+            "encoder"
+            if cfg.checkpoint not in ("", "random", "handcrafted")
+            else (cfg.checkpoint or "")
+        )
+        if not method:
+            raise ValueError("evaluate: give --checkpoint (an encoder run) or --method")
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
+    if method == "encoder" and not cfg.checkpoint:
+        raise ValueError("method 'encoder' needs --checkpoint (a RelCon or baseline encoder run)")
+    protocol = cfg.protocol
+    if protocol == "auto":
+        protocol = {"supervised": "finetune", "minirocket": "ridge_classifier"}.get(
+            method, "linear"
+        )
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; choose from {PROTOCOLS}")
+    if method == "supervised" and protocol != "finetune":
+        raise ValueError(
+            "method 'supervised' trains the encoder on the labels: use protocol 'finetune'"
+        )
+    if protocol == "finetune" and method in ("handcrafted", "minirocket"):
+        raise ValueError(f"protocol 'finetune' needs an encoder, not {method!r} features")
+    return method, protocol
+
+
+class Split(NamedTuple):
+    """One train/test split: window indices into the task, and the fold seed that made it."""
+
+    name: str
+    train: np.ndarray
+    test: np.ndarray
+    fold_seed: int | None = None  # None: the task's fixed split or predefined folds
+
+
+def plan_splits(task: Task, cfg: EvalConfig) -> list[Split]:
+    """The splits of ``task``: its fixed split, else its predefined folds, else k-fold.
+
+    The task's fixed ``split`` (``cfg.use_fixed_split``), else its predefined ``fold`` numbers
+    (``cfg.use_task_folds``; folds left empty by the subject selection are dropped), else
+    subject-wise k-fold with ``cfg.folds`` folds, repeated for ``cfg.fold_seeds`` fold seeds
+    (``cfg.seed``, ``cfg.seed + 1``, ...). The k-fold assignment depends only on the set of
+    subjects and the fold seed, so two methods evaluated on the same subjects get the same folds.
+    """
+    if task.split is not None and cfg.use_fixed_split:
+        train, test = np.flatnonzero(task.split == "train"), np.flatnonzero(task.split == "test")
+        if len(train) == 0 or len(test) == 0:
+            side = "training" if len(train) == 0 else "test"
+            raise ValueError(
+                f"task {task.name!r}: its fixed split has no {side} windows left among the "
+                "selected subjects"
+            )
+        return [Split("fixed", train, test)]
+    if "fold" in task.extra and cfg.use_task_folds:
+        fold = np.asarray(task.extra["fold"])
+        out = [
+            Split(f"fold{int(f)}", np.flatnonzero(fold != f), np.flatnonzero(fold == f))
+            for f in np.unique(fold)
+        ]
+        if len(out) < 2:
+            raise ValueError(
+                f"task {task.name!r}: fewer than 2 of its predefined folds hold selected subjects"
+            )
+        return out
+    if cfg.fold_seeds < 1:
+        raise ValueError(f"fold_seeds must be at least 1, got {cfg.fold_seeds}")
+    if task.n_subjects < cfg.folds:
+        raise ValueError(
+            f"task {task.name!r} has {task.n_subjects} subjects, fewer than folds={cfg.folds}; "
+            "lower --folds (at least 2)"
+        )
+    out = []
+    for r in range(cfg.fold_seeds):
+        fold_seed = cfg.seed + r
+        for k, test_subjects in enumerate(subject_folds(task.groups, cfg.folds, fold_seed)):
+            test = np.isin(task.groups, test_subjects)
+            name = f"fold{k}" if cfg.fold_seeds == 1 else f"s{fold_seed}-fold{k}"
+            out.append(Split(name, np.flatnonzero(~test), np.flatnonzero(test), fold_seed))
+    return out
+
+
+def read_subjects_file(path: str | Path) -> list[str]:
+    """The subjects listed in ``path``, as strings, in file order.
+
+    Accepted: a JSON list; a JSON object with a ``"subjects"`` list (the ``subjects.json`` that
+    ``relcon benchmark`` writes per task); or text with subjects separated by newlines, commas
+    or spaces (``#`` starts a comment).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise FileNotFoundError(f"subjects file {path}: {e.strerror or e}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        data = None
+    if not isinstance(data, list | dict):  # plain text (a lone number parses as JSON too)
+        lines = (line.split("#", 1)[0].replace(",", " ") for line in text.splitlines())
+        data = [w for line in lines for w in line.split()]
+    if isinstance(data, dict):
+        data = data.get("subjects")
+    if not isinstance(data, list) or not data:
+        raise ValueError(f"subjects file {path}: expected a non-empty list of subjects")
+    return [str(s) for s in data]
+
+
+def pretrained_users(runs: list[str] | tuple[str, ...]) -> dict[str, list[str]]:
+    """The users each encoder run was pretrained on (``train_users`` in its ``model.json``).
+
+    ``runs`` are run folders, checkpoint folders or model files; ``"default"`` is the model
+    shipped with the package. A run whose ``model.json`` lists no ``train_users`` is an error:
+    which subjects it saw cannot be told.
+    """
+    from relcon.models.checkpoint import model_files
+
+    out = {}
+    for run in runs:
+        _, desc = model_files(_checkpoint_path(run))
+        try:
+            meta = json.loads(desc.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise ValueError(f"{desc}: cannot read the model description ({e})") from None
+        users = meta.get("train_users")
+        if not isinstance(users, list):
+            raise ValueError(
+                f"{desc}: lists no train_users, so the subjects {run} was pretrained on are unknown"
+            )
+        out[str(run)] = [str(u) for u in users]
+    return out
+
+
+def _preview(items, n: int = 8) -> str:
+    items = sorted(str(i) for i in items)
+    more = f" ... (+{len(items) - n} more)" if len(items) > n else ""
+    return ", ".join(items[:n]) + more
+
+
+def select_subjects(
+    task: Task, cfg: EvalConfig, meta: dict | None = None
+) -> tuple[Task, list[str], list[str]]:
+    """Keep the subjects ``cfg`` asks for; returns ``(task, notes, left_out_subjects)``.
+
+    In order: only ``cfg.subjects`` (when given), minus every user of the encoder runs in
+    ``cfg.exclude_users_of``, minus the users the evaluated encoder was pretrained on
+    (``meta["train_users"]``). Raises when fewer than 2 subjects are left.
+    """
+    groups = task.groups.astype(str)
+    subjects = set(np.unique(groups).tolist())
+    keep, notes = set(subjects), []
+    if cfg.subjects is not None:
+        listed = {str(s) for s in cfg.subjects}
+        unknown = listed - subjects
+        if unknown == listed:
+            raise ValueError(f"task {task.name!r} holds none of the {len(listed)} listed subjects")
+        if unknown:
+            notes.append(f"{len(unknown)} listed subjects are not in the task: {_preview(unknown)}")
+        if subjects - listed:
+            notes.append(f"left out {len(subjects - listed)} subjects not in the subject list")
+        keep &= listed
+    for run, users in pretrained_users(cfg.exclude_users_of).items():
+        seen = keep & set(users)
+        if seen:
+            notes.append(f"left out {len(seen)} subjects that {run} was pretrained on")
+            keep -= seen
+    seen = keep & {str(u) for u in (meta or {}).get("train_users", [])}
+    if seen:
+        notes.append(f"left out {len(seen)} subjects seen in pretraining")
+        keep -= seen
+    if len(keep) < 2:
+        raise ValueError(
+            f"task {task.name!r}: {len(keep)} subject(s) left after the subject selection "
+            "(pretraining users, subject list); nothing to test on"
+        )
+    if len(keep) < len(subjects):
+        task = task.subset(np.flatnonzero(np.isin(groups, sorted(keep))))
+    return task, notes, sorted(subjects - keep)
+
+
+def _frozen_features(method: str, task: Task, cfg: EvalConfig, encoder, progress: bool):
+    """Features for every window, or a per-split fitter (MiniRocket is fitted on training windows)."""
+    if method == "handcrafted":
+        from relcon.eval.features import handcrafted_features
+
+        return handcrafted_features(task.X)
+    if method == "minirocket":
+        return None  # fitted per split in _features_for
+    return encoder.embed(task.X, batch_size=cfg.batch_size, progress=progress, allow_longer=True)
+
+
+def _features_for(method, all_feats, task, train, test, seed):
+    if method == "minirocket":
+        from relcon.eval.minirocket import minirocket_features
+
+        return minirocket_features(task.X[train], task.X[test], seed=seed)
+    return all_feats[train], all_feats[test]
+
+
+def _few_shot(y, groups, k, seed, task_type):
+    from relcon.eval.fewshot import few_shot_indices
+
+    index, _ = few_shot_indices(
+        y, groups, None if k == FEW_SHOT_ALL else k, seed, task_type=task_type
+    )
+    return index
+
+
+def _make_trainer(
+    method: str, protocol: str, task: Task, cfg: EvalConfig, encoder, encoder_cfg, progress
+):
+    """A function ``(train_idx, test_idx, seed) -> (predictions, info)`` for this method/protocol."""
+    n_classes = int(task.y.max()) + 1 if task.task_type == "classification" else None
+    if protocol == "finetune":
+        from relcon.eval.finetune import finetune
+
+        def run(train, test, seed):
+            import copy
+
+            ft_cfg = copy.deepcopy(cfg.finetune)
+            ft_cfg.seed = seed
+            ft_cfg.device = cfg.device
+            start = None if method in ("supervised", "random") else copy.deepcopy(encoder)
+            model = finetune(
+                task.X[train],
+                task.y[train],
+                task.groups[train],
+                task_type=task.task_type,
+                n_classes=n_classes,
+                encoder=start,
+                encoder_config=encoder_cfg,
+                cfg=ft_cfg,
+                progress=progress,
+            )
+            return model.predict(task.X[test]), {"finetune": to_dict(ft_cfg), **model.info}
+
+        return run
+
+    from relcon.eval.probes import fit_predict
+
+    all_feats = _frozen_features(method, task, cfg, encoder, progress)
+
+    def run(train, test, seed):
+        n_all = len(train)
+        if cfg.max_train_windows is not None and n_all > cfg.max_train_windows:
+            rng = np.random.default_rng(seed)
+            train = np.sort(rng.choice(train, cfg.max_train_windows, replace=False))
+        f_train, f_test = _features_for(method, all_feats, task, train, test, seed)
+        pred, info = fit_predict(
+            protocol,
+            f_train,
+            task.y[train],
+            task.groups[train],
+            f_test,
+            task_type=task.task_type,
+            seed=seed,
+            val_fraction=cfg.val_fraction,
+        )
+        if len(train) < n_all:
+            info["train_subsample"] = (
+                f"{len(train)} of {n_all} training windows (random, seed {seed})"
+            )
+        return pred, info
+
+    return run
+
+
+def _load_encoder(method: str, cfg: EvalConfig):
+    import torch
+
+    from relcon.models.checkpoint import load_model
+    from relcon.models.encoder import ResNet1DEncoder
+    from relcon.train.common import pick_device
+
+    device = pick_device(cfg.device)
+    if method == "encoder":
+        encoder, meta = load_model(_checkpoint_path(cfg.checkpoint), kind="encoder", device=device)
+        return encoder, encoder.config, meta
+    if method in ("random", "supervised"):
+        torch.manual_seed(cfg.seed)
+        encoder = ResNet1DEncoder(cfg.encoder).to(device)
+        return encoder, cfg.encoder, {}
+    return None, None, {}
+
+
+def _checkpoint_path(checkpoint: str) -> str | Path:
+    """``default`` names the model shipped with the package; anything else is a path."""
+    if checkpoint == "default":
+        import relcon
+
+        return relcon.default_model_path("encoder")
+    return checkpoint
+
+
+def _method_label(method: str, meta: dict, cfg: EvalConfig) -> str:
+    if method == "encoder":
+        trained = meta.get("method", "relcon")
+        if cfg.checkpoint == "default":
+            return f"{trained} (shipped)"
+        folder = Path(cfg.checkpoint).resolve().name
+        return trained if folder == trained else f"{trained} ({folder})"
+    return method
+
+
+def evaluate(
+    cfg: EvalConfig, out: str | Path, *, overwrite: bool = False, progress: bool = True
+) -> dict:
+    """Run one method/protocol on one task; write ``out/results.json`` and one folder per split."""
+    out = Path(out)
+    if out.suffix == ".json":  # a results file was named: keep the per-split folders beside it
+        result_path, folder = out, out.with_suffix("")
+        rel = Path(folder.name)  # the split folders, relative to the results file's folder
+    else:
+        result_path, folder, rel = out / "results.json", out, Path()
+    if result_path.exists() and not overwrite:
+        raise FileExistsError(f"{result_path} exists; pass --overwrite to replace it")
+    method, protocol = resolve_method_protocol(cfg)
+    t0 = time.perf_counter()
+
+    task = load_task(cfg.task) if cfg.task else task_from_data(cfg)
+    encoder, encoder_cfg, meta = _load_encoder(method, cfg)
+    task, notes, left_out = select_subjects(task, cfg, meta)
+    label = _method_label(method, meta, cfg)
+    splits = plan_splits(task, cfg)
+    if cfg.fold_seeds > 1 and splits[0].fold_seed is None:
+        notes.append("fold_seeds ignored: the task has a fixed split or predefined folds")
+    trainer = _make_trainer(method, protocol, task, cfg, encoder, encoder_cfg, progress)
+
+    fold_rows, few_rows, confusion = [], [], None
+    per_class: dict[int, list[float]] = {}
+    split_info = []
+    for split_name, train, test, fold_seed in splits:
+        if task.task_type == "classification":
+            absent = sorted(set(task.y[test]) - set(task.y[train]))
+            if absent:
+                names = [task.label_names[c] if task.label_names else str(c) for c in absent]
+                notes.append(
+                    f"{split_name}: classes {names} are in the test subjects but not the training subjects"
+                )
+        pred, info = trainer(train, test, cfg.seed)
+        metrics = score(task.task_type, task.y[test], pred)
+        split_dir = folder / split_name
+        test_subjects = sorted(np.unique(task.groups[test].astype(str)).tolist())
+        split_info.append(
+            {
+                "name": split_name,
+                "n_train": len(train),
+                "n_test": len(test),
+                "fold_seed": fold_seed,
+                "n_train_subjects": len(np.unique(task.groups[train])),
+                "test_subjects": test_subjects,
+                "predictions": (rel / split_name / "predictions.npz").as_posix(),
+            }
+        )
+        np.savez_compressed(
+            split_dir.mkdir(parents=True, exist_ok=True) or split_dir / "predictions.npz",
+            index=test,
+            y_true=task.y[test],
+            y_pred=pred,
+            groups=task.groups[test].astype(str),
+        )
+        atomic_write_json(
+            split_dir / "scores.json",
+            {
+                "metrics": metrics,
+                "info": info,
+                "n_train": len(train),
+                "n_test": len(test),
+                "fold_seed": fold_seed,
+                "test_subjects": test_subjects,
+            },
+        )
+        for metric, value in metrics.items():
+            fold_rows.append(
+                {
+                    "method": label,
+                    "task": task.name,
+                    "protocol": protocol,
+                    "split": split_name,
+                    "fold_seed": fold_seed,
+                    "metric": metric,
+                    "value": value,
+                }
+            )
+        if task.task_type == "classification":
+            from sklearn.metrics import confusion_matrix, f1_score
+
+            labels = np.arange(int(task.y.max()) + 1)
+            cm = confusion_matrix(task.y[test], pred, labels=labels)
+            confusion = cm if confusion is None else confusion + cm
+            f1 = f1_score(task.y[test], pred, labels=labels, average=None, zero_division=0)
+            for c in np.unique(task.y[test]):
+                per_class.setdefault(int(c), []).append(float(f1[c]))
+        for k in cfg.few_shot:
+            for s in range(cfg.few_shot_seeds):
+                sub = train[
+                    _few_shot(
+                        task.y[train], task.groups[train], k, cfg.seed + 1000 * s, task.task_type
+                    )
+                ]
+                pred_k, _ = trainer(sub, test, cfg.seed + s)
+                for metric, value in score(task.task_type, task.y[test], pred_k).items():
+                    few_rows.append(
+                        {
+                            "method": label,
+                            "task": task.name,
+                            "protocol": protocol,
+                            "k": k,
+                            "seed": s,
+                            "split": split_name,
+                            "metric": metric,
+                            "value": value,
+                        }
+                    )
+
+    rows = [
+        dict(r, protocol=protocol) for r in summarise([{**r, "method": label} for r in fold_rows])
+    ]
+    few_summary = _summarise_few_shot(few_rows)
+    results = {
+        "rows": rows,
+        "folds": fold_rows,
+        "few_shot": few_summary,
+        "few_shot_runs": few_rows,
+        "task": {
+            "name": task.name,
+            "type": task.task_type,
+            "n_windows": len(task),
+            "n_subjects": task.n_subjects,
+            "label_names": list(task.label_names) if task.label_names else None,
+            "subjects": sorted(np.unique(task.groups.astype(str)).tolist()),
+            "left_out_subjects": left_out,
+            "splits": split_info,
+            "description": task.description,
+        },
+        "method": label,
+        "protocol": protocol,
+        "notes": notes,
+        "config": to_dict(cfg),
+        "environment": environment_info(),
+        "seconds": time.perf_counter() - t0,
+    }
+    if confusion is not None:
+        names = _names(task)
+        results["confusion"] = [
+            {
+                "method": label,
+                "task": task.name,
+                "protocol": protocol,
+                "labels": names,
+                "matrix": confusion.tolist(),
+            }
+        ]
+        results["per_class_f1"] = [
+            {
+                "method": label,
+                "task": task.name,
+                "protocol": protocol,
+                "label": names[c],
+                "mean": float(np.mean(v)),
+                "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0,
+                "n": len(v),
+            }
+            for c, v in sorted(per_class.items())
+        ]
+    atomic_write_json(result_path, results)
+    _print_summary(results, notes)
+    print(f"results written to {result_path}")
+    return results
+
+
+def _names(task: Task) -> list[str]:
+    n = int(task.y.max()) + 1
+    return list(task.label_names[:n]) if task.label_names else [str(i) for i in range(n)]
+
+
+def _summarise_few_shot(runs: list[dict]) -> list[dict]:
+    groups: dict[tuple, list[float]] = {}
+    for r in runs:
+        groups.setdefault((r["method"], r["task"], r["protocol"], r["k"], r["metric"]), []).append(
+            r["value"]
+        )
+    return [
+        {
+            "method": m,
+            "task": t,
+            "protocol": p,
+            "k": "all" if k == FEW_SHOT_ALL else k,
+            "metric": metric,
+            "mean": float(np.mean(v)),
+            "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0,
+            "n": len(v),
+            "values": v,
+        }
+        for (m, t, p, k, metric), v in groups.items()
+    ]
+
+
+def _print_summary(results: dict, notes: list[str]) -> None:
+    for r in results["rows"]:
+        print(
+            f"{r['method']:<28} {r['protocol']:<10} {r['metric']:<18} {r['mean']:.3f} +- {r['std']:.3f} (n={r['n']})"
+        )
+    for n in notes:
+        print(f"note: {n}")

@@ -1,0 +1,424 @@
+"""Like-for-like comparisons for ``relcon report``: matched test subjects and paired statistics.
+
+Two methods can only be compared on the same people. :func:`check_subjects` reads each
+``results.json``'s per-split test subjects and window counts (``task.splits``, written by
+``relcon evaluate``; for older files, the subjects in ``<split>/predictions.npz``) and refuses,
+with a :class:`SubjectMismatchError` naming the files and the differing subjects, to put runs
+of one task side by side unless they were scored on the same test subjects in the same folds.
+
+:func:`paired_comparisons` then scores every method against a reference method on the same
+units: the headline metric per test subject (computed from the saved predictions; a subject's
+scores over repeated fold seeds are averaged), or per fold where predictions are missing. The
+mean difference gets a percentile bootstrap 95% interval over those units (seeded, 10,000
+resamples by default), and a mark: ``win`` or ``loss`` only when the interval excludes zero
+(in the direction that is better for the metric: lower for MAE/RMSE), else ``tie``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "BootstrapCI",
+    "SubjectMismatchError",
+    "bootstrap_ci",
+    "check_subjects",
+    "fold_scores",
+    "paired_comparisons",
+    "paired_mark",
+    "result_splits",
+    "subject_scores",
+]
+
+N_RESAMPLES = 10_000
+LEVEL = 0.95
+
+
+class SubjectMismatchError(ValueError):
+    """Runs of one task were scored on different test subjects (or folds, or windows)."""
+
+
+# --------------------------------------------------------------------------------------------
+# the statistics
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BootstrapCI:
+    """Mean of paired differences with a percentile bootstrap interval over the units."""
+
+    mean: float
+    low: float
+    high: float
+    n: int  # units (subjects or folds) resampled
+    level: float = LEVEL
+
+
+def bootstrap_ci(
+    diffs: Sequence[float] | np.ndarray,
+    *,
+    n_resamples: int = N_RESAMPLES,
+    level: float = LEVEL,
+    seed: int = 0,
+) -> BootstrapCI:
+    """Percentile bootstrap interval of the mean of ``diffs`` (one paired difference per unit).
+
+    ``n_resamples`` means of ``len(diffs)`` units drawn with replacement (``seed`` fixes the
+    draws); the interval is their ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles.
+    """
+    d = np.asarray(diffs, dtype=np.float64).ravel()
+    if d.size == 0 or not np.isfinite(d).all():
+        raise ValueError("bootstrap_ci: need at least one finite difference")
+    if not 0 < level < 1:
+        raise ValueError(f"bootstrap_ci: level must be in (0, 1), got {level}")
+    rng = np.random.default_rng(seed)
+    means = np.empty(n_resamples)
+    chunk = max(1, 2_000_000 // d.size)  # bounded memory for many units
+    for start in range(0, n_resamples, chunk):
+        stop = min(n_resamples, start + chunk)
+        means[start:stop] = d[rng.integers(0, d.size, (stop - start, d.size))].mean(axis=1)
+    low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return BootstrapCI(float(d.mean()), float(low), float(high), int(d.size), level)
+
+
+def paired_mark(ci: BootstrapCI | None, lower_is_better: bool) -> str:
+    """``win`` / ``loss`` when the interval excludes zero (better / worse), else ``tie``.
+
+    ``ci`` is of (method - reference); for lower-is-better metrics a negative difference wins.
+    ``n/a`` when there is no interval (fewer than two units).
+    """
+    if ci is None or ci.n < 2:
+        return "n/a"
+    if ci.low > 0:
+        return "loss" if lower_is_better else "win"
+    if ci.high < 0:
+        return "win" if lower_is_better else "loss"
+    return "tie"
+
+
+# --------------------------------------------------------------------------------------------
+# reading what each run was scored on
+# --------------------------------------------------------------------------------------------
+
+
+def _base(result: dict) -> Path:
+    return Path(str(result.get("source", ""))).parent
+
+
+def _task_name(result: dict) -> str | None:
+    task = result.get("task")
+    return str(task["name"]) if isinstance(task, dict) and "name" in task else None
+
+
+def _predictions_path(result: dict, split: dict) -> Path:
+    if split.get("predictions"):
+        return _base(result) / split["predictions"]
+    source = Path(str(result.get("source", "")))
+    folder = source.parent if source.name == "results.json" else source.with_suffix("")
+    return folder / str(split["name"]) / "predictions.npz"
+
+
+def _load_predictions(path: Path, cache: dict | None) -> dict | None:
+    key = str(path)
+    if cache is not None and key in cache:
+        return cache[key]
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            data = {k: z[k] for k in ("y_true", "y_pred", "groups") if k in z.files}
+    except (OSError, ValueError):
+        data = None
+    if data is not None and "groups" in data:
+        data["groups"] = data["groups"].astype(str)
+    if cache is not None:
+        cache[key] = data
+    return data
+
+
+def result_splits(result: dict, cache: dict | None = None) -> list[dict] | None:
+    """Per split ``{name, test_subjects (sorted str), n_test}`` of a loaded ``results.json``.
+
+    Read from ``task.splits`` (``relcon evaluate`` records them); for files written before the
+    subjects were recorded, from each split's ``predictions.npz``. ``None`` when unknown.
+    """
+    task = result.get("task")
+    if not isinstance(task, dict) or not isinstance(task.get("splits"), list):
+        return None
+    out = []
+    for split in task["splits"]:
+        if not isinstance(split, dict) or "name" not in split:
+            return None
+        subjects, n_test = split.get("test_subjects"), split.get("n_test")
+        if subjects is None:
+            pred = _load_predictions(_predictions_path(result, split), cache)
+            if pred is None or "groups" not in pred:
+                return None
+            subjects, n_test = np.unique(pred["groups"]).tolist(), len(pred["groups"])
+        out.append(
+            {
+                "name": str(split["name"]),
+                "test_subjects": sorted(str(s) for s in subjects),
+                "n_test": None if n_test is None else int(n_test),
+            }
+        )
+    return out or None
+
+
+def _listing(items: Sequence[str], n: int = 12) -> str:
+    items = list(items)
+    more = f" ... (+{len(items) - n} more)" if len(items) > n else ""
+    return "[" + ", ".join(items[:n]) + more + "]"
+
+
+def _split_differences(a: list[dict], b: list[dict]) -> list[str]:
+    """What differs between two runs' splits (empty when they match)."""
+    out = []
+    sa, sb = {s["name"]: s for s in a}, {s["name"]: s for s in b}
+    if list(sa) != list(sb):
+        only_a, only_b = [n for n in sa if n not in sb], [n for n in sb if n not in sa]
+        if only_a or only_b:
+            out.append(f"splits differ: only in the first {only_a}, only in the second {only_b}")
+    for name in (n for n in sa if n in sb):
+        ta, tb = set(sa[name]["test_subjects"]), set(sb[name]["test_subjects"])
+        if ta != tb:
+            out.append(
+                f"{name}: test subjects only in the first {_listing(sorted(ta - tb))}, "
+                f"only in the second {_listing(sorted(tb - ta))}"
+            )
+        elif None not in (sa[name]["n_test"], sb[name]["n_test"]) and (
+            sa[name]["n_test"] != sb[name]["n_test"]
+        ):
+            out.append(
+                f"{name}: same test subjects but {sa[name]['n_test']} vs "
+                f"{sb[name]['n_test']} test windows"
+            )
+    return out
+
+
+@dataclass
+class SubjectCheck:
+    """Outcome of :func:`check_subjects`."""
+
+    mismatches: dict[str, list[str]]  # task -> lines describing what differs (allowed ones)
+    unchecked: list[str]  # sources whose test subjects are not recorded
+    splits: dict[str, list[dict] | None]  # source -> its splits (None: unknown)
+
+
+def check_subjects(
+    results: Sequence[dict], *, allow_mismatch: bool = False, cache: dict | None = None
+) -> SubjectCheck:
+    """Check that every run of a task was scored on the same test subjects per split.
+
+    Runs are grouped by task name; each is compared with the first one of its task that records
+    its splits (split names, each split's test subjects and test window count). Raises
+    :class:`SubjectMismatchError` naming the files and the differing subjects, unless
+    ``allow_mismatch``, in which case the differences are returned for a footnote. Runs without
+    recorded subjects (results not written by ``relcon evaluate``) are listed as unchecked.
+    """
+    by_task: dict[str, list[tuple[str, list[dict]]]] = {}
+    unchecked, splits = [], {}
+    for res in results:
+        source = str(res.get("source", ""))
+        task = _task_name(res)
+        sp = result_splits(res, cache) if task is not None else None
+        splits[source] = sp
+        if sp is None:
+            unchecked.append(source)
+            continue
+        by_task.setdefault(task, []).append((source, sp))
+    mismatches: dict[str, list[str]] = {}
+    for task, runs in by_task.items():
+        first_source, first = runs[0]
+        lines = []
+        for source, sp in runs[1:]:
+            diff = _split_differences(first, sp)
+            if diff:
+                lines.append(f"{first_source} vs {source}:")
+                lines += [f"    {d}" for d in diff]
+        if lines:
+            mismatches[task] = lines
+    if mismatches and not allow_mismatch:
+        text = "\n".join(
+            f"  task {task!r}:\n" + "\n".join(f"    {line}" for line in lines)
+            for task, lines in mismatches.items()
+        )
+        raise SubjectMismatchError(
+            "runs of the same task were not scored on the same test subjects, so their scores "
+            f"are not comparable:\n{text}\nEvaluate them on matched subjects (relcon benchmark "
+            "does; relcon evaluate --exclude-users-of RUN ... or --subjects FILE), or pass "
+            "--allow-mismatch to report them anyway (the tables then say so)."
+        )
+    return SubjectCheck(mismatches, unchecked, splits)
+
+
+# --------------------------------------------------------------------------------------------
+# scores per unit
+# --------------------------------------------------------------------------------------------
+
+
+def fold_scores(result: dict, metric: str) -> dict[str, float]:
+    """``split name -> value`` of ``metric`` from a results file's per-fold rows."""
+    out = {}
+    for row in result.get("folds") or []:
+        if isinstance(row, dict) and row.get("metric") == metric and "split" in row:
+            out[str(row["split"])] = float(row["value"])
+    return out
+
+
+def subject_scores(result: dict, metric: str, cache: dict | None = None) -> dict[str, float] | None:
+    """``subject -> metric`` computed on each test subject's windows from the saved predictions.
+
+    A subject tested in several splits (repeated fold seeds) gets the mean of its scores.
+    ``None`` when a split's ``predictions.npz`` is missing or the task type is unknown.
+    """
+    from relcon.eval.metrics import score
+
+    task = result.get("task")
+    if not isinstance(task, dict) or task.get("type") not in ("classification", "regression"):
+        return None
+    if not isinstance(task.get("splits"), list) or not task["splits"]:
+        return None
+    per: dict[str, list[float]] = {}
+    for split in task["splits"]:
+        pred = _load_predictions(_predictions_path(result, split), cache)
+        if pred is None or not {"y_true", "y_pred", "groups"} <= set(pred):
+            return None
+        groups = pred["groups"]
+        for g in np.unique(groups):
+            m = groups == g
+            value = score(task["type"], pred["y_true"][m], pred["y_pred"][m]).get(metric)
+            if value is None:
+                return None
+            per.setdefault(str(g), []).append(float(value))
+    return {g: float(np.mean(v)) for g, v in per.items()}
+
+
+# --------------------------------------------------------------------------------------------
+# comparisons against a reference
+# --------------------------------------------------------------------------------------------
+
+
+def _choose_reference(entries: list[tuple[str, str]], reference: str | None):
+    """The reference (method, protocol) among ``entries``; ``None`` if ``reference`` is absent."""
+    if reference is None:
+        for m, p in entries:
+            if "relcon" in m.lower() and p == "linear":
+                return m, p
+        return entries[0] if entries else None
+    matches = [(m, p) for m, p in entries if m == reference]
+    if not matches:  # "label:protocol" or "label (protocol)"
+        matches = [(m, p) for m, p in entries if reference in (f"{m}:{p}", f"{m} ({p})")]
+    if not matches:
+        return None
+    return next(((m, p) for m, p in matches if p == "linear"), matches[0])
+
+
+def _pair(a: dict[str, float], b: dict[str, float]) -> tuple[list[str], np.ndarray]:
+    units = [u for u in a if u in b and math.isfinite(a[u]) and math.isfinite(b[u])]
+    return units, np.array([a[u] - b[u] for u in units], dtype=np.float64)
+
+
+def paired_comparisons(
+    results: Sequence[dict],
+    headline: dict[str, str],
+    *,
+    reference: str | None = None,
+    lower_is_better,
+    n_resamples: int = N_RESAMPLES,
+    seed: int = 0,
+    cache: dict | None = None,
+) -> tuple[list[dict], list[dict], list[str]]:
+    """Every run against the reference run of its task, on ``headline[task]``.
+
+    Parameters
+    ----------
+    results : loaded ``results.json`` files (each one method, protocol and task, as written by
+        ``relcon evaluate``; others are skipped).
+    headline : task -> the metric compared.
+    reference : method label, or ``label:protocol``; default per task: the first run whose
+        label contains "relcon" with the linear protocol, else the task's first run.
+    lower_is_better : callable ``metric -> bool``: whether a smaller value is better.
+
+    Returns
+    -------
+    ``(rows, units, notes)``: one row per (task, method, protocol) with the reference, the fold
+    and subject differences (``fold_diff``, ``diff``, ``ci_low``, ``ci_high``, ``n_units``,
+    ``unit``, ``folds_better``, ``n_folds``) and the ``mark`` (``ref`` for the reference); one
+    row per paired unit (subject or fold) with both scores and the difference; and notes on
+    what could not be compared.
+    """
+    runs: dict[str, dict[tuple[str, str], dict]] = {}
+    for res in results:
+        task, method, protocol = _task_name(res), res.get("method"), res.get("protocol")
+        if task in headline and method is not None:
+            runs.setdefault(task, {}).setdefault((str(method), str(protocol or "linear")), res)
+    rows, units, notes = [], [], []
+    for task, by_entry in runs.items():
+        metric, lower = headline[task], lower_is_better(headline[task])
+        ref_key = _choose_reference(list(by_entry), reference)
+        if ref_key is None:
+            notes.append(f"{task}: no run labelled {reference!r}; no paired statistics")
+            continue
+        ref = by_entry[ref_key]
+        ref_subjects = subject_scores(ref, metric, cache)
+        ref_folds = fold_scores(ref, metric)
+        ref_tested = {s["name"]: s["test_subjects"] for s in result_splits(ref, cache) or []}
+        for (method, protocol), res in by_entry.items():
+            row = {
+                "task": task, "metric": metric, "method": method, "protocol": protocol,
+                "reference": f"{ref_key[0]} ({ref_key[1]})", "source": res.get("source", ""),
+            }  # fmt: skip
+            if (method, protocol) == ref_key:
+                rows.append({**row, "mark": "ref"})
+                continue
+            folds = fold_scores(res, metric)
+            tested = {s["name"]: s["test_subjects"] for s in result_splits(res, cache) or []}
+            if tested and ref_tested:  # pair only folds with the same test subjects
+                folds = {k: v for k, v in folds.items() if tested.get(k) == ref_tested.get(k)}
+            f_units, f_diff = _pair(folds, ref_folds)
+            subj = subject_scores(res, metric, cache)
+            if subj is not None and ref_subjects is not None:
+                unit, (u_ids, u_diff) = "subject", _pair(subj, ref_subjects)
+                mine, theirs = subj, ref_subjects
+            else:
+                unit, u_ids, u_diff = "fold", f_units, f_diff
+                mine, theirs = folds, ref_folds
+            if len(u_ids) == 0:
+                notes.append(
+                    f"{task}: {method} ({protocol}) shares no test units with the reference"
+                )
+            ci = (
+                bootstrap_ci(u_diff, n_resamples=n_resamples, seed=seed)
+                if len(u_ids) >= 2
+                else None
+            )
+            better = (f_diff < 0) if lower else (f_diff > 0)
+            rows.append(
+                {
+                    **row,
+                    "unit": unit,
+                    "n_units": len(u_ids),
+                    "diff": float(u_diff.mean()) if len(u_ids) else math.nan,
+                    "ci_low": ci.low if ci else math.nan,
+                    "ci_high": ci.high if ci else math.nan,
+                    "fold_diff": float(f_diff.mean()) if len(f_units) else math.nan,
+                    "folds_better": int(better.sum()),
+                    "n_folds": len(f_units),
+                    "mark": paired_mark(ci, lower),
+                }
+            )
+            kinds = [("fold", f_units, f_diff, folds, ref_folds)]
+            if unit == "subject":
+                kinds.append(("subject", u_ids, u_diff, mine, theirs))
+            for kind, ids, diffs, a, b in kinds:
+                units += [
+                    {"task": task, "metric": metric, "method": method, "protocol": protocol,
+                     "reference": row["reference"], "unit": kind, "id": u, "score": a[u],
+                     "reference_score": b[u], "diff": float(d)}
+                    for u, d in zip(ids, diffs, strict=True)
+                ]  # fmt: skip
+    return rows, units, notes

@@ -1,0 +1,579 @@
+"""Heads fitted on frozen features: linear, ridge, MLP and random-forest probes.
+
+Every probe chooses its one hyperparameter on *validation subjects* carved out of the training
+subjects (never on the test fold), then refits on all training subjects with the chosen value
+and predicts the test windows. Everything is seeded, so a call is deterministic given ``seed``.
+
+========================= =================================== ===================================
+probe                     classification                      regression
+========================= =================================== ===================================
+``"linear"``              :func:`relcon.eval.evaluation.linear_    ridge regression on standardised
+                          probe` (logistic regression, ``C``  features, ``alpha`` from
+                          from :data:`relcon.eval.evaluation.      :data:`REGRESSION_ALPHAS` (incl.
+                          DEFAULT_CS` incl. no penalty)       ~0), chosen by validation MSE
+``"ridge_classifier"``    ±1 one-vs-rest ridge on             not defined (use ``"linear"``)
+                          standardised features (MiniRocket's
+                          head), ``alpha`` from
+                          :data:`RIDGE_CLASSIFIER_ALPHAS`
+``"mlp"``                 one hidden layer (torch), early     same, on standardised targets
+                          stopping on the validation
+                          subjects' loss
+``"rf"``                  random forest, ``min_samples_leaf`` same (regression forest), chosen
+                          from :data:`RF_MIN_SAMPLES_LEAF`    by validation MSE
+========================= =================================== ===================================
+
+Validation split
+    ``round(val_fraction * n_subjects)`` (at least one) training subjects are drawn with
+    ``numpy.random.default_rng(seed)``, exactly as :func:`relcon.eval.evaluation.linear_probe` draws
+    them. For classification the split is usable only if every training class occurs both in
+    the fitting subjects and in the validation subjects; otherwise up to
+    :data:`relcon.eval.splits.MAX_SPLIT_DRAWS` - 1 further seeded draws are tried
+    (:func:`relcon.eval.splits.validation_split`). If none is usable (e.g. a class is held by a
+    single subject, as in 1-shot data) the probe uses its **default**
+    hyperparameter (:data:`DEFAULTS`), fitted on all training windows, and says so in
+    ``info["selection"] == "default"`` and ``info["fallback"]`` (the reason). A regression
+    split only needs at least two fitting windows.
+
+Scores used for the choice
+    classification: macro-F1 on the validation windows (ties: the more regularised value);
+    ridge classifier ties are broken by the validation squared error of the ±1 scores;
+    regression: mean squared error; MLP: the validation loss per epoch (cross-entropy, or MSE
+    of the standardised target), the chosen hyperparameter being the number of epochs.
+
+All BLAS/OpenMP pools are limited to one thread while fitting (see
+:func:`relcon.eval.evaluation._fit`): on small shared machines oversubscription made fits several
+times slower.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
+
+from relcon.eval.evaluation import DEFAULT_CS, linear_probe
+from relcon.eval.metrics import classification_metrics
+from relcon.eval.splits import validation_split
+
+__all__ = [
+    "DEFAULTS",
+    "MLP_BATCH_SIZE",
+    "MLP_DROPOUT",
+    "MLP_HIDDEN",
+    "MLP_LR",
+    "MLP_MAX_EPOCHS",
+    "MLP_PATIENCE",
+    "MLP_WEIGHT_DECAY",
+    "PROBES",
+    "REGRESSION_ALPHAS",
+    "RF_MIN_SAMPLES_LEAF",
+    "RF_N_ESTIMATORS",
+    "RF_SELECTION_ESTIMATORS",
+    "RIDGE_CLASSIFIER_ALPHAS",
+    "fit_predict",
+    "ridge_path",
+]
+
+PROBES: tuple[str, ...] = ("linear", "mlp", "rf", "ridge_classifier")
+
+#: ridge-regression penalties tried by the ``"linear"`` regression probe (1e-6 is "~0")
+REGRESSION_ALPHAS: tuple[float, ...] = (1e-6, 1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5)
+#: ridge-classifier penalties: MiniRocket's RidgeClassifierCV grid, ``np.logspace(-3, 3, 10)``
+RIDGE_CLASSIFIER_ALPHAS: tuple[float, ...] = tuple(float(a) for a in np.logspace(-3, 3, 10))
+#: trees of the final forest, and of the forests that score each ``min_samples_leaf``
+RF_N_ESTIMATORS = 300
+RF_SELECTION_ESTIMATORS = 100
+RF_MIN_SAMPLES_LEAF: tuple[int, ...] = (1, 2, 5, 10)
+#: the MLP: features -> Linear(MLP_HIDDEN) -> ReLU -> Dropout -> Linear(outputs), AdamW
+MLP_HIDDEN = 256
+MLP_DROPOUT = 0.1
+MLP_LR = 1e-3
+MLP_WEIGHT_DECAY = 1e-4
+MLP_BATCH_SIZE = 256
+MLP_MAX_EPOCHS = 200
+MLP_PATIENCE = 15
+#: hyperparameter used when no usable validation split exists, per (probe, task type)
+DEFAULTS: dict[tuple[str, str], tuple[str, float]] = {
+    ("linear", "classification"): ("C", 1.0),
+    ("linear", "regression"): ("alpha", 1.0),
+    ("ridge_classifier", "classification"): ("alpha", 1.0),
+    ("mlp", "classification"): ("epochs", 50),
+    ("mlp", "regression"): ("epochs", 50),
+    ("rf", "classification"): ("min_samples_leaf", 1),
+    ("rf", "regression"): ("min_samples_leaf", 1),
+}
+
+
+# --------------------------------------------------------------------------------------------
+# ridge
+# --------------------------------------------------------------------------------------------
+
+
+def ridge_path(
+    x: np.ndarray, y: np.ndarray, alphas: Sequence[float]
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Ridge solutions with an unpenalised intercept for every penalty in ``alphas``.
+
+    Minimises ``||y - x w - b||^2 + alpha ||w||^2`` (what ``sklearn.linear_model.Ridge`` with
+    ``fit_intercept=True`` does) for all ``alphas`` from one eigendecomposition of the smaller
+    Gram matrix of the centred data.
+
+    Parameters
+    ----------
+    x : np.ndarray
+        ``(N, F)`` features.
+    y : np.ndarray
+        ``(N,)`` or ``(N, K)`` targets.
+    alphas : sequence of float
+        Non-negative penalties.
+
+    Returns
+    -------
+    list of (w, b)
+        ``w`` is ``(F, K)`` and ``b`` is ``(K,)`` (``K = 1`` for 1-D ``y``); predictions are
+        ``x @ w + b``.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y2 = np.asarray(y, dtype=np.float64)
+    y2 = y2[:, None] if y2.ndim == 1 else y2
+    x_mean, y_mean = x.mean(axis=0), y2.mean(axis=0)
+    xc, yc = x - x_mean, y2 - y_mean
+    n, f = xc.shape
+    out = []
+    with threadpool_limits(limits=1):
+        if n <= f:  # dual: w = xc^T (xc xc^T + a I)^-1 yc
+            lam, q = np.linalg.eigh(xc @ xc.T)
+            lam = np.clip(lam, 0.0, None)
+            qty = q.T @ yc
+            for a in alphas:
+                w = xc.T @ (q @ (qty / (lam + a)[:, None]))
+                out.append((w, y_mean - x_mean @ w))
+        else:  # primal: w = (xc^T xc + a I)^-1 xc^T yc
+            lam, v = np.linalg.eigh(xc.T @ xc)
+            lam = np.clip(lam, 0.0, None)
+            vtxy = v.T @ (xc.T @ yc)
+            for a in alphas:
+                w = v @ (vtxy / (lam + a)[:, None])
+                out.append((w, y_mean - x_mean @ w))
+    return out
+
+
+def _standardise(x_fit: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
+    scaler = StandardScaler().fit(x_fit)
+    return [scaler.transform(x_fit), *(scaler.transform(o) for o in others)]
+
+
+def _pick(keys: Sequence[tuple], order: Sequence[int]) -> int:
+    """Index of the best entry: largest ``keys[i]``; ties go to the earliest in ``order``."""
+    best = order[0]
+    for i in order[1:]:
+        if keys[i] > keys[best]:
+            best = i
+    return best
+
+
+def _ridge_regression(
+    x_train: np.ndarray, y_train: np.ndarray, is_val: np.ndarray | None, x_test: np.ndarray
+) -> tuple[np.ndarray, dict]:
+    alphas = REGRESSION_ALPHAS
+    info: dict = {"hyperparameter": "alpha", "grid": list(alphas), "val_metric": "mse"}
+    alpha = DEFAULTS[("linear", "regression")][1]
+    if is_val is not None:
+        xa, xv = _standardise(x_train[~is_val], x_train[is_val])
+        mse = []
+        for w, b in ridge_path(xa, y_train[~is_val], alphas):
+            mse.append(float(np.mean(((xv @ w + b)[:, 0] - y_train[is_val]) ** 2)))
+        # most regularised first, so that ties keep the larger alpha
+        i = _pick([(-m,) for m in mse], np.argsort(alphas)[::-1].tolist())
+        alpha, info["val_scores"] = alphas[i], mse
+    xt, xs = _standardise(x_train, x_test)
+    ((w, b),) = ridge_path(xt, y_train, [alpha])
+    info["value"] = alpha
+    return (xs @ w + b)[:, 0], info
+
+
+def _ridge_classifier(
+    x_train: np.ndarray, y_train: np.ndarray, is_val: np.ndarray | None, x_test: np.ndarray
+) -> tuple[np.ndarray, dict]:
+    alphas = RIDGE_CLASSIFIER_ALPHAS
+    classes = np.unique(y_train)
+    info: dict = {"hyperparameter": "alpha", "grid": list(alphas), "val_metric": "macro_f1"}
+
+    def targets(y: np.ndarray) -> np.ndarray:
+        return np.where(y[:, None] == classes[None, :], 1.0, -1.0)
+
+    alpha = DEFAULTS[("ridge_classifier", "classification")][1]
+    if is_val is not None:
+        xa, xv = _standardise(x_train[~is_val], x_train[is_val])
+        yv = y_train[is_val]
+        keys, f1s = [], []
+        for w, b in ridge_path(xa, targets(y_train[~is_val]), alphas):
+            scores = xv @ w + b
+            f1 = classification_metrics(yv, classes[np.argmax(scores, axis=1)])["macro_f1"]
+            keys.append((f1, -float(np.mean((scores - targets(yv)) ** 2))))
+            f1s.append(f1)
+        i = _pick(keys, np.argsort(alphas)[::-1].tolist())
+        alpha, info["val_scores"] = alphas[i], f1s
+    xt, xs = _standardise(x_train, x_test)
+    ((w, b),) = ridge_path(xt, targets(y_train), [alpha])
+    info["value"] = alpha
+    return classes[np.argmax(xs @ w + b, axis=1)], info
+
+
+# --------------------------------------------------------------------------------------------
+# logistic regression (relcon.eval.evaluation.linear_probe)
+# --------------------------------------------------------------------------------------------
+
+
+def _logistic(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    groups_train: np.ndarray,
+    x_test: np.ndarray,
+    split_seed: int | None,
+    val_fraction: float,
+    seed: int,
+) -> tuple[np.ndarray, dict]:
+    info: dict = {"hyperparameter": "C", "grid": list(DEFAULT_CS), "val_metric": "macro_f1"}
+    # linear_probe scores its own predictions against y_test; these are placeholders (every
+    # class present) so that the scores are defined; they are discarded.
+    dummy = np.resize(np.unique(y_train), len(x_test))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if split_seed is None:  # no usable split: the default C, no selection
+            res = linear_probe(
+                x_train, y_train, groups_train, x_test, dummy,
+                cs=(DEFAULTS[("linear", "classification")][1],), seed=seed,
+            )  # fmt: skip
+        else:  # linear_probe draws the same validation subjects from split_seed
+            res = linear_probe(
+                x_train, y_train, groups_train, x_test, dummy,
+                val_fraction=val_fraction, seed=split_seed,
+            )  # fmt: skip
+    info["value"] = res.c
+    return res.y_pred, info
+
+
+# --------------------------------------------------------------------------------------------
+# MLP
+# --------------------------------------------------------------------------------------------
+
+
+def _mlp_train(
+    x: np.ndarray,
+    t: np.ndarray,
+    n_out: int,
+    classify: bool,
+    seed: int,
+    epochs: int,
+    x_val: np.ndarray | None = None,
+    t_val: np.ndarray | None = None,
+):
+    """Train the MLP; with validation data, stop early and return the best epoch's weights.
+
+    Returns ``(model, best_epoch, val_losses)`` (``best_epoch`` counts from 1).
+    """
+    import torch
+
+    # the global RNG (initial weights, dropout masks) is seeded here and restored afterwards
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return _mlp_loop(x, t, n_out, classify, seed, epochs, x_val, t_val)
+
+
+def _mlp_loop(
+    x: np.ndarray,
+    t: np.ndarray,
+    n_out: int,
+    classify: bool,
+    seed: int,
+    epochs: int,
+    x_val: np.ndarray | None,
+    t_val: np.ndarray | None,
+):
+    import torch
+    from torch import nn
+
+    model = nn.Sequential(
+        nn.Linear(x.shape[1], MLP_HIDDEN),
+        nn.ReLU(),
+        nn.Dropout(MLP_DROPOUT),
+        nn.Linear(MLP_HIDDEN, n_out),
+    )
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=MLP_LR, weight_decay=MLP_WEIGHT_DECAY)
+    loss_fn = nn.CrossEntropyLoss() if classify else nn.MSELoss()
+    xt = torch.as_tensor(x, dtype=torch.float32)
+    tt = torch.as_tensor(t, dtype=torch.long if classify else torch.float32)
+    if x_val is not None:
+        xv = torch.as_tensor(x_val, dtype=torch.float32)
+        tv = torch.as_tensor(t_val, dtype=torch.long if classify else torch.float32)
+    best_loss, best_epoch, best_state, losses = np.inf, 0, None, []
+    for epoch in range(1, epochs + 1):
+        model.train()
+        for idx in torch.randperm(len(xt), generator=gen).split(MLP_BATCH_SIZE):
+            out = model(xt[idx])
+            loss = loss_fn(out if classify else out[:, 0], tt[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        if x_val is None:
+            continue
+        model.eval()
+        with torch.no_grad():
+            out = model(xv)
+            val = float(loss_fn(out if classify else out[:, 0], tv))
+        losses.append(val)
+        if val < best_loss - 1e-6:
+            best_loss, best_epoch = val, epoch
+            best_state = {k: v.clone() for k, v in model.state_dict().items()}
+        elif epoch - best_epoch >= MLP_PATIENCE:
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return model, (max(1, best_epoch) if x_val is not None else epochs), losses
+
+
+def _mlp(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    is_val: np.ndarray | None,
+    x_test: np.ndarray,
+    task_type: str,
+    seed: int,
+) -> tuple[np.ndarray, dict]:
+    import torch
+
+    classify = task_type == "classification"
+    info: dict = {
+        "hyperparameter": "epochs",
+        "grid": [1, MLP_MAX_EPOCHS],
+        "val_metric": "cross_entropy" if classify else "mse_standardised_target",
+        "hidden": MLP_HIDDEN,
+        "patience": MLP_PATIENCE,
+    }
+    if classify:
+        classes, codes = np.unique(y_train, return_inverse=True)
+        n_out = len(classes)
+    else:
+        n_out = 1
+
+    def encode(y: np.ndarray, ref: np.ndarray) -> np.ndarray:
+        if classify:
+            return np.searchsorted(classes, y)
+        mu, sd = ref.mean(), ref.std()
+        return (y - mu) / (sd if sd > 0 else 1.0)
+
+    epochs = int(DEFAULTS[("mlp", task_type)][1])
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1):
+            if is_val is not None:
+                ya = y_train[~is_val]
+                xa, xv = _standardise(x_train[~is_val], x_train[is_val])
+                _, epochs, losses = _mlp_train(
+                    xa, encode(ya, ya), n_out, classify, seed, MLP_MAX_EPOCHS,
+                    xv, encode(y_train[is_val], ya),
+                )  # fmt: skip
+                info["val_scores"] = losses
+            xt, xs = _standardise(x_train, x_test)
+            target = codes if classify else encode(y_train, y_train)
+            model, _, _ = _mlp_train(xt, target, n_out, classify, seed, epochs)
+            with torch.no_grad():
+                out = model(torch.as_tensor(xs, dtype=torch.float32)).numpy()
+    finally:
+        torch.set_num_threads(old_threads)
+    info["value"] = epochs
+    if classify:
+        return classes[np.argmax(out, axis=1)], info
+    sd = y_train.std()
+    return out[:, 0] * (sd if sd > 0 else 1.0) + y_train.mean(), info
+
+
+# --------------------------------------------------------------------------------------------
+# random forest
+# --------------------------------------------------------------------------------------------
+
+
+def _forest(task_type: str, leaf: int, n_estimators: int, seed: int):
+    cls = RandomForestClassifier if task_type == "classification" else RandomForestRegressor
+    return cls(n_estimators=n_estimators, min_samples_leaf=leaf, random_state=seed, n_jobs=1)
+
+
+def _rf(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    is_val: np.ndarray | None,
+    x_test: np.ndarray,
+    task_type: str,
+    seed: int,
+) -> tuple[np.ndarray, dict]:
+    classify = task_type == "classification"
+    info: dict = {
+        "hyperparameter": "min_samples_leaf",
+        "grid": list(RF_MIN_SAMPLES_LEAF),
+        "val_metric": "macro_f1" if classify else "mse",
+        "n_estimators": RF_N_ESTIMATORS,
+    }
+    leaf = int(DEFAULTS[("rf", task_type)][1])
+    with threadpool_limits(limits=1):
+        if is_val is not None:
+            keys, scores = [], []
+            for m in RF_MIN_SAMPLES_LEAF:
+                model = _forest(task_type, m, RF_SELECTION_ESTIMATORS, seed)
+                pred = model.fit(x_train[~is_val], y_train[~is_val]).predict(x_train[is_val])
+                if classify:
+                    s = classification_metrics(y_train[is_val], pred)["macro_f1"]
+                    keys.append((s,))
+                else:
+                    s = float(np.mean((pred - y_train[is_val]) ** 2))
+                    keys.append((-s,))
+                scores.append(s)
+            # larger leaves are the more regularised forests: they win ties
+            order = np.argsort(RF_MIN_SAMPLES_LEAF)[::-1].tolist()
+            leaf = RF_MIN_SAMPLES_LEAF[_pick(keys, order)]
+            info["val_scores"] = scores
+        model = _forest(task_type, leaf, RF_N_ESTIMATORS, seed).fit(x_train, y_train)
+        pred = model.predict(x_test)
+    info["value"] = leaf
+    return pred, info
+
+
+# --------------------------------------------------------------------------------------------
+# entry point
+# --------------------------------------------------------------------------------------------
+
+
+def _check_inputs(
+    probe: str,
+    task_type: str,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    groups_train: np.ndarray,
+    x_test: np.ndarray,
+) -> None:
+    if probe not in PROBES:
+        raise ValueError(f"unknown probe {probe!r}; choose one of {PROBES}")
+    if task_type not in ("classification", "regression"):
+        raise ValueError(f"task_type must be 'classification' or 'regression', got {task_type!r}")
+    if probe == "ridge_classifier" and task_type == "regression":
+        raise ValueError(
+            "probe 'ridge_classifier' is for classification; for a regression task use "
+            "probe='linear' (ridge regression with alpha chosen on validation subjects)"
+        )
+    if x_train.ndim != 2 or x_test.ndim != 2:
+        raise ValueError(
+            f"features must be 2-D (windows, features), got {x_train.shape} and {x_test.shape}"
+        )
+    if x_train.shape[1] != x_test.shape[1]:
+        raise ValueError(
+            f"train and test features differ in width: {x_train.shape[1]} vs {x_test.shape[1]}"
+        )
+    if not len(x_train) == len(y_train) == len(groups_train):
+        raise ValueError(
+            f"length mismatch: x_train {len(x_train)}, y_train {len(y_train)}, "
+            f"groups_train {len(groups_train)}"
+        )
+    if len(x_test) == 0:
+        raise ValueError("x_test holds no windows")
+    for name, arr in (("x_train", x_train), ("x_test", x_test), ("y_train", y_train)):
+        if np.issubdtype(arr.dtype, np.number) and not np.isfinite(arr).all():
+            raise ValueError(f"{name} contains NaN or infinite values")
+    if task_type == "classification" and len(np.unique(y_train)) < 2:
+        raise ValueError("the training windows hold a single class; nothing to classify")
+
+
+def fit_predict(
+    probe: str,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    groups_train: np.ndarray,
+    x_test: np.ndarray,
+    *,
+    task_type: str,
+    seed: int = 0,
+    val_fraction: float = 0.25,
+) -> tuple[np.ndarray, dict]:
+    """Fit ``probe`` on the training windows, choosing its hyperparameter on validation subjects.
+
+    Parameters
+    ----------
+    probe : str
+        One of :data:`PROBES` (see the module docstring).
+    x_train : np.ndarray
+        ``(N, F)`` frozen features of the training windows.
+    y_train : np.ndarray
+        ``(N,)`` class codes (classification) or targets (regression).
+    groups_train : np.ndarray
+        ``(N,)`` subject id of every training window; validation subjects are drawn from these.
+    x_test : np.ndarray
+        ``(M, F)`` features of the test windows (used only for the returned predictions).
+    task_type : str
+        ``"classification"`` or ``"regression"``.
+    seed : int
+        Seed of the validation draw and of the probe's own randomness.
+    val_fraction : float
+        Fraction of the training subjects held out to choose the hyperparameter.
+
+    Returns
+    -------
+    y_pred : np.ndarray
+        ``(M,)`` predicted classes (same dtype/values as ``y_train``) or targets (float).
+    info : dict
+        ``probe``, ``task_type``, ``seed``; ``hyperparameter`` (its name) and ``value`` (the
+        chosen value); ``grid`` (values tried; for the MLP the epoch range); ``selection``
+        (``"validation_subjects"`` or ``"default"``); ``fallback`` (``None`` or the reason the
+        default was used); ``val_metric`` and ``val_scores`` (per grid value, or per epoch for
+        the MLP; absent for the logistic probe and when the default was used);
+        ``val_subjects`` (sorted, as str), ``split_seed``, ``n_fit``, ``n_val``.
+
+    Raises
+    ------
+    ValueError
+        Unknown probe or task type, mismatched or non-finite inputs, a single training class,
+        or fewer than 2 training subjects.
+    """
+    x_train = np.asarray(x_train)
+    x_test = np.asarray(x_test)
+    y_train = np.asarray(y_train)
+    groups_train = np.asarray(groups_train)
+    _check_inputs(probe, task_type, x_train, y_train, groups_train, x_test)
+    if task_type == "regression":
+        y_train = y_train.astype(np.float64)
+    is_val, split_seed, problem = validation_split(
+        y_train, groups_train, task_type=task_type, val_fraction=val_fraction, seed=seed
+    )
+    usable = problem is None
+    if probe == "linear" and task_type == "classification":
+        pred, info = _logistic(
+            x_train, y_train, groups_train, x_test, split_seed if usable else None,
+            val_fraction, seed,
+        )  # fmt: skip
+    elif probe == "linear":
+        pred, info = _ridge_regression(x_train, y_train, is_val if usable else None, x_test)
+    elif probe == "ridge_classifier":
+        pred, info = _ridge_classifier(x_train, y_train, is_val if usable else None, x_test)
+    elif probe == "mlp":
+        pred, info = _mlp(x_train, y_train, is_val if usable else None, x_test, task_type, seed)
+    else:
+        pred, info = _rf(x_train, y_train, is_val if usable else None, x_test, task_type, seed)
+    info.update(
+        probe=probe,
+        task_type=task_type,
+        seed=seed,
+        selection="validation_subjects" if usable else "default",
+        fallback=None if usable else f"default {info['hyperparameter']} used: {problem}",
+        val_subjects=[str(s) for s in np.unique(groups_train[is_val])] if usable else [],
+        split_seed=split_seed if usable else None,
+        n_fit=int((~is_val).sum()) if usable else len(y_train),
+        n_val=int(is_val.sum()) if usable else 0,
+    )
+    if not usable:
+        info.pop("val_scores", None)
+    return np.asarray(pred), info

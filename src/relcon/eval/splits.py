@@ -1,0 +1,155 @@
+"""How windows are split by subject: evaluation folds, validation subjects, early-stopping subjects.
+
+Every split here assigns whole subjects, never single windows of a subject, so that a score is
+always measured on subjects the model never saw:
+
+* :func:`subject_folds` -- the test subjects of each of ``k`` subject-wise folds;
+* :func:`validation_split` -- validation subjects carved out of a fold's training subjects to
+  choose a probe's hyperparameter (redrawn until every class is on both sides);
+* :func:`split_subjects` -- the validation subjects of fine-tuning's early stopping.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["MAX_SPLIT_DRAWS", "split_subjects", "subject_folds", "validation_split"]
+
+MAX_SPLIT_DRAWS = 10
+
+
+def subject_folds(groups: np.ndarray, k: int, seed: int = 0) -> list[np.ndarray]:
+    """Split the unique subjects of ``groups`` into ``k`` folds of near-equal size.
+
+    Returns a list of ``k`` arrays of subject ids (the test subjects of each fold).
+    """
+    subjects = np.unique(np.asarray(groups))
+    if k < 2:
+        raise ValueError(f"need at least 2 folds, got {k}")
+    if len(subjects) < k:
+        raise ValueError(f"only {len(subjects)} subjects, cannot make {k} subject-wise folds")
+    shuffled = np.random.default_rng(seed).permutation(subjects)
+    return [np.sort(part) for part in np.array_split(shuffled, k)]
+
+
+def split_subjects(
+    groups: np.ndarray, val_fraction: float, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split windows into training and validation *by subject*.
+
+    ``round(val_fraction * n_subjects)`` subjects (at least one when ``val_fraction > 0``, and
+    never all of them) go to validation. With a single subject or ``val_fraction == 0`` the
+    validation set is empty.
+
+    Args:
+        groups: ``(N,)`` subject id of every window.
+        val_fraction: share of the subjects held out.
+        seed: which subjects are drawn.
+
+    Returns:
+        ``(fit, val)``: sorted window indices; no subject has windows in both.
+
+    Example:
+        >>> fit, val = split_subjects(np.repeat(["a", "b", "c", "d", "e"], 3), 0.2)
+        >>> len(fit), len(val)
+        (12, 3)
+    """
+    if not 0 <= val_fraction < 1:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    groups = np.asarray(groups)
+    subjects = np.unique(groups)
+    n_val = 0 if val_fraction == 0 else max(1, round(val_fraction * len(subjects)))
+    n_val = min(n_val, len(subjects) - 1)
+    val_subjects = np.random.default_rng(seed).permutation(subjects)[:n_val]
+    is_val = np.isin(groups, val_subjects)
+    return np.flatnonzero(~is_val), np.flatnonzero(is_val)
+
+
+def _draw_seed(seed: int, attempt: int) -> int:
+    """Seed of the ``attempt``-th validation draw (the first one is ``seed`` itself)."""
+    if attempt == 0:
+        return int(seed)
+    return int(np.random.SeedSequence([int(seed), attempt]).generate_state(1)[0])
+
+
+def _draw(groups: np.ndarray, val_fraction: float, seed: int) -> np.ndarray:
+    """Boolean mask of the validation windows; the same draw as ``linear_probe``'s."""
+    subjects = np.unique(groups)
+    n_val = max(1, round(val_fraction * len(subjects)))
+    val_subjects = np.random.default_rng(seed).choice(subjects, size=n_val, replace=False)
+    return np.isin(groups, val_subjects)
+
+
+def _split_problem(y: np.ndarray, is_val: np.ndarray, task_type: str) -> str | None:
+    """Why this split cannot be used to choose a hyperparameter, or ``None`` if it can."""
+    if (~is_val).sum() < 2:
+        return "fewer than 2 windows left for fitting after carving out validation subjects"
+    if task_type == "regression":
+        return None
+    classes = np.unique(y)
+    missing_fit = np.setdiff1d(classes, y[~is_val])
+    missing_val = np.setdiff1d(classes, y[is_val])
+    if len(missing_fit):
+        return f"class(es) {missing_fit.tolist()} missing from the fitting subjects"
+    if len(missing_val):
+        return f"class(es) {missing_val.tolist()} missing from the validation subjects"
+    return None
+
+
+def validation_split(
+    y: np.ndarray,
+    groups: np.ndarray,
+    *,
+    task_type: str,
+    val_fraction: float = 0.25,
+    seed: int = 0,
+    max_draws: int = MAX_SPLIT_DRAWS,
+) -> tuple[np.ndarray, int, str | None]:
+    """Carve validation subjects out of the training subjects.
+
+    Parameters
+    ----------
+    y : np.ndarray
+        ``(N,)`` training labels or targets.
+    groups : np.ndarray
+        ``(N,)`` subject id of every training window.
+    task_type : str
+        ``"classification"`` or ``"regression"``.
+    val_fraction : float
+        Fraction of the training subjects (at least one) held out for validation.
+    seed : int
+        Seed of the first draw; later draws use seeds derived from it.
+    max_draws : int
+        Number of draws tried before giving up.
+
+    Returns
+    -------
+    is_val : np.ndarray
+        ``(N,)`` bool mask of the validation windows (of the last draw tried).
+    split_seed : int
+        Seed that produced ``is_val`` (pass it to ``linear_probe`` to get the same split).
+    problem : str or None
+        ``None`` if the split is usable, else why no draw was (see the module docstring).
+
+    Raises
+    ------
+    ValueError
+        Fewer than 2 subjects, or ``val_fraction`` outside (0, 1).
+    """
+    groups = np.asarray(groups)
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    if len(np.unique(groups)) < 2:
+        raise ValueError(
+            "need at least 2 training subjects to choose hyperparameters on held-out subjects"
+        )
+    problem, split_seed, is_val = None, int(seed), np.zeros(len(groups), dtype=bool)
+    for attempt in range(max(1, max_draws)):
+        split_seed = _draw_seed(seed, attempt)
+        is_val = _draw(groups, val_fraction, split_seed)
+        problem = _split_problem(np.asarray(y), is_val, task_type)
+        if problem is None:
+            break
+    if problem is not None and max_draws > 1:
+        problem = f"no usable split in {max_draws} draws (last: {problem})"
+    return is_val, split_seed, problem

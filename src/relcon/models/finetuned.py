@@ -1,0 +1,181 @@
+"""A fine-tuned model: an encoder with a classification or regression head (``relcon finetune``).
+
+:func:`relcon.eval.finetune.finetune` trains it; :meth:`FinetunedModel.save` writes it as
+``model.safetensors`` + ``model.json`` (``"kind": "finetuned"``) and :meth:`FinetunedModel.load`
+reads it back, e.g. for ``relcon predict``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from relcon.models.encoder import WINDOW, EncoderConfig, ResNet1DEncoder
+
+__all__ = ["TASK_TYPES", "FinetunedModel"]
+
+TASK_TYPES = ("classification", "regression")
+
+
+def _make_head(embed_dim: int, n_outputs: int, hidden: int) -> nn.Module:
+    if hidden <= 0:
+        return nn.Linear(embed_dim, n_outputs)
+    return nn.Sequential(nn.Linear(embed_dim, hidden), nn.ReLU(), nn.Linear(hidden, n_outputs))
+
+
+class FinetunedModel(nn.Module):
+    """An encoder with a classification or regression head, and what turns outputs into labels.
+
+    Shapes:
+        - ``forward(x (B, 3, T)) -> (B, K)`` logits, or ``(B, 1)`` standardised values
+          (channels first, as :meth:`ResNet1DEncoder.forward`);
+        - ``predict(x (N, 256, 3)) -> (N,)`` numpy class codes (as given to :func:`finetune`)
+          or values in the target's units;
+        - ``predict_proba(x (N, 256, 3)) -> (N, K)`` class probabilities, columns in the order
+          of :attr:`classes`.
+
+    Args:
+        encoder: the encoder (used as is, not copied).
+        task_type: ``"classification"`` or ``"regression"``.
+        classes: ``(K,)`` class codes; output ``k`` stands for ``classes[k]`` (classification).
+        target_mean, target_std: the regression target is ``mean + std * output``.
+        head_hidden: 0 for a linear head, else the width of its hidden layer.
+        info: free-form provenance saved with the model (config, history, subjects, ...).
+
+    Example:
+        >>> m = FinetunedModel(ResNet1DEncoder(), task_type="classification", classes=[0, 3, 7])
+        >>> m.predict(np.zeros((2, 256, 3), dtype=np.float32)).shape
+        (2,)
+    """
+
+    def __init__(
+        self,
+        encoder: ResNet1DEncoder,
+        *,
+        task_type: str,
+        classes: np.ndarray | list | None = None,
+        target_mean: float = 0.0,
+        target_std: float = 1.0,
+        head_hidden: int = 0,
+        info: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        if task_type not in TASK_TYPES:
+            raise ValueError(f"task_type must be one of {TASK_TYPES}, got {task_type!r}")
+        if task_type == "classification":
+            if classes is None or len(classes) < 2:
+                raise ValueError("classification needs at least 2 classes")
+            self.classes: np.ndarray | None = np.asarray(classes)
+            n_outputs = len(self.classes)
+        else:
+            self.classes = None
+            n_outputs = 1
+        self.task_type = task_type
+        self.target_mean = float(target_mean)
+        self.target_std = float(target_std)
+        self.head_hidden = int(head_hidden)
+        self.info: dict[str, Any] = dict(info or {})
+        self.encoder = encoder
+        self.head = _make_head(encoder.embed_dim, n_outputs, self.head_hidden)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.encoder(x))
+
+    @torch.no_grad()
+    def outputs(self, x: np.ndarray | Tensor, batch_size: int = 512) -> np.ndarray:
+        """Raw outputs ``(N, K)`` (logits, or standardised values) for windows ``(N, 256, 3)``."""
+        if x.ndim != 3 or x.shape[1] < WINDOW or x.shape[2] != self.encoder.config.in_channels:
+            raise ValueError(
+                f"expected (N, T >= {WINDOW}, {self.encoder.config.in_channels}) windows, got "
+                f"{tuple(x.shape)}"
+            )
+        device = next(self.parameters()).device
+        was_training = self.training
+        self.eval()
+        try:
+            parts = [
+                self(torch.as_tensor(np.asarray(x[s : s + batch_size]), dtype=torch.float32)
+                     .to(device).transpose(1, 2)).float().cpu().numpy()
+                for s in range(0, len(x), batch_size)
+            ]  # fmt: skip
+        finally:
+            self.train(was_training)
+        return np.concatenate(parts) if parts else np.zeros((0, self.head_out), np.float32)
+
+    @property
+    def head_out(self) -> int:
+        return 1 if self.classes is None else len(self.classes)
+
+    def predict(self, x: np.ndarray | Tensor, batch_size: int = 512) -> np.ndarray:
+        """Class codes (classification) or target values (regression) for ``(N, 256, 3)``."""
+        out = self.outputs(x, batch_size)
+        if self.classes is not None:
+            return self.classes[out.argmax(axis=1)]
+        return self.target_mean + self.target_std * out[:, 0].astype(np.float64)
+
+    def predict_proba(self, x: np.ndarray | Tensor, batch_size: int = 512) -> np.ndarray:
+        """``(N, K)`` class probabilities (classification only)."""
+        if self.classes is None:
+            raise ValueError("predict_proba is only defined for classification")
+        return torch.softmax(torch.from_numpy(self.outputs(x, batch_size)), dim=1).numpy()
+
+    # ---- files --------------------------------------------------------------------------
+    def save(self, folder: str | Path) -> Path:
+        """Write ``model.safetensors`` and ``model.json`` into ``folder``, each atomically."""
+        from safetensors.torch import save_file
+
+        from relcon.config import to_dict
+        from relcon.io import atomic_path, atomic_write_json, environment_info
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu().contiguous().clone() for k, v in self.state_dict().items()}
+        meta = {
+            "kind": "finetuned",
+            "task_type": self.task_type,
+            "classes": None if self.classes is None else self.classes.tolist(),
+            "target_mean": self.target_mean,
+            "target_std": self.target_std,
+            "architecture": {
+                "encoder": to_dict(self.encoder.config),
+                "head_hidden": self.head_hidden,
+                "n_outputs": self.head_out,
+            },
+            **to_dict(self.info),
+            "environment": environment_info(),
+        }
+        with atomic_path(folder / "model.safetensors") as tmp:
+            save_file(state, str(tmp), metadata={"kind": "finetuned"})
+        atomic_write_json(folder / "model.json", meta)
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path, device: str | torch.device = "cpu") -> FinetunedModel:
+        """Read a model written by :meth:`save`, in eval mode on ``device``."""
+        from safetensors.torch import load_file
+
+        folder = Path(folder)
+        desc, weights = folder / "model.json", folder / "model.safetensors"
+        if not desc.is_file() or not weights.is_file():
+            raise FileNotFoundError(f"{folder}: needs model.json and model.safetensors")
+        meta = json.loads(desc.read_text())
+        if meta.get("kind") != "finetuned":
+            raise ValueError(f"{desc}: holds a {meta.get('kind')!r} model, expected 'finetuned'")
+        arch = meta["architecture"]
+        skip = {"kind", "task_type", "classes", "target_mean", "target_std", "architecture"}
+        model = cls(
+            ResNet1DEncoder(EncoderConfig(**arch["encoder"])),
+            task_type=meta["task_type"],
+            classes=meta["classes"],
+            target_mean=meta["target_mean"],
+            target_std=meta["target_std"],
+            head_hidden=arch["head_hidden"],
+            info={k: v for k, v in meta.items() if k not in skip and k != "environment"},
+        )
+        model.load_state_dict(load_file(str(weights)), strict=True)
+        return model.to(device).eval()

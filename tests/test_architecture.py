@@ -1,0 +1,217 @@
+"""The package's shape: layers that only import downwards, no import cycles, no oversized module.
+
+Layers, lowest first (see docs/architecture.md)::
+
+    core (relcon, config, io, losses, models) -> data -> train -> eval -> apps -> cli
+
+A module may import from its own layer and the layers below it, never from a layer above,
+wherever the import is written (module level, inside a function, under ``TYPE_CHECKING``).
+Module-level imports (``TYPE_CHECKING`` blocks aside) must not form a cycle.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import relcon
+
+PACKAGE = Path(relcon.__file__).resolve().parent
+
+#: The layers, lowest first: module-name prefixes (``relcon`` itself: the package's own
+#: ``__init__``, which only re-exports the public API).
+LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("core", ("relcon", "relcon.config", "relcon.io", "relcon.losses", "relcon.models")),
+    ("data", ("relcon.data",)),
+    ("train", ("relcon.train",)),
+    ("eval", ("relcon.eval",)),
+    ("apps", ("relcon.apps",)),
+    ("cli", ("relcon.cli", "relcon.__main__")),
+)
+MAX_LINES = 850
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def layer_of(module: str) -> int:
+    """Index of ``module``'s layer in :data:`LAYERS` (the longest matching prefix wins)."""
+    best, best_len = None, -1
+    for i, (_, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            exact_only = prefix == "relcon"
+            if module == prefix or (not exact_only and module.startswith(prefix + ".")):
+                if len(prefix) > best_len:
+                    best, best_len = i, len(prefix)
+    if best is None:
+        raise AssertionError(f"{module} belongs to no layer: add it to LAYERS in {__file__}")
+    return best
+
+
+MODULES: dict[str, Path] = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def imports(source: str, module: str, is_package: bool = False) -> Iterator[tuple[str, int, bool]]:
+    """``(imported relcon module, line, counts for cycles)`` for every import in ``source``.
+
+    ``from relcon.x import y`` names ``relcon.x.y`` when that is a module, else ``relcon.x``.
+    An import counts for cycles when it runs on import: at module level (in ``if``/``try``
+    blocks too), not inside a function or class, and not under ``if TYPE_CHECKING``.
+    """
+    package = module if is_package else module.rpartition(".")[0]
+
+    def visit(node: ast.AST, runs_on_import: bool) -> Iterator[tuple[str, int, bool]]:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.Import):
+                for alias in child.names:
+                    if alias.name == "relcon" or alias.name.startswith("relcon."):
+                        yield alias.name, child.lineno, runs_on_import
+            elif isinstance(child, ast.ImportFrom):
+                base = child.module or ""
+                if child.level:
+                    anchor = package.split(".")[: len(package.split(".")) - child.level + 1]
+                    base = ".".join([*anchor, *([base] if base else [])])
+                if base != "relcon" and not base.startswith("relcon."):
+                    continue
+                for alias in child.names:
+                    sub = f"{base}.{alias.name}"
+                    yield (sub if sub in MODULES else base), child.lineno, runs_on_import
+            elif isinstance(
+                child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda
+            ):
+                yield from visit(child, False)
+            elif isinstance(child, ast.If) and _is_type_checking(child):
+                yield from visit(child, False)
+            else:
+                yield from visit(child, runs_on_import)
+
+    yield from visit(ast.parse(source), True)
+
+
+def layer_violations(module: str, source: str, is_package: bool = False) -> list[str]:
+    own = layer_of(module)
+    out = []
+    for target, line, _ in imports(source, module, is_package):
+        if layer_of(target) > own:
+            out.append(
+                f"{module}:{line} imports {target} ({LAYERS[layer_of(target)][0]} layer) from the "
+                f"{LAYERS[own][0]} layer"
+            )
+    return out
+
+
+def _source(module: str) -> tuple[str, bool]:
+    path = MODULES[module]
+    return path.read_text(encoding="utf-8"), path.name == "__init__.py"
+
+
+# --------------------------------------------------------------------------------------------
+# the rules
+# --------------------------------------------------------------------------------------------
+def test_every_module_has_a_layer() -> None:
+    assert len(MODULES) > 40
+    for module in MODULES:
+        layer_of(module)
+
+
+def test_no_import_from_a_higher_layer() -> None:
+    problems = [p for m in MODULES for p in layer_violations(m, *_source(m))]
+    assert not problems, "\n".join(problems)
+
+
+def test_no_module_over_the_size_limit() -> None:
+    sizes = {m: len(p.read_text(encoding="utf-8").splitlines()) for m, p in MODULES.items()}
+    big = {m: n for m, n in sizes.items() if n > MAX_LINES}
+    assert not big, f"modules over {MAX_LINES} lines (split them): {big}"
+
+
+def test_no_import_cycle() -> None:
+    graph: dict[str, set[str]] = {m: set() for m in MODULES}
+    for m in MODULES:
+        source, is_package = _source(m)
+        for target, _, runs_on_import in imports(source, m, is_package):
+            if runs_on_import and target in graph and target != m:
+                graph[m].add(target)
+    cycles = _cycles(graph)
+    assert not cycles, "modules that import each other in a cycle: " + "; ".join(map(str, cycles))
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: list[list[str]] = []
+
+    def strongconnect(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                strongconnect(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                out.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            strongconnect(v)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# the checker itself
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("module", "source", "bad"),
+    [
+        ("relcon.data.windowing", "def f():\n    from relcon.eval.builtin import X\n", True),
+        ("relcon.data.windowing", "import relcon.apps.embed\n", True),
+        ("relcon.models.encoder", "from relcon.data import windowing\n", True),
+        ("relcon.data.windowing", "if TYPE_CHECKING:\n    from relcon.train import common\n", True),
+        ("relcon.data.stream.steps", "from ...eval import harness\n", True),
+        ("relcon.eval.harness", "from relcon.train.common import pick_device\n", False),
+        ("relcon.train.relcon", "import relcon\nfrom relcon.models import checkpoint\n", False),
+        ("relcon.apps.embed", "from relcon.data.stream import iter_windows\n", False),
+    ],
+)
+def test_the_layer_rule_catches_upward_imports(module: str, source: str, bad: bool) -> None:
+    assert bool(layer_violations(module, source)) == bad
+
+
+def test_the_cycle_check_finds_cycles() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert _cycles(graph) == [["a", "b", "c"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_imports_inside_functions_do_not_count_for_cycles() -> None:
+    src = "import relcon.io\ndef f():\n    import relcon.config\nif TYPE_CHECKING:\n    import relcon.cli\n"
+    found = {(t, runs) for t, _, runs in imports(src, "relcon.x")}
+    assert found == {("relcon.io", True), ("relcon.config", False), ("relcon.cli", False)}
