@@ -248,3 +248,54 @@ def test_simclr_resumes_exactly_with_its_projection_head(tmp_path, segs, distanc
         assert [int(r["step"]) for r in csv.DictReader(f)] == [1, 2, 3, 4]
     meta = json.loads((resumed / "model.json").read_text())
     assert meta["method"] == "simclr" and meta["config"]["steps"] == 4
+
+
+def test_baselines_honour_precision_and_compile_like_relcon(
+    tmp_path, segs, distance_run, monkeypatch
+):
+    """``amp``/``cpu_bf16`` (bf16 encoder on a CPU with native bf16), ``compile`` (the distance's
+    sparsemax) and ``compile_encoder`` reach the baselines' steps as they reach RelCon's."""
+    import relcon.models.distance as distance_mod
+    from relcon.models.encoder import cpu_has_bf16
+
+    dtypes: list[torch.dtype] = []
+
+    def record(module, args, output):
+        if isinstance(module, ResNet1DEncoder):
+            dtypes.append(output.dtype)
+
+    backends: list[str] = []
+    real_backend = distance_mod.set_sparsemax_backend
+    monkeypatch.setattr(
+        distance_mod,
+        "set_sparsemax_backend",
+        lambda mode: backends.append(mode) or real_backend("eager"),
+    )
+    compiled: list[object] = []
+    monkeypatch.setattr(torch, "compile", lambda model, **kw: compiled.append(model) or model)
+    handle = torch.nn.modules.module.register_module_forward_hook(record)
+    try:
+        for amp, cpu_bf16 in ((False, True), (True, False), (True, True)):
+            dtypes.clear()
+            cfg = _cfg(distance_run, steps=1)
+            cfg.amp, cfg.cpu_bf16, cfg.compile, cfg.compile_encoder = amp, cpu_bf16, True, True
+            pretrain_baseline(
+                "rebar", cfg, tmp_path / f"r{amp}{cpu_bf16}", segments=segs, progress=False
+            )
+            bf16 = amp and cpu_bf16 and cpu_has_bf16()
+            assert set(dtypes) == {torch.bfloat16 if bf16 else torch.float32}, (amp, cpu_bf16)
+    finally:
+        handle.remove()
+    assert backends == ["compiled"] * 3 and len(compiled) == 3
+
+
+def test_baselines_refuse_relcon_only_settings(tmp_path, segs, distance_run):
+    cfg = _cfg(distance_run)
+    cfg.teacher = "oracle"
+    with pytest.raises(ValueError, match="teacher='oracle' is RelCon's"):
+        pretrain_baseline("simclr", cfg, tmp_path / "o", segments=segs)
+    cfg = _cfg(distance_run)
+    cfg.between_user = 9
+    with pytest.raises(ValueError, match="between_user must be in"):
+        pretrain_baseline("rebar", cfg, tmp_path / "m", segments=segs)
+    assert not (tmp_path / "o").exists() and not (tmp_path / "m").exists()

@@ -166,3 +166,43 @@ def test_cli_flags():
     assert (cfg.device, cfg.compile, cfg.corpus, cfg.only) == ("cuda", True, "c", ["loader"])
     assert cfg.batch_size is None and cfg.within_user == 20 and cfg.between_user == 63
     assert set(MEASUREMENTS) >= set(cfg.only)
+
+
+def test_bench_times_the_training_step_functions(monkeypatch):
+    """Issue 11: (b), (c) and (d) call the step functions of relcon.train.steps that the training
+    loops run (no copies of the step bodies): once per warm-up and timed iteration."""
+    import relcon.train.steps as steps
+
+    calls: dict[str, int] = {}
+    for name in ("distance_step", "relcon_step", "score_candidates"):
+        real = getattr(steps, name)
+
+        def counted(*args, _real=real, _name=name, **kwargs):
+            calls[_name] = calls.get(_name, 0) + 1
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(steps, name, counted)
+    run_bench(_tiny(only=["distance_train", "scoring", "full_step"], steps=2, warmup=1))
+    # relcon_step scores through score_candidates too: 3 steps + 3 scoring iterations
+    assert calls == {"distance_step": 3, "relcon_step": 3, "score_candidates": 6}
+
+
+def test_embed_precision():
+    """``embed(precision=...)``: fp32 (the default), bf16 autocast, and "auto" (bf16 only on a CPU
+    with native bf16); the output is float32 and close to fp32's either way."""
+    import numpy as np
+
+    from relcon.models.encoder import ResNet1DEncoder, cpu_has_bf16, resolve_precision
+
+    enc = ResNet1DEncoder(TINY_ENC)
+    x = np.random.default_rng(0).normal(size=(7, 256, 3)).astype(np.float32)
+    z32 = enc.embed(x, precision="fp32")
+    np.testing.assert_array_equal(enc.embed(x), z32)
+    z16 = enc.embed(x, precision="bf16")
+    assert z32.dtype == z16.dtype == np.float32 and not np.array_equal(z32, z16)
+    assert np.abs(z16 - z32).max() < 0.05 * np.abs(z32).max()
+    auto = enc.embed(x, precision="auto")
+    np.testing.assert_array_equal(auto, z16 if cpu_has_bf16() else z32)
+    assert resolve_precision("auto", "cuda") == "fp32"
+    with pytest.raises(ValueError, match="precision must be one of"):
+        enc.embed(x, precision="fp16")

@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from relcon.data.datasets import (
-    HAPT_ACTIVITIES6,
-    SPSW_LABELS,
-    WISDM_HAR6,
-    WISDM_LETTERS,
-    GaitTrial,
-    read_hapt,
-    read_ipol_gait,
-    read_ipol_gait_events,
-    read_oxford_step_count,
-    read_oxford_step_events,
-    read_spsw_smartwatch,
-    read_wisdm_watch,
-)
+from relcon.data import datasets
+from relcon.data.datasets import HAPT_ACTIVITIES6, SPSW_LABELS, WISDM_HAR6, WISDM_LETTERS, GaitTrial
 from relcon.data.datasets.heldout import (
     HELD_OUT_FRACTION,
     HELD_OUT_SEED,
@@ -188,6 +177,16 @@ def _window_index(rec: Recording, start_s: np.ndarray) -> np.ndarray:
     return np.round((start_s - rec.start_s) * rec.fs).astype(np.int64)
 
 
+def _windows(
+    extras: dict[str, np.ndarray], recs: list[Recording]
+) -> Iterator[tuple[int, Recording, int]]:
+    """``(window, its recording, the window's first sample in it)`` for every window of a task."""
+    by_id = {r.recording: r for r in recs}
+    for i, (rid, start_s) in enumerate(zip(extras["recording"], extras["start_s"], strict=True)):
+        rec = by_id[str(rid)]
+        yield i, rec, int(_window_index(rec, np.asarray([start_s]))[0])
+
+
 def _check_windows_inside(
     task: Task, extras: dict[str, np.ndarray], recs: list[Recording], labels: bool
 ) -> None:
@@ -251,7 +250,7 @@ def test_wisdm_windows(root, built: dict[str, Path], tasks: dict[str, Task]) -> 
     task = tasks["wisdm_har6"]
     assert task.label_names == ("walking", "jogging", "stairs", "sitting", "standing", "kicking")
     subjects = [1600, 1616, 1649]  # a normal one, one without jogging, the duplicated one
-    recs = read_wisdm_watch(root, subjects=subjects, activities=WISDM_HAR6)
+    recs = datasets.read_wisdm_watch(root, subjects=subjects, activities=WISDM_HAR6)
     ex = _extras(built["wisdm_har6"])
     sel = np.isin(task.groups, [f"wisdm_watch:{s}" for s in subjects])
     sub = task.subset(np.flatnonzero(sel))
@@ -271,13 +270,10 @@ def test_wisdm_windows(root, built: dict[str, Path], tasks: dict[str, Task]) -> 
 def test_spsw_windows(root, built: dict[str, Path], tasks: dict[str, Task]) -> None:
     task = tasks["spsw_har5"]
     assert task.label_names == SPSW_LABELS
-    recs = read_spsw_smartwatch(root)
+    recs = datasets.read_spsw_smartwatch(root)
     ex = _extras(built["spsw_har5"])
     _check_windows_inside(task, ex, recs, labels=False)
-    by_id = {r.recording: r for r in recs}
-    for i in range(len(task)):
-        rec = by_id[str(ex["recording"][i])]
-        s = int(_window_index(rec, ex["start_s"][i : i + 1])[0])
+    for i, rec, s in _windows(ex, recs):
         counts = np.bincount(rec.labels[s : s + 256], minlength=5)
         assert counts.argmax() == task.y[i]
         assert counts.max() >= np.ceil(SPSW_MIN_LABEL_FRACTION * 256)
@@ -289,13 +285,10 @@ def test_spsw_windows(root, built: dict[str, Path], tasks: dict[str, Task]) -> N
 
 def test_hapt_windows_and_uci_split(root, built: dict[str, Path], tasks: dict[str, Task]) -> None:
     task, uci = tasks["hapt_har6"], tasks["hapt_har6_uci"]
-    recs = read_hapt(root)
+    recs = datasets.read_hapt(root)
     ex = _extras(built["hapt_har6"])
     _check_windows_inside(task, ex, recs, labels=True)
-    by_id = {r.recording: r for r in recs}
-    for i in range(len(task)):
-        rec = by_id[str(ex["recording"][i])]
-        s = int(_window_index(rec, ex["start_s"][i : i + 1])[0])
+    for i, rec, s in _windows(ex, recs):
         # fully inside one labelled interval of a basic activity: never unlabelled
         assert rec.labels[s] == HAPT_ACTIVITIES6[task.y[i]]
     assert task.split is None
@@ -313,8 +306,8 @@ def test_oxford_steps_targets(root, built: dict[str, Path], tasks: dict[str, Tas
     assert task.task_type == "regression"
     assert "not a wrist" in task.description.lower() or "NOT A WRIST" in task.description
     ex = _extras(built["oxford_steps"])
-    recs = read_oxford_step_count(root)
-    events = read_oxford_step_events(root)
+    recs = datasets.read_oxford_step_count(root)
+    events = datasets.read_oxford_step_events(root)
     _check_windows_inside(task, ex, recs, labels=False)
     assert np.all(task.y == np.round(task.y)) and task.y.min() >= 0
     keys = np.array([str(r).rsplit(":", 1)[0] for r in ex["recording"]])
@@ -363,8 +356,8 @@ def test_ipol_targets_plausible(built: dict[str, Path], tasks: dict[str, Task]) 
 def test_ipol_windows_straight_and_gap_free(
     root, built: dict[str, Path], tasks: dict[str, Task]
 ) -> None:
-    recs = read_ipol_gait(root)
-    trials = read_ipol_gait_events(root)
+    recs = datasets.read_ipol_gait(root)
+    trials = datasets.read_ipol_gait_events(root)
     for name in ("ipol_cadence", "ipol_stride_time"):
         task, ex = tasks[name], _extras(built[name])
         _check_windows_inside(task, ex, recs, labels=False)

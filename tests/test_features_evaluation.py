@@ -1,11 +1,12 @@
-"""Hand-crafted features and the subject-wise linear probe."""
+"""Hand-crafted features and the subject-wise linear probe (relcon.eval.probes.probe_folds)."""
 
 import numpy as np
 import pytest
 from scipy import stats
 
-from relcon.eval.evaluation import classification_metrics, linear_probe, probe_folds, summarise
 from relcon.eval.features import feature_names, handcrafted_features
+from relcon.eval.metrics import classification_metrics, summarise
+from relcon.eval.probes import fit_predict, probe_folds
 from relcon.eval.splits import subject_folds
 
 
@@ -84,13 +85,21 @@ def test_linear_probe_learns_separable_data_and_never_sees_test_subjects():
     assert all(not (a & b) for i, a in enumerate(tests) for b in tests[i + 1 :])
 
 
-def test_linear_probe_bad_input():
+def test_probe_folds_is_fit_predict_on_each_subject_fold():
+    # the demo's folds and the harness's probe are one path: fold k is fit_predict(seed + k)
     x, y, g = _toy()
-    bad = x.copy()
-    bad[3, 1] = np.nan
+    rows = probe_folds(x, y, g, method="m", task="t", folds=4, seed=2)
+    assert len(rows) == 4 * 3
+    for k, test_subjects in enumerate(subject_folds(g, 4, 2)):
+        test = np.isin(g, test_subjects)
+        pred, info = fit_predict(
+            "linear", x[~test], y[~test], g[~test], x[test], task_type="classification", seed=2 + k
+        )
+        fold = {r["metric"]: r for r in rows if r["fold"] == k}
+        assert fold["macro_f1"]["value"] == classification_metrics(y[test], pred)["macro_f1"]
+        assert fold["kappa"]["hyperparameter"] == "C" and fold["kappa"]["chosen"] == info["value"]
+        assert fold["kappa"]["selection"] == "validation_subjects"
+    with pytest.raises(ValueError, match="length mismatch"):
+        probe_folds(x[:-1], y, g, method="m", task="t")
     with pytest.raises(ValueError, match="NaN"):
-        linear_probe(bad, y, g, x, y)
-    with pytest.raises(ValueError, match="2 training subjects"):
-        linear_probe(x, y, np.zeros_like(g), x, y)
-    with pytest.raises(ValueError, match="single class"):
-        linear_probe(x, np.zeros_like(y), g, x, y)
+        probe_folds(np.where(x > 2.5, np.nan, x), y, g, method="m", task="t", folds=4)

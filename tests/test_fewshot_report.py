@@ -107,6 +107,15 @@ def _rows(method: str, protocol: str, scores: dict[str, float], task: str = "t1"
     ]  # fmt: skip
 
 
+def _few_shot(method: str, protocol: str, first: float, ks: list) -> list[dict]:
+    """A few-shot curve of macro-F1 rising by 0.1 per ``k``, from ``first``."""
+    return [
+        {"method": method, "task": "t1", "protocol": protocol, "k": k, "metric": "macro_f1",
+         "mean": first + 0.1 * i, "std": 0.05}
+        for i, k in enumerate(ks)
+    ]  # fmt: skip
+
+
 @pytest.fixture
 def runs(tmp_path):
     """Two run folders: A has the best macro_f1, B the lowest (best) mae; C is nested deeper."""
@@ -114,11 +123,7 @@ def runs(tmp_path):
     a = {
         "rows": _rows("A", "linear", {"macro_f1": 0.9, "kappa": 0.70})
         + _rows("A", "linear", {"mae": 5.0, "pearson": 0.80}, task="hr"),
-        "few_shot": [
-            {"method": "A", "task": "t1", "protocol": "linear", "k": k, "metric": "macro_f1",
-             "mean": 0.3 + 0.1 * i, "std": 0.05}
-            for i, k in enumerate([1, 5, None])
-        ],
+        "few_shot": _few_shot("A", "linear", 0.3, [1, 5, None]),
         "per_class_f1": [
             {"method": "A", "task": "t1", "protocol": "linear", "label": c, "mean": f, "std": 0.1}
             for c, f in zip(labels, [0.9, 0.5, 0.7], strict=True)
@@ -131,11 +136,7 @@ def runs(tmp_path):
     b = {
         "rows": _rows("B", "rf", {"macro_f1": 0.8, "kappa": 0.75})
         + _rows("B", "rf", {"mae": 4.0, "pearson": 0.70}, task="hr"),
-        "few_shot": [
-            {"method": "B", "task": "t1", "protocol": "rf", "k": k, "metric": "macro_f1",
-             "mean": 0.2 + 0.1 * i, "std": 0.05}
-            for i, k in enumerate([1, 5, "all"])
-        ],
+        "few_shot": _few_shot("B", "rf", 0.2, [1, 5, "all"]),
     }  # fmt: skip
     c = {"rows": _rows("C", "mlp", {"macro_f1": 0.85, "val_mae": 1.0})}
     for name, data in (("run_a", a), ("run_b", b), ("nested/deeper/run_c", c)):

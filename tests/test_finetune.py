@@ -158,3 +158,31 @@ def test_argument_errors(clf_data):
     with pytest.raises(ValueError, match=r"\(N, T >= 256, 3\)"):
         finetune(x[:, :100], y, g, task_type="classification", cfg=cfg)
     assert json.dumps(to_dict(FinetuneConfig()))  # JSON-serialisable config
+
+
+def test_finetune_cli_reports_validation_and_counts_what_it_trained_on(tmp_path, capsys):
+    """``relcon finetune`` prints the validation score; model.json counts the windows and
+    subjects trained on (not the whole task) beside those validated on."""
+    from relcon.cli import main
+    from relcon.data.tasks import Task, save_task
+    from relcon.models.hub import save_model
+
+    rng = np.random.default_rng(2)
+    x, y, g = _classification(rng, n_subjects=10, per_subject=12)
+    save_task(Task(X=x, y=np.searchsorted(CODES, y), groups=g, task_type="classification",
+                   label_names=("a", "b", "c", "d"), name="synthetic"), tmp_path / "t.npz")  # fmt: skip
+    save_model(tmp_path / "enc", ResNet1DEncoder(TINY_ENCODER), "encoder", step=0)
+    rc = main(["finetune", "--task", str(tmp_path / "t.npz"), "--checkpoint", str(tmp_path / "enc"),
+               "--out", str(tmp_path / "ft"), "--epochs", "2", "--device", "cpu", "--no-progress"])  # fmt: skip
+    assert rc == 0
+    meta = json.loads((tmp_path / "ft" / "model.json").read_text())
+    assert meta["n_task_windows"] == 120 and meta["n_task_subjects"] == 10
+    assert meta["n_train_subjects"] == len(meta["train_subjects"]) == 8
+    assert meta["n_val_subjects"] == len(meta["val_subjects"]) == 2
+    assert meta["n_train_windows"] == 96 and meta["n_val_windows"] == 24
+    val = meta["validation"]
+    assert set(val) >= {"loss", "macro_f1", "kappa", "balanced_accuracy"}
+    printed = capsys.readouterr().out
+    assert "validation on 24 windows of 2 other subjects" in printed
+    assert f"macro_f1 {val['macro_f1']:.3f}" in printed
+    assert "trained on 96 windows of 8 subjects" in printed

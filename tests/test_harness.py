@@ -8,39 +8,19 @@ import torch
 
 from conftest import TINY_ENCODER
 from relcon.config import EvalConfig, FinetuneConfig
-from relcon.data.tasks import Task, save_task
 from relcon.eval.harness import evaluate
 from relcon.eval.report import load_results, write_report
 from relcon.models.checkpoint import save_model
 from relcon.models.encoder import ResNet1DEncoder
+from task_fixtures import sine_task
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _sine_task(tmp_path, n_subjects=6, per=24, regression=False, split=False, name="syn"):
-    """Class k = a sinusoid of frequency 1 + 2k Hz on x, plus noise; regression target = amplitude."""
-    rng = np.random.default_rng(0)
-    t = np.arange(256) / 100
-    xs, ys, gs = [], [], []
-    for s in range(n_subjects):
-        for i in range(per):
-            k = i % 3
-            amp = rng.uniform(0.2, 1.0)
-            x = rng.normal(scale=0.05, size=(256, 3))
-            x[:, 0] += amp * np.sin(2 * np.pi * (1 + 2 * k) * t + rng.uniform(0, 6))
-            x[:, 2] += 1
-            xs.append(x)
-            ys.append(amp if regression else k)
-            gs.append(f"s{s}")
-    task = Task(
-        X=np.array(xs, dtype=np.float32), y=np.array(ys), groups=np.array(gs),
-        task_type="regression" if regression else "classification",
-        label_names=None if regression else ("1Hz", "3Hz", "5Hz"), name=name,
-        split=np.array(["test" if g in ("s0", "s1") else "train" for g in gs]) if split else None,
-    )  # fmt: skip
-    path = tmp_path / f"{name}.npz"
-    save_task(task, path)
-    return path
+    return sine_task(
+        tmp_path, name, n_subjects=n_subjects, per=per, seed=0, regression=regression, split=split
+    )
 
 
 def test_handcrafted_linear_kfold_with_few_shot(tmp_path):

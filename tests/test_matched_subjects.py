@@ -10,40 +10,23 @@ import torch
 from conftest import TINY_ENCODER
 from relcon.cli import main
 from relcon.config import EvalConfig, PretrainConfig
-from relcon.data.tasks import Task, load_task, save_task
+from relcon.data.tasks import load_task
 from relcon.eval.harness import evaluate, plan_splits, pretrained_users, read_subjects_file
 from relcon.eval.paired import SubjectMismatchError, bootstrap_ci, paired_mark
 from relcon.eval.report import load_results, write_report
 from relcon.eval.suite import BenchmarkConfig, evaluate_tasks
 from relcon.models.checkpoint import save_model
 from relcon.models.encoder import ResNet1DEncoder
+from task_fixtures import sine_task
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _task(tmp_path, name, *, n_subjects=8, per=12, regression=False, fold=None):
-    """Class k (or amplitude) of a sinusoid of 1 + 2k Hz on x, per subject s0..s{n-1}."""
-    rng = np.random.default_rng(len(name))
-    t = np.arange(256) / 100
-    xs, ys, gs = [], [], []
-    for s in range(n_subjects):
-        for i in range(per):
-            k, amp = i % 3, rng.uniform(0.2, 1.0)
-            x = rng.normal(scale=0.05, size=(256, 3))
-            x[:, 0] += amp * np.sin(2 * np.pi * (1 + 2 * k) * t + rng.uniform(0, 6))
-            x[:, 2] += 1
-            xs.append(x)
-            ys.append(amp if regression else k)
-            gs.append(f"s{s}")
-    extra = {} if fold is None else {"fold": np.array([fold(int(g[1:])) for g in gs])}
-    task = Task(
-        X=np.array(xs, dtype=np.float32), y=np.array(ys), groups=np.array(gs),
-        task_type="regression" if regression else "classification",
-        label_names=None if regression else ("1Hz", "3Hz", "5Hz"), name=name, extra=extra,
+    return sine_task(
+        tmp_path, name, n_subjects=n_subjects, per=per, seed=len(name), regression=regression,
+        fold=fold,
     )  # fmt: skip
-    path = tmp_path / f"{name}.npz"
-    save_task(task, path)
-    return path
 
 
 def _encoder_run(path, train_users, method="relcon"):

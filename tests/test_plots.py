@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from relcon.apps import plots
-from relcon.apps.plots.recording import _BlockStore
+from relcon.apps.plots import common
+from relcon.apps.plots.trace import _BlockStore
 from relcon.data.recording import Recording
 from relcon.models.distance import MotifDistance
 from relcon.models.encoder import EncoderConfig, ResNet1DEncoder
@@ -134,14 +135,96 @@ def test_plot_recording_png_with_labels(tmp_path):
     assert img.shape[1] == 1200  # 12 inches at 100 dpi
 
 
-def test_plot_recording_model_html_and_long_recording(tmp_path):
+def _classifier(tmp_path: Path) -> tuple[FinetunedModel, Path]:
+    """A tiny (untrained) walking / sitting classifier and the folder it is saved in."""
     torch.manual_seed(0)
     enc = ResNet1DEncoder(
         EncoderConfig(stage_blocks=(1,), stage_filters=(8,), stage_kernels=(3,), stem_filters=8)
     )
     model = FinetunedModel(enc, task_type="classification", classes=[0, 1])
     model.info["label_names"] = list(NAMES)
-    folder = model.save(tmp_path / "ft")
+    return model, model.save(tmp_path / "ft")
+
+
+def _figure(monkeypatch) -> dict:
+    """Keep the matplotlib figure that the next picture function saves (``["fig"]``)."""
+    kept: dict = {}
+    save = common._save_figure
+
+    def keep(fig, path, dpi):
+        kept["fig"] = fig
+        return save(fig, path, dpi)
+
+    monkeypatch.setattr(common, "_save_figure", keep)
+    return kept
+
+
+def _texts(fig) -> list[str]:
+    """Every text of a figure: title, axis labels, tick labels, legend entries, annotations."""
+    return [t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text")) if t.get_text()]
+
+
+def _watch_csv(path: Path, fs: float = 20.0, gap_h: float = 2.0) -> Path:
+    """A 20 Hz watch CSV with a label column: 3 min, a ``gap_h`` gap, 3 min; the class changes
+    every minute (walking, sitting, ...)."""
+    rng = np.random.default_rng(4)
+    n = int(180 * fs)
+    t = np.concatenate([np.arange(n) / fs, 180 + gap_h * 3600 + np.arange(n) / fs])
+    walking = (t // 60) % 2 == 0
+    xyz = 0.05 * rng.standard_normal((len(t), 3)) + [0, 0, 1]
+    xyz[:, 0] += np.where(walking, 0.6 * np.sin(2 * np.pi * 1.8 * t), 0.0)
+    lab = np.where(walking, "walking", "sitting")
+    rows = [
+        f"{a:.3f},{b:.4f},{c:.4f},{d:.4f},{e}" for a, (b, c, d), e in zip(t, xyz, lab, strict=True)
+    ]
+    path.write_text("time,x,y,z,activity\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def test_plot_recording_cuts_long_gaps_and_reads_true_labels(tmp_path, monkeypatch):
+    # issue 15: the data filled 5% of the width, the title said "at 100 Hz" of 20 Hz input,
+    # "coloured by predicted" missed a word, the dotted lines were unexplained and the file's
+    # labels were ignored
+    _, folder = _classifier(tmp_path)
+    csv = _watch_csv(tmp_path / "watch.csv")
+    kept = _figure(monkeypatch)
+    plots.plot_recording(csv, tmp_path / "watch.png", model=folder)
+    fig = kept["fig"]
+    title = fig._suptitle.get_text()
+    assert "recorded at 20 Hz" in title and "resampled to 100 Hz" in title
+    assert "coloured by predicted class (upper band) and true label (lower band)" in title
+    assert "predicted = true label in" in title
+    axes = fig.axes
+    assert [a.get_ylabel() for a in axes[4:]] == ["predicted", "true label"]
+    unit = axes[-1].get_xlabel()
+    assert unit == "time since start (min)"
+    # the axis is 6 min of data plus a narrow cut, not 2 h 6 min
+    assert axes[0].get_xlim()[1] < 1.05 * 6
+    cuts = [p for p in axes[0].patches if p.get_hatch() == "////"]
+    assert len(cuts) == 1 and "2.00 h" in [t.get_text() for t in axes[0].texts]
+    ticks = [float(t.get_text()) for t in axes[-1].get_xticklabels() if t.get_text()]
+    assert min(ticks) == 0 and max(ticks) > 120  # true time after the cut
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert {"walking", "sitting", "change of true label", "long gap cut out (length above)"} <= set(
+        legend
+    )
+    # the true-label band follows the file's minutes: walking, sitting, walking | sitting, ...
+    assert len(axes[5].collections) == 2  # one per class
+    assert sum(len(c.get_paths()) for c in axes[5].collections) == 6
+    html = plots.plot_recording(csv, tmp_path / "watch.html", model=folder)
+    spec = _spec(html)
+    assert len(spec["cuts"]) == 1 and spec["span_s"] < 400
+    assert spec["axis"]["t"][-1] > 7200 and [b["name"] for b in spec["bands"]][1] == "true label"
+    _run_viewer(html, tmp_path)
+    with pytest.raises(ValueError, match="no label column 'truth'"):
+        plots.plot_recording(csv, tmp_path / "x.png", label_column="truth")
+    # without cutting, the data shrink to slivers again (the old picture)
+    plots.plot_recording(csv, tmp_path / "uncut.png", cut_gaps=False)
+    assert kept["fig"].axes[0].get_xlim()[1] > 120
+
+
+def test_plot_recording_model_html_and_long_recording(tmp_path):
+    model, folder = _classifier(tmp_path)
     # two hours, one 7 g spike: the envelope must keep it
     rec = _recording(2 * 3600.0)
     rec.x[123_457, 2] = 7.0
@@ -158,7 +241,7 @@ def test_plot_recording_model_html_and_long_recording(tmp_path):
     for band in spec["bands"]:  # the runs cover every window once
         covered = sum(round((e - s) / 2.56) for s, e, _ in band["runs"])
         assert covered == n_windows
-    assert "predicted = label in" in spec["subtitle"]
+    assert "predicted = true label in" in spec["subtitle"]
     _run_viewer(out, tmp_path)
     png = plots.plot_recording(rec, tmp_path / "long.png", model=model)
     _check_png(png)
@@ -264,6 +347,137 @@ def test_plot_embedding_map_html_subsample_and_groups(tmp_path):
     assert spec["groups"][-1]["color"] == plots.UNLABELLED_COLOR
 
 
+def _lab_distance(colors: list[str]) -> float:
+    """Smallest CIELAB distance between two of ``colors``."""
+    from matplotlib.colors import to_rgb
+
+    from relcon.apps.plots.common import _lab
+
+    lab = _lab(np.array([to_rgb(c) for c in colors]))
+    d = np.linalg.norm(lab[:, None] - lab[None], axis=2)
+    return float(d[np.triu_indices(len(colors), 1)].min())
+
+
+def test_plot_embedding_map_many_equal_users(tmp_path, monkeypatch):
+    # issue 15: 46 users of 60 windows each got 19 colours and 27 "smallest" users in grey, with
+    # a 20-entry legend
+    rng = np.random.default_rng(5)
+    users = np.repeat([f"wisdm_watch:{1600 + u}" for u in range(46)], 6)
+    emb = rng.standard_normal((len(users), 8)) + np.repeat(rng.standard_normal((46, 8)) * 3, 6, 0)
+    kept = _figure(monkeypatch)
+    plots.plot_embedding_map(
+        emb, None, users, out=tmp_path / "u.png", method="pca", color_by="user"
+    )
+    fig = kept["fig"]
+    colors = {tuple(c) for c in fig.axes[0].collections[0].get_facecolors().round(4)}
+    assert len(colors) == 46  # one colour each, no grey "other"
+    assert fig.axes[0].get_legend() is None
+    assert "46 users, one colour each" in fig._suptitle.get_text()
+    assert _lab_distance(plots.class_palette(46)) > 15  # perceptually apart
+    assert plots.class_palette(46)[:9] == plots.class_palette(9)
+    # few groups keep their legend
+    plots.plot_embedding_map(
+        emb[:60], None, users[:60], out=tmp_path / "f.png", method="pca", color_by="user"
+    )
+    legend = kept["fig"].axes[0].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == [f"{1600 + u} (6)" for u in range(10)]
+
+
+def test_tsne_shows_progress(tmp_path, capsys):
+    emb, labels, _ = _embeddings(60)
+    plots.plot_embedding_map(emb, labels, out=tmp_path / "t.png", progress=True)
+    err = capsys.readouterr()
+    assert ("t-SNE" in err.err and "it/s" in err.err) or "s/it" in err.err
+    assert "[t-SNE]" not in err.out  # scikit-learn's log is turned into the bar
+
+
+def _embed_table(path: Path, n: int = 60, labels: bool = False) -> Path:
+    """A table like the one ``relcon embed`` writes (Parquet or CSV, from the suffix)."""
+    import pandas as pd
+
+    emb, lab, _ = _embeddings(n)
+    df = pd.DataFrame({"recording": np.where(np.arange(n) < n // 2, "wrist_a", "wrist_b"),
+                       "window": np.arange(n), "start_s": np.arange(n) * 2.56})  # fmt: skip
+    for j in range(emb.shape[1]):
+        df[f"e{j:03d}"] = emb[:, j]
+    if labels:
+        df["label"] = np.array(["walk", "sit", "run"])[lab]
+    if path.suffix == ".parquet":
+        df.to_parquet(path)
+    else:
+        df.to_csv(path, index=False)
+    return path
+
+
+def test_plot_command_map_reads_embed_output_and_explains_other_files(tmp_path, monkeypatch):
+    # issue 15: `plot map` took only a task .npz and gave numpy's pickle error for a CSV
+    kept = _figure(monkeypatch)
+    table = _embed_table(tmp_path / "emb.parquet")
+    cfg = plots.PlotConfig(what="map", input=str(table), out=str(tmp_path / "m.png"),
+                           method="pca", no_progress=True)  # fmt: skip
+    assert plots.plot_command(cfg) == tmp_path / "m.png"
+    fig = kept["fig"]
+    assert "coloured by recording" in fig._suptitle.get_text()
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [
+        "wrist_a (30)",
+        "wrist_b (30)",
+    ]
+    csv = _embed_table(tmp_path / "emb.csv", labels=True)
+    cfg.input, cfg.html = str(csv), True
+    spec = _spec(plots.plot_command(cfg))
+    assert {g["name"] for g in spec["groups"]} == {"walk", "sit", "run"}
+    assert "recording: wrist_a" in " ".join(spec["points"]["tip"])
+    raw = tmp_path / "raw.csv"
+    raw.write_text("time,x,y,z\n0,0,0,1\n0.01,0,0,1\n")
+    cfg.input = str(raw)
+    with pytest.raises(ValueError, match=r"raw recording: run `relcon embed .*raw.csv"):
+        plots.plot_command(cfg)
+    renamed = tmp_path / "raw.npz"
+    renamed.write_text(raw.read_text())
+    cfg.input = str(renamed)
+    with pytest.raises(ValueError, match=r"not an \.npz archive"):
+        plots.plot_command(cfg)
+    cfg.input = str(tmp_path / "notes.txt")
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(ValueError, match=r"task file .* or the embeddings written by"):
+        plots.plot_command(cfg)
+    cfg.what, cfg.input = "distance", str(table)
+    with pytest.raises(ValueError, match="needs the windows themselves"):
+        plots.plot_command(cfg)
+
+
+def test_plot_config_has_one_field_per_plot_option():
+    import argparse
+
+    from relcon.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    plot = sub.choices["plot"]
+    generic = {"help", "config", "set", "print_config"}  # flags every command may share
+    options = {a.dest for a in plot._actions} - generic
+    assert options == set(plots.PlotConfig.__dataclass_fields__)
+
+
+def test_demo_figure_caption_legend_and_sign():
+    from relcon.apps.demo import results_figure
+
+    rows = [
+        {"method": m, "task": "wisdm_har6", "metric": k, "mean": v, "std": 0.05, "n": 5}
+        for m, v in (("RelCon", 0.74), ("Random init", 0.73), ("Hand-crafted", 0.78))
+        for k in ("macro_f1", "kappa")
+    ]
+    fig = results_figure(rows, held_out_users=20)
+    ax = fig.axes[0]
+    title = ax.get_title()
+    assert "±" in title and "+-" not in title
+    assert "5 subject-wise folds" in title and "20 held-out users" in title
+    fig.canvas.draw()
+    legend = ax.get_legend().get_window_extent()
+    assert legend.x0 >= ax.get_window_extent().x1  # beside the axes, off the bars
+    assert sorted(t.get_text() for t in ax.texts) == ["0.73"] * 2 + ["0.74"] * 2 + ["0.78"] * 2
+
+
 @pytest.mark.parametrize(
     ("args", "kwargs", "match"),
     [
@@ -338,6 +552,13 @@ def test_plot_distance_ranking_png_and_html(tmp_path):
     assert [p["rank"] for p in panels[1:]] == [1, 2, 3, 4, 11, 12]
     assert all(len(ln["y"]) == 256 for p in panels for ln in p["lines"])
     assert panels[1]["label"] == labels[ranking[0]["index"]]
+    # issue 15: the HTML said neither which colour is which axis nor the units
+    assert [(a["name"], a["color"]) for a in spec["legend"]] == [
+        (k, plots.AXIS_COLORS[k]) for k in ("x", "y", "z")
+    ]
+    assert "g" in spec["units"].split() and "s" in spec["units"].split()
+    page = (tmp_path / "rank.html").read_text()
+    assert "S.legend" in page and "S.units" in page  # the viewer draws them
     _run_viewer(tmp_path / "rank.html", tmp_path)
 
 

@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 import pytest
-from sklearn.linear_model import Ridge, RidgeClassifier
+from sklearn.linear_model import LogisticRegression, Ridge, RidgeClassifier
 from sklearn.preprocessing import StandardScaler
 
 from relcon.eval import probes
@@ -145,6 +145,26 @@ def test_ridge_classifier_matches_sklearn(separable):
     np.testing.assert_array_equal(pred, final.predict(scaler.transform(xt)))
 
 
+def test_logistic_c_is_chosen_on_validation_subjects_and_refit(separable):
+    x, y, groups = separable
+    x = x + np.random.default_rng(8).normal(0, 4.0, x.shape)  # overlapping classes
+    xa, ya, ga, xt, _ = _split(x, y, groups)
+    pred, info = fit_predict("linear", xa, ya, ga, xt, task_type="classification", seed=1)
+    assert info["hyperparameter"] == "C" and info["grid"] == list(probes.LOGISTIC_CS)
+    scores = info["val_scores"]  # the logistic probe reports its path like the others
+    assert len(scores) == len(probes.LOGISTIC_CS) and info["selection"] == "validation_subjects"
+    assert info["value"] == probes.LOGISTIC_CS[int(np.argmax(scores))]  # ties: the first C
+    is_val = _val_mask(info, ga)
+    scaler = StandardScaler().fit(xa[~is_val])
+    c = 1e-3  # the most penalised fit on the path starts cold: sklearn's own answer
+    ref = LogisticRegression(C=c, max_iter=5000).fit(scaler.transform(xa[~is_val]), ya[~is_val])
+    f1 = classification_metrics(ya[is_val], ref.predict(scaler.transform(xa[is_val])))
+    assert scores[0] == pytest.approx(f1["macro_f1"], abs=1e-9)
+    scaler = StandardScaler().fit(xa)
+    ref = LogisticRegression(C=info["value"], max_iter=5000).fit(scaler.transform(xa), ya)
+    assert (pred == ref.predict(scaler.transform(xt))).mean() > 0.98
+
+
 def test_ridge_path_primal_and_dual_agree_with_sklearn():
     rng = np.random.default_rng(7)
     for n, f in ((40, 10), (10, 40)):  # primal (n > f) and dual (n <= f) solutions
@@ -169,7 +189,7 @@ def test_validation_subjects_come_from_training_subjects_only(probe, separable):
     assert info2["value"] == info["value"] and info2["val_subjects"] == info["val_subjects"]
 
 
-def test_linear_probe_validation_draw_is_linear_probes_draw(separable):
+def test_validation_draw_is_a_seeded_choice_of_training_subjects(separable):
     _, ya, ga, _, _ = _split(*separable)
     is_val, split_seed, problem = validation_split(ya, ga, task_type="classification", seed=11)
     assert problem is None

@@ -199,7 +199,9 @@ def test_read_accel_csv_bad_files(tmp_path: Path) -> None:
     back = good.copy()
     back.loc[20, "time"] = back.loc[10, "time"]
     p = _write_csv(tmp_path / "backwards.csv", back)
-    with pytest.raises(ValueError, match=r"backwards\.csv.*backwards at row 20"):
+    with pytest.raises(
+        ValueError, match=r"backwards\.csv.*backwards at data row 21 \(file line 22\)"
+    ):
         read_accel_csv(p)
 
     p = tmp_path / "empty.csv"
@@ -519,3 +521,87 @@ def test_readers_module_exports() -> None:
         module = importlib.import_module("relcon.data.datasets" + suffix)
         for name in module.__all__:
             assert hasattr(module, name), (module.__name__, name)
+
+
+# --------------------------------------------------------------------------------------------
+# one recording stream (issue 11): one copy of the tables and helpers, one reader for everyone
+# --------------------------------------------------------------------------------------------
+
+
+def test_one_copy_of_the_formats_tables_and_helpers() -> None:
+    import relcon.data.datasets.base as base
+    import relcon.data.signal as signal
+    from relcon.data import formats
+
+    assert signal.detect_units is formats.detect_units and signal.to_g is formats.to_g
+    assert signal.normalize_units is formats.normalize_units and signal.G == formats.G
+    assert base._first_true is formats.first_true
+    assert formats.first_true(np.array([False, False, True, True])) == 2
+    assert formats.format_of("Day1.CSV.GZ") == ("csv", "Day1")
+    assert formats.format_of("w.cwa.gz") == ("device", "w") and formats.format_of("x.txt") is None
+    assert formats.infer_time_unit(np.arange(10) * 10, "f") == "ms"
+    # every module that held a copy now reads these tables (no table of names left elsewhere)
+    src = Path(formats.__file__).parent
+    for path in src.rglob("*.py"):
+        if path.name != "formats.py":
+            text = path.read_text()
+            assert '("accel_x", "accel_y", "accel_z")' not in text, path
+            assert '("ns", 1e-9, 1e6, 2e8)' not in text, path
+
+
+def test_no_private_name_is_imported_from_another_package() -> None:
+    """``_names`` may be shared inside a package, never imported across packages."""
+    import ast
+
+    import relcon
+
+    root = Path(relcon.__file__).parent
+    bad = []
+    for path in sorted(root.rglob("*.py")):
+        mod = ".".join(path.relative_to(root.parent).with_suffix("").parts)
+        pkg = (
+            mod.removesuffix(".__init__") if path.name == "__init__.py" else mod.rpartition(".")[0]
+        )
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.ImportFrom) and (node.module or "").startswith("relcon")):
+                continue
+            target = node.module or ""
+            is_pkg = (root.parent / target.replace(".", "/")).is_dir()
+            tpkg = target if is_pkg else target.rpartition(".")[0]
+            for alias in node.names:
+                if alias.name.startswith("_") and not alias.name.startswith("__") and tpkg != pkg:
+                    bad.append(f"{mod} imports {target}.{alias.name}")
+    assert not bad, bad
+
+
+def test_read_recording_returns_pieces_and_info(tmp_path: Path) -> None:
+    from relcon.data.stream import read_recording
+
+    df = _good_frame(n=3000, t0=1.7e9)
+    df.loc[1000:1499, "time"] += 5.0  # a 5 s gap
+    df.loc[1500:, "time"] += 5.0
+    path = _write_csv(tmp_path / "mine.csv", df)
+    pieces, info = read_recording(path)
+    assert [len(p) for p in pieces] == [2000, 4000]
+    assert pieces[0].t0_s == pytest.approx(1.7e9) and pieces[1].t0_s == pytest.approx(1.7e9 + 25)
+    assert (info.units, info.units_detected, info.time_unit, info.fs_native) == ("g", True, "s", 50)
+    assert (info.rows, info.gaps, info.pieces) == (3000, 1, 2)
+    assert info.gap_s == pytest.approx(5.02) and info.data_s == pytest.approx(60.0)
+    recs = read_accel_csv(path)  # the same reader underneath
+    for p, r in zip(pieces, recs, strict=True):
+        np.testing.assert_array_equal(p.x, r.x)
+
+
+def test_read_accel_csv_semicolons_and_decimal_commas(tmp_path: Path) -> None:
+    df = _good_frame()
+    comma = _write_csv(tmp_path / "comma.csv", df)
+    semi = tmp_path / "semi.csv"
+    df.to_csv(semi, index=False, sep=";", decimal=",")
+    (a,), (b,) = read_accel_csv(comma), read_accel_csv(semi)
+    np.testing.assert_allclose(a.x, b.x, rtol=0, atol=1e-6)
+    bad = tmp_path / "mixed.csv"
+    bad.write_text("time;x;y;z\n" + "\n".join(f"{i / 50},0.1,0.1,1.0" for i in range(600)))
+    with pytest.raises(
+        ValueError, match=r"mixed\.csv: missing time column.*separated by semicolons"
+    ):
+        read_accel_csv(bad)

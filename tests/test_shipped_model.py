@@ -15,11 +15,11 @@ from relcon.cli import main
 from relcon.data.datasets import load_demo
 from relcon.data.datasets.heldout import HELD_OUT_SUBJECTS
 from relcon.data.windowing import window_recordings
-from relcon.models.checkpoint import load_model
 from relcon.models.distance import MotifDistance
 from relcon.models.encoder import ResNet1DEncoder
+from relcon.models.hub import load_model, shipped_path
 
-MODEL = relcon.default_model_path("encoder").parent
+MODEL = shipped_path("default", "encoder").parent
 
 
 def test_default_model_loads_in_eval_mode():

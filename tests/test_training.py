@@ -13,6 +13,8 @@ import relcon.train.relcon as pretrain_mod
 from conftest import TINY_DISTANCE, TINY_ENCODER
 from relcon.config import DistanceTrainConfig, EncoderConfig, PretrainConfig
 from relcon.models.checkpoint import save_checkpoint
+from relcon.models.encoder import cpu_has_bf16
+from relcon.train.common import scoring_dtype
 
 
 @pytest.fixture(scope="module")
@@ -132,14 +134,16 @@ def test_bf16_scoring_keeps_the_ranking_and_the_loss():
         with torch.autocast("cpu", dtype=torch.bfloat16):
             d16 = distance.score(pool[:b], pool, cand).float()
     assert ((d16 - d32).abs() / d32).max() < 0.02
-    loss32 = pretrain_mod.relcon_loss(encoder, distance, pool, cand, 0.1)
-    loss16 = pretrain_mod.relcon_loss(encoder, distance, pool, cand, 0.1, None, torch.bfloat16)
+    loss32 = pretrain_mod.relcon_batch_loss(encoder, distance, pool, cand, 0.1)
+    loss16 = pretrain_mod.relcon_batch_loss(
+        encoder, distance, pool, cand, 0.1, None, torch.bfloat16
+    )
     assert loss16.dtype == torch.float32 and torch.isfinite(loss16)
     assert abs(loss16.item() - loss32.item()) < 0.02 * abs(loss32.item())
     dev = torch.device("cpu")
-    assert pretrain_mod.scoring_dtype(dev, amp=False) is None
-    expect = torch.bfloat16 if pretrain_mod.cpu_has_bf16() else None
-    assert pretrain_mod.scoring_dtype(dev, amp=True) is expect
+    assert scoring_dtype(dev, amp=False) is None
+    expect = torch.bfloat16 if cpu_has_bf16() else None
+    assert scoring_dtype(dev, amp=True) is expect
 
 
 def test_time_limit_stops_and_saves_and_oracle_teacher_trains(tmp_path, segs):
@@ -169,3 +173,76 @@ def test_time_limit_stops_and_saves_and_oracle_teacher_trains(tmp_path, segs):
             PretrainConfig(**{**_pre_cfg(dist).__dict__, "teacher": "labels"}),
             tmp_path / "bad", segments=segs, progress=False,
         )  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
+# the candidate pool and the run-folder lock
+# --------------------------------------------------------------------------------------------
+def test_candidate_pool_layout():
+    from relcon.data.sampling import CandidateBatch
+    from relcon.train.steps import CandidatePool
+
+    p = CandidatePool(batch_size=3, within_user=2, between_user=1)
+    assert p.size == 9
+    # anchor i: between-user = anchor i+1 (mod 3); within-user = pool rows 3 + 2i, 3 + 2i + 1
+    assert p.index.tolist() == [[1, 3, 4], [2, 5, 6], [0, 7, 8]]
+    assert CandidatePool(4, 1).between_user == 3  # None: every other anchor
+    batch = CandidateBatch(0, 0, np.array([10, 20, 30]), np.array([[11, 12], [21, 22], [31, 32]]))
+    assert p.window_ids(batch).tolist() == [10, 20, 30, 11, 12, 21, 22, 31, 32]
+    a, w = torch.zeros(3, 256, 3), torch.ones(6, 256, 3)
+    assert p.assemble(a, w, torch.device("cpu")).shape == (9, 256, 3)
+    with pytest.raises(ValueError, match="between_user must be in"):
+        CandidatePool(3, 2, 3)
+
+
+HOLD_LOCK = """
+import sys, time
+from relcon.train.common import lock_run_dir
+lock_run_dir(sys.argv[1])
+print("locked", flush=True)
+time.sleep(600)
+"""
+
+
+def test_run_folder_lock_refuses_a_second_process_until_the_first_dies(tmp_path, segs):
+    """Issue 15: two processes writing one run folder. The first holds the lock as every training
+    command does; a second, real process (the CLI) is refused with the folder and the holder's
+    pid, and so is every loop in this process; once the holder is killed (-9) the lock is gone."""
+    import subprocess
+    import sys
+
+    from relcon.train.baselines import pretrain_baseline
+    from relcon.train.common import LOCK_FILE, RunFolderLocked, lock_run_dir
+
+    out = tmp_path / "run"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(out)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        r = subprocess.run(
+            [sys.executable, "-m", "relcon", "train-distance", "--out", str(out), "--steps", "1",
+             "--device", "cpu", "--no-progress"],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert r.returncode == 2, r.stderr
+        assert f"relcon: error: {out} is in use by another relcon process (pid {holder.pid}" in (
+            r.stderr
+        )
+        assert not (out / "config.toml").exists()  # refused before writing anything
+        for train in (
+            lambda: distance_mod.train_distance(_dist_cfg(), out, segments=segs, progress=False),
+            lambda: pretrain_mod.pretrain(_pre_cfg(out), out, segments=segs, progress=False),
+            lambda: pretrain_baseline("simclr", _pre_cfg(out), out, segments=segs),
+        ):
+            with pytest.raises(RunFolderLocked, match=rf"pid {holder.pid} on "):
+                train()
+    finally:
+        holder.kill()
+        holder.wait()
+    lock_run_dir(out).release()  # the kernel dropped the dead holder's lock
+    run = distance_mod.train_distance(_dist_cfg(steps=1), out, segments=segs, progress=False)
+    again = distance_mod.train_distance(
+        _dist_cfg(steps=1), out, overwrite=True, segments=segs, progress=False
+    )  # --overwrite empties the folder but keeps the lock file it holds
+    assert run == again and (out / LOCK_FILE).is_file() and (out / "model.safetensors").is_file()

@@ -235,11 +235,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
-    import copy
-
     from relcon.config import FinetuneConfig
-    from relcon.data.tasks import load_task
-    from relcon.eval.finetune import finetune
+    from relcon.eval.finetune import finetune_summary, finetune_task
 
     flags = {
         "epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size,
@@ -251,22 +248,11 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         _print_config(cfg)
         return 0
     out = Path(args.out)
-    if (out / "model.json").exists() and not args.overwrite:
-        raise FileExistsError(f"{out} already holds a model; pass --overwrite to replace it")
-    import relcon
-
-    task = load_task(args.task)
-    encoder = relcon.load(args.checkpoint) if args.checkpoint != "scratch" else None
-    model = finetune(
-        task.X, task.y, task.groups, task_type=task.task_type,
-        n_classes=int(task.y.max()) + 1 if task.task_type == "classification" else None,
-        encoder=copy.deepcopy(encoder), cfg=cfg, progress=not args.no_progress,
+    model = finetune_task(
+        args.task, args.checkpoint, cfg, out=out, overwrite=args.overwrite,
+        progress=not args.no_progress,
     )  # fmt: skip
-    model.info.update(
-        task=task.name, label_names=list(task.label_names) if task.label_names else None,
-        encoder_source=args.checkpoint, n_train_windows=len(task), n_train_subjects=task.n_subjects,
-    )  # fmt: skip
-    model.save(out)
+    print(finetune_summary(model))
     print(
         f"fine-tuned model saved in {out}/ (apply it with: relcon predict {out} RECORDING... --out FILE)"
     )
@@ -374,17 +360,12 @@ def _window_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _shipped(name: str | None) -> str | None:
-    """None for the shipped model (no flag or ``default``), else the path given."""
-    return None if name in (None, "default") else name
-
-
 def cmd_embed(args: argparse.Namespace) -> int:
     from relcon.apps.embed import embed_recordings
 
     summaries: list = []
     out = embed_recordings(
-        args.recordings, _shipped(args.model), args.out, summaries=summaries, **_window_kwargs(args)
+        args.recordings, args.model, args.out, summaries=summaries, **_window_kwargs(args)
     )
     print("\n".join(str(s) for s in summaries))
     print(f"embeddings written to {out}")
@@ -421,7 +402,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     names = list(task.label_names) if task.label_names else None
     classes = task.task_type == "classification"
     if args.what == "map":
-        encoder = relcon.load(_shipped(args.model))
+        encoder = relcon.load(args.model, kind="encoder")
         pick = plots.sample_indices(len(task), args.max_points, args.seed)
         emb = encoder.embed(task.X[pick], progress=not args.no_progress)
         path = plots.plot_embedding_map(
@@ -448,7 +429,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
         def name(c: int) -> str:
             return names[c] if names and c >= 0 else ""
 
-        distance = relcon.load(_shipped(args.model), kind="distance")
+        distance = relcon.load(args.model, kind="distance")
         path = plots.plot_distance_ranking(
             distance, task.X[anchor], task.X[cands], out, top=args.top, farthest=args.farthest,
             labels=[name(int(c)) for c in labels[cands]] if names else None,

@@ -130,6 +130,9 @@ class PretrainConfig:
     ckpt_every: int = 200
     keep_checkpoints: int = 2
     max_seconds: float | None = None  # stop (and save) once training has run this long
+    #: with ``amp`` on a CPU with native bf16 (AVX512-BF16/AMX): the encoder's forward and
+    #: backward under bf16 autocast too, not only the candidate scoring (false: fp32 encoder)
+    cpu_bf16: bool = True
 
 
 @dataclass

@@ -20,6 +20,7 @@ import json
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -33,13 +34,17 @@ from relcon.config import (
     to_dict,
 )
 from relcon.data.datasets import load_segments
-from relcon.eval.evaluation import probe_folds, summarise
 from relcon.eval.features import handcrafted_features
+from relcon.eval.metrics import summarise
+from relcon.eval.probes import probe_folds
 from relcon.io import atomic_path, atomic_write_json, environment_info
 from relcon.models.distance import MotifDistanceConfig
 from relcon.models.encoder import EncoderConfig, ResNet1DEncoder
 
-__all__ = ["demo_config", "format_table", "plot_results", "run_demo"]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["demo_config", "format_table", "plot_results", "results_figure", "run_demo"]
 
 METRICS = ("macro_f1", "kappa")
 TASK = "wisdm_har6"
@@ -48,30 +53,15 @@ TASK = "wisdm_har6"
 def demo_config(quick: bool = False) -> DemoConfig:
     """The demo's settings; ``quick=True`` is a smoke test that finishes in well under 2 minutes."""
     encoder = EncoderConfig(stage_blocks=(1, 1, 1), stage_filters=(32, 64, 128), stem_filters=32)
-    data = DataConfig(source="demo", block_seconds=3600.0)
+    # what both training stages share: the data, the schedule, logging and compiling
+    stage = {
+        "data": DataConfig(source="demo", block_seconds=3600.0), "lr": 1e-3, "warmup_steps": 20,
+        "log_every": 10, "ckpt_every": 100, "compile": True,
+    }  # fmt: skip
     distance = DistanceTrainConfig(
-        data=data,
-        model=MotifDistanceConfig(channels=32, bottleneck=4),
-        steps=400,
-        batch_size=64,
-        lr=1e-3,
-        warmup_steps=20,
-        log_every=10,
-        ckpt_every=100,
-        compile=True,
+        model=MotifDistanceConfig(channels=32, bottleneck=4), steps=400, batch_size=64, **stage
     )
-    pre = PretrainConfig(
-        data=data,
-        encoder=encoder,
-        steps=600,
-        batch_size=16,
-        within_user=10,
-        lr=1e-3,
-        warmup_steps=20,
-        log_every=10,
-        ckpt_every=100,
-        compile=True,
-    )
+    pre = PretrainConfig(encoder=encoder, steps=600, batch_size=16, within_user=10, **stage)
     cfg = DemoConfig(distance=distance, pretrain=pre, pretrain_users=26, folds=5, seed=0)
     if quick:
         cfg.distance = replace(
@@ -170,9 +160,10 @@ def run_demo(
     random_encoder = ResNet1DEncoder(cfg.pretrain.encoder).eval()
     names = held.label_names
     y = held.label.astype(np.int64)
+    # fp32 embeddings: the probe's features must not depend on whether this CPU computes bf16
     representations = {
-        "RelCon": encoder.embed(held.x, progress=progress),
-        "Random init": random_encoder.embed(held.x, progress=progress),
+        "RelCon": encoder.embed(held.x, progress=progress, precision="fp32"),
+        "Random init": random_encoder.embed(held.x, progress=progress, precision="fp32"),
         "Hand-crafted": handcrafted_features(held.x),
     }
     fold_rows = []
@@ -205,7 +196,7 @@ def run_demo(
     }
     atomic_write_json(out / "results.json", results)
     _write_csv(out / "results.csv", rows)
-    plot_results(rows, out / "results.png")
+    plot_results(rows, out / "results.png", held_out_users=len(eval_users))
     print(format_table(rows))
     print(f"results in {out}/ (results.json, results.csv, results.png); {timing['total_s']:.0f} s")
     return results
@@ -221,44 +212,59 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
 
 
 def format_table(rows: list[dict]) -> str:
-    """Markdown table: one row per method, mean +- std per metric."""
+    """Markdown table: one row per method, mean ± std per metric."""
     methods = list(dict.fromkeys(r["method"] for r in rows))
     metrics = list(dict.fromkeys(r["metric"] for r in rows))
-    cell = {(r["method"], r["metric"]): f"{r['mean']:.3f} +- {r['std']:.3f}" for r in rows}
+    cell = {(r["method"], r["metric"]): f"{r['mean']:.3f} ± {r['std']:.3f}" for r in rows}
     lines = ["| method | " + " | ".join(metrics) + " |", "|---" * (len(metrics) + 1) + "|"]
     for m in methods:
         lines.append(f"| {m} | " + " | ".join(cell.get((m, k), "") for k in metrics) + " |")
     return "\n".join(lines)
 
 
-def plot_results(rows: list[dict], path: str | Path) -> None:
-    """Bar chart of mean +- std per method and metric, written atomically to ``path`` (PNG)."""
-    import matplotlib
+def plot_results(rows: list[dict], path: str | Path, *, held_out_users: int | None = None) -> None:
+    """:func:`results_figure` written atomically to ``path`` (PNG)."""
+    fig = results_figure(rows, held_out_users=held_out_users)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+def results_figure(rows: list[dict], *, held_out_users: int | None = None) -> Figure:
+    """Bar chart of mean ± std per method and metric.
+
+    The title says over how many subject-wise folds (``n`` of the rows) and, with
+    ``held_out_users``, on how many users never seen in pretraining; the legend sits beside the
+    axes, off the bars; each bar's mean is written inside it.
+    """
+    from matplotlib.figure import Figure
 
     methods = list(dict.fromkeys(r["method"] for r in rows))
     metrics = list(dict.fromkeys(r["metric"] for r in rows))
     lookup = {(r["method"], r["metric"]): r for r in rows}
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    fig = Figure(figsize=(7.5, 4.0), layout="constrained")
+    ax = fig.add_subplot()
     width = 0.8 / len(methods)
     for i, m in enumerate(methods):
         means = [lookup[(m, k)]["mean"] for k in metrics]
         stds = [lookup[(m, k)]["std"] for k in metrics]
         pos = np.arange(len(metrics)) + (i - (len(methods) - 1) / 2) * width
         bars = ax.bar(pos, means, width, yerr=stds, capsize=3, label=m)
-        ax.bar_label(bars, labels=[f"{v:.2f}" for v in means], fontsize=8, padding=2)
+        ax.bar_label(
+            bars, labels=[f"{v:.2f}" for v in means], label_type="center", fontsize=8, color="white"
+        )
     ax.set_xticks(np.arange(len(metrics)), [k.replace("_", " ") for k in metrics])
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("score on held-out users")
     task = rows[0]["task"] if rows else ""
-    ax.set_title(f"Linear probe, {task} (mean +- std over subject-wise folds)", fontsize=10)
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
+    folds = max((int(r["n"]) for r in rows), default=0)
+    users = f" of {held_out_users} held-out users" if held_out_users else ""
+    ax.set_title(
+        f"Linear probe, {task}: mean ± std over {folds} subject-wise folds{users}\n"
+        "(each fold tests on users the probe never saw; none of them was seen in pretraining)",
+        fontsize=9,
+    )
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    return fig
 
 
 def load_results(path: str | Path) -> dict:

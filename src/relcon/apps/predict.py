@@ -2,8 +2,10 @@
 
 A model saved by :mod:`relcon.eval.finetune` (``relcon finetune --out MODEL``) is applied to every
 2.56 s window of recording files exactly as :mod:`relcon.apps.embed` embeds them: the same readers,
-resampling, window grid, gap and non-wear rules (see :func:`relcon.data.stream.iter_windows`), the same
-streaming into a Parquet or CSV file written under a temporary name.
+resampling, window grid, gap, missing-value and non-wear rules (see
+:mod:`relcon.data.stream`), the same streaming into a Parquet or CSV file and the same output
+rules (:mod:`relcon.apps.batch`: never over an input, ``overwrite``, ``skip_bad``, atomic writes,
+metadata). ``relcon predict`` is :func:`predict_command` with a :class:`PredictConfig`.
 
 Output columns, one row per kept window: ``recording``, ``window``, ``start_s``, ``start_time``
 (as for embeddings), then
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,22 +31,56 @@ import numpy as np
 import pandas as pd
 import torch
 
-from relcon.apps.embed import _frame, _run_recordings, _window_kw
-from relcon.data.corpus import QualityRules
-from relcon.data.stream import WindowSummary
-from relcon.data.stream.sources import _ArraySource, _FrameSource
+from relcon.apps.batch import (
+    BadRecording,
+    frame_windows,
+    model_record,
+    run_recordings,
+    summary_text,
+)
+from relcon.apps.embed import window_options
+from relcon.data.corpus.quality import QualityRules
+from relcon.data.stream import ArraySource, FrameSource, WindowSummary
 from relcon.models.finetuned import FinetunedModel
 
 __all__ = [
+    "PredictConfig",
     "class_names",
     "load_finetuned",
     "predict_array",
+    "predict_command",
     "predict_dataframe",
     "predict_recordings",
 ]
 
 ModelLike = FinetunedModel | str | os.PathLike[str]
 NamesLike = Sequence[str] | Mapping[Any, str] | None
+
+
+@dataclass
+class PredictConfig:
+    """``relcon predict``: apply a model saved by ``relcon finetune`` to every 2.56 s window of
+    raw recordings, one row per window.
+
+    ``model`` and ``recordings`` are the command's positional arguments (in that order); ``out``
+    is required.
+    """
+
+    model: str = ""  # folder written by relcon finetune
+    recordings: list[str] = field(
+        default_factory=list
+    )  # recording files or folders (csv[.gz], parquet, npz, cwa, gt3x, bin)
+    out: str = ""  # output table: .parquet or .csv[.gz]
+    device: str = "auto"  # auto (default), cpu, cuda, cuda:1, ...
+    batch_size: int = 512  # windows per forward pass
+    stride_s: float = 2.56  # seconds between windows (2.56: no overlap)
+    units: str | None = None  # acceleration units: g, m/s^2 or mg (default: detected)
+    max_gap_s: float = 0.5  # longer gaps split a recording
+    keep_nonwear: bool = False  # do not drop non-wear windows
+    no_progress: bool = False  # no progress bar
+    overwrite: bool = False  # replace an existing --out (an input file is never overwritten)
+    skip_bad: bool = False  # leave out files that cannot be read (listed in the summary and in OUT.report.json) instead of stopping
+    chunk_s: float = 3600.0  # seconds of input read at a time (memory, not results)
 
 
 def load_finetuned(model: ModelLike, device: str = "auto") -> FinetunedModel:
@@ -53,16 +90,14 @@ def load_finetuned(model: ModelLike, device: str = "auto") -> FinetunedModel:
     ----------
     model : FinetunedModel or path-like
         A model, or the folder :meth:`FinetunedModel.save` wrote (``model.json`` +
-        ``model.safetensors``).
+        ``model.safetensors``): ``relcon.load(model, kind="finetuned")``.
     device : str
         ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` ...
     """
+    from relcon.models.hub import load
     from relcon.train.common import pick_device
 
-    dev = pick_device(device)
-    if isinstance(model, FinetunedModel):
-        return model.to(dev).eval()
-    return FinetunedModel.load(Path(model).expanduser(), device=dev)
+    return load(model, kind="finetuned", device=pick_device(device))
 
 
 def class_names(model: FinetunedModel, names: NamesLike = None) -> list[str]:
@@ -150,7 +185,10 @@ def predict_recordings(
     rules: QualityRules | None = None,
     class_names: NamesLike = None,
     progress: bool = True,
+    overwrite: bool = False,
+    skip_bad: bool = False,
     summaries: list[WindowSummary] | None = None,
+    failed: list[BadRecording] | None = None,
 ) -> Path:
     """Predict every 2.56 s window of recording files with a fine-tuned model.
 
@@ -171,25 +209,59 @@ def predict_recordings(
     class_names : sequence or mapping, optional
         See :func:`class_names`.
     progress : bool
-        Show a tqdm bar.
+        Show a progress bar (bytes of the input files read, with an estimate of the time left).
+    overwrite, skip_bad, failed
+        As in :func:`relcon.apps.embed.embed_recordings`.
     summaries : list, optional
-        Receives one :class:`~relcon.data.stream.WindowSummary` per recording.
+        Receives one :class:`~relcon.data.stream.WindowSummary` per recording written.
 
     Returns
     -------
     pathlib.Path
-        ``out`` (columns in the module docstring).
+        ``out`` (columns in the module docstring; a Parquet file's metadata records the model's
+        path and weights hash, its classes, the units of each recording and the relcon version).
     """
     model = load_finetuned(model_dir, device)
     fn = _predict_fn(model, batch_size, class_names)
-    kw = _window_kw(
+    kw = window_options(
         units=units, stride_s=stride_s, max_gap_s=max_gap_s, chunk_s=chunk_s,
         drop_nonwear=drop_nonwear, rules=rules,
     )  # fmt: skip
-    return _run_recordings(
-        paths, out, fn, batch_size=batch_size, progress=progress, summaries=summaries,
-        desc="predict", window_kw=kw,
+    record = model_record(model_dir, model)
+    record["task_type"] = model.task_type
+    if model.classes is not None:
+        record["classes"] = model.classes.tolist()
+    meta = {"command": "predict", "model": record}
+    return run_recordings(
+        paths, out, fn, batch_size=batch_size, window_kw=kw, desc="predict", progress=progress,
+        overwrite=overwrite, skip_bad=skip_bad, summaries=summaries, failed=failed,
+        metadata=meta,
     )  # fmt: skip
+
+
+def predict_command(cfg: PredictConfig) -> int:
+    """``relcon predict``: everything the command does, from its configuration.
+
+    Predicts every window of ``cfg.recordings`` with the model in ``cfg.model`` into
+    ``cfg.out`` (:func:`predict_recordings`) and prints the per-recording summaries, the files
+    skipped and the total. Returns the exit status (0).
+    """
+    if not cfg.model:
+        raise ValueError("relcon predict: give the model folder written by relcon finetune")
+    if not cfg.recordings:
+        raise ValueError("relcon predict: give at least one recording file or folder")
+    if not cfg.out:
+        raise ValueError("relcon predict: --out is required (a .parquet or .csv file)")
+    summaries: list[WindowSummary] = []
+    failed: list[BadRecording] = []
+    out = predict_recordings(
+        cfg.model, cfg.recordings, cfg.out, batch_size=cfg.batch_size, device=cfg.device,
+        stride_s=cfg.stride_s, units=cfg.units, max_gap_s=cfg.max_gap_s, chunk_s=cfg.chunk_s,
+        drop_nonwear=not cfg.keep_nonwear, progress=not cfg.no_progress,
+        overwrite=cfg.overwrite, skip_bad=cfg.skip_bad, summaries=summaries, failed=failed,
+    )  # fmt: skip
+    print(summary_text(summaries, failed, out, "predictions"))
+    return 0
 
 
 def predict_array(
@@ -240,12 +312,12 @@ def predict_array(
         prediction columns of the module docstring.
     """
     m = load_finetuned(model, device)
-    kw = _window_kw(
+    kw = window_options(
         units=units, stride_s=stride_s, max_gap_s=max_gap_s, chunk_s=3600.0,
         drop_nonwear=drop_nonwear, rules=rules,
     )  # fmt: skip
     fn = _predict_fn(m, batch_size, class_names)
-    return _frame(_ArraySource(x, fs, start_s), fn, batch_size, kw, summary)
+    return frame_windows(ArraySource(x, fs, start_s), fn, batch_size, kw, summary)
 
 
 def predict_dataframe(
@@ -275,9 +347,9 @@ def predict_dataframe(
     :func:`predict_array`.
     """
     m = load_finetuned(model, device)
-    source = _FrameSource(df, time_column, (x_column, y_column, z_column))
-    kw = _window_kw(
+    source = FrameSource(df, time_column, (x_column, y_column, z_column))
+    kw = window_options(
         units=units, stride_s=stride_s, max_gap_s=max_gap_s, chunk_s=3600.0,
         drop_nonwear=drop_nonwear, rules=rules, fs=fs, time_unit=time_unit,
     )  # fmt: skip
-    return _frame(source, _predict_fn(m, batch_size, class_names), batch_size, kw, summary)
+    return frame_windows(source, _predict_fn(m, batch_size, class_names), batch_size, kw, summary)

@@ -7,19 +7,23 @@ iterations; the median is reported (CUDA is synchronised around every timed iter
 (a) ``loader``: the background loader of :mod:`relcon.data.loader` alone, gathering batches of
     ``B`` anchors and ``B*K`` within-user candidates (from a prepared corpus with ``corpus``, else
     from synthetic windows in memory) with ``num_workers`` workers; anchors/s and segments/s.
-(b) ``distance_train``: one optimizer step of the motif distance as in
-    :mod:`relcon.train.distance` (loader, augmentations on the device, forward, backward,
-    clipping, AdamW); segments/s.
+(b) ``distance_train``: one optimizer step of the motif distance: the step function that
+    :mod:`relcon.train.distance` runs, :func:`relcon.train.steps.distance_step` (loader,
+    augmentations on the device, forward, backward, clipping, AdamW); segments/s.
 (c) ``scoring``: the frozen distance scores ``B`` anchors against ``K`` within-user and ``m``
-    between-user candidates each, in one batched no-grad :meth:`MotifDistance.score`; anchors/s.
-(d) ``full_step``: one RelCon pretraining step exactly as in :mod:`relcon.train.relcon` (next batch
-    from the loader, scoring, one encoder forward over the ``B + B*K`` windows, loss, backward,
-    clipping, AdamW); anchors/s and encoded segments/s, and where its time goes.
+    between-user candidates each, in one batched no-grad call
+    (:func:`relcon.train.steps.score_candidates`, as inside the step); anchors/s.
+(d) ``full_step``: one RelCon pretraining step: the step function that :mod:`relcon.train.relcon`
+    runs, :func:`relcon.train.steps.relcon_step` (next batch from the loader, scoring, one encoder
+    forward over the ``B + B*K`` windows, loss, backward, clipping, AdamW), in the training's
+    precision; anchors/s and encoded segments/s, and where its time goes (from the step's
+    phase marks).
 (f) ``encoder_fwd_bwd``: the encoder's own forward and backward over the same ``B + B*K``
     windows, interleaved with (d) in the same run (so both see the same machine load);
     ``step_over_encoder`` is the ratio of their median times.
-(e) ``embedding``: inference (eval mode, no grad) over batches of ``embed_batch_size`` windows,
-    host memory in and out; segments/s.
+(e) ``embedding``: :meth:`ResNet1DEncoder.embed` (eval mode, no grad) over batches of
+    ``embed_batch_size`` windows, host memory in and out, in ``embed_precision`` (default: bf16
+    autocast on CUDA with ``amp``, else embed's default fp32); segments/s.
 
 Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats``; on
 the CPU the resident-set high-water mark of this process (``VmHWM``, reset through
@@ -245,8 +249,8 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] | None = None) -> dic
         log: called with a line of progress per measurement (e.g. ``print``); silent if None.
     """
     from relcon.io import environment_info
-    from relcon.train.common import pick_device
-    from relcon.train.relcon import scoring_dtype
+    from relcon.models.encoder import cpu_has_bf16
+    from relcon.train.common import pick_device, scoring_dtype
 
     say = log or (lambda _line: None)
     device = pick_device(cfg.device)
@@ -265,11 +269,17 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] | None = None) -> dic
             "peak_tflops_table": peaks or "unknown",
         }
     else:
+        if scoring_dtype(device, rcfg.amp) is None:
+            cpu_precision = "fp32"
+        elif rcfg.cpu_bf16 and cpu_has_bf16():
+            cpu_precision = "bf16 autocast (encoder and scoring)"
+        else:
+            cpu_precision = "fp32 (scoring bf16)"
         dev_info = {
             "type": device.type,
             "name": _cpu_name() if device.type == "cpu" else str(device),
             "model": "unknown",
-            "precision": "fp32" + (" (scoring bf16)" if scoring_dtype(device, rcfg.amp) else ""),
+            "precision": cpu_precision,
             "peak_tflops": None,
             "peak_tflops_table": "unknown",
         }
@@ -434,6 +444,12 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--no-amp", action="store_true", help="no bf16 (CUDA: TF32 only; CPU: fp32 scoring)"
     )
+    p.add_argument(
+        "--cpu-fp32-encoder",
+        action="store_true",
+        help="CPU with native bf16: keep the encoder in fp32 (bf16 scoring only), as with "
+        "PretrainConfig.cpu_bf16 = false",
+    )
     p.add_argument("--num-workers", type=int, help="loader workers (default: 8 CUDA, 0 CPU)")
     p.add_argument("--corpus", help="prepared corpus folder (default: synthetic data in memory)")
     p.add_argument("--encoder", choices=["full", "small"], default="full")
@@ -442,6 +458,11 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
         "--distance-batch-size", type=int, help="windows per distance step (1024 CUDA, 64 CPU)"
     )
     p.add_argument("--embed-batch-size", type=int, default=512)
+    p.add_argument(
+        "--embed-precision",
+        choices=["fp32", "bf16", "auto"],
+        help="(e)'s ResNet1DEncoder.embed precision (default: bf16 on CUDA with amp, else fp32)",
+    )
     p.add_argument("--only", nargs="+", choices=list(MEASUREMENTS), help="only these measurements")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", help="also write the results to this JSON file")
@@ -459,12 +480,14 @@ def bench_config_from_args(args: argparse.Namespace) -> BenchConfig:
         warmup=args.warmup,
         compile=args.compile,
         amp=not args.no_amp,
+        cpu_bf16=not args.cpu_fp32_encoder,
         num_workers=args.num_workers,
         corpus=args.corpus,
         encoder=args.encoder,
         distance=args.distance or "",
         distance_batch_size=args.distance_batch_size,
         embed_batch_size=args.embed_batch_size,
+        embed_precision=args.embed_precision,
         only=args.only,
         seed=args.seed,
     )

@@ -36,6 +36,8 @@ class BenchConfig:
     warmup: int | None = None  # untimed iterations first (None: 3 on CUDA, 1 on the CPU)
     compile: bool = False  # compiled sparsemax everywhere, and torch.compile'd encoder on CUDA
     amp: bool = True  # bf16 autocast on CUDA (TF32 is on either way); CPU: bf16 scoring if native
+    #: with amp on a CPU with native bf16: the encoder (steps (d), (f), embedding (e)) in bf16 too
+    cpu_bf16: bool = True
     num_workers: int | None = None  # loader workers (None: min(8, cores - 1) on CUDA, 0 on CPU)
     corpus: str | None = None  # prepared corpus folder for (a), (b), (d), (e); None: synthetic
     encoder: str = "full"  # "full" (paper, ~3.6M parameters) or "small"
@@ -44,6 +46,9 @@ class BenchConfig:
     distance_config: MotifDistanceConfig = field(default_factory=MotifDistanceConfig)
     distance_batch_size: int | None = None  # windows per distance step (None: 1024 CUDA, 64 CPU)
     embed_batch_size: int = 512  # windows per embedding forward pass
+    #: precision of (e), ResNet1DEncoder.embed's: None = "bf16" on CUDA with amp, else its
+    #: default "fp32"; or "fp32", "bf16", "auto" (bf16 on a CPU with native bf16)
+    embed_precision: str | None = None
     n_augment: int = 2  # augmentations per window in distance training
     tau: float = 0.1
     block_seconds: float = 3600.0  # time blocks of the within-user candidates
@@ -182,32 +187,6 @@ class _Phases:
         return out
 
 
-class _TimedScore:
-    """Stands in for the distance inside :func:`relcon.train.relcon.relcon_loss`, timing ``score``."""
-
-    def __init__(self, distance: MotifDistance, phases: _Phases) -> None:
-        self.distance, self.phases = distance, phases
-
-    def score(self, *args: Any, **kwargs: Any) -> torch.Tensor:
-        self.phases.mark("loss")
-        out = self.distance.score(*args, **kwargs)
-        self.phases.mark("scoring")
-        return out
-
-
-class _TimedForward:
-    """Stands in for the encoder inside :func:`relcon.train.relcon.relcon_loss`, timing its forward."""
-
-    def __init__(self, model: Callable[[torch.Tensor], torch.Tensor], phases: _Phases) -> None:
-        self.model, self.phases = model, phases
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        self.phases.mark("loss")
-        z = self.model(x)
-        self.phases.mark("encoder_forward")
-        return z
-
-
 @dataclass
 class _Timing:
     seconds: list[float]
@@ -255,8 +234,8 @@ class _Bench:
         from relcon.models.checkpoint import load_model
         from relcon.models.distance import set_sparsemax_backend
         from relcon.models.encoder import ResNet1DEncoder
-        from relcon.train.common import speed_settings
-        from relcon.train.relcon import candidate_index, scoring_dtype
+        from relcon.train.common import scoring_dtype, speed_settings
+        from relcon.train.steps import CandidatePool
 
         self.cfg, self.device, self.log = cfg, device, log
         self.cuda = device.type == "cuda"
@@ -265,8 +244,7 @@ class _Bench:
         self.workers = int(cfg.num_workers or 0)
         torch.manual_seed(cfg.seed)
         set_sparsemax_backend("compiled" if cfg.compile else "eager")
-        self.autocast = speed_settings(device, cfg.amp)
-        self.precision = ("bf16" if cfg.amp else "tf32") if self.cuda else "fp32"
+        self.autocast = speed_settings(device, cfg.amp, cfg.cpu_bf16)  # as in the training loops
         self.score_dtype = scoring_dtype(device, cfg.amp)  # CPU: bf16 scoring where native
 
         # loader batches any one measurement draws from a fresh loader (all within epoch 0)
@@ -281,13 +259,14 @@ class _Bench:
                 f"note: only {self.sampler.batches_per_epoch()} batches per epoch; timings may "
                 "include the loader starting a new epoch"
             )
-        self.cand_idx = candidate_index(self.b, self.k, self.m).to(device)
+        self.layout = CandidatePool(self.b, self.k, self.m, device)
 
         batch = self.sampler.batch(0, 0)
-        pool = torch.cat(
-            [_gather(self.data.x, batch.anchors), _gather(self.data.x, batch.within.reshape(-1))]
+        self.pool = self.layout.assemble(  # (B + B*K, T, 3): one real batch, for (c) and (f)
+            _gather(self.data.x, batch.anchors),
+            _gather(self.data.x, batch.within.reshape(-1)),
+            device,
         )
-        self.pool = pool.to(device)  # (B + B*K, T, 3): one real batch, for (c) and (f)
 
         self.encoder = ResNet1DEncoder(cfg.encoder_config).to(device)
         self.model: Callable[[torch.Tensor], torch.Tensor] = self.encoder
@@ -361,9 +340,9 @@ class _Bench:
     # ---- (b) distance training ------------------------------------------------------------
     def distance_train(self) -> dict[str, Any]:
         from relcon.config import DistanceTrainConfig
-        from relcon.data.augmentations import random_augment
         from relcon.data.loader import shuffled_batches
-        from relcon.train.distance import augment_seed
+        from relcon.train.common import StepContext, speed_settings
+        from relcon.train.steps import distance_step
 
         defaults = DistanceTrainConfig()
         bd = int(self.cfg.distance_batch_size or 1)
@@ -371,24 +350,18 @@ class _Bench:
         opt = torch.optim.AdamW(
             model.parameters(), lr=defaults.lr, weight_decay=defaults.weight_decay
         )
+        ctx = StepContext(  # what train_distance builds (one process, accumulate = 1)
+            model, list(model.parameters()), opt, defaults.grad_clip,
+            autocast=speed_settings(self.device, self.cfg.amp), device=self.device,
+        )  # fmt: skip
         batches = shuffled_batches(
             self.data.x, bd, self.cfg.seed, num_workers=self.workers, pin_memory=self.cuda
         )
 
-        def step() -> None:
-            opt.zero_grad(set_to_none=True)
-            epoch, _, index, x = next(batches)
-            x = x.to(self.device, non_blocking=True)
-            g = torch.Generator(device=self.device).manual_seed(
-                augment_seed(self.cfg.seed, epoch, index)
-            )
-            x_aug = random_augment(x, n=self.cfg.n_augment, g=g)
-            with self.autocast():
-                loss = model(x, x_aug).float().mean()
-            loss.backward()
-            loss.item()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), defaults.grad_clip)
-            opt.step()
+        def step() -> None:  # the step of relcon.train.distance, and .item() as it logs
+            distance_step(
+                ctx, batches, seed=self.cfg.seed, n_augment=self.cfg.n_augment
+            ).loss.item()
 
         try:
             timing = _time_loop(step, self.warmup, self.steps, self.device)
@@ -399,13 +372,13 @@ class _Bench:
 
     # ---- (c) scoring ----------------------------------------------------------------------
     def scoring(self) -> dict[str, Any]:
-        anchors = self.pool[: self.b]
+        from relcon.train.steps import score_candidates
 
-        from relcon.train.relcon import scoring_autocast
-
-        def score() -> None:
-            with torch.no_grad(), self.autocast(), scoring_autocast(self.score_dtype, self.device):
-                self.distance.score(anchors, self.pool, self.cand_idx, chunk_pairs=None)
+        def score() -> None:  # as inside the step: under its autocast, then score_candidates
+            with self.autocast():
+                score_candidates(
+                    self.distance, self.pool, self.layout.index, None, self.score_dtype
+                )
 
         timing = _time_loop(score, self.warmup, self.steps, self.device)
         t = statistics.median(timing.seconds)
@@ -415,10 +388,15 @@ class _Bench:
     # ---- (d) full step and (f) encoder alone ----------------------------------------------
     def full_step(self) -> dict[str, dict[str, Any]]:
         from relcon.data.loader import candidate_batches
-        from relcon.train.relcon import relcon_loss
+        from relcon.train.common import StepContext
+        from relcon.train.steps import no_marks, relcon_step
 
         pc = PretrainConfig()
         opt = torch.optim.AdamW(self.encoder.parameters(), lr=pc.lr, weight_decay=pc.weight_decay)
+        ctx = StepContext(  # what pretrain builds (one process, accumulate = 1)
+            self.model, list(self.encoder.parameters()), opt, pc.grad_clip,
+            autocast=self.autocast, device=self.device,
+        )  # fmt: skip
         batches = candidate_batches(
             self.data.x, self.sampler, num_workers=self.workers, pin_memory=self.cuda
         )
@@ -426,25 +404,12 @@ class _Bench:
         self.encoder.train()
 
         def step(timed: bool) -> None:
-            """Body of the loop in relcon.train.relcon.pretrain (accumulate = 1)."""
-            model = _TimedForward(self.model, phases) if timed else self.model
-            distance = _TimedScore(self.distance, phases) if timed else self.distance
+            """The step of relcon.train.relcon.pretrain, and .item() as it logs."""
             phases.start()
-            opt.zero_grad(set_to_none=True)
-            _, _, anchors, within = next(batches)
-            pool = torch.cat([anchors, within]).to(self.device, non_blocking=True)
-            phases.mark("data")
-            with self.autocast():
-                loss = relcon_loss(
-                    model, distance, pool, self.cand_idx, self.cfg.tau, None, self.score_dtype,  # type: ignore[arg-type]
-                )  # fmt: skip
-            phases.mark("loss")
-            loss.backward()
-            phases.mark("backward")
-            loss.item()
-            torch.nn.utils.clip_grad_norm_(self.encoder.parameters(), pc.grad_clip)
-            opt.step()
-            phases.mark("optimizer")
+            relcon_step(
+                ctx, batches, self.layout, self.distance, tau=self.cfg.tau,
+                score_dtype=self.score_dtype, marks=phases.mark if timed else no_marks,
+            ).loss.item()  # fmt: skip
 
         def encoder_only() -> None:
             self.encoder.zero_grad(set_to_none=True)
@@ -523,29 +488,25 @@ class _Bench:
 
     # ---- (e) embedding --------------------------------------------------------------------
     def embedding(self) -> dict[str, Any]:
+        from relcon.models.encoder import resolve_precision
+
         e = self.cfg.embed_batch_size
         reps = 8 if self.cuda else 1  # batches per timed iteration (a GPU batch takes ~ms)
         n = min(e * reps, len(self.data.user))
-        host = _gather(self.data.x, np.arange(n))
-        if self.cuda:
-            host = host.pin_memory()
-        batches = [host[s : s + e] for s in range(0, n, e)]
-        self.encoder.eval()
+        host = _gather(self.data.x, np.arange(n)).numpy()
+        precision = self.cfg.embed_precision or ("bf16" if self.cuda and self.cfg.amp else "fp32")
+        precision = resolve_precision(precision, self.device)
 
-        def embed() -> None:
-            """What ResNet1DEncoder.embed does per batch, under autocast."""
-            for xb in batches:
-                with torch.no_grad(), self.autocast():
-                    z = self.model(xb.to(self.device, non_blocking=True).transpose(1, 2))
-                z.float().cpu()
+        def embed() -> None:  # what users run: ResNet1DEncoder.embed (eval mode, no grad)
+            self.encoder.embed(host, batch_size=e, device=self.device, precision=precision)
 
-        try:
-            timing = _time_loop(embed, self.warmup, self.steps, self.device)
-        finally:
-            self.encoder.train()
+        timing = _time_loop(embed, self.warmup, self.steps, self.device)
         t = statistics.median(timing.seconds)
         flops = self.flops["encoder_fwd_per_segment"] * n
-        return _entry(timing, n / t, "segments/s", {}, flops) | {"windows_per_timed_iteration": n}
+        return _entry(timing, n / t, "segments/s", {}, flops) | {
+            "windows_per_timed_iteration": n,
+            "precision": precision,
+        }
 
 
 def _entry(

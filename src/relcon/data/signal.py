@@ -26,12 +26,15 @@ from typing import Any
 import numpy as np
 from scipy.signal import resample_poly
 
+from relcon.data.formats import G, detect_units, first_true, normalize_units, to_g
+
 __all__ = [
     "TARGET_FS",
     "G",
     "UniformPiece",
     "detect_units",
     "normalize_units",
+    "rational_ratio",
     "regularize",
     "resample",
     "resample_labels",
@@ -39,141 +42,8 @@ __all__ = [
     "to_uniform_pieces",
 ]
 
-#: Standard gravity in m/s^2 (1 g).
-G = 9.80665
-
 #: Sampling rate (Hz) of the package's input contract.
 TARGET_FS = 100.0
-
-_UNIT_ALIASES: dict[str, str] = {
-    "g": "g",
-    "m/s^2": "m/s^2",
-    "m/s2": "m/s^2",
-    "ms2": "m/s^2",
-    "m/s**2": "m/s^2",
-    "ms^-2": "m/s^2",
-    "ms-2": "m/s^2",
-    "mg": "mg",
-}
-
-#: Factor that converts a value in the given unit to g.
-_TO_G: dict[str, float] = {"g": 1.0, "m/s^2": 1.0 / G, "mg": 1e-3}
-
-#: Range of plausible median vector magnitudes, in g, used by :func:`detect_units`.
-_PLAUSIBLE_MEDIAN_G = (0.5, 2.0)
-
-
-def normalize_units(units: str, source: str = "<array>") -> str:
-    """Return the canonical spelling of an acceleration unit.
-
-    Parameters
-    ----------
-    units : str
-        Unit name. Accepted (case-insensitive, surrounding blanks ignored): ``"g"``,
-        ``"m/s^2"`` (aliases ``"m/s2"``, ``"ms2"``, ``"m/s**2"``, ``"ms^-2"``, ``"ms-2"``) and
-        ``"mg"`` (milli-g).
-    source : str
-        Name of the data source, used in error messages.
-
-    Returns
-    -------
-    str
-        One of ``"g"``, ``"m/s^2"``, ``"mg"``.
-
-    Raises
-    ------
-    ValueError
-        If the unit is not recognised.
-    """
-    key = str(units).strip().lower().replace(" ", "")
-    if key not in _UNIT_ALIASES:
-        raise ValueError(
-            f"{source}: unknown acceleration unit {units!r}; expected one of "
-            f"'g', 'm/s^2' (or 'm/s2', 'ms2'), 'mg'"
-        )
-    return _UNIT_ALIASES[key]
-
-
-def to_g(x: np.ndarray, units: str, source: str = "<array>") -> np.ndarray:
-    """Convert acceleration to units of g.
-
-    Parameters
-    ----------
-    x : numpy.ndarray
-        Acceleration values of any shape.
-    units : str
-        Unit of ``x``: ``"g"``, ``"m/s^2"`` (aliases ``"m/s2"``, ``"ms2"``) or ``"mg"``.
-    source : str
-        Name of the data source, used in error messages.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``x`` in g, as a new floating-point array (float64 unless ``x`` is already a
-        floating-point array, whose dtype is kept).
-
-    Raises
-    ------
-    ValueError
-        If ``units`` is not recognised; the message names ``source`` and the bad unit.
-    """
-    unit = normalize_units(units, source)
-    arr = np.asarray(x)
-    if not np.issubdtype(arr.dtype, np.floating):
-        arr = arr.astype(np.float64)
-    factor = _TO_G[unit]
-    if factor == 1.0:
-        return arr.copy()
-    return arr * arr.dtype.type(factor)
-
-
-def detect_units(x: np.ndarray, source: str = "<array>") -> str:
-    """Guess the acceleration unit from the median vector magnitude.
-
-    Accelerometers that include gravity measure a vector magnitude close to 1 g most of the
-    time, so the median magnitude is about 1 in g, 9.8 in m/s^2 and 1000 in mg. A unit is
-    accepted when the median magnitude converted with it lies in [0.5, 2.0] g; these ranges do
-    not overlap, so at most one unit can match.
-
-    Parameters
-    ----------
-    x : numpy.ndarray
-        Acceleration of shape ``(T, C)`` (vector magnitude over the C axes). Non-finite rows
-        are ignored.
-    source : str
-        Name of the data source, used in error messages.
-
-    Returns
-    -------
-    str
-        ``"g"``, ``"m/s^2"`` or ``"mg"``.
-
-    Raises
-    ------
-    ValueError
-        If ``x`` is not 2-D, has no finite rows, or if the median magnitude matches no unit
-        (e.g. gravity-removed data); the message names the source and the measured median.
-    """
-    arr = np.asarray(x, dtype=np.float64)
-    if arr.ndim != 2 or arr.shape[0] == 0:
-        raise ValueError(
-            f"{source}: cannot detect units from an array of shape {arr.shape}; "
-            "expected (T, C) with T >= 1"
-        )
-    mag = np.sqrt(np.sum(arr * arr, axis=1))
-    mag = mag[np.isfinite(mag)]
-    if mag.size == 0:
-        raise ValueError(f"{source}: cannot detect units, no finite samples")
-    med = float(np.median(mag))
-    lo, hi = _PLAUSIBLE_MEDIAN_G
-    for unit in ("g", "m/s^2", "mg"):
-        if lo <= med * _TO_G[unit] <= hi:
-            return unit
-    raise ValueError(
-        f"{source}: cannot detect acceleration units: the median vector magnitude is {med:.4g}, "
-        "which is not close to 1 (g), 9.81 (m/s^2) or 1000 (mg); is gravity removed? "
-        "Pass the units explicitly."
-    )
 
 
 def _check_rate(fs: float, name: str, source: str) -> float:
@@ -186,7 +56,9 @@ def _check_rate(fs: float, name: str, source: str) -> float:
     return val
 
 
-def _rational_ratio(fs_in: float, fs_out: float, source: str) -> tuple[int, int]:
+def rational_ratio(fs_in: float, fs_out: float, source: str = "<array>") -> tuple[int, int]:
+    """``(up, down)`` with ``up / down = fs_out / fs_in`` and ``down <= 1000`` (error naming
+    ``source`` when no such fraction is within 1e-6 relative error)."""
     ratio = fs_out / fs_in
     frac = Fraction(ratio).limit_denominator(1000)
     if frac.numerator == 0 or abs(float(frac) - ratio) > 1e-6 * ratio:
@@ -242,7 +114,7 @@ def resample(
         arr = arr.astype(np.float64)
     if fs_in == fs_out:
         return arr.copy()
-    up, down = _rational_ratio(fs_in, fs_out, source)
+    up, down = rational_ratio(fs_in, fs_out, source)
     if arr.shape[0] == 1:
         # A single sample: the polyphase filter is meaningless; repeat it.
         n_out = math.ceil(up / down)
@@ -327,10 +199,6 @@ class UniformPiece:
         return len(self) / self.fs
 
 
-def _first_bad_row(mask: np.ndarray) -> int:
-    return int(np.flatnonzero(mask)[0])
-
-
 def _validate_series(
     t_s: np.ndarray, x: np.ndarray, labels: np.ndarray | None, source: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -350,11 +218,11 @@ def _validate_series(
         raise ValueError(f"{source}: no samples")
     bad_t = ~np.isfinite(t)
     if bad_t.any():
-        i = _first_bad_row(bad_t)
+        i = first_true(bad_t)
         raise ValueError(f"{source}: non-finite timestamp at row {i} (value {t[i]!r})")
     bad_x = ~np.isfinite(arr).all(axis=1)
     if bad_x.any():
-        i = _first_bad_row(bad_x)
+        i = first_true(bad_x)
         raise ValueError(f"{source}: non-finite sample value at row {i} ({arr[i].tolist()})")
     lab = None
     if labels is not None:
@@ -368,7 +236,7 @@ def _validate_series(
     dt = np.diff(t)
     back = dt < 0
     if back.any():
-        i = _first_bad_row(back) + 1
+        i = first_true(back) + 1
         raise ValueError(
             f"{source}: timestamps go backwards at row {i} "
             f"(t[{i}] = {t[i]!r} < t[{i - 1}] = {t[i - 1]!r}); sort the data by time first"

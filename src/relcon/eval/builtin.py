@@ -161,18 +161,11 @@ class _Windows:
         }
         if self.positions:
             extra["positions"] = np.asarray(self.positions, dtype=str)
+        x = np.ascontiguousarray(np.stack(self.x), dtype=np.float32)
         return Task(
-            X=np.ascontiguousarray(np.stack(self.x), dtype=np.float32),
-            y=y,
-            groups=np.asarray(self.groups, dtype=str),
-            task_type=task_type,
-            fs=_FS,
-            split=split,
-            label_names=label_names,
-            name=name,
-            description=description,
-            extra=extra,
-        )
+            X=x, y=y, groups=np.asarray(self.groups, dtype=str), task_type=task_type, fs=_FS,
+            split=split, label_names=label_names, name=name, description=description, extra=extra,
+        )  # fmt: skip
 
 
 def _starts(lo: int, hi: int, stride: int) -> range:

@@ -4,8 +4,8 @@ One function, :func:`finetune`, serves three evaluation protocols:
 
 * **supervised from scratch** -- ``encoder=None``: a randomly initialised
   :class:`~relcon.models.encoder.ResNet1DEncoder` and the head are trained together;
-* **full fine-tuning** -- ``encoder=`` a pretrained encoder (e.g. from
-  ``relcon.models.checkpoint.load_model(run, kind="encoder")``): both are trained, the encoder with a
+* **full fine-tuning** -- ``encoder=`` a pretrained encoder (e.g. ``relcon.load(run,
+  kind="encoder")``): both are trained, the encoder with a
   smaller learning rate (``lr / 10`` unless ``encoder_lr`` says otherwise);
 * **frozen encoder + head** -- ``freeze_encoder=True``: only the head (linear, or an MLP with
   ``head_hidden > 0``) is trained; the encoder's weights and batch-norm statistics never change.
@@ -23,18 +23,22 @@ standard deviation of the training windows and minimises the mean squared error.
 
 Usage::
 
-    from relcon.models.checkpoint import load_model
+    import relcon
     from relcon.eval.finetune import FinetuneConfig, finetune
-    encoder, _ = load_model("runs/relcon", kind="encoder")
+    encoder = relcon.load("runs/relcon", kind="encoder")
     model = finetune(x, y, subjects, task_type="classification", n_classes=None,
                      encoder=encoder, cfg=FinetuneConfig(epochs=20))
     y_hat = model.predict(x_test)          # class codes, as in y
-    model.save("runs/finetuned")           # FinetunedModel.load("runs/finetuned")
+    model.info["validation"]               # the best epoch's scores on the validation subjects
+    model.save("runs/finetuned")           # relcon.load("runs/finetuned")
+
+:func:`finetune_task` is ``relcon finetune``: a task file in, a saved model out.
 """
 
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -44,6 +48,8 @@ from tqdm.auto import tqdm
 
 from relcon.config import FinetuneConfig
 from relcon.data.augmentations import random_augment
+from relcon.data.tasks import Task
+from relcon.eval.metrics import score
 from relcon.eval.splits import split_subjects
 from relcon.models.encoder import WINDOW, EncoderConfig, ResNet1DEncoder
 from relcon.models.finetuned import TASK_TYPES, FinetunedModel
@@ -53,6 +59,8 @@ __all__ = [
     "FINETUNE_AUGMENTATIONS",
     "FinetuneConfig",
     "finetune",
+    "finetune_summary",
+    "finetune_task",
 ]
 
 #: Augmentations for ``augment=True``: one of these per training window. They keep the label of a
@@ -243,14 +251,101 @@ def finetune(
         model.load_state_dict(best_state)
     from relcon.config import to_dict
 
+    validation = None
+    if len(val):  # the best epoch's scores on the validation subjects (never trained on)
+        model.eval()
+        parts = []
+        with torch.no_grad():
+            for s in range(0, len(val), 512):
+                parts.append(forward(inputs[val[s : s + 512]].to(device)).float().cpu())
+        out = torch.cat(parts).numpy().astype(np.float64)
+        pred = classes[out.argmax(axis=1)] if classes is not None else mean + std * out[:, 0]
+        validation = {"loss": best_loss, **score(task_type, y[val], pred)}
+    train_subjects = sorted(set(groups[fit].tolist()))
+    val_subjects = sorted(set(groups[val].tolist()))
     model.info = {
         "config": to_dict(cfg),
         "pretrained_encoder": pretrained,
         "best_epoch": best_epoch,
         "history": history,
+        "validation": validation,
+        # what was trained on (after max_train_windows, without the validation subjects)
         "n_train_windows": len(fit),
+        "n_train_subjects": len(train_subjects),
         "n_val_windows": len(val),
-        "train_subjects": sorted(set(groups[fit].tolist())),
-        "val_subjects": sorted(set(groups[val].tolist())),
+        "n_val_subjects": len(val_subjects),
+        "train_subjects": train_subjects,
+        "val_subjects": val_subjects,
     }
     return model.eval()
+
+
+def finetune_task(
+    task: Task | str | Path,
+    encoder: str | Path | ResNet1DEncoder | None = "default",
+    cfg: FinetuneConfig | None = None,
+    *,
+    out: str | Path | None = None,
+    overwrite: bool = False,
+    progress: bool = False,
+) -> FinetunedModel:
+    """``relcon finetune``: fine-tune an encoder and a head on a task file and save the model.
+
+    Args:
+        task: a :class:`~relcon.data.tasks.Task` or its ``.npz`` file (all of its windows are
+            used: the validation subjects for early stopping are drawn from them).
+        encoder: anything :func:`relcon.load` reads (``"default"``: the shipped model; a run or
+            checkpoint folder), an encoder, or ``"scratch"`` / ``None`` for a random encoder of
+            the paper's size.
+        cfg: hyperparameters (default :class:`FinetuneConfig`).
+        out: folder to save the model in (``model.safetensors`` + ``model.json``); an existing
+            model there is an error unless ``overwrite``.
+        progress: show a bar over epochs.
+
+    Returns:
+        The model; ``model.info`` (saved in ``model.json``) holds the task's name and class
+        names, the encoder it started from, the validation score (``validation``), the counts
+        trained on (``n_train_windows`` / ``n_train_subjects``), validated on (``n_val_*``) and
+        of the whole task (``n_task_windows`` / ``n_task_subjects``).
+    """
+    from relcon.data.tasks import load_task
+    from relcon.models.hub import load
+
+    if out is not None and (Path(out) / "model.json").exists() and not overwrite:
+        raise FileExistsError(f"{out} already holds a model; pass --overwrite to replace it")
+    if not isinstance(task, Task):
+        task = load_task(task)
+    scratch = encoder is None or (isinstance(encoder, str) and encoder == "scratch")
+    model = finetune(
+        task.X, task.y, task.groups, task_type=task.task_type,
+        n_classes=int(task.y.max()) + 1 if task.task_type == "classification" else None,
+        encoder=None if scratch else load(encoder, kind="encoder"), cfg=cfg, progress=progress,
+    )  # fmt: skip
+    model.info.update(
+        task=task.name, label_names=list(task.label_names) if task.label_names else None,
+        encoder_source="scratch" if scratch else str(getattr(encoder, "config", encoder)),
+        n_task_windows=len(task), n_task_subjects=task.n_subjects,
+    )  # fmt: skip
+    if out is not None:
+        model.save(out)
+    return model
+
+
+def finetune_summary(model: FinetunedModel) -> str:
+    """One paragraph on what a fine-tuned model was trained on and its validation score."""
+    info = model.info
+    trained = (
+        f"trained on {info['n_train_windows']:,} windows of {info['n_train_subjects']} subjects"
+    )
+    if "n_task_windows" in info:
+        task = f"{info['n_task_windows']:,} windows / {info['n_task_subjects']} subjects"
+        trained += f" (the task has {task})"
+    val = info.get("validation")
+    if not val:
+        return f"{trained}; no validation subjects, so no validation score (last epoch kept)"
+    scores = ", ".join(f"{k} {v:.3f}" for k, v in val.items() if k != "loss")
+    epochs = len(info["history"])
+    return (
+        f"{trained}; validation on {info['n_val_windows']:,} windows of {info['n_val_subjects']} "
+        f"other subjects (best epoch {info['best_epoch'] + 1} of {epochs}): {scores}"
+    )

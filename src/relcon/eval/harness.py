@@ -37,8 +37,7 @@ import numpy as np
 
 from relcon.config import EvalConfig, to_dict
 from relcon.data.tasks import Task, load_task
-from relcon.eval.evaluation import summarise
-from relcon.eval.metrics import score
+from relcon.eval.metrics import score, summarise
 from relcon.eval.splits import subject_folds
 from relcon.io import atomic_write_json, environment_info
 
@@ -201,15 +200,15 @@ def read_subjects_file(path: str | Path) -> list[str]:
 def pretrained_users(runs: list[str] | tuple[str, ...]) -> dict[str, list[str]]:
     """The users each encoder run was pretrained on (``train_users`` in its ``model.json``).
 
-    ``runs`` are run folders, checkpoint folders or model files; ``"default"`` is the model
-    shipped with the package. A run whose ``model.json`` lists no ``train_users`` is an error:
+    ``runs``: anything :func:`relcon.load` reads (run or checkpoint folders, model files, a
+    shipped model's name such as ``"default"``). A run whose ``model.json`` lists no ``train_users`` is an error:
     which subjects it saw cannot be told.
     """
-    from relcon.models.checkpoint import model_files
+    from relcon.models.hub import locate
 
     out = {}
     for run in runs:
-        _, desc = model_files(_checkpoint_path(run))
+        _, desc = locate(run, kind="encoder")
         try:
             meta = json.loads(desc.read_text())
         except (OSError, json.JSONDecodeError) as e:
@@ -360,13 +359,13 @@ def _make_trainer(
 def _load_encoder(method: str, cfg: EvalConfig):
     import torch
 
-    from relcon.models.checkpoint import load_model
     from relcon.models.encoder import ResNet1DEncoder
+    from relcon.models.hub import load_model
     from relcon.train.common import pick_device
 
     device = pick_device(cfg.device)
     if method == "encoder":
-        encoder, meta = load_model(_checkpoint_path(cfg.checkpoint), kind="encoder", device=device)
+        encoder, meta = load_model(cfg.checkpoint, kind="encoder", device=device)
         return encoder, encoder.config, meta
     if method in ("random", "supervised"):
         torch.manual_seed(cfg.seed)
@@ -375,19 +374,12 @@ def _load_encoder(method: str, cfg: EvalConfig):
     return None, None, {}
 
 
-def _checkpoint_path(checkpoint: str) -> str | Path:
-    """``default`` names the model shipped with the package; anything else is a path."""
-    if checkpoint == "default":
-        import relcon
-
-        return relcon.default_model_path("encoder")
-    return checkpoint
-
-
 def _method_label(method: str, meta: dict, cfg: EvalConfig) -> str:
     if method == "encoder":
         trained = meta.get("method", "relcon")
-        if cfg.checkpoint == "default":
+        from relcon.models.hub import is_shipped
+
+        if is_shipped(cfg.checkpoint):
             return f"{trained} (shipped)"
         folder = Path(cfg.checkpoint).resolve().name
         return trained if folder == trained else f"{trained} ({folder})"

@@ -1,4 +1,5 @@
-"""Scores for classification and regression, computed the same way for every method."""
+"""Scores for classification and regression, computed the same way for every method, and their
+mean and spread over folds (:func:`summarise`)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import numpy as np
 from scipy import stats
 from sklearn.metrics import balanced_accuracy_score, cohen_kappa_score, f1_score
 
-__all__ = ["classification_metrics", "regression_metrics", "score"]
+__all__ = ["classification_metrics", "regression_metrics", "score", "summarise"]
 
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
@@ -42,3 +43,25 @@ def score(task_type: str, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, f
     if task_type == "regression":
         return regression_metrics(y_true, y_pred)
     raise ValueError(f"unknown task type {task_type!r}")
+
+
+def summarise(rows: list[dict]) -> list[dict]:
+    """Fold-level rows ``{method, task, metric, value}`` -> ``{method, task, metric, mean, std, n, values}``.
+
+    ``std`` is the sample standard deviation over the folds (``ddof=1``; 0 for a single fold).
+    """
+    out: dict[tuple, list[float]] = {}
+    for r in rows:
+        out.setdefault((r["method"], r["task"], r["metric"]), []).append(float(r["value"]))
+    return [
+        {
+            "method": m,
+            "task": t,
+            "metric": k,
+            "mean": float(np.mean(v)),
+            "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0,
+            "n": len(v),
+            "values": v,
+        }
+        for (m, t, k), v in out.items()
+    ]

@@ -65,6 +65,7 @@ from relcon.eval.paper_readers import (
     _Run,
     _Spec,
 )
+from relcon.eval.splits import subject_folds
 
 __all__ = [
     "MAX_BRIDGE_S",
@@ -119,100 +120,71 @@ _OPPORTUNITY_CITATION = (
     "2013."
 )
 
+_UCI_LICENCE = "CC BY 4.0 (UCI Machine Learning Repository)"
+
+
+def _ssl_2s(name: str, dataset: str, where: str, **kw) -> _Spec:
+    """A benchmark of the paper's Table 4: 2 s windows, no overlap, subject-wise 5-fold."""
+    return _Spec(
+        name=name, dataset=dataset, window_s=2.0, stride_s=2.0, protocol="5fold", clip_g=None,
+        paper=f"RelCon paper Table 4 (SSL benchmark), {where}", protocol_citation=_HARESAMUDRAM,
+        reference=f"relcon/data/process/comparesslbench/{kw.pop('reference')}", **kw,
+    )  # fmt: skip
+
+
+def _yuan_10s(name: str, dataset: str, where: str, **kw) -> _Spec:
+    """A benchmark of the paper's Table 3: 10 s windows, 5 s step, clipped to 3 g, LOSO."""
+    return _Spec(
+        name=name, dataset=dataset, window_s=10.0, stride_s=5.0, protocol="loso", clip_g=3.0,
+        paper=f"RelCon paper Table 3 (vs. Yuan et al. UK Biobank model), {where}",
+        protocol_citation=_YUAN,
+        reference=f"relcon/data/process/comparepriorpt/{kw.pop('reference')}", **kw,
+    )  # fmt: skip
+
+
 _SPECS: dict[str, _Spec] = {
-    "hhar_2s": _Spec(
-        name="hhar_2s",
-        dataset="hhar",
-        window_s=2.0,
-        stride_s=2.0,
-        protocol="5fold",
-        classes=HHAR_ACTIVITIES,
-        sensor=(
-            "smartwatch accelerometer (Watch_accelerometer.csv: 2 Samsung Galaxy Gear, ~100 Hz, "
-            "and 2 LG G Watch, ~200 Hz), columns x, y, z in m/s^2; one recording per user and "
-            "device, regularised on its Creation_Time clock at its own native rate"
+    s.name: s
+    for s in (
+        _ssl_2s(
+            "hhar_2s", "hhar", "HHAR Wrist->Wrist", classes=HHAR_ACTIVITIES,
+            sensor="smartwatch accelerometer (Watch_accelerometer.csv: 2 Samsung Galaxy Gear, "
+            "~100 Hz, and 2 LG G Watch, ~200 Hz), columns x, y, z in m/s^2; one recording per "
+            "user and device, regularised on its Creation_Time clock at its own native rate",
+            data_citation=_HHAR_CITATION, licence=_UCI_LICENCE, reference="hhar.py",
         ),
-        clip_g=None,
-        paper="RelCon paper Table 4 (SSL benchmark), HHAR Wrist->Wrist",
-        data_citation=_HHAR_CITATION,
-        protocol_citation=_HARESAMUDRAM,
-        licence="CC BY 4.0 (UCI Machine Learning Repository)",
-        reference="relcon/data/process/comparesslbench/hhar.py",
-    ),
-    "motionsense_2s": _Spec(
-        name="motionsense_2s",
-        dataset="motionsense",
-        window_s=2.0,
-        stride_s=2.0,
-        protocol="5fold",
-        classes=MOTIONSENSE_ACTIVITIES,
-        sensor=(
-            "iPhone 6s in the front trouser pocket (the paper's 'Waist'), raw accelerometer of "
-            "B_Accelerometer_data (x, y, z in g, gravity included), 50 Hz; one recording per "
-            "trial folder and subject"
+        _ssl_2s(
+            "motionsense_2s", "motionsense", "MotionSense Wrist->Waist",
+            classes=MOTIONSENSE_ACTIVITIES, data_citation=_MOTIONSENSE_CITATION,
+            sensor="iPhone 6s in the front trouser pocket (the paper's 'Waist'), raw "
+            "accelerometer of B_Accelerometer_data (x, y, z in g, gravity included), 50 Hz; one "
+            "recording per trial folder and subject",
+            licence="MIT (LICENSE file of github.com/mmalekzadeh/motion-sense; check the "
+            "repository)",
+            reference="motionsense.py",
         ),
-        clip_g=None,
-        paper="RelCon paper Table 4 (SSL benchmark), MotionSense Wrist->Waist",
-        data_citation=_MOTIONSENSE_CITATION,
-        protocol_citation=_HARESAMUDRAM,
-        licence="MIT (LICENSE file of github.com/mmalekzadeh/motion-sense; check the repository)",
-        reference="relcon/data/process/comparesslbench/motionsense.py",
-    ),
-    "pamap2_2s": _Spec(
-        name="pamap2_2s",
-        dataset="pamap2",
-        window_s=2.0,
-        stride_s=2.0,
-        protocol="5fold",
-        classes=tuple(PAMAP2_ACTIVITY_NAMES[i] for i in PAMAP2_ACTIVITIES_12),
-        sensor=(
-            "ankle IMU (the paper's 'Leg'), +-16 g accelerometer (1-based columns 39-41), "
-            "m/s^2, 100 Hz; Protocol and Optional sessions"
+        _ssl_2s(
+            "pamap2_2s", "pamap2", "PAMAP2 Wrist->Leg", reference="pamap.py",
+            classes=tuple(PAMAP2_ACTIVITY_NAMES[i] for i in PAMAP2_ACTIVITIES_12),
+            sensor="ankle IMU (the paper's 'Leg'), +-16 g accelerometer (1-based columns 39-41), "
+            "m/s^2, 100 Hz; Protocol and Optional sessions",
+            data_citation=_PAMAP2_CITATION, licence=_UCI_LICENCE,
         ),
-        clip_g=None,
-        paper="RelCon paper Table 4 (SSL benchmark), PAMAP2 Wrist->Leg",
-        data_citation=_PAMAP2_CITATION,
-        protocol_citation=_HARESAMUDRAM,
-        licence="CC BY 4.0 (UCI Machine Learning Repository)",
-        reference="relcon/data/process/comparesslbench/pamap.py",
-    ),
-    "pamap2_10s": _Spec(
-        name="pamap2_10s",
-        dataset="pamap2",
-        window_s=10.0,
-        stride_s=5.0,
-        protocol="loso",
-        classes=tuple(PAMAP2_ACTIVITY_NAMES[i] for i in PAMAP2_ACTIVITIES_8),
-        sensor=(
-            "hand IMU (over the wrist of the dominant arm), +-16 g accelerometer (1-based "
-            "columns 5-7), m/s^2, 100 Hz; Protocol and Optional sessions"
+        _yuan_10s(
+            "pamap2_10s", "pamap2", "PAMAP2 Wrist->Wrist", licence=_UCI_LICENCE,
+            classes=tuple(PAMAP2_ACTIVITY_NAMES[i] for i in PAMAP2_ACTIVITIES_8),
+            sensor="hand IMU (over the wrist of the dominant arm), +-16 g accelerometer (1-based "
+            "columns 5-7), m/s^2, 100 Hz; Protocol and Optional sessions",
+            data_citation=_PAMAP2_CITATION, reference="pamap.py",
         ),
-        clip_g=3.0,
-        paper="RelCon paper Table 3 (vs. Yuan et al. UK Biobank model), PAMAP2 Wrist->Wrist",
-        data_citation=_PAMAP2_CITATION,
-        protocol_citation=_YUAN,
-        licence="CC BY 4.0 (UCI Machine Learning Repository)",
-        reference="relcon/data/process/comparepriorpt/pamap.py",
-    ),
-    "opportunity_10s": _Spec(
-        name="opportunity_10s",
-        dataset="opportunity",
-        window_s=10.0,
-        stride_s=5.0,
-        protocol="loso",
-        classes=tuple(OPPORTUNITY_LOCOMOTION.values()),
-        sensor=(
-            "right-wrist body-worn accelerometer RWR (1-based columns 23-25), milli g, 30 Hz, "
-            "locomotion labels (column 244); all ADL and Drill runs"
+        _yuan_10s(
+            "opportunity_10s", "opportunity", "Opportunity Wrist->Wrist",
+            classes=tuple(OPPORTUNITY_LOCOMOTION.values()), data_citation=_OPPORTUNITY_CITATION,
+            sensor="right-wrist body-worn accelerometer RWR (1-based columns 23-25), milli g, "
+            "30 Hz, locomotion labels (column 244); all ADL and Drill runs",
+            licence=_UCI_LICENCE, reference="oppo.py",
         ),
-        clip_g=3.0,
-        paper="RelCon paper Table 3 (vs. Yuan et al. UK Biobank model), Opportunity Wrist->Wrist",
-        data_citation=_OPPORTUNITY_CITATION,
-        protocol_citation=_YUAN,
-        licence="CC BY 4.0 (UCI Machine Learning Repository)",
-        reference="relcon/data/process/comparepriorpt/oppo.py",
-    ),
-}
+    )
+}  # fmt: skip
 
 _PROTOCOL_TEXT = {
     "5fold": "subject-wise 5-fold cross-validation (every subject is tested in exactly one fold)",
@@ -271,13 +243,9 @@ PAPER_BENCHMARKS: dict[str, dict[str, Any]] = {
 
 
 def _subject_folds(groups: np.ndarray, k: int) -> np.ndarray:
-    """Test fold of every window: subjects permuted with seed 0 and split in ``k`` parts."""
-    subjects = np.unique(groups)
-    shuffled = np.random.default_rng(FOLD_SEED).permutation(subjects)
-    fold_of = {}
-    for f, part in enumerate(np.array_split(shuffled, k)):
-        for s in part:
-            fold_of[str(s)] = f
+    """Test fold of every window: :func:`relcon.eval.splits.subject_folds` with :data:`FOLD_SEED`."""
+    parts = subject_folds(groups, k, FOLD_SEED)
+    fold_of = {str(s): f for f, part in enumerate(parts) for s in part}
     return np.array([fold_of[str(g)] for g in groups], dtype=np.int64)
 
 

@@ -1,16 +1,18 @@
-"""Heads fitted on frozen features: linear, ridge, MLP and random-forest probes.
+"""Heads fitted on frozen features: the one probe path of ``relcon evaluate`` and ``relcon demo``.
 
-Every probe chooses its one hyperparameter on *validation subjects* carved out of the training
-subjects (never on the test fold), then refits on all training subjects with the chosen value
-and predicts the test windows. Everything is seeded, so a call is deterministic given ``seed``.
+:func:`fit_predict` fits a linear (logistic / ridge), ridge-classifier, MLP or random-forest
+probe; :func:`probe_folds` runs it over subject-wise folds and scores each fold. Every probe
+chooses its one hyperparameter on *validation subjects* carved out of the training subjects
+(never on the test fold), then refits on all training subjects with the chosen value and
+predicts the test windows. Everything is seeded, so a call is deterministic given ``seed``.
 
 ========================= =================================== ===================================
 probe                     classification                      regression
 ========================= =================================== ===================================
-``"linear"``              :func:`relcon.eval.evaluation.linear_    ridge regression on standardised
-                          probe` (logistic regression, ``C``  features, ``alpha`` from
-                          from :data:`relcon.eval.evaluation.      :data:`REGRESSION_ALPHAS` (incl.
-                          DEFAULT_CS` incl. no penalty)       ~0), chosen by validation MSE
+``"linear"``              multinomial logistic regression on  ridge regression on standardised
+                          standardised features, ``C`` from   features, ``alpha`` from
+                          :data:`LOGISTIC_CS` (incl. no       :data:`REGRESSION_ALPHAS` (incl.
+                          penalty), along a warm-started path ~0), chosen by validation MSE
 ``"ridge_classifier"``    ±1 one-vs-rest ridge on             not defined (use ``"linear"``)
                           standardised features (MiniRocket's
                           head), ``alpha`` from
@@ -23,44 +25,55 @@ probe                     classification                      regression
 ========================= =================================== ===================================
 
 Validation split
-    ``round(val_fraction * n_subjects)`` (at least one) training subjects are drawn with
-    ``numpy.random.default_rng(seed)``, exactly as :func:`relcon.eval.evaluation.linear_probe` draws
-    them. For classification the split is usable only if every training class occurs both in
-    the fitting subjects and in the validation subjects; otherwise up to
-    :data:`relcon.eval.splits.MAX_SPLIT_DRAWS` - 1 further seeded draws are tried
-    (:func:`relcon.eval.splits.validation_split`). If none is usable (e.g. a class is held by a
-    single subject, as in 1-shot data) the probe uses its **default**
-    hyperparameter (:data:`DEFAULTS`), fitted on all training windows, and says so in
-    ``info["selection"] == "default"`` and ``info["fallback"]`` (the reason). A regression
-    split only needs at least two fitting windows.
+    :func:`relcon.eval.splits.validation_split` draws ``round(val_fraction * n_subjects)`` (at
+    least one) training subjects with ``numpy.random.default_rng(seed)``. For classification the
+    split is usable only if every training class occurs both in the fitting subjects and in the
+    validation subjects; otherwise up to :data:`relcon.eval.splits.MAX_SPLIT_DRAWS` - 1 further
+    seeded draws are tried. If none is usable (e.g. a class is held by a single subject, as in
+    1-shot data) the probe uses its **default** hyperparameter (:data:`DEFAULTS`), fitted on all
+    training windows, and says so in ``info["selection"] == "default"`` and ``info["fallback"]``
+    (the reason). A regression split only needs at least two fitting windows.
 
 Scores used for the choice
-    classification: macro-F1 on the validation windows (ties: the more regularised value);
-    ridge classifier ties are broken by the validation squared error of the ±1 scores;
-    regression: mean squared error; MLP: the validation loss per epoch (cross-entropy, or MSE
-    of the standardised target), the chosen hyperparameter being the number of epochs.
+    classification: macro-F1 on the validation windows (ties: the more regularised value;
+    for ``C`` the first in :data:`LOGISTIC_CS`); ridge classifier ties are broken by the
+    validation squared error of the ±1 scores; regression: mean squared error; MLP: the
+    validation loss per epoch (cross-entropy, or MSE of the standardised target), the chosen
+    hyperparameter being the number of epochs.
 
-All BLAS/OpenMP pools are limited to one thread while fitting (see
-:func:`relcon.eval.evaluation._fit`): on small shared machines oversubscription made fits several
-times slower.
+Logistic regression
+    scikit-learn's L-BFGS. The validation path runs from the strongest to the weakest penalty,
+    each fit warm-started from the previous solution with at most 300 iterations; the final fit
+    on all training windows starts from the chosen ``C``'s validation solution, with at most
+    :data:`LOGISTIC_MAX_ITER` iterations. Convergence warnings are silenced (the warm start
+    makes up for the caps).
+
+All BLAS/OpenMP pools are limited to one thread while fitting: on small shared machines,
+several pools (NumPy's, SciPy's, torch's) competing for the cores made each L-BFGS iteration
+about six times slower.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
+import sklearn
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from relcon.eval.evaluation import DEFAULT_CS, linear_probe
-from relcon.eval.metrics import classification_metrics
-from relcon.eval.splits import validation_split
+from relcon.eval.metrics import classification_metrics, score
+from relcon.eval.splits import subject_folds, validation_split
 
 __all__ = [
     "DEFAULTS",
+    "LOGISTIC_CS",
+    "LOGISTIC_MAX_ITER",
     "MLP_BATCH_SIZE",
     "MLP_DROPOUT",
     "MLP_HIDDEN",
@@ -75,10 +88,16 @@ __all__ = [
     "RF_SELECTION_ESTIMATORS",
     "RIDGE_CLASSIFIER_ALPHAS",
     "fit_predict",
+    "probe_folds",
     "ridge_path",
 ]
 
 PROBES: tuple[str, ...] = ("linear", "mlp", "rf", "ridge_classifier")
+
+#: inverse penalties tried by the logistic ``"linear"`` probe (``inf``: no penalty)
+LOGISTIC_CS: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 10.0, float("inf"))
+#: L-BFGS iterations of the final logistic fit (the validation path uses at most 300 per C)
+LOGISTIC_MAX_ITER = 1000
 
 #: ridge-regression penalties tried by the ``"linear"`` regression probe (1e-6 is "~0")
 REGRESSION_ALPHAS: tuple[float, ...] = (1e-6, 1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5)
@@ -176,86 +195,128 @@ def _pick(keys: Sequence[tuple], order: Sequence[int]) -> int:
     return best
 
 
-def _ridge_regression(
-    x_train: np.ndarray, y_train: np.ndarray, is_val: np.ndarray | None, x_test: np.ndarray
-) -> tuple[np.ndarray, dict]:
+@dataclass(frozen=True)
+class _Problem:
+    """What every probe is given: training and test windows and the validation mask."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    is_val: np.ndarray | None  # None: no usable validation split, use the default value
+    x_test: np.ndarray
+    task_type: str
+    seed: int
+
+    @property
+    def classify(self) -> bool:
+        return self.task_type == "classification"
+
+    def default(self, probe: str) -> float:
+        return DEFAULTS[(probe, self.task_type)][1]
+
+    def fit_val(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Standardised fitting and validation features, and their targets."""
+        assert self.is_val is not None
+        xa, xv = _standardise(self.x_train[~self.is_val], self.x_train[self.is_val])
+        return xa, xv, self.y_train[~self.is_val], self.y_train[self.is_val]
+
+    def train_test(self) -> tuple[np.ndarray, np.ndarray]:
+        """Standardised training and test features (the scaler fitted on training windows)."""
+        xt, xs = _standardise(self.x_train, self.x_test)
+        return xt, xs
+
+
+def _ridge_regression(p: _Problem) -> tuple[np.ndarray, dict]:
     alphas = REGRESSION_ALPHAS
     info: dict = {"hyperparameter": "alpha", "grid": list(alphas), "val_metric": "mse"}
-    alpha = DEFAULTS[("linear", "regression")][1]
-    if is_val is not None:
-        xa, xv = _standardise(x_train[~is_val], x_train[is_val])
-        mse = []
-        for w, b in ridge_path(xa, y_train[~is_val], alphas):
-            mse.append(float(np.mean(((xv @ w + b)[:, 0] - y_train[is_val]) ** 2)))
+    alpha = p.default("linear")
+    if p.is_val is not None:
+        xa, xv, ya, yv = p.fit_val()
+        mse = [
+            float(np.mean(((xv @ w + b)[:, 0] - yv) ** 2)) for w, b in ridge_path(xa, ya, alphas)
+        ]
         # most regularised first, so that ties keep the larger alpha
         i = _pick([(-m,) for m in mse], np.argsort(alphas)[::-1].tolist())
         alpha, info["val_scores"] = alphas[i], mse
-    xt, xs = _standardise(x_train, x_test)
-    ((w, b),) = ridge_path(xt, y_train, [alpha])
+    xt, xs = p.train_test()
+    ((w, b),) = ridge_path(xt, p.y_train, [alpha])
     info["value"] = alpha
     return (xs @ w + b)[:, 0], info
 
 
-def _ridge_classifier(
-    x_train: np.ndarray, y_train: np.ndarray, is_val: np.ndarray | None, x_test: np.ndarray
-) -> tuple[np.ndarray, dict]:
+def _ridge_classifier(p: _Problem) -> tuple[np.ndarray, dict]:
     alphas = RIDGE_CLASSIFIER_ALPHAS
-    classes = np.unique(y_train)
+    classes = np.unique(p.y_train)
     info: dict = {"hyperparameter": "alpha", "grid": list(alphas), "val_metric": "macro_f1"}
 
     def targets(y: np.ndarray) -> np.ndarray:
         return np.where(y[:, None] == classes[None, :], 1.0, -1.0)
 
-    alpha = DEFAULTS[("ridge_classifier", "classification")][1]
-    if is_val is not None:
-        xa, xv = _standardise(x_train[~is_val], x_train[is_val])
-        yv = y_train[is_val]
+    alpha = p.default("ridge_classifier")
+    if p.is_val is not None:
+        xa, xv, ya, yv = p.fit_val()
         keys, f1s = [], []
-        for w, b in ridge_path(xa, targets(y_train[~is_val]), alphas):
+        for w, b in ridge_path(xa, targets(ya), alphas):
             scores = xv @ w + b
             f1 = classification_metrics(yv, classes[np.argmax(scores, axis=1)])["macro_f1"]
             keys.append((f1, -float(np.mean((scores - targets(yv)) ** 2))))
             f1s.append(f1)
         i = _pick(keys, np.argsort(alphas)[::-1].tolist())
         alpha, info["val_scores"] = alphas[i], f1s
-    xt, xs = _standardise(x_train, x_test)
-    ((w, b),) = ridge_path(xt, targets(y_train), [alpha])
+    xt, xs = p.train_test()
+    ((w, b),) = ridge_path(xt, targets(p.y_train), [alpha])
     info["value"] = alpha
     return classes[np.argmax(xs @ w + b, axis=1)], info
 
 
 # --------------------------------------------------------------------------------------------
-# logistic regression (relcon.eval.evaluation.linear_probe)
+# logistic regression
 # --------------------------------------------------------------------------------------------
 
+# scikit-learn < 1.8 spells "no penalty" penalty=None; newer versions use C=inf
+_NO_PENALTY_NEEDS_NONE = tuple(int(p) for p in sklearn.__version__.split(".")[:2]) < (1, 8)
 
-def _logistic(
-    x_train: np.ndarray,
-    y_train: np.ndarray,
-    groups_train: np.ndarray,
-    x_test: np.ndarray,
-    split_seed: int | None,
-    val_fraction: float,
+
+def _fit_logistic(
+    x: np.ndarray,
+    y: np.ndarray,
+    c: float,
     seed: int,
-) -> tuple[np.ndarray, dict]:
-    info: dict = {"hyperparameter": "C", "grid": list(DEFAULT_CS), "val_metric": "macro_f1"}
-    # linear_probe scores its own predictions against y_test; these are placeholders (every
-    # class present) so that the scores are defined; they are discarded.
-    dummy = np.resize(np.unique(y_train), len(x_test))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        if split_seed is None:  # no usable split: the default C, no selection
-            res = linear_probe(
-                x_train, y_train, groups_train, x_test, dummy,
-                cs=(DEFAULTS[("linear", "classification")][1],), seed=seed,
-            )  # fmt: skip
-        else:  # linear_probe draws the same validation subjects from split_seed
-            res = linear_probe(
-                x_train, y_train, groups_train, x_test, dummy,
-                val_fraction=val_fraction, seed=split_seed,
-            )  # fmt: skip
-    info["value"] = res.c
-    return res.y_pred, info
+    max_iter: int,
+    init: LogisticRegression | None = None,
+) -> LogisticRegression:
+    """Fit a logistic regression, warm-started from ``init``'s solution when it has the same classes."""
+    kw = {"max_iter": max_iter, "random_state": seed, "warm_start": True}
+    if np.isinf(c) and _NO_PENALTY_NEEDS_NONE:
+        model = LogisticRegression(penalty=None, **kw)
+    else:
+        model = LogisticRegression(C=c, **kw)
+    if init is not None and np.array_equal(getattr(init, "classes_", None), np.unique(y)):
+        model.coef_, model.intercept_ = init.coef_.copy(), init.intercept_.copy()
+    with warnings.catch_warnings(), threadpool_limits(limits=1):
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return model.fit(x, y)
+
+
+def _logistic(p: _Problem) -> tuple[np.ndarray, dict]:
+    cs = LOGISTIC_CS
+    info: dict = {"hyperparameter": "C", "grid": list(cs), "val_metric": "macro_f1"}
+    c, init = p.default("linear"), None
+    if p.is_val is not None:
+        xa, xv, ya, yv = p.fit_val()
+        scores, models = [0.0] * len(cs), {}
+        for i in np.argsort(cs):  # strongest penalty first, each fit starting from the last
+            init = _fit_logistic(xa, ya, cs[i], p.seed, max_iter=300, init=init)
+            models[cs[i]] = init
+            scores[i] = classification_metrics(yv, init.predict(xv))["macro_f1"]
+        best = -np.inf
+        for cand, f1 in zip(cs, scores, strict=True):
+            if f1 > best + 1e-12:  # ties keep the earlier (listed first) C
+                c, best = cand, f1
+        init, info["val_scores"] = models[c], scores
+    xt, xs = p.train_test()
+    model = _fit_logistic(xt, p.y_train, c, p.seed, max_iter=LOGISTIC_MAX_ITER, init=init)
+    info["value"] = c
+    return model.predict(xs), info
 
 
 # --------------------------------------------------------------------------------------------
@@ -275,26 +336,20 @@ def _mlp_train(
 ):
     """Train the MLP; with validation data, stop early and return the best epoch's weights.
 
-    Returns ``(model, best_epoch, val_losses)`` (``best_epoch`` counts from 1).
+    Returns ``(model, best_epoch, val_losses)`` (``best_epoch`` counts from 1). The global RNG
+    (initial weights, dropout masks) is seeded here and restored afterwards.
     """
     import torch
 
-    # the global RNG (initial weights, dropout masks) is seeded here and restored afterwards
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return _mlp_loop(x, t, n_out, classify, seed, epochs, x_val, t_val)
+        return _mlp_loop(x, t, n_out, classify, seed, epochs, (x_val, t_val))
 
 
 def _mlp_loop(
-    x: np.ndarray,
-    t: np.ndarray,
-    n_out: int,
-    classify: bool,
-    seed: int,
-    epochs: int,
-    x_val: np.ndarray | None,
-    t_val: np.ndarray | None,
-):
+    x: np.ndarray, t: np.ndarray, n_out: int, classify: bool, seed: int, epochs: int,
+    val: tuple[np.ndarray | None, np.ndarray | None],
+):  # fmt: skip
     import torch
     from torch import nn
 
@@ -309,6 +364,7 @@ def _mlp_loop(
     loss_fn = nn.CrossEntropyLoss() if classify else nn.MSELoss()
     xt = torch.as_tensor(x, dtype=torch.float32)
     tt = torch.as_tensor(t, dtype=torch.long if classify else torch.float32)
+    x_val, t_val = val
     if x_val is not None:
         xv = torch.as_tensor(x_val, dtype=torch.float32)
         tv = torch.as_tensor(t_val, dtype=torch.long if classify else torch.float32)
@@ -339,17 +395,10 @@ def _mlp_loop(
     return model, (max(1, best_epoch) if x_val is not None else epochs), losses
 
 
-def _mlp(
-    x_train: np.ndarray,
-    y_train: np.ndarray,
-    is_val: np.ndarray | None,
-    x_test: np.ndarray,
-    task_type: str,
-    seed: int,
-) -> tuple[np.ndarray, dict]:
+def _mlp(p: _Problem) -> tuple[np.ndarray, dict]:
     import torch
 
-    classify = task_type == "classification"
+    classify, y_train, seed = p.classify, p.y_train, p.seed
     info: dict = {
         "hyperparameter": "epochs",
         "grid": [1, MLP_MAX_EPOCHS],
@@ -369,20 +418,18 @@ def _mlp(
         mu, sd = ref.mean(), ref.std()
         return (y - mu) / (sd if sd > 0 else 1.0)
 
-    epochs = int(DEFAULTS[("mlp", task_type)][1])
+    epochs = int(p.default("mlp"))
     old_threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         with threadpool_limits(limits=1):
-            if is_val is not None:
-                ya = y_train[~is_val]
-                xa, xv = _standardise(x_train[~is_val], x_train[is_val])
+            if p.is_val is not None:
+                xa, xv, ya, yv = p.fit_val()
                 _, epochs, losses = _mlp_train(
-                    xa, encode(ya, ya), n_out, classify, seed, MLP_MAX_EPOCHS,
-                    xv, encode(y_train[is_val], ya),
-                )  # fmt: skip
+                    xa, encode(ya, ya), n_out, classify, seed, MLP_MAX_EPOCHS, xv, encode(yv, ya)
+                )
                 info["val_scores"] = losses
-            xt, xs = _standardise(x_train, x_test)
+            xt, xs = p.train_test()
             target = codes if classify else encode(y_train, y_train)
             model, _, _ = _mlp_train(xt, target, n_out, classify, seed, epochs)
             with torch.no_grad():
@@ -406,29 +453,22 @@ def _forest(task_type: str, leaf: int, n_estimators: int, seed: int):
     return cls(n_estimators=n_estimators, min_samples_leaf=leaf, random_state=seed, n_jobs=1)
 
 
-def _rf(
-    x_train: np.ndarray,
-    y_train: np.ndarray,
-    is_val: np.ndarray | None,
-    x_test: np.ndarray,
-    task_type: str,
-    seed: int,
-) -> tuple[np.ndarray, dict]:
-    classify = task_type == "classification"
+def _rf(p: _Problem) -> tuple[np.ndarray, dict]:
     info: dict = {
         "hyperparameter": "min_samples_leaf",
         "grid": list(RF_MIN_SAMPLES_LEAF),
-        "val_metric": "macro_f1" if classify else "mse",
+        "val_metric": "macro_f1" if p.classify else "mse",
         "n_estimators": RF_N_ESTIMATORS,
     }
-    leaf = int(DEFAULTS[("rf", task_type)][1])
+    leaf = int(p.default("rf"))
+    x_train, y_train, is_val = p.x_train, p.y_train, p.is_val
     with threadpool_limits(limits=1):
         if is_val is not None:
             keys, scores = [], []
             for m in RF_MIN_SAMPLES_LEAF:
-                model = _forest(task_type, m, RF_SELECTION_ESTIMATORS, seed)
+                model = _forest(p.task_type, m, RF_SELECTION_ESTIMATORS, p.seed)
                 pred = model.fit(x_train[~is_val], y_train[~is_val]).predict(x_train[is_val])
-                if classify:
+                if p.classify:
                     s = classification_metrics(y_train[is_val], pred)["macro_f1"]
                     keys.append((s,))
                 else:
@@ -439,8 +479,8 @@ def _rf(
             order = np.argsort(RF_MIN_SAMPLES_LEAF)[::-1].tolist()
             leaf = RF_MIN_SAMPLES_LEAF[_pick(keys, order)]
             info["val_scores"] = scores
-        model = _forest(task_type, leaf, RF_N_ESTIMATORS, seed).fit(x_train, y_train)
-        pred = model.predict(x_test)
+        model = _forest(p.task_type, leaf, RF_N_ESTIMATORS, p.seed).fit(x_train, y_train)
+        pred = model.predict(p.x_test)
     info["value"] = leaf
     return pred, info
 
@@ -530,7 +570,7 @@ def fit_predict(
         chosen value); ``grid`` (values tried; for the MLP the epoch range); ``selection``
         (``"validation_subjects"`` or ``"default"``); ``fallback`` (``None`` or the reason the
         default was used); ``val_metric`` and ``val_scores`` (per grid value, or per epoch for
-        the MLP; absent for the logistic probe and when the default was used);
+        the MLP; absent when the default was used);
         ``val_subjects`` (sorted, as str), ``split_seed``, ``n_fit``, ``n_val``.
 
     Raises
@@ -550,19 +590,11 @@ def fit_predict(
         y_train, groups_train, task_type=task_type, val_fraction=val_fraction, seed=seed
     )
     usable = problem is None
-    if probe == "linear" and task_type == "classification":
-        pred, info = _logistic(
-            x_train, y_train, groups_train, x_test, split_seed if usable else None,
-            val_fraction, seed,
-        )  # fmt: skip
-    elif probe == "linear":
-        pred, info = _ridge_regression(x_train, y_train, is_val if usable else None, x_test)
-    elif probe == "ridge_classifier":
-        pred, info = _ridge_classifier(x_train, y_train, is_val if usable else None, x_test)
-    elif probe == "mlp":
-        pred, info = _mlp(x_train, y_train, is_val if usable else None, x_test, task_type, seed)
+    p = _Problem(x_train, y_train, is_val if usable else None, x_test, task_type, seed)
+    if probe == "linear":
+        pred, info = _logistic(p) if p.classify else _ridge_regression(p)
     else:
-        pred, info = _rf(x_train, y_train, is_val if usable else None, x_test, task_type, seed)
+        pred, info = {"ridge_classifier": _ridge_classifier, "mlp": _mlp, "rf": _rf}[probe](p)
     info.update(
         probe=probe,
         task_type=task_type,
@@ -577,3 +609,52 @@ def fit_predict(
     if not usable:
         info.pop("val_scores", None)
     return np.asarray(pred), info
+
+
+def probe_folds(
+    features: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    *,
+    method: str,
+    task: str,
+    probe: str = "linear",
+    task_type: str = "classification",
+    folds: int = 5,
+    seed: int = 0,
+    val_fraction: float = 0.25,
+) -> list[dict]:
+    """Subject-wise k-fold evaluation of a probe (:func:`fit_predict`); one row per (fold, metric).
+
+    The test subjects of fold ``k`` are :func:`relcon.eval.splits.subject_folds`\\ ``(groups,
+    folds, seed)[k]``; they are never used to fit the scaler, choose the hyperparameter or fit
+    the probe, which is called with seed ``seed + k``.
+
+    Returns
+    -------
+    list of dict
+        ``{method, task, fold, metric, value, probe, hyperparameter, chosen, selection,
+        test_subjects}``: ``chosen`` is the hyperparameter's value in that fold.
+    """
+    features, y, groups = np.asarray(features), np.asarray(y), np.asarray(groups)
+    if len(features) != len(y) or len(y) != len(groups):
+        raise ValueError(
+            f"length mismatch: features {len(features)}, y {len(y)}, groups {len(groups)}"
+        )
+    rows = []
+    for k, test_subjects in enumerate(subject_folds(groups, folds, seed)):
+        test = np.isin(groups, test_subjects)
+        pred, info = fit_predict(
+            probe, features[~test], y[~test], groups[~test], features[test],
+            task_type=task_type, seed=seed + k, val_fraction=val_fraction,
+        )  # fmt: skip
+        fold = {
+            "probe": probe, "hyperparameter": info["hyperparameter"], "chosen": info["value"],
+            "selection": info["selection"], "test_subjects": [str(s) for s in test_subjects],
+        }  # fmt: skip
+        for metric, value in score(task_type, y[test], pred).items():
+            rows.append(
+                {"method": method, "task": task, "fold": k, "metric": metric, "value": value,
+                 **fold}
+            )  # fmt: skip
+    return rows

@@ -77,7 +77,7 @@ import csv
 import json
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -171,23 +171,20 @@ def _normalise(data: dict, source: str) -> dict:
         raise ValueError(f"{source}: no 'rows' list; is this a relcon results.json?")
     out = dict(data)
     out["source"] = source
-    rows = []
-    for i, r in enumerate(data["rows"]):
-        where = f"{source}: rows[{i}]"
-        rows.append(_scored(_common(r, where, ("method", "task", "metric", "mean")), where))
-    out["rows"] = rows
+
+    def scored(key: str, required: tuple[str, ...]) -> Iterator[tuple[dict, dict, str]]:
+        """``(raw, checked, where)`` for every row of ``data[key]``."""
+        for i, r in enumerate(data.get(key) or []):
+            where = f"{source}: {key}[{i}]"
+            yield r, _scored(_common(r, where, ("method", "task", *required)), where), where
+
+    out["rows"] = [row for _, row, _ in scored("rows", ("metric", "mean"))]
     few = []
-    for i, r in enumerate(data.get("few_shot") or []):
-        where = f"{source}: few_shot[{i}]"
-        row = _scored(_common(r, where, ("method", "task", "metric", "k", "mean")), where)
+    for r, row, where in scored("few_shot", ("metric", "k", "mean")):
         row["k"] = _k(r["k"], where)
         few.append(row)
     out["few_shot"] = few
-    pcf = []
-    for i, r in enumerate(data.get("per_class_f1") or []):
-        where = f"{source}: per_class_f1[{i}]"
-        pcf.append(_scored(_common(r, where, ("method", "task", "label", "mean")), where))
-    out["per_class_f1"] = pcf
+    out["per_class_f1"] = [row for _, row, _ in scored("per_class_f1", ("label", "mean"))]
     conf = []
     for i, c in enumerate(data.get("confusion") or []):
         where = f"{source}: confusion[{i}]"

@@ -1,7 +1,8 @@
 """How windows are split by subject: evaluation folds, validation subjects, early-stopping subjects.
 
-Every split here assigns whole subjects, never single windows of a subject, so that a score is
-always measured on subjects the model never saw:
+Every subject draw of the evaluation layer is made here, and every split assigns whole subjects,
+never single windows of a subject, so that a score is always measured on subjects the model
+never saw:
 
 * :func:`subject_folds` -- the test subjects of each of ``k`` subject-wise folds;
 * :func:`validation_split` -- validation subjects carved out of a fold's training subjects to
@@ -73,7 +74,7 @@ def _draw_seed(seed: int, attempt: int) -> int:
 
 
 def _draw(groups: np.ndarray, val_fraction: float, seed: int) -> np.ndarray:
-    """Boolean mask of the validation windows; the same draw as ``linear_probe``'s."""
+    """Boolean mask of the validation windows of one draw (``Generator.choice`` of the subjects)."""
     subjects = np.unique(groups)
     n_val = max(1, round(val_fraction * len(subjects)))
     val_subjects = np.random.default_rng(seed).choice(subjects, size=n_val, replace=False)
@@ -127,7 +128,7 @@ def validation_split(
     is_val : np.ndarray
         ``(N,)`` bool mask of the validation windows (of the last draw tried).
     split_seed : int
-        Seed that produced ``is_val`` (pass it to ``linear_probe`` to get the same split).
+        Seed that produced ``is_val``.
     problem : str or None
         ``None`` if the split is usable, else why no draw was (see the module docstring).
 

@@ -1,14 +1,29 @@
-"""The networks: the encoder, the motif distance, a fine-tuned encoder + head, and their files.
+"""The networks, and the model hub that builds, saves and loads them.
 
 * :class:`ResNet1DEncoder` (:mod:`.encoder`) -- windows ``(B, 3, T)`` -> embeddings;
 * :class:`MotifDistance` (:mod:`.distance`) -- the learned distance that ranks candidates;
-* :class:`~relcon.models.finetuned.FinetunedModel` (:mod:`.finetuned`) -- encoder + head;
-* :mod:`.checkpoint` -- safetensors weights + ``model.json``, run folders and resuming.
+* :class:`FinetunedModel` (:mod:`.finetuned`) -- encoder + head;
+* :mod:`.hub` -- the one registry and loader: kinds, architectures, the shipped models,
+  ``"default"``, ``model.safetensors`` + ``model.json`` (:func:`load`, :func:`create_model`,
+  :func:`list_models`, :func:`save_model`);
+* :mod:`.checkpoint` -- run folders, checkpoints and resuming.
 
 ``from relcon.models import MotifDistance, ResNet1DEncoder``.
 """
 
 from relcon.models.distance import MotifDistance, MotifDistanceConfig
 from relcon.models.encoder import EncoderConfig, ResNet1DEncoder
+from relcon.models.finetuned import FinetunedModel
+from relcon.models.hub import create_model, list_models, load, save_model
 
-__all__ = ["EncoderConfig", "MotifDistance", "MotifDistanceConfig", "ResNet1DEncoder"]
+__all__ = [
+    "EncoderConfig",
+    "FinetunedModel",
+    "MotifDistance",
+    "MotifDistanceConfig",
+    "ResNet1DEncoder",
+    "create_model",
+    "list_models",
+    "load",
+    "save_model",
+]

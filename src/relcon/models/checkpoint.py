@@ -1,4 +1,5 @@
-"""Checkpoints: safetensors weights + JSON description + trainer state, written atomically.
+"""Run folders and checkpoints: weights + description (written by the model hub, one writer for
+every model file: :func:`relcon.models.hub.save_model`) + trainer state, written atomically.
 
 A run folder looks like this::
 
@@ -14,25 +15,29 @@ A run folder looks like this::
 
 A checkpoint folder is written under a temporary name and renamed when complete, and ``LATEST``
 is replaced atomically afterwards, so a run killed at any moment resumes from a complete
-checkpoint.
+checkpoint. ``trainer.pt`` is read with ``weights_only=True`` (:func:`load_trainer_state`): a run
+folder from someone else cannot run code on ``--resume``. Loading a run or checkpoint as a model
+is :func:`relcon.load` (:mod:`relcon.models.hub`).
 """
 
 from __future__ import annotations
 
-import json
 import os
+import pickle
 import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 from torch import nn
 
-from relcon.io import atomic_path, atomic_write_json, atomic_write_text, environment_info
+from relcon.io import atomic_write_text
+from relcon.models.hub import build_model, load_model, model_files, save_model
 
+# build_model, load_model, model_files and save_model are the hub's own (relcon.models.hub),
+# re-exported for the modules that still import them from here; new code imports the hub.
 __all__ = [
+    "TRAINER_STATE",
     "build_model",
     "latest_checkpoint",
     "load_model",
@@ -44,53 +49,9 @@ __all__ = [
     "trainer_state",
 ]
 
-KINDS = ("encoder", "distance")
-
-
-def build_model(kind: str, architecture: dict) -> nn.Module:
-    """Instantiate a model of ``kind`` ("encoder" or "distance") from its architecture dict."""
-    from relcon.models.distance import MotifDistance, MotifDistanceConfig
-    from relcon.models.encoder import EncoderConfig, ResNet1DEncoder
-
-    if kind == "encoder":
-        return ResNet1DEncoder(EncoderConfig(**architecture))
-    if kind == "distance":
-        return MotifDistance.from_config(MotifDistanceConfig(**architecture))
-    raise ValueError(f"unknown model kind {kind!r}; expected one of {KINDS}")
-
-
-def save_model(
-    folder: str | Path,
-    model: nn.Module,
-    kind: str,
-    *,
-    step: int,
-    run_config: dict | None = None,
-    extra: dict | None = None,
-    dtype: torch.dtype | None = None,
-) -> None:
-    """Write ``model.safetensors`` and ``model.json`` into ``folder`` (each atomically)."""
-    from relcon.config import to_dict
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    state = {}
-    for k, v in model.state_dict().items():
-        v = v.detach().cpu()
-        if dtype is not None and v.is_floating_point():
-            v = v.to(dtype)
-        state[k] = v.contiguous().clone()
-    meta = {
-        "kind": kind,
-        "architecture": to_dict(model.config),
-        "step": step,
-        "config": run_config or {},
-        "environment": environment_info(),
-        **(extra or {}),
-    }
-    with atomic_path(folder / "model.safetensors") as tmp:
-        save_file(state, str(tmp), metadata={"kind": kind, "step": str(step)})
-    atomic_write_json(folder / "model.json", meta)
+#: The trainer state of a checkpoint folder: read with ``torch.load(..., weights_only=True)``,
+#: so it may hold only tensors, numbers, strings, None and lists / tuples / dicts of them.
+TRAINER_STATE = "trainer.pt"
 
 
 def save_checkpoint(
@@ -113,7 +74,7 @@ def save_checkpoint(
     if tmp.exists():
         shutil.rmtree(tmp)
     save_model(tmp, model, kind, step=step, run_config=run_config, extra=extra)
-    torch.save({"step": step, **trainer_state}, tmp / "trainer.pt")
+    torch.save({"step": step, **trainer_state}, tmp / TRAINER_STATE)
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)
@@ -130,82 +91,38 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
     if not pointer.is_file():
         return None
     folder = pointer.parent / pointer.read_text().strip()
-    if not (folder / "trainer.pt").is_file():
+    if not (folder / TRAINER_STATE).is_file():
         raise FileNotFoundError(f"{pointer} points at {folder}, which is incomplete or missing")
     return folder
 
 
 def load_trainer_state(folder: str | Path) -> dict[str, Any]:
-    return torch.load(Path(folder) / "trainer.pt", map_location="cpu", weights_only=False)
+    """The trainer state of a checkpoint folder, read without unpickling any Python object.
 
-
-def model_files(path: str | Path) -> tuple[Path, Path]:
-    """Find ``(weights.safetensors, description.json)`` for a run folder, checkpoint or file."""
-    path = Path(path)
-    if path.is_file() and path.suffix == ".safetensors":
-        return path, path.with_suffix(".json")
-    if path.is_file() and path.suffix == ".json":
-        return path.with_suffix(".safetensors"), path
-    if path.is_dir():
-        if (path / "model.safetensors").is_file():
-            return path / "model.safetensors", path / "model.json"
-        latest = latest_checkpoint(path)
-        if latest is not None:
-            return latest / "model.safetensors", latest / "model.json"
-        raise FileNotFoundError(
-            f"{path}: no model.safetensors and no checkpoints/LATEST; is this a relcon run folder?"
-        )
-    raise FileNotFoundError(f"no model at {path}")
-
-
-def load_model(path: str | Path, kind: str | None = None, device: str | torch.device = "cpu"):
-    """Load a model written by :func:`save_model` / :func:`save_checkpoint`.
-
-    Args:
-        path: run folder, checkpoint folder, ``model.safetensors`` or ``model.json``.
-        kind: expected kind ("encoder" or "distance"); an error if the file holds another.
-        device: where to put the weights.
-
-    Returns:
-        ``(model, meta)``: the model in eval mode and the parsed ``model.json``.
+    ``torch.load(..., weights_only=True)`` accepts tensors, numbers, strings and containers only,
+    which is all a trainer state written by relcon holds, so a ``trainer.pt`` from someone else
+    cannot run code on ``--resume``: one holding anything else is refused with an error naming it.
     """
-    weights, desc = model_files(path)
-    if not weights.is_file():
-        raise FileNotFoundError(f"weights file missing: {weights}")
-    if not desc.is_file():
-        raise FileNotFoundError(f"model description missing: {desc} (needed beside {weights})")
+    path = Path(folder) / TRAINER_STATE
     try:
-        meta = json.loads(desc.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{desc}: not valid JSON ({e})") from None
-    if kind is not None and meta.get("kind") != kind:
-        raise ValueError(f"{desc}: holds a {meta.get('kind')!r} model, expected {kind!r}")
-    try:
-        model = build_model(meta["kind"], meta["architecture"])
-    except (KeyError, TypeError) as e:
-        raise ValueError(f"{desc}: cannot build the model it describes ({e})") from None
-    try:
-        state = load_file(str(weights))
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise ValueError(f"{weights}: corrupt or unreadable safetensors file ({e})") from None
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    mismatched = [
-        f"{k}: file {tuple(state[k].shape)} vs model {tuple(v.shape)}"
-        for k, v in expected.items()
-        if k in state and tuple(state[k].shape) != tuple(v.shape)
-    ]
-    if missing or unexpected or mismatched:
-        raise ValueError(
-            f"{weights} does not fit the {meta['kind']} architecture in {desc}: "
-            f"missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
-            f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}, "
-            f"shape mismatches {mismatched[:5]}"
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        reason = next(
+            (ln for ln in lines if not ln.startswith(("Weights only", "Please file", "Check the"))),
+            lines[-1] if lines else type(e).__name__,
         )
-    state = {k: v.to(expected[k].dtype) for k, v in state.items()}
-    model.load_state_dict(state, strict=True)
-    return model.to(device).eval(), meta
+        raise ValueError(
+            f"{path}: refused to load this trainer state ({reason}): it holds pickled Python "
+            "objects, which could run code when loaded, or is not a trainer state at all. A "
+            "trainer.pt written by relcon holds only tensors, numbers and strings. Resume only "
+            "from run folders you trust, or train this one afresh (without --resume)."
+        ) from None
+    except (RuntimeError, EOFError, OSError) as e:
+        raise ValueError(f"{path}: corrupt or unreadable trainer state ({e})") from None
+    if not isinstance(state, dict) or "step" not in state:
+        raise ValueError(f"{path}: not a relcon trainer state (no step)")
+    return state
 
 
 def trainer_state(optimizer: torch.optim.Optimizer, epoch: int, next_batch: int) -> dict[str, Any]:

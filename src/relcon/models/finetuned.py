@@ -1,13 +1,13 @@
 """A fine-tuned model: an encoder with a classification or regression head (``relcon finetune``).
 
 :func:`relcon.eval.finetune.finetune` trains it; :meth:`FinetunedModel.save` writes it as
-``model.safetensors`` + ``model.json`` (``"kind": "finetuned"``) and :meth:`FinetunedModel.load`
-reads it back, e.g. for ``relcon predict``.
+``model.safetensors`` + ``model.json`` (``"kind": "finetuned"``) through the model hub
+(:mod:`relcon.models.hub`), and ``relcon.load(folder)`` (or :meth:`FinetunedModel.load`) reads it
+back, e.g. for ``relcon predict``.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from relcon.models.encoder import WINDOW, EncoderConfig, ResNet1DEncoder
+from relcon.models.encoder import WINDOW, ResNet1DEncoder
 
 __all__ = ["TASK_TYPES", "FinetunedModel"]
 
@@ -126,56 +126,16 @@ class FinetunedModel(nn.Module):
 
     # ---- files --------------------------------------------------------------------------
     def save(self, folder: str | Path) -> Path:
-        """Write ``model.safetensors`` and ``model.json`` into ``folder``, each atomically."""
-        from safetensors.torch import save_file
+        """Write ``model.safetensors`` and ``model.json`` into ``folder``, each atomically
+        (:func:`relcon.models.hub.save_model`; ``info`` goes into ``model.json``)."""
+        from relcon.models.hub import save_model
 
-        from relcon.config import to_dict
-        from relcon.io import atomic_path, atomic_write_json, environment_info
-
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().cpu().contiguous().clone() for k, v in self.state_dict().items()}
-        meta = {
-            "kind": "finetuned",
-            "task_type": self.task_type,
-            "classes": None if self.classes is None else self.classes.tolist(),
-            "target_mean": self.target_mean,
-            "target_std": self.target_std,
-            "architecture": {
-                "encoder": to_dict(self.encoder.config),
-                "head_hidden": self.head_hidden,
-                "n_outputs": self.head_out,
-            },
-            **to_dict(self.info),
-            "environment": environment_info(),
-        }
-        with atomic_path(folder / "model.safetensors") as tmp:
-            save_file(state, str(tmp), metadata={"kind": "finetuned"})
-        atomic_write_json(folder / "model.json", meta)
-        return folder
+        return save_model(folder, self, "finetuned", extra=self.info)
 
     @classmethod
     def load(cls, folder: str | Path, device: str | torch.device = "cpu") -> FinetunedModel:
-        """Read a model written by :meth:`save`, in eval mode on ``device``."""
-        from safetensors.torch import load_file
+        """Read a model written by :meth:`save`, in eval mode on ``device``
+        (``relcon.load(folder, kind="finetuned")``)."""
+        from relcon.models.hub import load
 
-        folder = Path(folder)
-        desc, weights = folder / "model.json", folder / "model.safetensors"
-        if not desc.is_file() or not weights.is_file():
-            raise FileNotFoundError(f"{folder}: needs model.json and model.safetensors")
-        meta = json.loads(desc.read_text())
-        if meta.get("kind") != "finetuned":
-            raise ValueError(f"{desc}: holds a {meta.get('kind')!r} model, expected 'finetuned'")
-        arch = meta["architecture"]
-        skip = {"kind", "task_type", "classes", "target_mean", "target_std", "architecture"}
-        model = cls(
-            ResNet1DEncoder(EncoderConfig(**arch["encoder"])),
-            task_type=meta["task_type"],
-            classes=meta["classes"],
-            target_mean=meta["target_mean"],
-            target_std=meta["target_std"],
-            head_hidden=arch["head_hidden"],
-            info={k: v for k, v in meta.items() if k not in skip and k != "environment"},
-        )
-        model.load_state_dict(load_file(str(weights)), strict=True)
-        return model.to(device).eval()
+        return load(folder, kind="finetuned", device=device)

@@ -58,7 +58,7 @@ Scorer = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 class DiagnoseConfig:
     """``relcon diagnose distance``: how well a motif distance ranks labelled candidates."""
 
-    distance: str = "default"  # run folder / checkpoint of a motif distance; "default": shipped
+    distance: str = "default"  # anything relcon.load reads: a run, checkpoint, shipped model name
     task: str = ""  # labelled task .npz (classification)
     anchors: int = 300  # anchors drawn (stratified by subject where possible)
     within_user: int = 10  # candidates per anchor from the same subject and block of time
@@ -246,19 +246,15 @@ def diagnose_distance(cfg: DiagnoseConfig, distance: torch.nn.Module | None = No
     ``distance``: an already loaded :class:`~relcon.models.distance.MotifDistance` (then
     ``cfg.distance`` only names it in the output).
     """
-    import relcon
     from relcon.io import environment_info
-    from relcon.models.checkpoint import load_model
     from relcon.models.encoder import ResNet1DEncoder
+    from relcon.models.hub import load_model
 
     t0 = time.perf_counter()
     task = _load_task_checked(cfg.task)
     meta: dict = {}
-    if distance is None:
-        if cfg.distance in ("", "default"):
-            distance, meta = load_model(relcon.default_model_path("distance"), kind="distance")
-        else:
-            distance, meta = load_model(cfg.distance, kind="distance")
+    if distance is None:  # an empty name: the shipped model, as "default" (the hub says which)
+        distance, meta = load_model(cfg.distance or None, kind="distance")
     distance = distance.to(cfg.device).eval()
     groups = np.asarray(task.groups).astype(str)
     if cfg.subjects is not None:

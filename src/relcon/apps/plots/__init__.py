@@ -26,12 +26,31 @@ rectangles. The JSON block is also the machine-readable record of what is drawn.
 Matplotlib is used through :class:`matplotlib.figure.Figure` directly (no ``pyplot``), so the
 functions never change the global backend of a notebook or an application that imports them.
 
-Modules: :mod:`.recording`, :mod:`.map`, :mod:`.distance` (one picture each), :mod:`.common`
-(colours, envelope, output) and :mod:`.html` (the viewer).
+``relcon plot`` is :func:`plot_command` with a :class:`PlotConfig` (one field per option):
+it reads the input (:mod:`.inputs`: a recording file, a task file, or the embeddings table that
+``relcon embed`` writes), loads the model through :func:`relcon.load` and draws the picture.
+
+Modules: :mod:`.recording` + :mod:`.trace`, :mod:`.map`, :mod:`.distance` (one picture each),
+:mod:`.inputs` (task files and embeddings tables), :mod:`.common` (colours, envelope, output)
+and :mod:`.html` (the viewer).
 """
 
-from relcon.apps.plots.common import AXIS_COLORS, UNLABELLED_COLOR, class_palette, envelope
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from relcon.apps.plots.common import (
+    AXIS_COLORS,
+    UNLABELLED_COLOR,
+    class_palette,
+    distinct_colors,
+    envelope,
+)
 from relcon.apps.plots.distance import plot_distance_ranking, ranked_distances, ranking_windows
+from relcon.apps.plots.inputs import EmbeddingTable, read_embeddings, read_task_file
 from relcon.apps.plots.map import COLOR_BY, MAP_METHODS, plot_embedding_map, sample_indices
 from relcon.apps.plots.recording import plot_recording
 
@@ -40,12 +59,121 @@ __all__ = [
     "COLOR_BY",
     "MAP_METHODS",
     "UNLABELLED_COLOR",
+    "EmbeddingTable",
+    "PlotConfig",
     "class_palette",
+    "distinct_colors",
     "envelope",
+    "plot_command",
     "plot_distance_ranking",
     "plot_embedding_map",
     "plot_recording",
     "ranked_distances",
     "ranking_windows",
+    "read_embeddings",
+    "read_task_file",
     "sample_indices",
 ]
+
+PICTURES: tuple[str, ...] = ("recording", "map", "distance")
+
+
+@dataclass
+class PlotConfig:
+    """``relcon plot``: one field per option of ``relcon plot recording|map|distance``."""
+
+    what: str = "recording"  # recording | map | distance
+    input: str = ""  # recording file (recording); task .npz or embeddings table (map); task .npz
+    out: str = ""  # picture file: .png, .svg, .pdf or .html
+    model: str | None = None  # finetune folder (recording), encoder (map), distance (distance)
+    html: bool = False  # interactive HTML instead of a PNG
+    method: str = "tsne"  # map projection: tsne | umap | pca
+    color_by: str = "label"  # map colours: label | user
+    max_points: int = 5000  # windows drawn on the map
+    user: str | None = None  # distance: the anchor's user (default: random)
+    anchor_label: str | None = None  # distance: class name of the anchor (default: any)
+    per_label: int = 5  # distance: candidates per class
+    top: int = 8  # distance: closest candidates shown
+    farthest: int = 4  # distance: farthest candidates shown
+    seed: int = 0
+    no_progress: bool = False
+
+
+def plot_command(cfg: PlotConfig) -> Path:
+    """Draw the picture ``cfg`` asks for (what ``relcon plot`` does); returns the file written.
+
+    ``map`` reads a task file (its windows embedded with ``cfg.model``, the shipped encoder by
+    default) or an embeddings table from ``relcon embed`` (drawn as it is, coloured by its
+    label column or else by recording); ``distance`` reads a task file.
+    """
+    if cfg.what not in PICTURES:
+        raise ValueError(f"unknown picture {cfg.what!r}; choose one of {list(PICTURES)}")
+    if not cfg.out:
+        raise ValueError("give the picture file to write (out)")
+    out = Path(cfg.out)
+    if cfg.html and out.suffix.lower() != ".html":
+        out = out.with_suffix(".html")
+    if cfg.what == "recording":
+        return plot_recording(cfg.input, out, model=cfg.model, html=cfg.html)
+    if cfg.what == "map":
+        return _map_command(cfg, out)
+    return _distance_command(cfg, out)
+
+
+def _map_command(cfg: PlotConfig, out: Path) -> Path:
+    import relcon
+
+    common = {
+        "out": out, "method": cfg.method, "html": cfg.html, "seed": cfg.seed,
+        "max_points": cfg.max_points, "progress": not cfg.no_progress,
+    }  # fmt: skip
+    name = Path(cfg.input).name.lower()
+    if not name.endswith(".npz"):
+        table = read_embeddings(cfg.input)
+        by_label = table.labels is not None and cfg.color_by == "label"
+        return plot_embedding_map(
+            table.embeddings, table.labels, table.recordings, user_name="recording",
+            color_by="label" if by_label else "user",
+            note=f"{Path(table.source).name}: embeddings written by relcon embed", **common,
+        )  # fmt: skip
+    task = read_task_file(cfg.input)
+    classes = task.task_type == "classification"
+    encoder = relcon.load(cfg.model, kind="encoder")
+    pick = sample_indices(len(task), cfg.max_points, cfg.seed)
+    emb = encoder.embed(task.X[pick], progress=not cfg.no_progress)
+    return plot_embedding_map(
+        emb, task.y[pick] if classes else None, task.groups[pick],
+        color_by=cfg.color_by if classes else "user",
+        label_names=list(task.label_names) if task.label_names else None,
+        note=f"{task.name}; encoder: {cfg.model or 'the shipped RelCon model'}", **common,
+    )  # fmt: skip
+
+
+def _distance_command(cfg: PlotConfig, out: Path) -> Path:
+    import relcon
+
+    task = read_task_file(cfg.input)
+    names = list(task.label_names) if task.label_names else None
+    classes = task.task_type == "classification"
+    labels = task.y.astype(int) if classes else np.full(len(task), -1)
+    anchor_label = None
+    if cfg.anchor_label is not None:
+        if names is None or cfg.anchor_label not in names:
+            raise ValueError(
+                f"{cfg.input}: anchor label {cfg.anchor_label!r} is not one of its classes {names}"
+            )
+        anchor_label = names.index(cfg.anchor_label)
+    anchor, cands = ranking_windows(
+        labels, task.groups.astype(str), user=cfg.user, anchor_label=anchor_label,
+        per_label=cfg.per_label, seed=cfg.seed,
+    )  # fmt: skip
+
+    def name(c: int) -> str:
+        return names[c] if names and c >= 0 else ""
+
+    distance = relcon.load(cfg.model, kind="distance")
+    return plot_distance_ranking(
+        distance, task.X[anchor], task.X[cands], out, top=cfg.top, farthest=cfg.farthest,
+        labels=[name(int(c)) for c in labels[cands]] if names else None,
+        anchor_label=name(int(labels[anchor])) or None, html=cfg.html,
+    )  # fmt: skip

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,7 +16,7 @@ from relcon.io import atomic_path
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["AXIS_COLORS", "UNLABELLED_COLOR", "class_palette", "envelope"]
+__all__ = ["AXIS_COLORS", "UNLABELLED_COLOR", "class_palette", "distinct_colors", "envelope"]
 
 #: Colours of the x, y, z axes and of ``|a|`` (Okabe-Ito; distinguishable with colour blindness).
 AXIS_COLORS: dict[str, str] = {"x": "#0072B2", "y": "#D55E00", "z": "#009E73", "|a|": "#3a3a3a"}
@@ -36,8 +38,37 @@ _PALETTE: tuple[str, ...] = (
 _VECTOR_FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 
 
+#: What every picture function takes and returns: ``{output}`` in its docstring (see
+#: :func:`_shared_doc`).
+_OUTPUT_DOC = """out : path-like
+        Output file: ``.png`` (default), ``.svg``, ``.pdf`` or ``.html``.
+    html : bool
+        Write an interactive HTML file instead (the suffix becomes ``.html``).
+    title : str, optional
+        Figure title (None: a title that says what is drawn).
+    dpi : int
+        Resolution of the PNG.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written."""
+
+
+def _shared_doc(func: Callable[..., Path]) -> Callable[..., Path]:
+    """Put :data:`_OUTPUT_DOC` in place of ``{output}`` in ``func``'s docstring."""
+    func.__doc__ = (func.__doc__ or "").replace("{output}", _OUTPUT_DOC)
+    return func
+
+
 def class_palette(n: int) -> list[str]:
-    """``n`` distinct colours: tab10 without grey, then light shades; evenly spaced hues beyond 20.
+    """``n`` distinct colours: tab10 without grey, then light shades; beyond 20, far-apart colours.
+
+    Up to 20 colours come from :data:`_PALETTE`. For more (e.g. one per user of a data set),
+    the colours are picked one by one, each the farthest in CIELAB (about perceived difference)
+    from those already chosen, from white and from the grey of "unlabelled / other", starting
+    from tab10's first nine; colours too dark, too light or too grey to tell apart on a white
+    page are never picked (:func:`distinct_colors`).
 
     Parameters
     ----------
@@ -51,9 +82,40 @@ def class_palette(n: int) -> list[str]:
     """
     if n <= len(_PALETTE):
         return list(_PALETTE[:n])
-    from matplotlib.colors import hsv_to_rgb, to_hex
+    return distinct_colors(n)
 
-    return [to_hex(hsv_to_rgb((i / n, 0.65, 0.85 if i % 2 else 0.65))) for i in range(n)]
+
+def _lab(rgb: np.ndarray) -> np.ndarray:
+    """sRGB in [0, 1] ``(N, 3)`` -> CIELAB (D65)."""
+    lin = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    m = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
+    xyz = lin @ m.T / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.stack([116 * f[:, 1] - 16, 500 * (f[:, 0] - f[:, 1]), 200 * (f[:, 1] - f[:, 2])], 1)
+
+
+@functools.lru_cache(maxsize=16)
+def _distinct(n: int) -> tuple[str, ...]:
+    from matplotlib.colors import to_hex, to_rgb
+
+    grid = np.linspace(0.0, 1.0, 18)
+    cand = np.stack(np.meshgrid(grid, grid, grid, indexing="ij"), axis=-1).reshape(-1, 3)
+    lab = _lab(cand)
+    ok = (lab[:, 0] > 30) & (lab[:, 0] < 85) & (np.hypot(lab[:, 1], lab[:, 2]) > 25)
+    cand, lab = cand[ok], lab[ok]
+    chosen = [to_rgb(c) for c in _PALETTE[: min(n, 9)]]
+    refs = _lab(np.array([*chosen, (1.0, 1.0, 1.0), to_rgb(UNLABELLED_COLOR)]))
+    dist = np.min(np.linalg.norm(lab[:, None] - refs[None], axis=2), axis=1)
+    while len(chosen) < n:
+        i = int(np.argmax(dist))
+        chosen.append(tuple(cand[i]))
+        dist = np.minimum(dist, np.linalg.norm(lab - lab[i], axis=1))
+    return tuple(to_hex(c) for c in chosen)
+
+
+def distinct_colors(n: int) -> list[str]:
+    """``n`` colours as far apart as a greedy choice in CIELAB gets them (see :func:`class_palette`)."""
+    return list(_distinct(int(n)))
 
 
 # ----------------------------------------------------------------------------------------------

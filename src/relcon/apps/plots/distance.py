@@ -10,16 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from relcon.apps.plots.common import (
-    AXIS_COLORS,
-    MODEL_FS,
-    _finite,
-    _new_figure,
-    _output,
-    _png_bytes,
-    _round_list,
-    _save_figure,
-)
+from relcon.apps.plots import common
+from relcon.apps.plots.common import AXIS_COLORS, MODEL_FS
 from relcon.apps.plots.html import _write_html
 
 if TYPE_CHECKING:
@@ -113,17 +105,9 @@ def ranking_windows(
 
 
 def _load_distance(distance: MotifDistance | str | os.PathLike[str]) -> MotifDistance:
-    from relcon.models.distance import MotifDistance
+    from relcon.models.hub import load
 
-    if isinstance(distance, str | os.PathLike):
-        from relcon.models.checkpoint import load_model
-
-        distance, _ = load_model(distance, kind="distance")
-    if not isinstance(distance, MotifDistance):
-        raise TypeError(
-            f"distance must be a MotifDistance or its run folder, got {type(distance).__name__}"
-        )
-    return distance
+    return load(distance, kind="distance")
 
 
 def ranked_distances(
@@ -145,6 +129,7 @@ def ranked_distances(
     return d.astype(np.float64)
 
 
+@common._shared_doc
 def plot_distance_ranking(
     distance: MotifDistance | str | os.PathLike[str],
     anchor: np.ndarray,
@@ -178,8 +163,6 @@ def plot_distance_ranking(
         ``(T, 3)`` anchor window in g (``T = 256`` for the 2.56 s model windows).
     candidates : numpy.ndarray
         ``(C, T, 3)`` candidate windows.
-    out : path-like
-        Output file: ``.png`` (default), ``.svg``, ``.pdf`` or ``.html``.
     top : int
         Closest candidates shown (at most ``C``).
     farthest : int
@@ -190,19 +173,9 @@ def plot_distance_ranking(
         Label of the anchor.
     fs : float
         Sampling rate of the windows, for the time axis.
-    html : bool
-        Write an interactive HTML file instead (the suffix becomes ``.html``).
-    title : str, optional
-        Figure title.
     note : str, optional
         A line under the title (e.g. how the distance was trained).
-    dpi : int
-        Resolution of the PNG.
-
-    Returns
-    -------
-    pathlib.Path
-        The file written.
+    {output}
 
     Raises
     ------
@@ -213,7 +186,7 @@ def plot_distance_ranking(
         ``T``), non-finite windows, ``top < 1``, ``farthest < 0`` or labels of the wrong
         length.
     """
-    path, as_html = _output(out, html)
+    path, as_html = common._output(out, html)
     dist = _load_distance(distance)
     ch = dist.config.in_channels
     a = np.asarray(anchor)
@@ -227,8 +200,8 @@ def plot_distance_ranking(
         )
     if c.shape[0] < 1 or a.shape[0] < 2:
         raise ValueError(f"need at least one candidate of 2+ samples, got shape {c.shape}")
-    _finite("anchor", a[None])
-    _finite("candidates", c)
+    common._finite("anchor", a[None])
+    common._finite("candidates", c)
     if int(top) != top or top < 1:
         raise ValueError(f"top must be a positive integer, got {top}")
     if int(farthest) != farthest or farthest < 0:
@@ -253,7 +226,7 @@ def plot_distance_ranking(
         sub += f"\n{note}"
     fig = _draw_ranking(a, c, d, rank, shown, top, lab, anchor_label, fs, head, sub)
     if not as_html:
-        return _save_figure(fig, path, dpi)
+        return common._save_figure(fig, path, dpi)
     t = np.arange(a.shape[0]) / fs
     axes = list(AXIS_COLORS)[:ch] if ch <= 3 else [f"ch{i}" for i in range(ch)]
     ylim = _ranking_ylim(a, c[shown])
@@ -262,7 +235,11 @@ def plot_distance_ranking(
         return {
             "title": name,
             "lines": [
-                {"name": k, "color": AXIS_COLORS.get(k, "#555555"), "y": _round_list(w[:, j], 4)}
+                {
+                    "name": k,
+                    "color": AXIS_COLORS.get(k, "#555555"),
+                    "y": common._round_list(w[:, j], 4),
+                }
                 for j, k in enumerate(axes)
             ],
             **extra,
@@ -280,7 +257,9 @@ def plot_distance_ranking(
         "kind": "grid",
         "title": head,
         "subtitle": sub,
-        "t": _round_list(t, 4),
+        "legend": [{"name": k, "color": AXIS_COLORS.get(k, "#555555")} for k in axes],
+        "units": "acceleration in g (vertical) against time in s (horizontal)",
+        "t": common._round_list(t, 4),
         "ylim": list(ylim),
         "panels": panels,
         "ranking": [
@@ -293,7 +272,7 @@ def plot_distance_ranking(
             for i in order.tolist()
         ],
     }
-    return _write_html(path, spec, _png_bytes(fig, dpi))
+    return _write_html(path, spec, common._png_bytes(fig, dpi))
 
 
 def _ranking_ylim(a: np.ndarray, shown: np.ndarray) -> tuple[float, float]:
@@ -324,7 +303,7 @@ def _draw_ranking(
     rows_top = math.ceil(n_top / ncol)
     rows_far = math.ceil(n_far / ncol) if n_far else 0
     nrows = max(2, rows_top + rows_far)
-    fig = _new_figure(13.5, 1.9 * nrows + 1.3 + 0.2 * sub.count("\n"))
+    fig = common._new_figure(13.5, 1.9 * nrows + 1.3 + 0.2 * sub.count("\n"))
     grid = fig.add_gridspec(nrows, ncol + 1, width_ratios=[1.25] + [1.0] * ncol)
     t = np.arange(a.shape[0]) / fs
     ylim = _ranking_ylim(a, c[shown])
@@ -345,7 +324,7 @@ def _draw_ranking(
                  fontweight="bold")  # fmt: skip
     for s in ax.spines.values():
         s.set_linewidth(2.0)
-    ax.set_ylabel("g", fontsize=9)
+    ax.set_ylabel("acceleration (g)", fontsize=9)
     ax.set_xlabel("time (s)", fontsize=9)
 
     # every candidate's distance against its rank; the shown ones ringed

@@ -113,10 +113,10 @@ function zoomable(svg,get,set,reset,box,xOnly){
   set([v[0]-dx,v[1]-dx,v[2]+dy,v[3]+dy]);});
  window.addEventListener("mouseup",()=>{drag=null;});
  svg.addEventListener("dblclick",()=>set(reset()));}
-function xAxis(g,box,a,b,scale,label,n){
+function xAxis(g,box,a,b,scale,label,n,lab){
  for(const v of ticks(a/scale,b/scale,n||8)){const x=box.l+(v*scale-a)/(b-a)*box.w;
   el("line",{x1:x,x2:x,y1:box.t,y2:box.t+box.h,stroke:"#eee"},g);
-  const t=el("text",{x:x,y:box.t+box.h+14,"text-anchor":"middle"},g);t.textContent=fmt(v);}
+  const t=el("text",{x:x,y:box.t+box.h+14,"text-anchor":"middle"},g);t.textContent=lab?lab(v):fmt(v);}
  if(label){const t=el("text",{x:box.l+box.w/2,y:box.t+box.h+30,"text-anchor":"middle"},g);
   t.textContent=label;}}
 function yAxis(g,box,a,b,label,n){
@@ -126,12 +126,18 @@ function yAxis(g,box,a,b,label,n){
  if(label){const t=el("text",{x:12,y:box.t+box.h/2,"text-anchor":"middle",
   transform:`rotate(-90 12 ${box.t+box.h/2})`},g);t.textContent=label;}}
 
+function interp(v,xs,ys){if(v<=xs[0])return ys[0]+(v-xs[0]);const n=xs.length;
+ if(v>=xs[n-1])return ys[n-1]+(v-xs[n-1]);const i=Math.max(1,lower(xs,v));
+ return ys[i-1]+(v-xs[i-1])/((xs[i]-xs[i-1])||1)*(ys[i]-ys[i-1]);}
 function series(){
+ const trueT=x=>interp(x,S.axis.x,S.axis.t);
  const W=1100,laneH=100,bandH=22,L=S.lanes.length,B=S.bands.length,m={l:62,r:12,t:8,b:40};
  const H=m.t+L*(laneH+14)+B*(bandH+6)+m.b;const span=S.span_s;
  const TS=S.t.map((v,i,a)=>v===null?a[i-1]:v);  // for binary search: gaps hold the previous time
  const svg=el("svg",{viewBox:`0 0 ${W} ${H}`,width:"100%"},root);
  const w=W-m.l-m.r;const defs=el("defs",{},svg);
+ const pat=el("pattern",{id:"cut",width:6,height:6,patternUnits:"userSpaceOnUse",patternTransform:"rotate(45)"},defs);
+ el("rect",{width:6,height:6,fill:"#fff"},pat);el("line",{x1:0,y1:0,x2:0,y2:6,stroke:"#8c8c8c","stroke-width":1.5},pat);
  const cp=el("clipPath",{id:"clip"},defs);el("rect",{x:m.l,y:0,width:w,height:H},cp);
  const bg=el("g",{},svg);const fg=el("g",{"clip-path":"url(#clip)"},svg);const top=el("g",{},svg);
  let view=[0,span,0,1];
@@ -142,6 +148,10 @@ function series(){
  legend.style.display="flex";legend.style.flexWrap="wrap";legend.style.gap="0 18px";
  for(const c of S.classes){const d=document.createElement("div");
   d.innerHTML=`<span class="sw" style="background:${c.color}"></span>${esc(c.name)}`;legend.appendChild(d);}
+ for(const [on,sw,name] of [[S.gaps.length,"background:#eeeeee","gap (no data)"],
+  [S.cuts.length,"background:repeating-linear-gradient(45deg,#8c8c8c 0 1.5px,#fff 1.5px 4px)",
+   "long gap cut out (length above it)"]]){if(!on)continue;const d=document.createElement("div");
+  d.innerHTML=`<span class="sw" style="${sw}"></span>${name}`;legend.appendChild(d);}
  root.appendChild(legend);
  if(S.note){const p=document.createElement("p");p.className="help";p.textContent=S.note;root.appendChild(p);}
  function sx(t){return m.l+(t-view[0])/(view[1]-view[0])*w;}
@@ -162,7 +172,11 @@ function series(){
     el("rect",{x:sx(r[0]),y:box.t,width:Math.max(0.5,sx(r[1])-sx(r[0])),height:box.h,
      fill:S.classes[r[2]].color},fg);}}
   const last=bands.length?bands[bands.length-1].box:lanes[lanes.length-1].box;
-  xAxis(bg,{l:m.l,t:m.t,w:w,h:last.t+last.h-m.t},view[0],view[1],sc,`time since start (${S.time_unit})`);}
+  for(const c of S.cuts){const x0=sx(c[0]),x1=sx(c[1]);if(x1<m.l||x0>m.l+w)continue;
+   el("rect",{x:x0,y:m.t,width:Math.max(1,x1-x0),height:last.t+last.h-m.t,fill:"url(#cut)"},fg);
+   const t=el("text",{x:(x0+x1)/2,y:m.t+10,"text-anchor":"middle"},fg);t.textContent=c[2];}
+  xAxis(bg,{l:m.l,t:m.t,w:w,h:last.t+last.h-m.t},view[0],view[1],sc,`time since start (${S.time_unit})`,8,
+   v=>fmt(trueT(v*sc)/sc));}
  render();
  zoomable(svg,()=>view,v=>{const wd=Math.max(v[1]-v[0],0.05);let a=v[0],b=a+wd;
   if(wd>=span){a=0;b=span;}else{if(a<0){a=0;b=wd;}if(b>span){b=span;a=span-wd;}}
@@ -171,7 +185,7 @@ function series(){
   if(p.x<m.l||p.x>m.l+w){cursor.setAttribute("display","none");hideTip();return;}
   const t=view[0]+(p.x-m.l)/w*(view[1]-view[0]);
   cursor.setAttribute("x1",p.x);cursor.setAttribute("x2",p.x);cursor.setAttribute("display","");
-  let h=`<b>${fmt(t/S.time_scale)} ${esc(S.time_unit)}</b>`;
+  let h=`<b>${fmt(trueT(t)/S.time_scale)} ${esc(S.time_unit)}</b>`;
   let i=Math.min(lower(TS,t),TS.length-1);
   if(i>0&&(S.t[i]===null||Math.abs(TS[i-1]-t)<Math.abs(TS[i]-t)))i-=1;
   if(S.t[i]===null)i=Math.max(0,i-1);
@@ -217,6 +231,10 @@ function scatter(){
    d.classList.toggle("off");render();});lg.appendChild(d);});}
 
 function grid(){
+ const lg=document.createElement("div");lg.className="legend";lg.style.display="flex";lg.style.gap="0 18px";
+ for(const a of S.legend){const d=document.createElement("div");
+  d.innerHTML=`<span class="sw" style="background:${a.color}"></span>${esc(a.name)}`;lg.appendChild(d);}
+ const u=document.createElement("div");u.textContent=S.units;lg.appendChild(u);root.appendChild(lg);
  const g=document.createElement("div");g.className="grid";root.appendChild(g);
  const W=250,H=130,m={l:34,r:4,t:4,b:20};const box={l:m.l,t:m.t,w:W-m.l-m.r,h:H-m.t-m.b};
  const t=S.t,T=t[t.length-1],yl=S.ylim;

@@ -2,35 +2,34 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import re
+import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from relcon.apps.plots.common import (
-    UNLABELLED_COLOR,
-    _finite,
-    _new_figure,
-    _output,
-    _png_bytes,
-    _round_list,
-    _save_figure,
-    class_palette,
-)
+from relcon.apps.plots import common
+from relcon.apps.plots.common import UNLABELLED_COLOR, class_palette
 from relcon.apps.plots.html import _write_html
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["COLOR_BY", "MAP_METHODS", "plot_embedding_map", "sample_indices"]
+__all__ = ["COLOR_BY", "LEGEND_MAX", "MAP_METHODS", "plot_embedding_map", "sample_indices"]
 
 #: Projections :func:`plot_embedding_map` knows.
 MAP_METHODS: tuple[str, ...] = ("tsne", "umap", "pca")
 
 #: What :func:`plot_embedding_map` can colour by.
 COLOR_BY: tuple[str, ...] = ("label", "user")
+
+#: Most colour groups that the map's legend lists one by one.
+LEGEND_MAX = 20
 
 _METHOD_TITLES = {"tsne": "t-SNE", "umap": "UMAP", "pca": "PCA"}
 
@@ -68,7 +67,48 @@ def _short_user(u: str) -> str:
     return u.rsplit(":", 1)[-1] if ":" in u else u
 
 
-def _project(x: np.ndarray, method: str, seed: int) -> tuple[np.ndarray, list[str], str]:
+class _TsneProgress(io.TextIOBase):
+    """Turns scikit-learn's t-SNE log (``verbose=2``, on stdout) into a progress bar."""
+
+    def __init__(self, total: int) -> None:
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=total, desc="t-SNE", unit="it", file=sys.stderr, leave=False)
+        self.bar.set_postfix_str("nearest neighbours")
+        self.buf = ""
+
+    def write(self, text: str) -> int:
+        self.buf += text
+        while "\n" in self.buf:
+            line, self.buf = self.buf.split("\n", 1)
+            m = re.search(r"Iteration (\d+)", line)
+            if m:
+                self.bar.set_postfix_str("")
+                self.bar.update(min(int(m.group(1)), self.bar.total) - self.bar.n)
+        return len(text)
+
+    def close(self) -> None:
+        self.bar.update(self.bar.total - self.bar.n)
+        self.bar.close()
+        super().close()
+
+
+def _run_tsne(tsne: Any, x: np.ndarray, progress: bool) -> np.ndarray:
+    """``tsne.fit_transform(x)``, with a progress bar (iterations, ETA) on stderr if asked."""
+    if not progress:
+        return tsne.fit_transform(x)
+    tsne.set_params(verbose=2)
+    log = _TsneProgress(int(getattr(tsne, "max_iter", None) or 1000))
+    try:
+        with contextlib.redirect_stdout(log):
+            return tsne.fit_transform(x)
+    finally:
+        log.close()
+
+
+def _project(
+    x: np.ndarray, method: str, seed: int, progress: bool = False
+) -> tuple[np.ndarray, list[str], str]:
     """2-D coordinates, axis names and a note on how they were made."""
     n = len(x)
     if method == "pca":
@@ -100,7 +140,7 @@ def _project(x: np.ndarray, method: str, seed: int) -> tuple[np.ndarray, list[st
         n_components=2, perplexity=perplexity, init="pca", learning_rate="auto", random_state=seed
     )
     return (
-        tsne.fit_transform(x),
+        _run_tsne(tsne, x, progress),
         ["t-SNE 1", "t-SNE 2"],
         f"t-SNE{note}, perplexity {perplexity:.3g}",
     )
@@ -132,6 +172,7 @@ def sample_indices(n: int, max_points: int, seed: int = 0) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, size=max_points, replace=False))
 
 
+@common._shared_doc
 def plot_embedding_map(
     embeddings: np.ndarray,
     labels: np.ndarray | Sequence | None = None,
@@ -144,7 +185,9 @@ def plot_embedding_map(
     html: bool = False,
     seed: int = 0,
     max_points: int = 5000,
-    max_groups: int = 20,
+    max_groups: int = 64,
+    user_name: str = "user",
+    progress: bool = False,
     title: str | None = None,
     note: str | None = None,
     dpi: int = 100,
@@ -156,9 +199,13 @@ def plot_embedding_map(
     says so. t-SNE (scikit-learn; on the top 50 principal components when the embeddings have
     more dimensions, perplexity ``min(30, (n - 1) / 3)``, PCA initialisation) is the default;
     UMAP needs the optional ``umap-learn`` package; PCA shows the share of variance per axis.
-    With more than ``max_groups`` colour groups, the ``max_groups - 1`` largest keep a colour
-    and the others are drawn grey as "other". Points are drawn in a seeded random order so
-    that no group is systematically hidden under another.
+    Every colour group (class or user) gets its own colour, far apart from the others when
+    there are many (:func:`relcon.apps.plots.common.class_palette`); the legend lists the
+    groups when there are at most :data:`LEGEND_MAX` of them, else the subtitle says how many
+    there are (the HTML tooltips name every point's group). With more than ``max_groups``
+    groups the ``max_groups - 1`` largest (ties: by name) keep a colour and the others are
+    drawn grey as "other". Points are drawn in a seeded random order so that no group is
+    systematically hidden under another.
 
     Parameters
     ----------
@@ -167,34 +214,26 @@ def plot_embedding_map(
     labels : array-like, optional
         ``(N,)`` class codes (with ``label_names``; ``-1`` = unlabelled) or class names.
     users : array-like, optional
-        ``(N,)`` user ids.
-    out : path-like
-        Output file: ``.png`` (default), ``.svg``, ``.pdf`` or ``.html`` (keyword only).
+        ``(N,)`` user ids (or any other grouping, e.g. recordings; see ``user_name``).
     method : {"tsne", "umap", "pca"}
         Projection to 2-D.
     color_by : {"label", "user"}
         What the colours show; the other one appears in the HTML tooltips.
     label_names : sequence of str, optional
         Code -> name for integer ``labels``.
-    html : bool
-        Write an interactive HTML file instead (the suffix becomes ``.html``).
     seed : int
         Seed of the subsample, the drawing order and the projection.
     max_points : int
         Most windows drawn (``>= 3``).
     max_groups : int
         Most colour groups (``>= 2``).
-    title : str, optional
-        Figure title.
+    user_name : str
+        What ``users`` are, in the title and legend (e.g. ``"recording"``).
+    progress : bool
+        Show t-SNE's progress (iterations done, time left) on stderr.
     note : str, optional
         A line under the title (e.g. which encoder made the embeddings).
-    dpi : int
-        Resolution of the PNG.
-
-    Returns
-    -------
-    pathlib.Path
-        The file written.
+    {output}
 
     Raises
     ------
@@ -209,14 +248,14 @@ def plot_embedding_map(
         raise ValueError(f"unknown method {method!r}; use one of {list(MAP_METHODS)}")
     if color_by not in COLOR_BY:
         raise ValueError(f"unknown color_by {color_by!r}; use one of {list(COLOR_BY)}")
-    path, as_html = _output(out, html)
+    path, as_html = common._output(out, html)
     emb = np.asarray(embeddings)
     if emb.ndim != 2:
         raise ValueError(f"embeddings must be a 2-D (N, D) array, got shape {emb.shape}")
     n = emb.shape[0]
     if n < 3 or emb.shape[1] < 1:
         raise ValueError(f"embeddings need at least 3 rows and 1 column, got shape {emb.shape}")
-    _finite("embeddings", emb)
+    common._finite("embeddings", emb)
     if max_points < 3 or max_groups < 2:
         raise ValueError(
             f"max_points must be >= 3 and max_groups >= 2, got {max_points}, {max_groups}"
@@ -250,17 +289,22 @@ def plot_embedding_map(
         usr_names = (raw, sorted(set(raw.tolist())))
     key_names, key_order = lab_names if color_by == "label" else usr_names  # type: ignore[misc]
 
+    what = "activity" if color_by == "label" else user_name
+    whats = "classes" if color_by == "label" else f"{user_name}s"
     counts = {k: int(np.sum(key_names == k)) for k in key_order}
-    other_note = ""
+    other_note, other_name = "", ""
     if len(key_order) > max_groups:
         keep = sorted(key_order, key=lambda k: -counts[k])[: max_groups - 1]
         rest = [k for k in key_order if k not in keep]
         key_order = [k for k in key_order if k in keep]
-        other_name = f"other ({len(rest)} {'users' if color_by == 'user' else 'classes'})"
+        other_name = f"other ({len(rest)} {whats})"
         key_names = np.where(np.isin(key_names, rest), other_name, key_names)
-        other_note = f"; the {len(rest)} smallest groups are grey"
-    else:
-        other_name = ""
+        other_note = f"; {len(rest)} more {whats} (the smallest) are grey"
+    if len(key_order) > LEGEND_MAX:
+        other_note += (
+            f"\n{len(key_order)} {whats}, one colour each (too many to list; the HTML version "
+            f"names every point's {what})"
+        )
     palette = dict(zip(key_order, class_palette(len(key_order)), strict=True))
     groups = list(key_order)
     for extra in (other_name, "unlabelled"):
@@ -270,25 +314,25 @@ def plot_embedding_map(
     gidx = {g: i for i, g in enumerate(groups)}
     g_of = np.array([gidx[k] for k in key_names.tolist()], dtype=np.int64)
 
-    xy, axis_names, how = _project(emb[idx].astype(np.float64), method, seed)
+    xy, axis_names, how = _project(emb[idx].astype(np.float64), method, seed, progress)
     # random z-order: no group is buried systematically
     draw = np.random.default_rng([seed, 1]).permutation(len(idx))
-    what = "activity" if color_by == "label" else "user"
     head = title or f"{_METHOD_TITLES[method]} map of window embeddings, coloured by {what}"
     sub = f"{sample_note}\n{how}{other_note}"
     if note:
         sub += f"\n{note}"
 
-    fig = _draw_map(xy, g_of, groups, palette, draw, axis_names, head, sub, what, method)
+    legend = len(key_order) <= LEGEND_MAX
+    fig = _draw_map(xy, g_of, groups, palette, draw, axis_names, head, sub, what, method, legend)
     if not as_html:
-        return _save_figure(fig, path, dpi)
+        return common._save_figure(fig, path, dpi)
     tips = []
     for j, i in enumerate(idx.tolist()):
         parts = [f"window {i}"]
         if lab_names is not None:
             parts.append(f"label: {lab_names[0][j]}")
         if usr_names is not None:
-            parts.append(f"user: {usr_names[0][j]}")
+            parts.append(f"{user_name}: {usr_names[0][j]}")
         tips.append(" | ".join(parts))
     spec = {
         "kind": "scatter",
@@ -302,14 +346,14 @@ def plot_embedding_map(
             for k, g in enumerate(groups)
         ],
         "points": {
-            "x": _round_list(xy[draw, 0], 4),
-            "y": _round_list(xy[draw, 1], 4),
+            "x": common._round_list(xy[draw, 0], 4),
+            "y": common._round_list(xy[draw, 1], 4),
             "g": g_of[draw].tolist(),
             "index": idx[draw].tolist(),
             "tip": [tips[j] for j in draw.tolist()],
         },
     }
-    return _write_html(path, spec, _png_bytes(fig, dpi))
+    return _write_html(path, spec, common._png_bytes(fig, dpi))
 
 
 def _draw_map(
@@ -323,11 +367,12 @@ def _draw_map(
     sub: str,
     what: str,
     method: str,
+    legend: bool,
 ) -> Figure:
     from matplotlib.lines import Line2D
 
     n = len(xy)
-    fig = _new_figure(9.5, 7.0)
+    fig = common._new_figure(9.5, 7.0)
     ax = fig.add_subplot()
     size = float(np.clip(12000 / n, 5, 40))
     cols = np.array([palette[g] for g in groups], dtype=object)[g_of[draw]]
@@ -347,10 +392,11 @@ def _draw_map(
         )
         for k, g in enumerate(groups)
     ]  # fmt: skip
-    ncol = 1 if len(handles) <= 22 else 2
-    ax.legend(
-        handles=handles, title=f"{what} (windows)", loc="upper left", bbox_to_anchor=(1.01, 1.0),
-        fontsize=9, title_fontsize=9, frameon=False, ncol=ncol, handletextpad=0.3,
-    )  # fmt: skip
+    if legend:
+        ax.legend(
+            handles=handles, title=f"{what} (windows)", loc="upper left",
+            bbox_to_anchor=(1.01, 1.0), fontsize=9, title_fontsize=9, frameon=False,
+            handletextpad=0.3,
+        )  # fmt: skip
     fig.suptitle(f"{head}\n{sub}", fontsize=11)
     return fig

@@ -1,4 +1,9 @@
-"""``relcon plot recording``: the acceleration trace of a recording, with class bands."""
+"""``relcon plot recording``: the acceleration trace of a recording, with class bands.
+
+Long gaps are cut out of the time axis (a narrow hatched band marks each cut and says how long
+the gap was), so that the data fill the width; the tick labels keep the true time since the
+start. :mod:`.trace` reads the samples.
+"""
 
 from __future__ import annotations
 
@@ -11,21 +16,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from relcon.apps.plots.common import (
-    AXIS_COLORS,
-    MODEL_FS,
-    UNLABELLED_COLOR,
-    WINDOW,
-    _finite,
-    _new_figure,
-    _output,
-    _png_bytes,
-    _round_list,
-    _save_figure,
-    class_palette,
-    envelope,
-)
+from relcon.apps.plots import common
+from relcon.apps.plots.common import UNLABELLED_COLOR, WINDOW, class_palette
 from relcon.apps.plots.html import _write_html
+from relcon.apps.plots.trace import (
+    _MIXED,
+    _as_pieces,
+    _Trace,
+    _trace_from_file,
+    _trace_from_recordings,
+)
 from relcon.data.recording import Recording
 
 if TYPE_CHECKING:
@@ -33,81 +33,27 @@ if TYPE_CHECKING:
 
     from relcon.models.finetuned import FinetunedModel
 
-__all__ = ["plot_recording"]
+__all__ = ["CUT_GAP_FRACTION", "CUT_GAP_S", "plot_recording"]
 
-
-@dataclass
-class _Piece:
-    t0: float  # start, seconds after the first piece's start
-    x: np.ndarray  # (T, 3) in g
-    fs: float
-    labels: np.ndarray | None
-
-
-@dataclass
-class _Band:
-    name: str
-    runs: list[tuple[float, float, str]]  # (start s, end s, class name)
-
-
-def _as_pieces(
-    recording: Recording | Sequence[Recording] | str | os.PathLike[str],
-    read_kwargs: dict[str, Any] | None = None,
-) -> list[Recording]:
-    if isinstance(recording, Recording):
-        return [recording]
-    if isinstance(recording, str | os.PathLike):
-        path = Path(recording).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: recording file not found")
-        from relcon.data.datasets import read_accel_csv
-
-        return read_accel_csv(path, **(read_kwargs or {}))
-    if isinstance(recording, Sequence) and recording:
-        recs = list(recording)
-        bad = [type(r).__name__ for r in recs if not isinstance(r, Recording)]
-        if bad:
-            raise TypeError(f"expected Recording objects, got {bad[0]}")
-        return recs
-    raise TypeError(
-        "recording must be a Recording, a non-empty list of Recording pieces or a file path, "
-        f"got {type(recording).__name__}"
-    )
+#: A gap is cut out of the time axis when it is longer than both ``CUT_GAP_S`` seconds and
+#: ``CUT_GAP_FRACTION`` of the recording's span; shorter gaps are shaded grey in place.
+CUT_GAP_S = 60.0
+CUT_GAP_FRACTION = 0.05
+_CUT_SHARE = 0.015  # drawn width of one cut, as a share of the axis (all cuts: at most 15 %)
+_GAP_COLOR = "#eeeeee"
+_CUT_STYLE = {"facecolor": "white", "edgecolor": "#8c8c8c", "hatch": "////", "lw": 0}
+_CHANGE_STYLE = {"color": "#9a9a9a", "lw": 0.7, "ls": (0, (2, 2))}
 
 
 def _load_finetuned(model: FinetunedModel | str | os.PathLike[str]) -> FinetunedModel:
-    from relcon.models.finetuned import FinetunedModel
+    from relcon.models.hub import load
 
-    if isinstance(model, str | os.PathLike):
-        model = FinetunedModel.load(model)
-    if not isinstance(model, FinetunedModel):
-        raise TypeError(f"model must be a FinetunedModel or its folder, got {type(model).__name__}")
+    model = load(model, kind="finetuned")
     if model.task_type != "classification" or model.classes is None:
         raise ValueError(
             f"plot_recording colours windows by class, but the model is a {model.task_type} model"
         )
     return model
-
-
-def _model_class_names(model: FinetunedModel, rec_names: tuple[str, ...]) -> dict[int, str]:
-    codes = [int(c) for c in np.asarray(model.classes)]
-    names = model.info.get("label_names") if isinstance(model.info, dict) else None
-    if names:
-        return {c: str(names[c]) if 0 <= c < len(names) else f"class {c}" for c in codes}
-    if rec_names and all(0 <= c < len(rec_names) for c in codes):
-        return {c: rec_names[c] for c in codes}
-    return {c: f"class {c}" for c in codes}
-
-
-def _runs(starts_s: np.ndarray, names: list[str], width_s: float) -> list[tuple[float, float, str]]:
-    """Merge consecutive windows of the same class into ``(start, end, name)`` runs."""
-    out: list[tuple[float, float, str]] = []
-    for s, name in zip(starts_s.tolist(), names, strict=True):
-        if out and out[-1][2] == name and abs(out[-1][1] - s) < 1e-6:
-            out[-1] = (out[-1][0], s + width_s, name)
-        else:
-            out.append((s, s + width_s, name))
-    return out
 
 
 def _time_unit(span_s: float) -> tuple[str, float]:
@@ -126,6 +72,67 @@ def _fmt_duration(s: float) -> str:
     return f"{s / 3600:.2f} h"
 
 
+@dataclass
+class _TimeAxis:
+    """Where each time of the recording is drawn once the long gaps are cut out.
+
+    Seconds since the start (``knots_t``) map piecewise-linearly onto the drawn axis
+    (``knots_x``, in seconds of data plus the cuts' small widths); without cuts it is the
+    identity.
+    """
+
+    knots_t: np.ndarray
+    knots_x: np.ndarray
+    cuts: list[tuple[float, float]]  # (start, end) of each gap cut out, seconds since the start
+
+    def __call__(self, t: Any) -> Any:
+        return np.interp(t, self.knots_t, self.knots_x)  # NaN (a break in a line) stays NaN
+
+    @property
+    def width(self) -> float:
+        return float(self.knots_x[-1])
+
+    def segments(self) -> list[tuple[float, float]]:
+        """The stretches of time between the cuts."""
+        edges = [0.0, *itertools.chain.from_iterable(self.cuts), float(self.knots_t[-1])]
+        return list(zip(edges[::2], edges[1::2], strict=True))
+
+    def ticks(self, scale: float, n: int = 10) -> tuple[list[float], list[str]]:
+        """Round tick values of true time in each stretch, at their drawn positions."""
+        from matplotlib.ticker import MaxNLocator
+
+        pos: list[float] = []
+        labels: list[str] = []
+        for t0, t1 in self.segments():
+            bins = round(n * (self(t1) - self(t0)) / self.width)
+            if bins < 1:
+                continue
+            locator = MaxNLocator(nbins=bins, steps=[1, 2, 2.5, 5, 10])
+            for v in locator.tick_values(t0 / scale, t1 / scale):
+                if t0 / scale - 1e-9 <= v <= t1 / scale + 1e-9:
+                    pos.append(float(self(v * scale)) / scale)
+                    labels.append(f"{v:.6g}")
+        return pos, labels
+
+
+def _time_axis(span: float, gaps: list[tuple[float, float]], cut: bool) -> _TimeAxis:
+    """Cut out the gaps longer than ``CUT_GAP_S`` and ``CUT_GAP_FRACTION * span`` (if ``cut``)."""
+    limit = max(CUT_GAP_S, CUT_GAP_FRACTION * span)
+    long = [(a, b) for a, b in gaps if cut and b - a > limit]
+    kept = span - sum(b - a for a, b in long)
+    share = min(_CUT_SHARE, 0.15 / max(1, len(long)))
+    width = share * kept / (1 - share * len(long))  # each cut's share of the final axis
+    kt, kx, removed = [0.0], [0.0], 0.0
+    for a, b in long:
+        kt += [a, b]
+        kx += [a - removed, a - removed + width]
+        removed += b - a - width
+    kt.append(span)
+    kx.append(span - removed)
+    return _TimeAxis(np.asarray(kt), np.asarray(kx), long)
+
+
+@common._shared_doc
 def plot_recording(
     recording: Recording | Sequence[Recording] | str | os.PathLike[str],
     out: str | os.PathLike[str],
@@ -134,59 +141,59 @@ def plot_recording(
     html: bool = False,
     title: str | None = None,
     read_kwargs: dict[str, Any] | None = None,
+    label_column: str | None = None,
+    cut_gaps: bool = True,
     max_bins: int = 1200,
     html_bins: int = 5000,
     dpi: int = 100,
 ) -> Path:
     """Draw a recording's acceleration and its windows coloured by class.
 
+    The picture is 12 inches wide and titled with the recording's id unless ``title`` is given.
     Four rows share the time axis: x, y and z (same scale, so they compare) and ``|a|``, each
     drawn as the min/max envelope of bins of consecutive samples (:func:`envelope`; about
-    ``max_bins`` bins over the whole recording, i.e. about one per pixel), so an hours-long
+    ``max_bins`` bins across the drawn width, i.e. about one per pixel), so an hours-long
     recording keeps every spike and nothing is thinned out by dropping samples. Short
-    recordings (a bin of one sample) are drawn as plain lines. Gaps between pieces of a
-    recording are shaded grey.
+    recordings (a bin of one sample) are drawn as plain lines. A gap longer than
+    :data:`CUT_GAP_S` and :data:`CUT_GAP_FRACTION` of the span is cut out of the time axis
+    (``cut_gaps``): a narrow hatched band marks the cut and is labelled with the gap's length,
+    and the tick labels keep the true time since the start; shorter gaps are shaded grey.
 
     Under the trace, one band per source of classes, over the model's non-overlapping
     2.56 s windows (256 samples at 100 Hz): ``predicted`` when a fine-tuned classifier is given,
     ``true label`` when the recording has per-sample labels (a window takes the class of at
     least half its samples, else it is "unlabelled / mixed"). With both, the title gives the
-    share of labelled windows where they agree.
+    share of labelled windows where they agree. Dotted lines across the trace mark where the
+    class of the lower band changes (drawn when it changes at most 60 times); the legend says
+    so.
 
-    A file is streamed with :func:`relcon.data.stream.iter_windows` when that module is available
-    (CSV, Parquet, .npz and device files of any length, in bounded memory: the envelope is
-    kept at a resolution that halves whenever it would exceed 65,536 blocks, and never coarser
-    than one block per 2.56 s window); the trace then shows the samples of the whole 2.56 s
-    windows, i.e. all but the last < 2.56 s of each gap-free stretch, non-wear included.
-    Otherwise the file is read whole with :func:`relcon.data.datasets.read_accel_csv`.
+    A file is streamed with :func:`relcon.data.stream.iter_windows` (CSV, Parquet, .npz and
+    device files of any length, in bounded memory: the envelope is kept at a resolution that
+    halves whenever it would exceed 65,536 blocks, and never coarser than one block per 2.56 s
+    window); the trace then shows the samples of the whole 2.56 s windows at 100 Hz, i.e. all
+    but the last < 2.56 s of each gap-free stretch, non-wear included, and the title gives the
+    file's own rate. A CSV file's label column (``label_column``, else the first of
+    :data:`relcon.apps.plots.trace.LABEL_COLUMNS`) gives the true labels.
 
     Parameters
     ----------
     recording : Recording, list of Recording or path-like
         A recording, the gap-free pieces of one recording (drawn on their common clock), or a
         recording file.
-    out : path-like
-        Output file: ``.png`` (default), ``.svg``, ``.pdf`` or ``.html``.
     model : FinetunedModel or path-like, optional
         A fine-tuned classifier (or the folder it was saved in) whose predictions colour the
         windows.
-    html : bool
-        Write an interactive HTML file instead (the suffix becomes ``.html``).
-    title : str, optional
-        Figure title; the recording id by default.
     read_kwargs : dict, optional
         Extra arguments for the file reader (e.g. ``units``, ``time_column``).
+    label_column : str, optional
+        The label column of a CSV file (found by name when None).
+    cut_gaps : bool
+        Cut long gaps out of the time axis.
     max_bins : int
         Approximate number of envelope bins across the picture.
     html_bins : int
         Approximate number of envelope bins in the HTML file (finer, for zooming).
-    dpi : int
-        Resolution of the PNG (the figure is 12 inches wide).
-
-    Returns
-    -------
-    pathlib.Path
-        The file written.
+    {output}
 
     Raises
     ------
@@ -196,14 +203,17 @@ def plot_recording(
         If ``recording`` or ``model`` has the wrong type.
     ValueError
         On a malformed recording (not ``(T, 3)``, non-finite values, no samples, a file the
-        reader rejects), a model with a recording not at 100 Hz, or a regression model.
+        reader rejects, a ``label_column`` it does not have), a model with a recording not at
+        100 Hz, or a regression model.
     """
-    path, as_html = _output(out, html)
+    path, as_html = common._output(out, html)
     if max_bins < 10 or html_bins < 10:
         raise ValueError(f"max_bins and html_bins must be >= 10, got {max_bins}, {html_bins}")
     finetuned = _load_finetuned(model) if model is not None else None
     if isinstance(recording, str | os.PathLike):
-        trace = _trace_from_file(Path(recording).expanduser(), finetuned, read_kwargs or {})
+        trace = _trace_from_file(
+            Path(recording).expanduser(), finetuned, read_kwargs or {}, label_column
+        )
     else:
         trace = _trace_from_recordings(_as_pieces(recording), finetuned)
 
@@ -211,276 +221,54 @@ def plot_recording(
     colors = dict(zip(order, class_palette(len(order)), strict=True))
     colors[_MIXED] = UNLABELLED_COLOR
     used = [n for n in [*order, _MIXED] if any(n == c for b in trace.bands for *_, c in b.runs)]
-
-    head = title or trace.name
-    sub = f"{_fmt_duration(trace.span)} at {trace.fs:g} Hz"
-    if trace.gaps:
-        sub += f", {len(trace.gaps)} gap{'s' if len(trace.gaps) > 1 else ''} (grey)"
-    if trace.start_note:
-        sub += f", {trace.start_note}"
-    if trace.bands:
-        sub += (
-            f"; {trace.n_windows} windows of {WINDOW / trace.fs:g} s coloured by "
-            f"{' and '.join(b.name for b in trace.bands)}"
-        )
-    if trace.agreement is not None:
-        sub += f"; predicted = label in {100 * trace.agreement:.1f}% of labelled windows"
-
-    fig = _draw_recording(trace, colors, used, head, sub, max_bins)
+    axis = _time_axis(trace.span, trace.gaps, cut_gaps)
+    pic = _Picture(trace, axis, colors, used, title or trace.name, _subtitle(trace, axis))
+    fig = _draw_recording(pic, max_bins)
     if not as_html:
-        return _save_figure(fig, path, dpi)
-    spec = _recording_spec(trace, colors, used, head, sub, html_bins)
-    return _write_html(path, spec, _png_bytes(fig, dpi))
-
-
-_MIXED = "unlabelled / mixed"
+        return common._save_figure(fig, path, dpi)
+    return _write_html(path, _recording_spec(pic, html_bins), common._png_bytes(fig, dpi))
 
 
 @dataclass
-class _Trace:
-    """What the picture of a recording shows, however its samples were read."""
+class _Picture:
+    """What the PNG and the HTML of a recording both show."""
 
-    name: str
-    span: float  # seconds from the first sample to the end of the last
-    fs: float
-    gaps: list[tuple[float, float]]
-    n_windows: int
-    bands: list[_Band]
-    class_order: list[str]
-    agreement: float | None
-    lanes: Any  # (n_bins, steps) -> (t, lanes), see _lanes
-    start_note: str = ""
-    note: str = ""
+    trace: _Trace
+    axis: _TimeAxis
+    colors: dict[str, str]  # class name -> colour
+    used: list[str]  # the classes drawn, in legend order
+    head: str
+    sub: str
 
 
-def _trace_from_recordings(recs: list[Recording], finetuned: FinetunedModel | None) -> _Trace:
-    for r in recs:
-        x = np.asarray(r.x)
-        if x.ndim != 2 or x.shape[1] != 3:
-            raise ValueError(f"recording {r.recording!r}: x must be (T, 3), got {x.shape}")
-        if x.shape[0] == 0:
-            raise ValueError(f"recording {r.recording!r} has no samples")
-        _finite(f"recording {r.recording!r}", x)
-        if r.labels is not None and np.shape(r.labels) != (x.shape[0],):
-            raise ValueError(
-                f"recording {r.recording!r}: labels have shape {np.shape(r.labels)}, "
-                f"expected ({x.shape[0]},)"
-            )
-        if not (r.fs > 0):
-            raise ValueError(f"recording {r.recording!r}: fs must be positive, got {r.fs}")
-    recs = sorted(recs, key=lambda r: r.start_s)
-    origin = recs[0].start_s
-    pieces = [
-        _Piece(r.start_s - origin, np.asarray(r.x, dtype=np.float32), float(r.fs), r.labels)
-        for r in recs
-    ]
-    span = max(p.t0 + len(p.x) / p.fs for p in pieces)
-    label_names = tuple(recs[0].label_names)
-    bands: list[_Band] = []
-    order: list[str] = []
-    n_windows = sum(max(0, (len(p.x) - WINDOW) // WINDOW + 1) for p in pieces)
-    agreement: float | None = None
-    pred_all: list[str] = []
-    if finetuned is not None:
-        if any(abs(p.fs - MODEL_FS) > 1e-9 for p in pieces):
-            raise ValueError(
-                f"the model needs 100 Hz input; the recording is at {pieces[0].fs:g} Hz "
-                "(resample it with relcon.data.signal.resample first)"
-            )
-        cname = _model_class_names(finetuned, label_names)
-        order += list(cname.values())
-        pred_runs: list[tuple[float, float, str]] = []
-        for p in pieces:
-            n = (len(p.x) - WINDOW) // WINDOW + 1
-            if n <= 0:
-                continue
-            win = p.x[: n * WINDOW].reshape(n, WINDOW, 3)
-            names = [cname[int(c)] for c in finetuned.predict(win)]
-            pred_all += names
-            pred_runs += _runs(p.t0 + np.arange(n) * WINDOW / p.fs, names, WINDOW / p.fs)
-        bands.append(_Band("predicted", pred_runs))
-    if all(p.labels is not None for p in pieces) and label_names:
-        from relcon.data.windowing import window_labels
-
-        true_runs: list[tuple[float, float, str]] = []
-        true_all: list[str] = []
-        for p in pieces:
-            wl = window_labels(
-                np.asarray(p.labels), len(label_names), WINDOW, WINDOW, min_label_fraction=0.5
-            )
-            names = [label_names[c] if c >= 0 else _MIXED for c in wl.tolist()]
-            true_all += names
-            true_runs += _runs(p.t0 + np.arange(len(wl)) * WINDOW / p.fs, names, WINDOW / p.fs)
-        bands.append(_Band("true label", true_runs))
-        order += [n for n in label_names if n in set(true_all)]
-        labelled = np.array([n != _MIXED for n in true_all], dtype=bool)
-        if finetuned is not None and labelled.any():
-            agree = np.array(pred_all, dtype=object) == np.array(true_all, dtype=object)
-            agreement = float(agree[labelled].mean())
-    name = recs[0].recording if len(recs) == 1 else recs[0].recording.rsplit(":", 1)[0]
-    return _Trace(
-        name=name, span=span, fs=pieces[0].fs, gaps=_gaps(pieces), n_windows=n_windows,
-        bands=bands, class_order=order, agreement=agreement,
-        lanes=lambda n_bins, steps: _lanes(pieces, span, n_bins, steps=steps),
-    )  # fmt: skip
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
 
 
-class _BlockStore:
-    """Min/max of x, y, z and ``|a|`` over blocks of ``sub`` samples of streamed windows.
-
-    ``sub`` starts at 1 and doubles (neighbouring blocks of a window merged) whenever more than
-    ``cap`` blocks are held, up to one block per 256-sample window; memory stays bounded by
-    ``cap`` blocks, plus 9 numbers per window for recordings longer than ``cap`` windows.
-    """
-
-    def __init__(self, cap: int = 1 << 16) -> None:
-        self.sub = 1
-        self.cap = cap
-        self.t: list[np.ndarray] = []
-        self.lo: list[np.ndarray] = []
-        self.hi: list[np.ndarray] = []
-        self.n = 0
-
-    def add(self, start_s: np.ndarray, x: np.ndarray) -> None:
-        mag = np.sqrt(np.sum(np.square(x, dtype=np.float64), axis=2, keepdims=True))
-        sig = np.concatenate([x, mag.astype(np.float32)], axis=2)
-        k = WINDOW // self.sub
-        blocks = sig.reshape(len(x), k, self.sub, 4)
-        self.lo.append(blocks.min(axis=2).reshape(-1, 4))
-        self.hi.append(blocks.max(axis=2).reshape(-1, 4))
-        self.t.append((start_s[:, None] + np.arange(k) * self.sub / MODEL_FS).reshape(-1))
-        self.n += len(x) * k
-        while self.n > self.cap and self.sub < WINDOW:
-            t, lo, hi = self.arrays()
-            self.t, self.lo = [t[0::2]], [np.minimum(lo[0::2], lo[1::2])]
-            self.hi = [np.maximum(hi[0::2], hi[1::2])]
-            self.sub *= 2
-            self.n = len(self.t[0])
-
-    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if not self.t:
-            return np.zeros(0), np.zeros((0, 4), np.float32), np.zeros((0, 4), np.float32)
-        return np.concatenate(self.t), np.concatenate(self.lo), np.concatenate(self.hi)
-
-
-def _lanes_from_blocks(
-    t: np.ndarray, lo: np.ndarray, hi: np.ndarray, dur: float, span: float, n_bins: int,
-    steps: bool,
-) -> tuple[np.ndarray, list[dict[str, Any]]]:  # fmt: skip
-    """Envelope bins from the blocks of a :class:`_BlockStore` (times relative to the start)."""
-    bin_s = span / n_bins
-    ids = np.floor(t / bin_s).astype(np.int64)
-    first = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
-    last = np.r_[first[1:] - 1, len(t) - 1]
-    blo, bhi = np.minimum.reduceat(lo, first, axis=0), np.maximum.reduceat(hi, first, axis=0)
-    t0, t1 = t[first], t[last] + dur - 1 / MODEL_FS  # first and last sample of each bin
-    cut = np.flatnonzero(t0[1:] - t1[:-1] > 1.5 / MODEL_FS) + 1  # data missing between bins
-    if steps:
-        tt = np.stack([t0, t1], axis=1).reshape(-1)
-        blo, bhi = np.repeat(blo, 2, axis=0), np.repeat(bhi, 2, axis=0)
-        cut = cut * 2
-    else:
-        tt = (t0 + t1) / 2
-    tt = np.insert(tt, cut, np.nan)
-    blo = np.insert(blo.astype(np.float64), cut, np.nan, axis=0)
-    bhi = np.insert(bhi.astype(np.float64), cut, np.nan, axis=0)
-    lanes = [
-        {"name": k, "color": AXIS_COLORS[k], "lo": blo[:, j], "hi": bhi[:, j]}
-        for j, k in enumerate(AXIS_COLORS)
-    ]
-    return tt, lanes
-
-
-def _trace_from_file(
-    path: Path, finetuned: FinetunedModel | None, read_kwargs: dict[str, Any]
-) -> _Trace:
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: recording file not found")
-    try:
-        from relcon.data.stream import iter_windows
-    except ImportError:  # the streaming reader is not part of this installation
-        return _trace_from_recordings(_as_pieces(path, read_kwargs), finetuned)
-    store = _BlockStore()
-    starts: list[np.ndarray] = []
-    ks: list[np.ndarray] = []
-    pred: list[str] = []
-    cname = _model_class_names(finetuned, ()) if finetuned is not None else {}
-    it = iter_windows(path, drop_nonwear=False, **read_kwargs)
-    with it:
-        for batch in it:
-            if len(batch) == 0:
-                continue
-            store.add(batch.start_s, batch.x)
-            starts.append(batch.start_s)
-            ks.append(batch.window)
-            if finetuned is not None:
-                pred += [cname[int(c)] for c in finetuned.predict(batch.x)]
-    summary = it.summary
-    if not starts:
-        raise ValueError(f"{path}: no 2.56 s window of data to draw")
-    origin = float(summary.start_s)
-    start = np.concatenate(starts) - origin
-    k = np.concatenate(ks)
-    w_s = WINDOW / MODEL_FS
-    span = float(start[-1] + w_s)
-    jumps = np.flatnonzero(np.diff(k) > 1)
-    gaps = [(float(start[j] + w_s), float(start[j + 1])) for j in jumps]
-    if start[0] > 1e-9:
-        gaps.insert(0, (0.0, float(start[0])))
-    t, lo, hi = store.arrays()
-    t = t - origin
-    dur = store.sub / MODEL_FS
-    bands = [_Band("predicted", _runs(start, pred, w_s))] if finetuned is not None else []
-    start_note = ""
-    if summary.absolute_time:
-        import datetime as dt
-
-        t0 = dt.datetime.fromtimestamp(origin, tz=dt.timezone.utc)
-        start_note = f"starts {t0:%Y-%m-%d %H:%M:%S} UTC"
-    return _Trace(
-        name=summary.recording or path.name, span=span, fs=MODEL_FS, gaps=gaps,
-        n_windows=len(start), bands=bands, class_order=list(cname.values()), agreement=None,
-        lanes=lambda n_bins, steps: _lanes_from_blocks(t, lo, hi, dur, span, n_bins, steps),
-        start_note=start_note,
-        note="read with relcon.data.stream.iter_windows: the samples of whole 2.56 s windows at "
-        "100 Hz (the last < 2.56 s of each gap-free stretch is not drawn)",
-    )  # fmt: skip
-
-
-def _lanes(
-    pieces: list[_Piece], span: float, n_bins: int, *, steps: bool = True
-) -> tuple[np.ndarray, list[dict[str, Any]]]:
-    """Envelopes of x, y, z and ``|a|`` on a shared time axis, pieces separated by NaN.
-
-    With ``steps`` each bin is drawn flat from its first to its last sample time (two points
-    per bin); otherwise one point per bin at its centre (half the data, for HTML).
-    """
-    bin_s = span / n_bins
-    ts: list[np.ndarray] = []
-    los: list[np.ndarray] = []
-    his: list[np.ndarray] = []
-    for p in pieces:
-        per = max(1, int(bin_s * p.fs))
-        mag = np.sqrt(np.sum(np.square(p.x, dtype=np.float64), axis=1)).astype(np.float32)
-        sig = np.concatenate([p.x, mag[:, None]], axis=1)
-        start, lo, hi = envelope(sig, per)
-        t = p.t0 + start / p.fs
-        t_end = p.t0 + (np.minimum(start + per, len(sig)) - 1) / p.fs
-        if steps:
-            t = np.stack([t, t_end], axis=1).reshape(-1)
-            lo, hi = np.repeat(lo, 2, axis=0), np.repeat(hi, 2, axis=0)
-        else:
-            t = (t + t_end) / 2
-        ts.append(np.append(t, np.nan))
-        los.append(np.vstack([lo, np.full((1, 4), np.nan)]))
-        his.append(np.vstack([hi, np.full((1, 4), np.nan)]))
-    t_all = np.concatenate(ts)[:-1]
-    lo_all, hi_all = np.concatenate(los)[:-1], np.concatenate(his)[:-1]
-    lanes = [
-        {"name": k, "color": AXIS_COLORS[k], "lo": lo_all[:, j], "hi": hi_all[:, j]}
-        for j, k in enumerate(AXIS_COLORS)
-    ]
-    return t_all, lanes
+def _subtitle(trace: _Trace, axis: _TimeAxis) -> str:
+    """Two lines: what was recorded (length, rate, gaps, start); what the colours show."""
+    line = f"{_fmt_duration(trace.span)} {trace.rate_note}"
+    n_cut, n_gaps = len(axis.cuts), len(trace.gaps)
+    if n_cut:
+        line += f", {_plural(n_gaps, 'gap')}: {n_cut} cut out of the time axis (hatched)"
+        if n_gaps > n_cut:
+            line += f", {n_gaps - n_cut} shaded grey"
+    elif n_gaps:
+        line += f", {_plural(n_gaps, 'gap')} (grey)"
+    if trace.start_note:
+        line += f", {trace.start_note}"
+    if not trace.bands:
+        return line
+    what = {"predicted": "predicted class", "true label": "true label"}
+    names = [what.get(b.name, b.name) for b in trace.bands]
+    if len(names) == 2:
+        names = [f"{names[0]} (upper band)", f"{names[1]} (lower band)"]
+    line += (
+        f"\n{trace.n_windows} windows of {WINDOW / trace.fs:g} s coloured by {' and '.join(names)}"
+    )
+    if trace.agreement is not None:
+        line += f"; predicted = true label in {100 * trace.agreement:.1f}% of labelled windows"
+    return line
 
 
 def _ylims(lanes: list[dict[str, Any]]) -> dict[str, tuple[float, float]]:
@@ -494,36 +282,41 @@ def _ylims(lanes: list[dict[str, Any]]) -> dict[str, tuple[float, float]]:
     }
 
 
-def _gaps(pieces: list[_Piece]) -> list[tuple[float, float]]:
-    ends = [(p.t0, p.t0 + len(p.x) / p.fs) for p in pieces]
-    return [(a_end, b0) for (_, a_end), (b0, _) in itertools.pairwise(ends) if b0 > a_end]
+def _bins(trace: _Trace, axis: _TimeAxis, n: int) -> int:
+    """Bins over the whole span so that about ``n`` of them fill the drawn width."""
+    return max(n, round(n * trace.span / axis.width))
 
 
-def _draw_recording(
-    trace: _Trace, colors: dict[str, str], used: list[str], head: str, sub: str, max_bins: int
-) -> Figure:
+def _class_changes(trace: _Trace) -> list[float]:
+    """Times where the class of the last band changes (none when it changes over 60 times)."""
+    if not trace.bands or len(trace.bands[-1].runs) > 60:
+        return []
+    runs = trace.bands[-1].runs
+    return [b[0] for a, b in itertools.pairwise(runs) if abs(a[1] - b[0]) < 1e-6]
+
+
+def _draw_recording(pic: _Picture, max_bins: int) -> Figure:
+    from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
+    trace, axis, colors, used = pic.trace, pic.axis, pic.colors, pic.used
     span, bands = trace.span, trace.bands
     unit, scale = _time_unit(span)
-    t_all, lanes = trace.lanes(max_bins, True)
+    n_bins = _bins(trace, axis, max_bins)
+    t_all, lanes = trace.lanes(n_bins, True)
     ylim = _ylims(lanes)
-    single = span / max_bins * trace.fs < 2  # about one sample per bin: a plain line
+    single = span / n_bins * trace.fs < 2  # about one sample per bin: a plain line
     nb = len(bands)
-    fig = _new_figure(12, 1.35 * 4 + 0.42 * nb + (1.55 if nb else 1.1))
+    fig = common._new_figure(12, 1.35 * 4 + 0.42 * nb + (1.85 if nb else 1.3))
     grid = fig.add_gridspec(4 + nb, 1, height_ratios=[1.0] * 4 + [0.28] * nb)
     axes = [fig.add_subplot(grid[0])]
     axes += [fig.add_subplot(grid[i], sharex=axes[0]) for i in range(1, 4 + nb)]
-    gaps = trace.gaps
-    # class changes (of the last band) as faint lines across the trace, when there are few
-    changes = []
-    if bands and len(bands[-1].runs) <= 60:
-        runs = bands[-1].runs
-        changes = [b[0] for a, b in itertools.pairwise(runs) if abs(a[1] - b[0]) < 1e-6]
+    shaded = [(a, b) for a, b in trace.gaps if (a, b) not in axis.cuts]
+    changes = _class_changes(trace)
     for ax, ln in zip(axes[:4], lanes, strict=True):
         for c in changes:
-            ax.axvline(c / scale, color="#9a9a9a", lw=0.7, ls=(0, (2, 2)), zorder=3)
-        t = t_all / scale
+            ax.axvline(axis(c) / scale, zorder=3, **_CHANGE_STYLE)
+        t = axis(t_all) / scale
         if single:  # one sample per bin: a plain line
             ax.plot(t, ln["hi"], color=ln["color"], lw=0.8)
         else:
@@ -532,40 +325,57 @@ def _draw_recording(
         ax.set_ylabel(f"{ln['name']} (g)", rotation=0, ha="right", va="center", fontsize=10)
         ax.grid(True, color="#e6e6e6", lw=0.6)
         ax.set_axisbelow(True)
-        for a, b in gaps:
-            ax.axvspan(a / scale, b / scale, color="#eeeeee", lw=0)
-        ax.tick_params(labelbottom=False, labelsize=9)
+        for a, b in shaded:
+            ax.axvspan(axis(a) / scale, axis(b) / scale, color=_GAP_COLOR, lw=0)
         for s in ("top", "right"):
             ax.spines[s].set_visible(False)
     for ax, band in zip(axes[4:], bands, strict=True):
         by_class: dict[str, list[tuple[float, float]]] = {}
         for a, b, c in band.runs:
-            by_class.setdefault(c, []).append((a / scale, (b - a) / scale))
+            x0, x1 = axis(a) / scale, axis(b) / scale
+            by_class.setdefault(c, []).append((x0, x1 - x0))
         for c, spans in by_class.items():
             ax.broken_barh(spans, (0, 1), facecolors=colors[c], lw=0)
         ax.set_ylim(0, 1)
         ax.set_yticks([])
         ax.set_ylabel(band.name, rotation=0, ha="right", va="center", fontsize=10)
-        ax.tick_params(labelbottom=False, labelsize=9)
         for s in ("top", "right", "left"):
             ax.spines[s].set_visible(False)
+    for ax in axes:
+        for a, b in axis.cuts:
+            ax.axvspan(axis(a) / scale, axis(b) / scale, zorder=4, **_CUT_STYLE)
+        ax.tick_params(labelbottom=False, labelsize=9)
+    for a, b in axis.cuts:
+        axes[0].text(
+            axis((a + b) / 2) / scale, 1.02, _fmt_duration(b - a), ha="center", va="bottom",
+            transform=axes[0].get_xaxis_transform(), fontsize=8, color="#555555",
+        )  # fmt: skip
+    if axis.cuts:
+        axes[0].set_xticks(*axis.ticks(scale))
     axes[-1].tick_params(labelbottom=True)
     axes[-1].set_xlabel(f"time since start ({unit})", fontsize=10)
-    axes[0].set_xlim(0, span / scale)
-    fig.suptitle(f"{head}\n{sub}", fontsize=11)
-    if used:
-        handles = [Patch(color=colors[c], label=c) for c in used]
+    axes[0].set_xlim(0, axis.width / scale)
+    fig.suptitle(f"{pic.head}\n{pic.sub}", fontsize=11)
+    handles: list[Any] = [Patch(color=colors[c], label=c) for c in used]
+    if changes:
+        handles.append(Line2D([], [], label=f"change of {bands[-1].name}", **_CHANGE_STYLE))
+    if shaded:
+        handles.append(Patch(color=_GAP_COLOR, label="gap (no data)"))
+    if axis.cuts:
+        handles.append(Patch(label="long gap cut out (length above)", **_CUT_STYLE))
+    if handles:
         fig.legend(
             handles=handles, loc="outside lower center", ncol=min(len(handles), 8),
-            fontsize=9, frameon=False, handlelength=1.2, columnspacing=1.4,
+            fontsize=9, frameon=False, handlelength=1.6, columnspacing=1.4,
         )  # fmt: skip
     return fig
 
 
-def _recording_spec(
-    trace: _Trace, colors: dict[str, str], used: list[str], head: str, sub: str, n_bins: int
-) -> dict[str, Any]:
+def _recording_spec(pic: _Picture, n_bins: int) -> dict[str, Any]:
+    """The HTML viewer's data; times are drawn positions, ``axis`` maps them back to true time."""
+    trace, axis, colors, used = pic.trace, pic.axis, pic.colors, pic.used
     unit, scale = _time_unit(trace.span)
+    n_bins = _bins(trace, axis, n_bins)
     t_all, lanes = trace.lanes(n_bins, False)
     ylim = _ylims(lanes)
     bin_s = trace.span / n_bins
@@ -573,32 +383,40 @@ def _recording_spec(
         f"each drawn bin spans about {bin_s:.3g} s ({max(1, round(bin_s * trace.fs))} samples): "
         "the band between their minimum and maximum"
     )
+    if axis.cuts:
+        note += "; hatched: a long gap cut out of the time axis (its length above it)"
+
+    def at(t: float) -> float:
+        return round(float(axis(t)), 3)
+
     return {
         "kind": "series",
-        "title": head,
-        "subtitle": sub,
+        "title": pic.head,
+        "subtitle": pic.sub,
         "note": note + (f"; {trace.note}" if trace.note else ""),
         "time_unit": unit,
         "time_scale": scale,
-        "span_s": trace.span,
-        "t": _round_list(t_all, 3),
+        "span_s": axis.width,
+        "axis": {
+            "t": common._round_list(axis.knots_t, 3),
+            "x": common._round_list(axis.knots_x, 3),
+        },
+        "t": common._round_list(axis(t_all), 3),
         "lanes": [
             {
                 "name": f"{ln['name']} (g)",
                 "color": ln["color"],
                 "ylim": list(ylim[ln["name"]]),
-                "lo": _round_list(ln["lo"], 3),
-                "hi": _round_list(ln["hi"], 3),
+                "lo": common._round_list(ln["lo"], 3),
+                "hi": common._round_list(ln["hi"], 3),
             }
             for ln in lanes
         ],
-        "gaps": [[a, b] for a, b in trace.gaps],
+        "gaps": [[at(a), at(b)] for a, b in trace.gaps if (a, b) not in axis.cuts],
+        "cuts": [[at(a), at(b), _fmt_duration(b - a)] for a, b in axis.cuts],
         "classes": [{"name": c, "color": colors[c]} for c in used],
         "bands": [
-            {
-                "name": b.name,
-                "runs": [[round(a, 3), round(e, 3), used.index(c)] for a, e, c in b.runs],
-            }
+            {"name": b.name, "runs": [[at(a), at(e), used.index(c)] for a, e, c in b.runs]}
             for b in trace.bands
         ],
     }

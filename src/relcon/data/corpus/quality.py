@@ -18,7 +18,7 @@ from relcon.data.signal import (
 )
 from relcon.data.windowing import SEGMENT_LENGTH
 
-__all__ = ["QualityRules"]
+__all__ = ["QualityRules", "nonwear_segments"]
 
 # ----------------------------------------------------------------------------------------------
 # quality rules
@@ -85,7 +85,7 @@ class QualityRules:
         return asdict(self)
 
 
-def _nonwear_segments(
+def nonwear_segments(
     xt: np.ndarray, starts: np.ndarray, rules: QualityRules, length: int = SEGMENT_LENGTH
 ) -> np.ndarray:
     """Boolean per segment start: does the segment overlap a non-wear window?
@@ -142,6 +142,9 @@ def _nonwear_segments(
     return out
 
 
+_nonwear_segments = nonwear_segments  # the name this module's callers used
+
+
 def _flag_segments(
     x: np.ndarray,
     stride: int,
@@ -158,7 +161,7 @@ def _flag_segments(
     xt = np.ascontiguousarray(x.T)  # channel-major: reductions run along contiguous memory
     starts = np.arange(n_win, dtype=np.int64) * stride
     if drop_nonwear:
-        reason[_nonwear_segments(xt, starts, rules)] = 1
+        reason[nonwear_segments(xt, starts, rules)] = 1
     if drop_flat or drop_clipped:
         view = sliding_window_view(xt, SEGMENT_LENGTH, axis=1)[:, ::stride]  # (3, n_win, 256)
         vmax = view.max(axis=2)

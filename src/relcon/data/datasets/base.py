@@ -13,12 +13,16 @@ from pathlib import Path
 
 import numpy as np
 
+from relcon.data.formats import first_true
 from relcon.data.recording import ReadReport, Recording
 from relcon.data.signal import UniformPiece
 
 __all__ = ["DATA_ROOT_ENV", "default_data_root"]
 
 logger = logging.getLogger(__name__)
+
+#: The readers' "first bad row" helper (one copy, in :mod:`relcon.data.formats`).
+_first_true = first_true
 
 #: Environment variable that points to the data root (the folder holding ``wisdm_watch/`` etc.).
 DATA_ROOT_ENV = "RELCON_DATA"
@@ -92,7 +96,3 @@ def _pieces_to_recordings(
         )
         for k, p in enumerate(pieces)
     ]
-
-
-def _first_true(mask: np.ndarray) -> int:
-    return int(np.flatnonzero(mask)[0])

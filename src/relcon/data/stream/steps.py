@@ -11,11 +11,10 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.signal import resample_poly
 
-from relcon.data.corpus import QualityRules
-from relcon.data.corpus.quality import _nonwear_segments
-from relcon.data.signal import TARGET_FS, _rational_ratio
+from relcon.data.corpus.quality import QualityRules, nonwear_segments
+from relcon.data.formats import CHANNELS
+from relcon.data.signal import TARGET_FS, rational_ratio
 from relcon.data.stream.batch import WindowSummary
-from relcon.data.stream.sources import _CHANNELS
 from relcon.data.windowing import SEGMENT_LENGTH
 
 _EPS = 1e-6  # in grid steps
@@ -27,7 +26,7 @@ class _Buf:
     """Channel-major ``(C, n)`` samples with global indices ``start .. start + n``."""
 
     def __init__(self, dtype: Any, capacity: int = 4096) -> None:
-        self.a = np.empty((_CHANNELS, capacity), dtype=dtype)
+        self.a = np.empty((CHANNELS, capacity), dtype=dtype)
         self.off = 0
         self.n = 0
         self.start = 0
@@ -49,7 +48,7 @@ class _Buf:
                     j = min(self.n, i + step)
                     self.a[:, i:j] = self.a[:, self.off + i : self.off + j]
             else:
-                new = np.empty((_CHANNELS, (3 * (self.n + m)) // 2 + 1), dtype=self.a.dtype)
+                new = np.empty((CHANNELS, (3 * (self.n + m)) // 2 + 1), dtype=self.a.dtype)
                 new[:, : self.n] = self.a[:, self.off : self.off + self.n]
                 self.a = new
             self.off = 0
@@ -89,21 +88,56 @@ class _Windower:
         self.buf = _Buf(np.float32)
         self.j0 = 0
         self.k_next = 0
+        self._decided_at = 0
         self.end_all = 0  # end of the last stretch (global 100 Hz index)
+        self.samples = 0  # 100 Hz samples in all stretches
+        self.cut = 0  # windows holding data that a gap (or a stretch end) cuts, counted for sure
+        self._k_counted = -1  # last window counted as cut
+        self._pending: list[np.ndarray] = []  # cut windows that may lie past the last grid window
 
     def start(self, j0: int) -> None:
         self.j0 = j0
         self.buf.reset(j0)
         self.k_next = -(-j0 // self.S)
+        self._decided_at = j0
 
     def push(self, y: np.ndarray) -> None:
         self.buf.append(y)
+        # the non-wear rule looks a window (60 min) back and ahead of what it decides: deciding
+        # only once that much new data has arrived keeps its cost near one pass over the data
+        # whatever the size of the input blocks (the decisions themselves do not change)
+        if self.nonwear and self.buf.end - self._decided_at < self.win:
+            return
+        self._decided_at = self.buf.end
         self._decide(final=False)
 
     def end(self) -> None:
         self._decide(final=True)
-        self.end_all = max(self.end_all, self.buf.end)
-        self.buf.reset(self.buf.end)
+        a, b = self.j0, self.buf.end
+        if b > a:
+            self._count_cut(a, b)
+            self.samples += b - a
+        self.end_all = max(self.end_all, b)
+        self.buf.reset(b)
+
+    def _count_cut(self, a: int, b: int) -> None:
+        """Windows that overlap the stretch ``[a, b)`` without lying inside it."""
+        S, L = self.S, SEGMENT_LENGTH
+        k_lo = max(0, (a - L) // S + 1, self._k_counted + 1)
+        k_hi = (b - 1) // S
+        if k_hi < k_lo:
+            return
+        ks = np.arange(k_lo, k_hi + 1, dtype=np.int64)
+        ks = ks[(ks * S < a) | (ks * S + L > b)]
+        self._k_counted = k_hi
+        if b - a >= L:  # windows cut before this stretch end before its end: inside the grid
+            self.cut += sum(p.size for p in self._pending)
+            self._pending = []
+        self._pending.append(ks)
+
+    def cut_in_grid(self, k_last: int) -> int:
+        """Windows cut by a gap, among grid windows ``0 .. k_last``."""
+        return self.cut + sum(int(np.count_nonzero(p <= k_last)) for p in self._pending)
 
     def _emit(self, ks: np.ndarray) -> None:
         """Copy windows ``ks`` (global numbers, increasing) out of the buffer."""
@@ -137,7 +171,7 @@ class _Windower:
         ks = np.arange(self.k_next, k_last + 1, dtype=np.int64)
         rel = ks * S - j0
         a_rel = max(0, ((int(rel[0]) - win) // step) * step)
-        flags = _nonwear_segments(self.buf.view(j0 + a_rel, j0 + e_rel), rel - a_rel, self.rules)
+        flags = nonwear_segments(self.buf.view(j0 + a_rel, j0 + e_rel), rel - a_rel, self.rules)
         n_flag = int(np.count_nonzero(flags))
         self.summary.dropped["nonwear"] += n_flag
         self.summary.windows_kept += ks.size - n_flag
@@ -152,7 +186,7 @@ class _Resampler:
     """Native-rate samples of one stretch -> 100 Hz, chunk by chunk with context."""
 
     def __init__(self, fs: float, src: str, sink: _Windower) -> None:
-        self.up, self.down = (1, 1) if fs == TARGET_FS else _rational_ratio(fs, TARGET_FS, src)
+        self.up, self.down = (1, 1) if fs == TARGET_FS else rational_ratio(fs, TARGET_FS, src)
         half = 10 * max(self.up, self.down)  # resample_poly's filter half length (upsampled)
         m = 2 * math.ceil(half / self.up) + 2 * self.down
         self.margin = -(-m // self.down) * self.down
@@ -169,7 +203,7 @@ class _Resampler:
 
     def push(self, v: np.ndarray) -> None:
         if self.bypass:
-            self.sink.push(v.astype(np.float32))
+            self.sink.push(v if v.dtype == np.float32 else v.astype(np.float32))
             return
         self.buf.append(v)
         self._run(final=False)
@@ -189,7 +223,7 @@ class _Resampler:
         y = resample_poly(self.buf.view(s, n_end), up, down, axis=1, padtype="edge")
         o0 = (self.emitted - s) * up // down
         o1 = y.shape[1] if final else (e - s) * up // down
-        self.sink.push(y[:, o0:o1].astype(np.float32))
+        self.sink.push(y[:, o0:o1].astype(np.float32, copy=False))
         self.emitted = e
         self.buf.drop_before(max(k0, e - self.margin))
 
@@ -206,6 +240,7 @@ class _Regularizer:
         self.last_t: float | None = None
         self.last_x: np.ndarray | None = None
         self.next_k = 0
+        self.gap_s = 0.0  # time between the samples on either side of every gap
 
     def _start(self, t0: float) -> None:
         k0 = math.ceil(t0 * self.fs - _EPS)
@@ -218,8 +253,8 @@ class _Regularizer:
         if k_hi < self.next_k:
             return
         g = np.arange(self.next_k, k_hi + 1, dtype=np.float64) / self.fs
-        v = np.empty((_CHANNELS, g.size), dtype=np.float64)
-        for c in range(_CHANNELS):
+        v = np.empty((CHANNELS, g.size), dtype=np.float64)
+        for c in range(CHANNELS):
             v[c] = np.interp(g, tp, xp[c])
         self.next_k = k_hi + 1
         self.sink.push(v)
@@ -234,8 +269,11 @@ class _Regularizer:
             xx = np.concatenate((self.last_x[:, None], x), axis=1)
         else:
             tt, xx = t, x
-        gaps = np.flatnonzero(np.diff(tt) > self.max_gap_s)
+        dt = np.diff(tt)
+        gaps = np.flatnonzero(dt > self.max_gap_s)
         self.summary.gaps += int(gaps.size)
+        if gaps.size:
+            self.gap_s += float(dt[gaps].sum())
         bounds = [0, *(gaps + 1).tolist(), tt.size]
         for i in range(len(bounds) - 1):
             a, b = bounds[i], bounds[i + 1]

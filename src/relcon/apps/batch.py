@@ -1,0 +1,630 @@
+"""A model over every window of many recording files, into one table: what ``relcon embed`` and
+``relcon predict`` share.
+
+:func:`run_recordings` streams each file's windows (:func:`relcon.data.stream.iter_windows`, read
+in a background thread by :func:`relcon.data.stream.prefetch` so that reading overlaps the model),
+applies a ``compute`` function to batches of windows and appends the rows to one Parquet or CSV
+file. The rules of the output:
+
+* An existing output is refused unless ``overwrite``; an output that is one of the input files
+  (same resolved path, or the same file through another link) is refused even then.
+* The table is written under a temporary name beside ``out`` and renamed into place when
+  complete (:func:`relcon.io.atomic_path`): a run that fails or is killed leaves an older ``out``
+  as it was.
+* A file that cannot be read stops the run with an error naming it and the files not processed,
+  and nothing is written; with ``skip_bad`` it is left out instead, listed with its reason in the
+  summaries and in a sidecar JSON report beside ``out`` (:func:`report_path`), and the good files
+  are written.
+* Parquet files carry a ``relcon`` key in their metadata (:data:`METADATA_KEY`): the package
+  version, the command, the model (name or path, class, SHA-256 of its weights) and one record
+  per recording (units and whether they were detected, time unit, native rate, counts).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from relcon.data.corpus.inputs import Input, collect_inputs
+from relcon.data.formats import CHANNELS
+from relcon.data.stream import (
+    Source,
+    WindowBatch,
+    WindowIterator,
+    WindowSummary,
+    describe_duration,
+    iter_windows,
+    prefetch,
+)
+from relcon.data.windowing import SEGMENT_LENGTH
+from relcon.io import atomic_path, atomic_write_json
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "METADATA_KEY",
+    "BadRecording",
+    "TableWriter",
+    "check_output",
+    "frame_windows",
+    "model_record",
+    "read_metadata",
+    "report_path",
+    "run_recordings",
+    "summary_text",
+    "weights_sha256",
+]
+
+#: Key of the run record in the Parquet file's key-value metadata.
+METADATA_KEY = "relcon"
+
+Compute = Callable[[np.ndarray], dict[str, Any]]
+_SUFFIXES = (".parquet", ".pq", ".csv.gz", ".csv")
+
+
+# ----------------------------------------------------------------------------------------------
+# models
+# ----------------------------------------------------------------------------------------------
+
+
+def weights_sha256(module: torch.nn.Module) -> str:
+    """SHA-256 of a model's weights as loaded: every state-dict entry in name order (name, dtype,
+    shape and bytes), so the same weights give the same hash whatever file they came from."""
+    h = hashlib.sha256()
+    for name, t in sorted(module.state_dict().items()):
+        arr = t.detach().cpu().contiguous().numpy()
+        h.update(f"{name}|{arr.dtype}|{arr.shape}|".encode())
+        h.update(arr.tobytes())
+    return h.hexdigest()
+
+
+def model_record(given: Any, module: torch.nn.Module) -> dict[str, Any]:
+    """What the metadata says about a model: the name or path it was loaded from, its class and
+    the hash of its weights."""
+    from relcon.models.hub import is_shipped
+
+    if is_shipped(given):
+        source = f"shipped model {given or 'default'!r} (relcon.load({given!r}))"
+    elif isinstance(given, (str, os.PathLike)):
+        p = Path(given).expanduser()
+        source = str(p.resolve()) if p.exists() else str(given)
+    else:
+        source = f"{type(given).__name__} object given in Python"
+    return {
+        "source": source,
+        "class": type(module).__name__,
+        "parameters": int(sum(p.numel() for p in module.parameters())),
+        "weights_sha256": weights_sha256(module),
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# output
+# ----------------------------------------------------------------------------------------------
+
+
+def report_path(out: str | os.PathLike[str]) -> Path:
+    """The sidecar report of an output table: ``E.parquet`` -> ``E.report.json``."""
+    p = Path(out)
+    low = p.name.lower()
+    suf = next((s for s in _SUFFIXES if low.endswith(s)), p.suffix)
+    return p.with_name(p.name[: len(p.name) - len(suf)] + ".report.json")
+
+
+def _output_format(out: Path) -> str:
+    name = out.name.lower()
+    if name.endswith((".csv", ".csv.gz")):
+        return "csv"
+    if name.endswith((".parquet", ".pq")):
+        return "parquet"
+    raise ValueError(f"{out}: output must end in .parquet, .pq, .csv or .csv.gz")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_output(
+    out: str | os.PathLike[str],
+    inputs: Sequence[str | os.PathLike[str]],
+    overwrite: bool,
+    *,
+    extra: Sequence[Path] = (),
+) -> Path:
+    """``out`` when the run may write it: a supported suffix, not an input file, and (unless
+    ``overwrite``) not there yet. ``extra`` are other files the run writes (the sidecar
+    report), checked against the inputs too.
+
+    Raises
+    ------
+    ValueError
+        For an unsupported suffix, or an output that is one of the ``inputs`` (compared by
+        resolved path and by inode, so a hard or symbolic link is caught): never overwritten.
+    FileExistsError
+        When ``out`` exists and ``overwrite`` is False.
+    """
+    p = Path(out).expanduser()
+    _output_format(p)
+    for target in (p, *extra):
+        for inp in inputs:
+            if _same_file(target, Path(inp)):
+                raise ValueError(
+                    f"{target}: this is an input recording ({inp}); choose another --out (an "
+                    "input is never overwritten, even with --overwrite)"
+                )
+    if p.is_dir():
+        raise ValueError(f"{p}: is a folder; --out must name a file (.parquet or .csv)")
+    if p.exists() and not overwrite:
+        raise FileExistsError(f"{p} already exists; pass --overwrite to replace it")
+    return p
+
+
+class TableWriter:
+    """Append row chunks to a Parquet or CSV file written under a temporary name.
+
+    ``write(cols)`` takes a dict of equal-length columns (numpy arrays; a ``start_time`` column
+    as int64 Unix nanoseconds with a ``None`` for rows without an absolute clock is stored as a
+    UTC timestamp); :meth:`close` renames the file into place (``ok``) or removes it.
+    """
+
+    def __init__(self, out: Path, row_group_rows: int = 8192) -> None:
+        self.fmt = _output_format(out)
+        self.out = out
+        self.row_group_rows = row_group_rows
+        self._ctx = atomic_path(out)
+        self.tmp = self._ctx.__enter__()
+        self._writer: Any = None
+        self._fh: Any = None
+        self._held: list[Any] = []
+        self._n_held = 0
+        self.rows = 0
+        self.metadata: dict[str, Any] = {}
+
+    def write(self, cols: dict[str, Any], *, empty_ok: bool = False) -> None:
+        """Append rows (``empty_ok``: also zero rows, which fixes the columns of an empty file)."""
+        n = len(next(iter(cols.values())))
+        if n == 0 and not empty_ok:
+            return
+        self.rows += n
+        self._held.append(self._table(cols) if self.fmt == "parquet" else self._frame(cols))
+        self._n_held += n
+        if self._n_held >= self.row_group_rows:
+            self._flush()
+
+    @staticmethod
+    def _table(cols: dict[str, Any]) -> Any:
+        import pyarrow as pa
+
+        arrays = {}
+        for k, v in cols.items():
+            if k == "start_time":
+                ns = np.asarray(v, dtype=np.int64)
+                arrays[k] = pa.array(ns, type=pa.timestamp("ns", tz="UTC"), mask=ns == _NO_TIME)
+            elif k == "recording":
+                arrays[k] = pa.array(v, type=pa.string())
+            else:
+                arrays[k] = pa.array(np.ascontiguousarray(v))
+        return pa.table(arrays)
+
+    @staticmethod
+    def _frame(cols: dict[str, Any]) -> pd.DataFrame:
+        cols = dict(cols)
+        if "start_time" in cols:
+            ns = np.asarray(cols["start_time"], dtype=np.int64)
+            cols["start_time"] = pd.DatetimeIndex(ns.astype("datetime64[ns]")).tz_localize("UTC")
+        return pd.DataFrame(cols)
+
+    def _flush(self) -> None:
+        if not self._held:
+            return
+        held, self._held, self._n_held = self._held, [], 0
+        if self.fmt == "csv":
+            df = pd.concat(held, ignore_index=True) if len(held) > 1 else held[0]
+            if self._fh is None:
+                import gzip
+
+                gz = self.out.name.lower().endswith(".gz")
+                self._fh = (
+                    gzip.open(self.tmp, "wt", newline="") if gz else open(self.tmp, "w", newline="")
+                )
+                df.to_csv(self._fh, index=False)
+            else:
+                df.to_csv(self._fh, index=False, header=False)
+            return
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.concat_tables(held) if len(held) > 1 else held[0]
+        if self._writer is None:
+            self._schema = table.schema
+            self._writer = pq.ParquetWriter(self.tmp, self._schema)
+        self._writer.write_table(table.cast(self._schema))
+
+    def close(self, ok: bool) -> None:
+        """Finish: rename into place when ``ok``, else remove the temporary file."""
+        try:
+            if ok:
+                self._flush()
+                if self._writer is not None and self.metadata:
+                    self._writer.add_key_value_metadata(
+                        {METADATA_KEY: json.dumps(self.metadata, default=str)}
+                    )
+        except BaseException:
+            ok = False
+            raise
+        finally:
+            if self._writer is not None:
+                self._writer.close()
+            if self._fh is not None:
+                self._fh.close()
+            if ok:
+                self._ctx.__exit__(None, None, None)
+            else:
+                with contextlib.suppress(Exception):
+                    self._ctx.__exit__(RuntimeError, RuntimeError("aborted"), None)
+                if self.tmp.exists():
+                    self.tmp.unlink()
+
+
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The run record (:data:`METADATA_KEY`) of a Parquet file written by ``relcon embed`` or
+    ``relcon predict`` (empty when there is none)."""
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(path).metadata.metadata or {}
+    raw = meta.get(METADATA_KEY.encode())
+    return json.loads(raw) if raw else {}
+
+
+_NO_TIME = np.iinfo(np.int64).min
+
+
+def _meta_columns(b: WindowBatch) -> dict[str, Any]:
+    return {
+        "recording": np.full(len(b), b.recording, dtype=object),
+        "window": b.window,
+        "start_s": b.start_s,
+        "start_time": b.start_ns if b.start_ns is not None else np.full(len(b), _NO_TIME),
+    }
+
+
+def _empty_batch() -> WindowBatch:
+    return WindowBatch(
+        np.zeros((0, SEGMENT_LENGTH, CHANNELS), np.float32),
+        np.zeros(0, np.int64),
+        np.zeros(0, np.float64),
+        None,
+        "",
+    )
+
+
+def _concat(batches: list[WindowBatch]) -> WindowBatch:
+    if len(batches) == 1:
+        return batches[0]
+    ns = [b.start_ns for b in batches]
+    return WindowBatch(
+        np.concatenate([b.x for b in batches]),
+        np.concatenate([b.window for b in batches]),
+        np.concatenate([b.start_s for b in batches]),
+        None if any(v is None for v in ns) else np.concatenate(ns),  # type: ignore[arg-type]
+        batches[0].recording,
+    )
+
+
+def _batched(it: Iterable[WindowBatch], size: int) -> Iterator[WindowBatch]:
+    """Regroup batches into ones of ``size`` windows (the last may be smaller)."""
+    held: list[WindowBatch] = []
+    n = 0
+    for b in it:
+        held.append(b)
+        n += len(b)
+        while n >= size:
+            merged = _concat(held)
+            yield _take(merged, 0, size)
+            rest = _take(merged, size, n)
+            held, n = ([rest] if len(rest) else []), n - size
+    if held:
+        yield _concat(held)
+
+
+def _take(b: WindowBatch, a: int, z: int) -> WindowBatch:
+    if a == 0 and z == len(b):
+        return b
+    ns = None if b.start_ns is None else b.start_ns[a:z]
+    return WindowBatch(b.x[a:z], b.window[a:z], b.start_s[a:z], ns, b.recording)
+
+
+# ----------------------------------------------------------------------------------------------
+# the run
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class BadRecording:
+    """A file left out by ``skip_bad``: its path and why."""
+
+    path: str
+    error: str
+    kind: str = "ValueError"
+
+
+@dataclass
+class _Run:
+    inputs: list[Input]
+    ids: list[str]
+    summaries: list[WindowSummary] = field(default_factory=list)
+    failed: list[BadRecording] = field(default_factory=list)
+
+
+def _recording_ids(inputs: Sequence[Input]) -> list[str]:
+    stems = [inp.recording for inp in inputs]
+    return [str(inp.path) if stems.count(inp.recording) > 1 else inp.recording for inp in inputs]
+
+
+def _not_processed(run: _Run, i: int) -> str:
+    rest = [str(inp.path) for inp in run.inputs[i + 1 :]]
+    if not rest:
+        return ""
+    shown = ", ".join(rest[:5]) + (f" and {len(rest) - 5} more" if len(rest) > 5 else "")
+    return f"; not processed: {shown}"
+
+
+class _Progress:
+    """A bar over the bytes of all input files, with the current file and windows done."""
+
+    def __init__(self, inputs: Sequence[Input], desc: str, enabled: bool) -> None:
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(
+            total=sum(inp.size for inp in inputs), desc=desc, unit="B", unit_scale=True,
+            unit_divisor=1024, disable=not enabled, dynamic_ncols=True,
+        )  # fmt: skip
+        self.done = 0
+        self.windows = 0
+        self.n = len(inputs)
+
+    def update(self, it: WindowIterator | None, i: int, rid: str, windows: int = 0) -> None:
+        self.windows += windows
+        pos = it.progress()[0] if it is not None else 0
+        self.bar.update(max(0, self.done + pos - self.bar.n))
+        self.bar.set_postfix_str(f"{i + 1}/{self.n} {rid}, {self.windows:,} windows", refresh=False)
+
+    def file_done(self, size: int) -> None:
+        self.done += size
+        self.bar.update(max(0, self.done - self.bar.n))
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _one_file(
+    inp: Input, rid: str, compute: Compute, batch_size: int, window_kw: dict[str, Any],
+    write: Callable[[dict[str, Any]], None], bar: _Progress, i: int, depth: int,
+) -> WindowSummary:  # fmt: skip
+    with iter_windows(inp.path, recording=rid, **window_kw) as it:
+        bar.update(it, i, rid)
+        batches = prefetch(it, depth) if depth > 0 else iter(it)
+        with contextlib.closing(batches):  # type: ignore[type-var]
+            for b in _batched(batches, batch_size):
+                cols = _meta_columns(b)
+                cols.update(compute(b.x))
+                write(cols)
+                bar.update(it, i, rid, len(b))
+    return it.summary
+
+
+def run_recordings(
+    paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    out: str | os.PathLike[str],
+    compute: Compute,
+    *,
+    batch_size: int,
+    window_kw: dict[str, Any],
+    desc: str = "windows",
+    progress: bool = True,
+    overwrite: bool = False,
+    skip_bad: bool = False,
+    summaries: list[WindowSummary] | None = None,
+    failed: list[BadRecording] | None = None,
+    metadata: dict[str, Any] | None = None,
+    prefetch_depth: int = 2,
+) -> Path:
+    """Stream every recording's windows through ``compute`` into one table at ``out``.
+
+    See the module docstring for the output rules. ``compute`` maps ``(n, 256, 3)`` windows to
+    a dict of ``n``-row columns; ``window_kw`` goes to :func:`relcon.data.stream.iter_windows`.
+    ``summaries`` receives one :class:`~relcon.data.stream.WindowSummary` per recording written,
+    ``failed`` one :class:`BadRecording` per file left out (``skip_bad``); ``metadata`` is
+    stored in the Parquet file with the recordings' records added. ``prefetch_depth`` batches
+    are read ahead in a background thread (0: no thread).
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
+    out_p = Path(out).expanduser()
+    _output_format(out_p)
+    inputs = collect_inputs(list(paths), out_p, "stem")
+    if not inputs:
+        raise ValueError(f"no recordings found in {[str(p) for p in paths]}")
+    report = report_path(out_p) if skip_bad else None
+    check_output(out_p, [inp.path for inp in inputs], overwrite,
+                 extra=[report] if report else [])  # fmt: skip
+    run = _Run(inputs, _recording_ids(inputs))
+    writer = TableWriter(out_p)
+    bar = _Progress(inputs, desc, progress)
+    ok = False
+    try:
+        for i, (inp, rid) in enumerate(zip(run.inputs, run.ids, strict=True)):
+            _process(run, i, inp, rid, compute, int(batch_size), window_kw, writer, bar,
+                     skip_bad, prefetch_depth)  # fmt: skip
+        if not run.summaries:
+            reasons = "; ".join(f"{f.path}: {f.error}" for f in run.failed)
+            raise ValueError(f"no recording could be read, nothing written ({reasons})")
+        if writer.rows == 0:  # every window dropped: an empty table with the usual columns
+            cols = _meta_columns(_empty_batch())
+            cols.update(compute(_empty_batch().x))
+            writer.write(cols, empty_ok=True)
+        writer.metadata = _run_metadata(metadata, run)
+        ok = True
+    finally:
+        bar.close()
+        writer.close(ok)
+    if summaries is not None:
+        summaries.extend(run.summaries)
+    if failed is not None:
+        failed.extend(run.failed)
+    if report is not None:
+        atomic_write_json(report, {**writer.metadata, "out": str(out_p),
+                                   "failed": [f.__dict__ for f in run.failed]})  # fmt: skip
+    return out_p
+
+
+def _process(
+    run: _Run, i: int, inp: Input, rid: str, compute: Compute, batch_size: int,
+    window_kw: dict[str, Any], writer: TableWriter, bar: _Progress, skip_bad: bool, depth: int,
+) -> None:  # fmt: skip
+    """One file: its rows into ``writer`` (via a part file with ``skip_bad``, so that a file
+    failing half-way leaves no rows behind)."""
+    part: TableWriter | None = None
+    if skip_bad:
+        part = TableWriter(
+            writer.out.with_name(f".{writer.out.name}.part{i}{_part_suffix(writer)}")
+        )
+    sink = part.write if part is not None else writer.write
+    try:
+        summary = _one_file(inp, rid, compute, batch_size, window_kw, sink, bar, i, depth)
+    except (ValueError, OSError, ImportError, EOFError) as exc:
+        if part is not None:
+            part.close(False)
+        if not skip_bad:
+            done = f"; {i} file(s) before it were read, " if i else "; "
+            msg = (
+                f"{exc}{_not_processed(run, i)}{done}nothing was written to {writer.out} "
+                "(pass --skip-bad to write the files that can be read)"
+            )
+            try:
+                wrapped = type(exc)(msg)
+            except TypeError:  # an exception type that takes other arguments
+                wrapped = ValueError(msg)
+            raise wrapped from exc
+        run.failed.append(BadRecording(str(inp.path), str(exc), type(exc).__name__))
+        bar.file_done(inp.size)
+        return
+    except BaseException:
+        if part is not None:
+            part.close(False)
+        raise
+    if part is not None:
+        _append_part(part, writer)
+    run.summaries.append(summary)
+    bar.file_done(inp.size)
+
+
+def _part_suffix(writer: TableWriter) -> str:
+    return ".parquet" if writer.fmt == "parquet" else ".csv"
+
+
+def _append_part(part: TableWriter, writer: TableWriter) -> None:
+    """Move a finished file's rows from its part file into the main table."""
+    part.close(True)
+    try:
+        if part.rows == 0:
+            return
+        if writer.fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            pf = pq.ParquetFile(part.out)
+            for g in range(pf.num_row_groups):
+                table = pf.read_row_group(g)
+                writer._held.append(table)
+                writer._n_held += table.num_rows
+                writer.rows += table.num_rows
+                writer._flush()
+        else:
+            for df in pd.read_csv(part.out, chunksize=8192):
+                if "start_time" in df:
+                    df["start_time"] = pd.to_datetime(df["start_time"], utc=True)
+                writer._held.append(df)
+                writer._n_held += len(df)
+                writer.rows += len(df)
+                writer._flush()
+    finally:
+        part.out.unlink(missing_ok=True)
+
+
+def _run_metadata(extra: dict[str, Any] | None, run: _Run) -> dict[str, Any]:
+    import relcon
+
+    recs = [s.to_dict() for s in run.summaries]
+    return {
+        "relcon_version": relcon.__version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        **(extra or {}),
+        "recordings": recs,
+        "failed": [f.__dict__ for f in run.failed],
+    }
+
+
+def summary_text(
+    summaries: Sequence[WindowSummary], failed: Sequence[BadRecording], out: Path, what: str
+) -> str:
+    """The printed summary of a run: one line per recording, the files left out, the total."""
+    lines = [str(s) for s in summaries]
+    lines += [f"skipped {f.path}: {f.error}" for f in failed]
+    kept = sum(s.windows_kept for s in summaries)
+    data = sum(s.data_s for s in summaries)
+    n = len(summaries)
+    text = f"{what} written to {out}: {kept:,} windows from {n} recording{'s' * (n != 1)} "
+    text += f"({describe_duration(data)} of data)"
+    if failed:
+        text += f"; {len(failed)} file{'s' * (len(failed) != 1)} skipped, listed in "
+        text += str(report_path(out))
+    return "\n".join([*lines, text])
+
+
+# ----------------------------------------------------------------------------------------------
+# data in memory
+# ----------------------------------------------------------------------------------------------
+
+
+def frame_windows(
+    source: Source, compute: Compute, batch_size: int, window_kw: dict[str, Any],
+    summary: WindowSummary | None,
+) -> pd.DataFrame:  # fmt: skip
+    """``compute`` over the windows of an in-memory source, as a DataFrame (``window``,
+    ``start_s``, ``start_time`` when the clock is absolute, then ``compute``'s columns)."""
+    it = WindowIterator(source, recording=source.src, **window_kw)
+    parts: list[pd.DataFrame] = []
+    with it:
+        for b in _batched(it, int(batch_size)):
+            parts.append(_frame_part(b, compute))
+    if summary is not None:
+        summary.__dict__.update(it.summary.__dict__)
+    if not parts:
+        empty = _frame_part(_empty_batch(), compute)
+        return empty if it.summary.absolute_time else empty.drop(columns="start_time")
+    return pd.concat(parts, ignore_index=True)
+
+
+def _frame_part(b: WindowBatch, compute: Compute) -> pd.DataFrame:
+    cols: dict[str, Any] = {"window": b.window, "start_s": b.start_s}
+    if b.start_ns is not None or len(b) == 0:
+        ns = b.start_ns if b.start_ns is not None else np.zeros(0, np.int64)
+        cols["start_time"] = pd.DatetimeIndex(ns.astype("datetime64[ns]")).tz_localize("UTC")
+    cols.update(compute(b.x))
+    return pd.DataFrame(cols)
