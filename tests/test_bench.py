@@ -9,7 +9,6 @@ from relcon.apps.speed import (
     MEASUREMENTS,
     BenchConfig,
     add_bench_arguments,
-    bench_config_from_args,
     format_table,
     gpu_model,
     run_bench,
@@ -158,11 +157,12 @@ def test_gpu_names():
 def test_cli_flags():
     import argparse
 
+    from relcon.config import resolve_config
+
     p = argparse.ArgumentParser()
     add_bench_arguments(p)
-    cfg = bench_config_from_args(
-        p.parse_args(["--device", "cuda", "--compile", "--corpus", "c", "--only", "loader"])
-    )
+    args = p.parse_args(["--device", "cuda", "--compile", "--corpus", "c", "--only", "loader"])
+    cfg = resolve_config(BenchConfig, BenchConfig(), args)
     assert (cfg.device, cfg.compile, cfg.corpus, cfg.only) == ("cuda", True, "c", ["loader"])
     assert cfg.batch_size is None and cfg.within_user == 20 and cfg.between_user == 63
     assert set(MEASUREMENTS) >= set(cfg.only)
@@ -206,3 +206,25 @@ def test_embed_precision():
     assert resolve_precision("auto", "cuda") == "fp32"
     with pytest.raises(ValueError, match="precision must be one of"):
         enc.embed(x, precision="fp16")
+
+
+def test_embed_end_to_end_stage(tmp_path):
+    """(g) "embed end to end" runs only when named, beside (e), and reports the file-to-Parquet
+    rate, the model-only rate measured in the same run and their ratio; the windows it counts
+    are the recording's: 0.02 h at 100 Hz = 72 s = 28 whole 2.56 s windows."""
+    from relcon.apps.speed_embed import synthetic_recording
+
+    assert "embed_end_to_end" not in run_bench(_tiny(only=None, steps=1))["measurements"]
+    rec = synthetic_recording(tmp_path, hours=0.02)
+    r = run_bench(
+        _tiny(only=["embedding", "embed_end_to_end"], steps=1, embed_model="relcon-wrist-small",
+              embed_recording=str(rec))
+    )  # fmt: skip
+    g = r["measurements"]["embed_end_to_end"]
+    assert g["windows"] == int(72 // 2.56)
+    rates = g["rates"]
+    assert rates["windows/s"] == pytest.approx(g["windows"] / g["seconds"])
+    assert rates["x model only"] == pytest.approx(
+        rates["windows/s"] / rates["model-only windows/s"]
+    )
+    assert "(g) embed end to end" in format_table(r)

@@ -40,14 +40,20 @@ def test_public_api_and_models_package():
 
 def test_list_models_names_kinds_and_default_alias():
     rows = relcon.list_models()
+    full = {r.kind: r for r in rows if r.name == "relcon-wrist-full"}
     small = {r.kind: r for r in rows if r.name == "relcon-wrist-small"}
-    assert set(small) == {"encoder", "distance"}
-    assert all("default" in r.aliases and r.description for r in small.values())
-    assert _same(relcon.load("relcon-wrist-small"), relcon.load())
+    assert set(full) == set(small) == {"encoder", "distance"}
+    assert all("default" in r.aliases and r.description for r in full.values())
+    assert all("default" not in r.aliases and r.description for r in small.values())
+    assert _same(relcon.load("relcon-wrist-full"), relcon.load())
+    assert not _same(relcon.load("relcon-wrist-small"), relcon.load())
     assert _same(relcon.load("default"), relcon.load())
-    assert hub.shipped_name(None) == hub.shipped_name("default") == "relcon-wrist-small"
+    assert hub.shipped_name(None) == hub.shipped_name("default") == "relcon-wrist-full"
     assert hub.shipped_name("runs/relcon") is None and hub.shipped_name(Path("default")) is None
-    assert _same(relcon.load("relcon-wrist-small", kind="distance"), relcon.load(kind="distance"))
+    assert _same(relcon.load("relcon-wrist-full", kind="distance"), relcon.load(kind="distance"))
+    # the paper's sizes: 3.6M-parameter encoder with 256-d embeddings, 64-channel distance
+    assert sum(p.numel() for p in relcon.load().parameters()) == pytest.approx(3.6e6, rel=0.02)
+    assert relcon.load().embed_dim == 256 and relcon.load(kind="distance").config.channels == 64
     with pytest.raises(ValueError, match="no 'finetuned' model"):
         relcon.load(kind="finetuned")
     with pytest.raises(FileNotFoundError, match=r"not a shipped model.*relcon-wrist-small"):
@@ -64,7 +70,7 @@ def test_a_second_shipped_model_and_moving_default(tmp_path, monkeypatch):
     hub.register_model("relcon-tiny", tmp_path / "tiny", "a tiny test encoder")
     assert ("relcon-tiny", "encoder") in {(r.name, r.kind) for r in relcon.list_models()}
     assert _same(relcon.load("relcon-tiny"), tiny)
-    assert relcon.load().embed_dim == 128  # "default" still names the small wrist model
+    assert relcon.load().embed_dim == 256  # "default" still names the full-size wrist model
     with pytest.raises(ValueError, match="no 'distance' model"):
         relcon.load("relcon-tiny", kind="distance")
     hub.ALIASES["default"] = "relcon-tiny"  # what "default" means is said in one place
@@ -121,11 +127,12 @@ def test_callers_load_through_the_hub(tmp_path):
     from relcon.eval.harness import pretrained_users
 
     shipped = relcon.load()
-    for name in (None, "default", "relcon-wrist-small"):
+    for name in (None, "default", "relcon-wrist-full"):
         assert _same(load_encoder(name, "cpu"), shipped)
+    assert _same(load_encoder("relcon-wrist-small", "cpu"), relcon.load("relcon-wrist-small"))
     assert isinstance(_load_distance("relcon-wrist-small"), MotifDistance)
-    users = pretrained_users(["default", "relcon-wrist-small"])
-    assert users["default"] == users["relcon-wrist-small"] and users["default"]
+    users = pretrained_users(["default", "relcon-wrist-full"])
+    assert users["default"] == users["relcon-wrist-full"] and users["default"]
     ft = FinetunedModel(ResNet1DEncoder(TINY_ENCODER), task_type="classification", classes=[1, 2])
     folder = ft.save(tmp_path / "ft")
     assert isinstance(load_finetuned(folder, "cpu"), FinetunedModel)
@@ -141,7 +148,9 @@ def test_create_model_timm_style(tmp_path):
     assert isinstance(relcon.create_model("distance", channels=8), MotifDistance)
     random_small = relcon.create_model("default")  # the shipped architecture, random weights
     assert random_small.config == relcon.load().config and not _same(random_small, relcon.load())
-    assert _same(relcon.create_model("relcon-wrist-small", pretrained=True), relcon.load())
+    assert _same(relcon.create_model("relcon-wrist-full", pretrained=True), relcon.load())
+    small = relcon.create_model("relcon-wrist-small", pretrained=True)
+    assert _same(small, relcon.load("relcon-wrist-small")) and small.embed_dim == 128
     hub.save_model(tmp_path / "e", enc, step=0)
     assert _same(relcon.create_model("encoder", checkpoint_path=tmp_path / "e"), enc)
     with pytest.raises(ValueError, match="not the requested"):

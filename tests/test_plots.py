@@ -455,7 +455,7 @@ def test_plot_config_has_one_field_per_plot_option():
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     plot = sub.choices["plot"]
     generic = {"help", "config", "set", "print_config"}  # flags every command may share
-    options = {a.dest for a in plot._actions} - generic
+    options = {a.dest.removeprefix("cfg:") for a in plot._actions} - generic
     assert options == set(plots.PlotConfig.__dataclass_fields__)
 
 

@@ -73,7 +73,7 @@ def test_readme_python_api_runs(tmp_path, monkeypatch):
     # the using block: shapes and return types as commented
     encoder, shipped = ns["encoder"], ns["shipped"]
     assert ns["z"].shape == (10, encoder.embed_dim) == (10, 128)
-    assert shipped.embed_dim == 128 and "128 here and for the shipped model" in section
+    assert shipped.embed_dim == 256 and "128 here, 256 for the shipped model" in section
     assert isinstance(ns["distance"], MotifDistance)
     assert {(m.name, m.kind) for m in ns["models"]} >= {("relcon-wrist-small", "encoder")}
     assert isinstance(ns["path"], Path) and ns["path"] == Path("emb.parquet")
@@ -86,7 +86,7 @@ def test_readme_states_no_fixed_embedding_size(claim):
     """Embeddings are (N, D), D = encoder.embed_dim; the README says so, not (N, 256)."""
     for block in [_section("Python API"), *_python_blocks(_section("Python API"))]:
         assert not re.search(claim, block, flags=re.M)
-    assert relcon.load().embed_dim == 128
+    assert relcon.load().embed_dim == 256 and relcon.load("relcon-wrist-small").embed_dim == 128
 
 
 def test_readme_states_no_test_count():

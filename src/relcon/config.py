@@ -21,10 +21,14 @@ Example TOML for ``relcon pretrain``::
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import inspect
 import json
+import re
 import types
 import typing
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -41,8 +45,11 @@ __all__ = [
     "FinetuneConfig",
     "MotifDistanceConfig",
     "PretrainConfig",
+    "add_flags",
+    "flag_overrides",
     "from_dict",
     "load_config",
+    "resolve_config",
     "save_config",
     "to_dict",
 ]
@@ -63,9 +70,8 @@ class DataConfig:
     root: str | None = None  # folder of a built-in data set (default: $RELCON_DATA/<source>)
     users: list[str] | None = None  # keep only these users (None: all)
     exclude_users: list[str] = field(default_factory=list)
-    exclude_held_out: bool = (
-        False  # leave out relcon.data.datasets.heldout.HELD_OUT_SUBJECTS (test users)
-    )
+    #: leave out relcon.data.datasets.heldout.HELD_OUT_SUBJECTS (test users)
+    exclude_held_out: bool = False
     stride_s: float = 2.56  # window stride in seconds (2.56 = no overlap)
     block_seconds: float = 3600.0  # within-user candidates come from the same block of time
 
@@ -102,7 +108,12 @@ class PretrainConfig:
 
     data: DataConfig = field(default_factory=DataConfig)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
-    distance: str = ""  # run folder or checkpoint of a trained motif distance
+    #: "relcon", or a self-supervised baseline trained on the same data with the same encoder,
+    #: budget and loop: "simclr", "augpred" or "rebar" (see relcon.train.baselines)
+    method: str = field(
+        default="relcon", metadata={"choices": ("relcon", "simclr", "augpred", "rebar")}
+    )
+    distance: str = ""  # run folder or checkpoint of a trained motif distance (RelCon, REBAR)
     steps: int = 1000
     batch_size: int = 64  # anchors per step
     within_user: int = 20  # candidates per anchor from the same user and time block
@@ -111,7 +122,7 @@ class PretrainConfig:
     #: how candidates are ranked: "distance" (the frozen motif distance, RelCon) or "oracle"
     #: (a diagnostic upper bound: candidates sharing the anchor's label first, in motif-distance
     #: order within each group; needs labelled windows, never for a model meant for use)
-    teacher: str = "distance"
+    teacher: str = field(default="distance", metadata={"choices": ("distance", "oracle")})
     lr: float = 1e-3
     weight_decay: float = 1e-4
     warmup_steps: int = 50
@@ -333,3 +344,189 @@ def save_config(obj: Any, path: str | Path) -> None:
     else:
         raise ValueError(f"{path}: unknown config format {suffix!r}; use .toml, .yaml or .json")
     atomic_write_text(path, text)
+
+
+# --------------------------------------------------------------------------------------------
+# command-line flags generated from the dataclasses
+# --------------------------------------------------------------------------------------------
+#: ``dest`` prefix of a generated flag: ``"cfg:" + dotted path`` (several paths joined by ``,``
+#: when one flag sets several fields). :func:`flag_overrides` collects exactly these.
+FLAG_DEST = "cfg:"
+_FIELD_LINE = re.compile(r"^(\w+)\s*:\s*[^#]*?(?:#\s*(.*))?$")
+
+
+def _field_help(cls: type) -> dict[str, str]:
+    """The comment beside (``# ...``) or above (``#: ...``) each field in the class source."""
+    helps: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        try:
+            source = inspect.getsource(klass)
+        except (OSError, TypeError):
+            continue
+        above: list[str] = []
+        for line in source.splitlines()[1:]:
+            text = line.strip()
+            if text.startswith("#:"):
+                above.append(text[2:].strip())
+                continue
+            m = _FIELD_LINE.match(text)
+            if m and not text.startswith(("def ", "class ", "return ", "@", "#", '"')):
+                words = " ".join(above + ([m.group(2)] if m.group(2) else []))
+                if words:
+                    helps[m.group(1)] = words
+            above = []
+    return helps
+
+
+def _leaf(tp: Any) -> tuple[Any, bool] | None:
+    """``(scalar type, is_list)`` for a flag-able field type (``None``-able or not), else None."""
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        if len(args) != 1:
+            return None
+        tp, args = args[0], list(typing.get_args(args[0]))
+    if typing.get_origin(tp) in (list, tuple) and args and args[0] in (str, int, float):
+        if typing.get_origin(tp) is list or args[1:] in ([], [Ellipsis], (Ellipsis,)):
+            return args[0], True
+    if tp in (str, int, float, bool):
+        return tp, False
+    return None
+
+
+def add_flags(
+    parser: argparse.ArgumentParser,
+    cls: type,
+    base: Any = None,
+    *,
+    skip: Iterable[str] = (),
+    flatten: Iterable[str] = (),
+    aliases: dict[str, list[str]] | None = None,
+    positional: dict[str, dict[str, Any]] | None = None,
+    types_: dict[str, Callable[[str], Any]] | None = None,
+    _prefix: str = "",
+    _name_prefix: str = "",
+) -> None:
+    """Add one flag for every field of dataclass ``cls`` (nested dataclasses: dotted names).
+
+    ``data.exclude_users`` becomes ``--data-exclude-users``; a bool becomes ``--x`` (default false) or ``--x/--no-x``; a
+    list takes one or more values. Each flag's ``dest`` is ``"cfg:" + dotted path`` and its
+    default is "absent", so :func:`flag_overrides` turns exactly the flags given into overrides:
+    a flag cannot exist without reaching the configuration. Help comes from the comment beside
+    each field. ``skip``: dotted fields without a flag (still settable with ``--set``);
+    ``flatten``: nested sections whose fields get no prefix; ``aliases``: extra option strings
+    (``{"data.source": ["--data"]}``); ``positional``: fields taken as positional arguments
+    (``{"recordings": {"nargs": "+"}}``); ``types_``: a converter from the text (e.g. a file of
+    names into a list). Fields of other types (dicts, optional sections) only take ``--set``.
+    """
+    skip, flatten = set(skip), set(flatten)
+    aliases, positional, types_ = aliases or {}, positional or {}, types_ or {}
+    base = base if base is not None else cls()
+    hints, helps = typing.get_type_hints(cls), _field_help(cls)
+    later: list[tuple[str, dict[str, Any]]] = []  # positional arguments, in `positional`'s order
+    for f in dataclasses.fields(cls):
+        dotted = _prefix + f.name
+        if dotted in skip:
+            continue
+        tp, value = hints[f.name], getattr(base, f.name)
+        if dataclasses.is_dataclass(tp):
+            root = getattr(parser, "_root", parser)  # groups are never nested (argparse)
+            group = parser if dotted in flatten else root.add_argument_group(f"[{dotted}]")
+            group._root = root  # type: ignore[union-attr]
+            add_flags(
+                group, tp, value, skip=skip, flatten=flatten, aliases=aliases,  # type: ignore[arg-type]
+                positional=positional, types_=types_, _prefix=dotted + ".",
+                _name_prefix=_name_prefix if dotted in flatten else _name_prefix + f.name + ".",
+            )  # fmt: skip
+            continue
+        leaf = _leaf(tp)
+        if leaf is None and dotted not in types_:
+            continue
+        scalar, many = leaf or (str, False)
+        shown = "" if value in (None, "", []) else f" (default: {value})"
+        kwargs: dict[str, Any] = {"help": (helps.get(f.name, "") + shown).strip() or None}
+        if scalar is not bool:
+            kwargs["metavar"] = f.name.upper()
+        if "choices" in f.metadata:  # field(metadata={"choices": (...)}) : argparse checks them
+            kwargs["choices"] = list(f.metadata["choices"])
+            del kwargs["metavar"]
+        if dotted in types_:
+            kwargs["type"] = types_[dotted]
+        elif scalar is bool:  # default false: --x; default true: --x / --no-x
+            kwargs["action"] = argparse.BooleanOptionalAction if value else "store_true"
+        else:
+            kwargs["type"] = scalar
+            if many:
+                kwargs["nargs"] = "+"
+        dest = FLAG_DEST + dotted
+        if dotted in positional:
+            later.append((dotted, {**kwargs, **positional[dotted]}))
+            continue
+        name = "--" + (_name_prefix + f.name).replace(".", "-").replace("_", "-")
+        names = [*aliases.get(dotted, []), name]
+        parser.add_argument(*names, dest=dest, default=argparse.SUPPRESS, **kwargs)
+    for dotted, kwargs in sorted(later, key=lambda item: list(positional).index(item[0])):
+        parser.add_argument(FLAG_DEST + dotted, default=argparse.SUPPRESS, **kwargs)
+
+
+def flag_overrides(args: argparse.Namespace) -> dict:
+    """The nested overrides of the generated flags that were given (see :func:`add_flags`)."""
+    out: dict = {}
+    for dest, value in vars(args).items():
+        if dest.startswith(FLAG_DEST):
+            for dotted in dest[len(FLAG_DEST) :].split(","):
+                out = _merge(out, _nested(dotted, value))
+    return out
+
+
+def _nested(dotted: str, value: Any) -> dict:
+    out: dict = {}
+    cur = out
+    parts = dotted.split(".")
+    for p in parts[:-1]:
+        cur = cur.setdefault(p, {})
+    cur[parts[-1]] = value
+    return out
+
+
+def _merge(a: dict, b: dict) -> dict:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text  # a bare string
+
+
+def resolve_config(
+    cls: type[T],
+    base: T,
+    args: argparse.Namespace,
+    config_file: str | None = None,
+    sets: Iterable[str] = (),
+) -> T:
+    """``base`` < ``config_file`` < generated flags in ``args`` < ``sets`` (``key=value``).
+
+    ``value`` is parsed as TOML (``--set encoder.stage_blocks=[2,2,2]``), else kept as text.
+    """
+    cfg = load_config(config_file, cls, base=base) if config_file else base
+    overrides = flag_overrides(args)
+    for item in sets:
+        if "=" not in item:
+            raise ValueError(f"--set expects key=value, got {item!r}")
+        key, text = item.split("=", 1)
+        overrides = _merge(overrides, _nested(key.strip(), _parse_value(text.strip())))
+    try:
+        return from_dict(cls, overrides, where="command line", base=cfg)
+    except (TypeError, ValueError) as e:
+        raise ValueError(str(e)) from None

@@ -71,13 +71,11 @@ class EmbedConfig:
     ``recordings`` are the command's positional arguments; ``out`` is required.
     """
 
-    recordings: list[str] = field(
-        default_factory=list
-    )  # recording files or folders (csv[.gz], parquet, npz, cwa, gt3x, bin)
+    #: recording files or folders (csv[.gz], parquet, npz, cwa, gt3x, bin)
+    recordings: list[str] = field(default_factory=list)
     out: str = ""  # output table: .parquet or .csv[.gz]
-    model: str | None = (
-        None  # encoder run/checkpoint or shipped model name (default: the shipped RelCon model)
-    )
+    #: encoder run/checkpoint or shipped model name (default: the shipped RelCon model)
+    model: str | None = None
     device: str = "auto"  # auto (default), cpu, cuda, cuda:1, ...
     batch_size: int = 512  # windows per forward pass
     stride_s: float = 2.56  # seconds between windows (2.56: no overlap)
@@ -86,7 +84,9 @@ class EmbedConfig:
     keep_nonwear: bool = False  # do not drop non-wear windows
     no_progress: bool = False  # no progress bar
     overwrite: bool = False  # replace an existing --out (an input file is never overwritten)
-    skip_bad: bool = False  # leave out files that cannot be read (listed in the summary and in OUT.report.json) instead of stopping
+    #: leave out files that cannot be read (listed in the summary and in OUT.report.json)
+    #: instead of stopping
+    skip_bad: bool = False
     chunk_s: float = 3600.0  # seconds of input read at a time (memory, not results)
 
 

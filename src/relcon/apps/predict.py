@@ -67,9 +67,8 @@ class PredictConfig:
     """
 
     model: str = ""  # folder written by relcon finetune
-    recordings: list[str] = field(
-        default_factory=list
-    )  # recording files or folders (csv[.gz], parquet, npz, cwa, gt3x, bin)
+    #: recording files or folders (csv[.gz], parquet, npz, cwa, gt3x, bin)
+    recordings: list[str] = field(default_factory=list)
     out: str = ""  # output table: .parquet or .csv[.gz]
     device: str = "auto"  # auto (default), cpu, cuda, cuda:1, ...
     batch_size: int = 512  # windows per forward pass
@@ -79,7 +78,9 @@ class PredictConfig:
     keep_nonwear: bool = False  # do not drop non-wear windows
     no_progress: bool = False  # no progress bar
     overwrite: bool = False  # replace an existing --out (an input file is never overwritten)
-    skip_bad: bool = False  # leave out files that cannot be read (listed in the summary and in OUT.report.json) instead of stopping
+    #: leave out files that cannot be read (listed in the summary and in OUT.report.json)
+    #: instead of stopping
+    skip_bad: bool = False
     chunk_s: float = 3600.0  # seconds of input read at a time (memory, not results)
 
 

@@ -68,21 +68,25 @@ from relcon.apps.speed_stages import (
 from relcon.config import EncoderConfig, to_dict
 
 __all__ = [
+    "DEFAULT_MEASUREMENTS",
     "GPU_PEAK_TFLOPS",
     "MEASUREMENTS",
     "TARGETS",
     "BenchConfig",
     "add_bench_arguments",
-    "bench_config_from_args",
     "format_table",
     "gpu_model",
     "main",
+    "run_and_print",
     "run_bench",
     "synthetic_segments",
 ]
 
 #: Measurement groups that ``BenchConfig.only`` can select (``full_step`` includes (f)).
-MEASUREMENTS = ("loader", "distance_train", "scoring", "full_step", "embedding")
+MEASUREMENTS = ("loader", "distance_train", "scoring", "full_step", "embedding", "embed_end_to_end")
+#: What runs when ``only`` is not given: all but (g), which reads a file on disk (a 24 h
+#: recording takes a minute or two on a laptop): ``--only embedding embed_end_to_end``.
+DEFAULT_MEASUREMENTS = MEASUREMENTS[:-1]
 
 #: Dense (no sparsity) peak tensor-core TFLOP/s per precision, from the vendor data sheets.
 GPU_PEAK_TFLOPS: dict[str, dict[str, float]] = {
@@ -113,6 +117,7 @@ _LABELS = {
     "encoder_fwd_bwd": "(f) encoder fwd+bwd",
     "step_over_encoder": "(d)/(f) step / encoder",
     "embedding": "(e) embedding",
+    "embed_end_to_end": "(g) embed end to end",
 }
 
 _SMALL_ENCODER = EncoderConfig(stage_blocks=(1, 1, 1), stage_filters=(32, 64, 128), stem_filters=32)
@@ -192,7 +197,7 @@ def _resolve(cfg: BenchConfig, device: torch.device) -> tuple[BenchConfig, list[
         distance_batch_size=cfg.distance_batch_size or (1024 if cuda else 64),
         encoder_config=cfg.encoder_config
         or (EncoderConfig() if cfg.encoder == "full" else copy.deepcopy(_SMALL_ENCODER)),
-        only=list(cfg.only) if cfg.only else list(MEASUREMENTS),
+        only=list(cfg.only) if cfg.only else list(DEFAULT_MEASUREMENTS),
     )
     if resolved.steps < 1 or resolved.warmup < 0:
         raise ValueError(
@@ -314,7 +319,7 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] | None = None) -> dic
     }
     ms = results["measurements"]
     for name in MEASUREMENTS:
-        if name not in (rcfg.only or MEASUREMENTS):
+        if name not in (rcfg.only or DEFAULT_MEASUREMENTS):
             continue
         say(f"  {_LABELS[name]} ...")
         t0 = time.perf_counter()
@@ -429,94 +434,40 @@ def format_table(results: dict[str, Any]) -> str:
 # command line (wired into `relcon bench`; also `python -m relcon.apps.speed`)
 # --------------------------------------------------------------------------------------------
 def add_bench_arguments(p: argparse.ArgumentParser) -> None:
-    """The ``relcon bench`` flags."""
-    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1, ...")
-    p.add_argument("--batch-size", type=int, help="anchors per step (default: 256 CUDA, 64 CPU)")
-    p.add_argument("--within-user", type=int, default=20, help="K (default 20)")
-    p.add_argument("--between-user", type=int, default=63, help="m (default 63, <= B - 1)")
-    p.add_argument("--steps", type=int, help="timed iterations (default: 10 CUDA, 3 CPU)")
-    p.add_argument("--warmup", type=int, help="untimed iterations first (default: 3 CUDA, 1 CPU)")
-    p.add_argument(
-        "--compile",
-        action="store_true",
-        help="compiled sparsemax; torch.compile the encoder on CUDA",
-    )
-    p.add_argument(
-        "--no-amp", action="store_true", help="no bf16 (CUDA: TF32 only; CPU: fp32 scoring)"
-    )
-    p.add_argument(
-        "--cpu-fp32-encoder",
-        action="store_true",
-        help="CPU with native bf16: keep the encoder in fp32 (bf16 scoring only), as with "
-        "PretrainConfig.cpu_bf16 = false",
-    )
-    p.add_argument("--num-workers", type=int, help="loader workers (default: 8 CUDA, 0 CPU)")
-    p.add_argument("--corpus", help="prepared corpus folder (default: synthetic data in memory)")
-    p.add_argument("--encoder", choices=["full", "small"], default="full")
-    p.add_argument("--distance", default="", help="trained distance (default: random weights)")
-    p.add_argument(
-        "--distance-batch-size", type=int, help="windows per distance step (1024 CUDA, 64 CPU)"
-    )
-    p.add_argument("--embed-batch-size", type=int, default=512)
-    p.add_argument(
-        "--embed-precision",
-        choices=["fp32", "bf16", "auto"],
-        help="(e)'s ResNet1DEncoder.embed precision (default: bf16 on CUDA with amp, else fp32)",
-    )
-    p.add_argument("--only", nargs="+", choices=list(MEASUREMENTS), help="only these measurements")
-    p.add_argument("--seed", type=int, default=0)
+    """The ``relcon bench`` flags: one per :class:`BenchConfig` field, plus ``--json``/``--quiet``."""
+    from relcon.config import add_flags
+
+    add_flags(p, BenchConfig, skip=["distance_config"])
     p.add_argument("--json", help="also write the results to this JSON file")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
 
-def bench_config_from_args(args: argparse.Namespace) -> BenchConfig:
-    """:class:`BenchConfig` from the flags of :func:`add_bench_arguments`."""
-    return BenchConfig(
-        device=args.device or "auto",
-        batch_size=args.batch_size,
-        within_user=args.within_user,
-        between_user=args.between_user,
-        steps=args.steps,
-        warmup=args.warmup,
-        compile=args.compile,
-        amp=not args.no_amp,
-        cpu_bf16=not args.cpu_fp32_encoder,
-        num_workers=args.num_workers,
-        corpus=args.corpus,
-        encoder=args.encoder,
-        distance=args.distance or "",
-        distance_batch_size=args.distance_batch_size,
-        embed_batch_size=args.embed_batch_size,
-        embed_precision=args.embed_precision,
-        only=args.only,
-        seed=args.seed,
-    )
-
-
-def run_from_args(args: argparse.Namespace) -> int:
-    """Run the measurements the flags ask for, print the table and optionally write the JSON."""
+def run_and_print(cfg: BenchConfig, json_path: str | None = None, quiet: bool = False) -> int:
+    """Run the measurements ``cfg`` asks for, print the table and optionally write the JSON."""
     from relcon.io import atomic_write_json
 
     results = run_bench(
-        bench_config_from_args(args),
-        log=None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True)),
+        cfg, log=None if quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     )
     print(format_table(results))
-    if args.json:
-        atomic_write_json(args.json, results)
-        print(f"\nwrote {args.json}")
+    if json_path:
+        atomic_write_json(json_path, results)
+        print(f"\nwrote {json_path}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m relcon.apps.speed [flags]``: the same as ``relcon bench``."""
+    from relcon.config import resolve_config
+
     parser = argparse.ArgumentParser(
         prog="python -m relcon.apps.speed", description="Throughput and memory of RelCon's stages."
     )
     add_bench_arguments(parser)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        return run_from_args(args)
+        cfg = resolve_config(BenchConfig, BenchConfig(), args)
+        return run_and_print(cfg, json_path=args.json, quiet=args.quiet)
     except (FileNotFoundError, FileExistsError, ValueError, RuntimeError, ImportError) as e:
         print(f"relcon: error: {e}", file=sys.stderr)
         return 2

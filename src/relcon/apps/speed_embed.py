@@ -181,6 +181,7 @@ def embed_end_to_end(
     model_windows: int = 4096,
     repeats: int = 3,
     prefetch: bool = True,
+    precision: str = "fp32",
     data: str | os.PathLike[str] = DEFAULT_DATA,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
@@ -199,6 +200,9 @@ def embed_end_to_end(
         In-memory windows per model-only pass, and passes (median) before and after.
     prefetch : bool
         Read in a background thread (as ``relcon embed`` does); False: one thread.
+    precision : str
+        :meth:`ResNet1DEncoder.embed`'s precision (both figures): ``"fp32"``, ``"bf16"``,
+        ``"auto"``.
 
     Returns
     -------
@@ -219,7 +223,7 @@ def embed_end_to_end(
     x = _first_windows(p, model_windows)
 
     def embed(w: np.ndarray) -> Any:
-        return enc.embed(w, batch_size=batch_size, device=device)
+        return enc.embed(w, batch_size=batch_size, device=device, precision=precision)
 
     load_before = list(os.getloadavg())
     say(f"model only on {len(x)} windows in memory ...")
@@ -271,6 +275,7 @@ def embed_end_to_end(
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "prefetch": prefetch,
+        "precision": precision,
         "batch_size": batch_size,
         "recording": {
             "path": str(p),
@@ -314,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=512)
     p.add_argument("--repeats", type=int, default=3, help="model-only passes before and after")
     p.add_argument("--no-prefetch", action="store_true", help="read in the main thread")
+    p.add_argument("--precision", choices=["fp32", "bf16", "auto"], default="fp32")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--data", default=str(DEFAULT_DATA), help="folder of synthetic recordings")
     p.add_argument("--json", help="write the result here")
@@ -324,7 +330,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     r = embed_end_to_end(
         args.recording, hours=args.hours, model=args.model, batch_size=args.batch_size,
-        repeats=args.repeats, prefetch=not args.no_prefetch, data=args.data, log=print,
+        repeats=args.repeats, prefetch=not args.no_prefetch, precision=args.precision,
+        data=args.data, log=print,
     )  # fmt: skip
     print(format_result(r))
     if args.json:

@@ -49,6 +49,12 @@ class BenchConfig:
     #: precision of (e), ResNet1DEncoder.embed's: None = "bf16" on CUDA with amp, else its
     #: default "fp32"; or "fp32", "bf16", "auto" (bf16 on a CPU with native bf16)
     embed_precision: str | None = None
+    #: "embed end to end" (a recording file on disk -> Parquet, as ``relcon embed``; run it with
+    #: ``only``): the encoder (a registry name, run folder or checkpoint), the recording (None:
+    #: a synthetic ``embed_hours``-long 100 Hz CSV.gz, written once under ~/.cache/relcon)
+    embed_model: str = "default"
+    embed_recording: str | None = None
+    embed_hours: float = 24.0
     n_augment: int = 2  # augmentations per window in distance training
     tau: float = 0.1
     block_seconds: float = 3600.0  # time blocks of the within-user candidates
@@ -507,6 +513,25 @@ class _Bench:
             "windows_per_timed_iteration": n,
             "precision": precision,
         }
+
+    # ---- (g) embed end to end -------------------------------------------------------------
+    def embed_end_to_end(self) -> dict[str, Any]:
+        from relcon.apps.speed_embed import embed_end_to_end
+        from relcon.models.encoder import resolve_precision
+
+        precision = self.cfg.embed_precision or ("bf16" if self.cuda and self.cfg.amp else "fp32")
+        r = embed_end_to_end(
+            self.cfg.embed_recording, hours=self.cfg.embed_hours, model=self.cfg.embed_model,
+            batch_size=self.cfg.embed_batch_size, device=str(self.device),
+            precision=resolve_precision(precision, self.device), log=self.log,
+        )  # fmt: skip
+        r["rates"] = {
+            "windows/s": r["rates"]["windows/s"],
+            "model-only windows/s": r["rates"]["model_only"],
+            "x model only": r["rates"]["ratio"],
+            "h of data/min": r["rates"]["hours_per_minute"],
+        }
+        return r
 
 
 def _entry(

@@ -80,6 +80,9 @@ class BenchmarkConfig:
         )
     )
     baselines: list[str] = field(default_factory=lambda: ["simclr", "augpred", "rebar"])
+    # encoders trained elsewhere to compare as well (registry names such as "relcon-wrist-full",
+    # or run folders); their pretraining subjects are left out of every method's scoring too
+    compare: list[str] = field(default_factory=list)
     # fine-tuning (supervised from scratch, RelCon end to end): capped to fit 2 CPU cores
     finetune: FinetuneConfig = field(
         default_factory=lambda: FinetuneConfig(epochs=15, patience=5, max_train_windows=2000)
@@ -207,7 +210,7 @@ def evaluate_tasks(
 ) -> list[Path]:
     """Evaluate every method on every task, all on the task's matched subjects and folds.
 
-    ``runs`` are the compared encoder runs (name -> folder); for each task the subjects any of
+    ``runs`` are the compared encoder runs (name -> folder, or a shipped model's name); for each task the subjects any of
     them was pretrained on are left out for every method (:func:`matched_subjects`), and the
     kept list goes to each evaluation's ``EvalConfig.subjects``. ``evaluations`` are
     ``(folder name, EvalConfig overrides)`` pairs (default: the benchmark's methods). Results go
@@ -292,6 +295,10 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, *, progress: bool = Tru
         runs[name] = pre / name
         if not (runs[name] / "model.safetensors").exists():
             pretrain_baseline(name, pcfg, runs[name], resume=True, progress=progress)
+    for name in cfg.compare:
+        if name in runs:
+            raise ValueError(f"compare: {name!r} collides with a benchmark run's name")
+        runs[name] = Path(name)
     timing["pretrain_s"] = time.perf_counter() - t
 
     t = time.perf_counter()

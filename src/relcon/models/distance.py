@@ -20,7 +20,7 @@ Differences from the public reference implementation, on purpose:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -292,7 +292,7 @@ class MotifDistanceConfig:
     #: "none": the paper's distance (windows as recorded); "canonical": both windows are first
     #: rotated into their own frame (:func:`canonical_orientation`), so the device's
     #: orientation does not count as a difference
-    orientation: str = "none"
+    orientation: str = field(default="none", metadata={"choices": ("none", "canonical")})
 
     def __post_init__(self) -> None:
         if self.orientation not in ORIENTATIONS:

@@ -170,6 +170,12 @@ def build_model(kind: str, architecture: dict, **fields: Any) -> nn.Module:
 #: Models shipped inside the package: name -> (folder, description). A relative folder is under
 #: ``relcon/assets/``; it holds one sub-folder per kind (``encoder/``, ``distance/``).
 SHIPPED: dict[str, tuple[str, str]] = {
+    "relcon-wrist-full": (
+        "model_full",
+        "the paper's full-size RelCon encoder (3.6M parameters, 256-d embeddings) and a "
+        "64-channel motif distance, pretrained on 153,600 anchors of wrist data from 48 people "
+        "(one H200, 3 minutes); the default (MODEL_CARD.md)",
+    ),
     "relcon-wrist-small": (
         "model",
         "small RelCon encoder (141k parameters, 128-d embeddings) and its motif distance, "
@@ -179,7 +185,7 @@ SHIPPED: dict[str, tuple[str, str]] = {
 }
 #: Other names of shipped models. ``"default"`` is what ``relcon.load()`` and every command
 #: without ``--model`` use.
-ALIASES: dict[str, str] = {"default": "relcon-wrist-small"}
+ALIASES: dict[str, str] = {"default": "relcon-wrist-full"}
 
 
 class ModelInfo(NamedTuple):

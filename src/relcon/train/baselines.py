@@ -42,6 +42,7 @@ Usage from Python::
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -135,6 +136,9 @@ def pretrain_baseline(
             f"teacher={cfg.teacher!r} is RelCon's ranking of candidates; the baselines have none "
             "(leave teacher = 'distance')"
         )
+    if cfg.method not in ("relcon", method):
+        raise ValueError(f"PretrainConfig.method is {cfg.method!r} but {method!r} was asked for")
+    cfg = dataclasses.replace(cfg, method=method)  # config.toml says what was trained
     CandidatePool(cfg.batch_size, cfg.within_user, cfg.between_user)  # check m before starting
 
     with open_run(

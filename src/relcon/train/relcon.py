@@ -75,6 +75,11 @@ def pretrain(
     """Run RelCon pretraining; returns the run folder (final weights in ``model.safetensors``)."""
     from relcon.data.datasets import load_segments
 
+    if cfg.method != "relcon":
+        raise ValueError(
+            f"PretrainConfig.method is {cfg.method!r}: train baselines with "
+            "relcon.train.baselines.pretrain_baseline (relcon pretrain --method does both)"
+        )
     if not cfg.distance:
         raise ValueError(
             "PretrainConfig.distance is empty: train a distance first (relcon train-distance)"
