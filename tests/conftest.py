@@ -91,3 +91,17 @@ def one_torch_thread() -> Iterator[None]:
 def demo_segments() -> Segments:
     """Every window of the bundled WISDM demo data (46 users); subset it, never modify it."""
     return load_segments(DataConfig(source="demo"))
+
+
+@pytest.fixture(scope="session")
+def encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run folder holding a tiny encoder with fixed random weights (seed 0)."""
+    import torch
+
+    from relcon.models.checkpoint import save_model
+    from relcon.models.encoder import ResNet1DEncoder
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("encoder")
+    save_model(folder, ResNet1DEncoder(TINY_ENCODER), "encoder", step=0)
+    return folder

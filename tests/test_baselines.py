@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
-import relcon.train.baselines as baselines_mod
+import relcon.train.relcon as loop_mod  # the one pretraining loop (RelCon and baselines)
 from conftest import TINY_DISTANCE, TINY_ENCODER
 from relcon.config import DistanceTrainConfig, PretrainConfig
 from relcon.data.augmentations import AUGMENTATIONS
@@ -214,14 +214,14 @@ def test_baseline_argument_errors(tmp_path, segs, distance_run):
 
 
 def _kill_after(monkeypatch, at_step):
-    real = baselines_mod.save_checkpoint
+    real = loop_mod.save_checkpoint
 
     def save_then_die(*args, **kwargs):
         real(*args, **kwargs)
         if kwargs["step"] == at_step:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(baselines_mod, "save_checkpoint", save_then_die)
+    monkeypatch.setattr(loop_mod, "save_checkpoint", save_then_die)
 
 
 def test_simclr_resumes_exactly_with_its_projection_head(tmp_path, segs, distance_run, monkeypatch):
@@ -230,7 +230,7 @@ def test_simclr_resumes_exactly_with_its_projection_head(tmp_path, segs, distanc
     _kill_after(monkeypatch, 2)
     with pytest.raises(KeyboardInterrupt):
         pretrain_baseline("simclr", cfg, tmp_path / "b", segments=segs, progress=False)
-    monkeypatch.setattr(baselines_mod, "save_checkpoint", save_checkpoint)
+    monkeypatch.setattr(loop_mod, "save_checkpoint", save_checkpoint)
     with pytest.raises(ValueError, match="cannot resume"):
         pretrain_baseline("augpred", cfg, tmp_path / "b", resume=True, segments=segs)
     resumed = pretrain_baseline(
@@ -292,7 +292,7 @@ def test_baselines_honour_precision_and_compile_like_relcon(
 def test_baselines_refuse_relcon_only_settings(tmp_path, segs, distance_run):
     cfg = _cfg(distance_run)
     cfg.teacher = "oracle"
-    with pytest.raises(ValueError, match="teacher='oracle' is RelCon's"):
+    with pytest.raises(ValueError, match="'distance' for the baselines"):
         pretrain_baseline("simclr", cfg, tmp_path / "o", segments=segs)
     cfg = _cfg(distance_run)
     cfg.between_user = 9

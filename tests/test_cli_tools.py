@@ -10,7 +10,6 @@ import pytest
 import torch
 
 import relcon
-from conftest import TINY_ENCODER
 from relcon.apps.embed import embed_recordings
 from relcon.cli import main
 from relcon.data.datasets import load_demo
@@ -18,7 +17,6 @@ from relcon.data.tasks import Task, save_task
 from relcon.data.windowing import window_recordings
 from relcon.models.checkpoint import save_model
 from relcon.models.distance import MotifDistance
-from relcon.models.encoder import ResNet1DEncoder
 
 G = 9.80665
 
@@ -43,14 +41,6 @@ def csvs(demo, tmp_path_factory):
     g = folder / "walk_g.csv.gz"
     pd.DataFrame({"time": t, "x": x[:, 0], "y": x[:, 1], "z": x[:, 2]}).to_csv(g, index=False)
     return {"ms2": ms, "g": g, "x": x}
-
-
-@pytest.fixture(scope="module")
-def encoder_dir(tmp_path_factory):
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("enc")
-    save_model(folder, ResNet1DEncoder(TINY_ENCODER), "encoder", step=0)
-    return folder
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,6 @@ from relcon.data.corpus.quality import nonwear_segments
 from relcon.data.formats import UnitsWarning
 from relcon.data.signal import G
 from relcon.data.stream import PROBE_ROWS, WindowSummary, iter_windows
-from relcon.models.checkpoint import save_model
 from relcon.models.encoder import ResNet1DEncoder
 from relcon.models.finetuned import FinetunedModel
 
@@ -37,14 +36,6 @@ pq = pytest.importorskip("pyarrow.parquet")
 #: Non-wear rule scaled down (60 s windows every 15 s) so that short recordings exercise it.
 SMALL_RULES = QualityRules(nonwear_window_s=60.0, nonwear_step_s=15.0)
 UNIX0 = 1_700_000_000.0
-
-
-@pytest.fixture(scope="module")
-def encoder_dir(tmp_path_factory):
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("encoder")
-    save_model(folder, ResNet1DEncoder(TINY_ENCODER), "encoder", step=0)
-    return folder
 
 
 @pytest.fixture(scope="module")

@@ -30,20 +30,11 @@ from relcon.apps.embed import EmbedConfig, embed_command, embed_recordings, load
 from relcon.apps.predict import PredictConfig, predict_command, predict_recordings
 from relcon.data.formats import G, UnitsWarning
 from relcon.data.stream import WindowSummary, iter_windows, read_recording
-from relcon.models.checkpoint import save_model
 from relcon.models.encoder import ResNet1DEncoder
 from relcon.models.finetuned import FinetunedModel
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 pq = pytest.importorskip("pyarrow.parquet")
-
-
-@pytest.fixture(scope="module")
-def encoder_dir(tmp_path_factory):
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("encoder")
-    save_model(folder, ResNet1DEncoder(TINY_ENCODER), "encoder", step=0)
-    return folder
 
 
 def _motion(n, fs, seed=0):

@@ -326,18 +326,15 @@ def test_read_wisdm_synthetic_caveats(tmp_path: Path) -> None:
 def test_read_wisdm_malformed_file(tmp_path: Path) -> None:
     root = _make_wisdm(tmp_path)
     bad = root / "wisdm_watch" / "raw" / "watch" / "accel" / "data_1702_accel_watch.txt"
-    bad.write_text("1702,A,100,1.0,2.0,3.0;\n1702,A,200,1.0,2.0;\n")
-    with pytest.raises(ValueError, match=r"data_1702_accel_watch\.txt.*row 2"):
-        read_wisdm_watch(root, subjects=[1702])
-    bad.write_text("1702,A,100,1.0,2.0,3.0;\n1703,A,200,1.0,2.0,3.0;\n")
-    with pytest.raises(ValueError, match=r"data_1702_accel_watch\.txt.*row 2 has subject 1703"):
-        read_wisdm_watch(root, subjects=[1702])
-    bad.write_text("1702,N,100,1.0,2.0,3.0;\n")
-    with pytest.raises(ValueError, match=r"data_1702_accel_watch\.txt.*unknown activity"):
-        read_wisdm_watch(root, subjects=[1702])
-    bad.write_text("")
-    with pytest.raises(ValueError, match=r"data_1702_accel_watch\.txt.*no data rows"):
-        read_wisdm_watch(root, subjects=[1702])
+    for text, problem in [
+        ("1702,A,100,1.0,2.0,3.0;\n1702,A,200,1.0,2.0;\n", "row 2"),
+        ("1702,A,100,1.0,2.0,3.0;\n1703,A,200,1.0,2.0,3.0;\n", "row 2 has subject 1703"),
+        ("1702,N,100,1.0,2.0,3.0;\n", "unknown activity"),
+        ("", "no data rows"),
+    ]:
+        bad.write_text(text)
+        with pytest.raises(ValueError, match=r"data_1702_accel_watch\.txt.*" + problem):
+            read_wisdm_watch(root, subjects=[1702])
 
 
 def _make_hapt(root: Path, labels: str) -> Path:

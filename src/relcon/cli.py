@@ -196,18 +196,11 @@ def run_train_distance(cfg: DistanceTrainConfig, opts: RunOptions) -> int:
 
 
 def run_pretrain(cfg: PretrainConfig, opts: RunOptions) -> int:
-    from relcon.train.baselines import METHODS, pretrain_baseline
-    from relcon.train.relcon import pretrain
+    from relcon.train.relcon import pretrain  # every method (RelCon and the baselines)
 
-    kw = {"resume": opts.resume, "overwrite": opts.overwrite, "progress": opts.progress}
-    if cfg.method == "relcon":
-        run = pretrain(cfg, opts.out, **kw)
-    elif cfg.method in METHODS:
-        run = pretrain_baseline(cfg.method, cfg, opts.out, **kw)
-    else:
-        raise ValueError(
-            f"unknown pretraining method {cfg.method!r}; choose relcon or one of {list(METHODS)}"
-        )
+    run = pretrain(
+        cfg, opts.out, resume=opts.resume, overwrite=opts.overwrite, progress=opts.progress
+    )
     print(f"{cfg.method} encoder saved in {run}/ (model.safetensors, model.json; metrics.csv)")
     return 0
 

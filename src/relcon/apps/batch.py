@@ -56,11 +56,14 @@ __all__ = [
     "METADATA_KEY",
     "BadRecording",
     "TableWriter",
+    "WindowFunction",
+    "WindowRunConfig",
     "check_output",
     "frame_windows",
     "model_record",
     "read_metadata",
     "report_path",
+    "run_command",
     "run_recordings",
     "summary_text",
     "weights_sha256",
@@ -70,6 +73,25 @@ __all__ = [
 METADATA_KEY = "relcon"
 
 Compute = Callable[[np.ndarray], dict[str, Any]]
+
+
+@dataclass
+class WindowFunction:
+    """What a run over recordings computes for every window.
+
+    ``compute`` maps a ``(n, 256, 3)`` float32 batch of windows in g at 100 Hz to output columns
+    (name -> length-``n`` array); ``command`` and ``record`` (what to say about the model) go
+    into the output's metadata. :func:`relcon.apps.embed.embed_recordings` builds one from an
+    encoder and :func:`relcon.apps.predict.predictor` from a fine-tuned model; pass your own as
+    ``model`` to the ``embed_*`` functions to stream any per-window computation through the
+    same reader.
+    """
+
+    compute: Compute
+    command: str = "embed"
+    record: dict[str, Any] = field(default_factory=dict)
+
+
 _SUFFIXES = (".parquet", ".pq", ".csv.gz", ".csv")
 
 
@@ -628,3 +650,50 @@ def _frame_part(b: WindowBatch, compute: Compute) -> pd.DataFrame:
         cols["start_time"] = pd.DatetimeIndex(ns.astype("datetime64[ns]")).tz_localize("UTC")
     cols.update(compute(b.x))
     return pd.DataFrame(cols)
+
+
+@dataclass
+class WindowRunConfig:
+    """The settings ``relcon embed`` and ``relcon predict`` share (their configs extend it):
+    which recordings, where the table goes, and how windows are read (see
+    :func:`relcon.data.stream.iter_windows`)."""
+
+    #: recording files or folders (csv[.gz], parquet, npz, cwa, gt3x, bin)
+    recordings: list[str] = field(default_factory=list)
+    out: str = ""  # output table: .parquet or .csv[.gz]
+    device: str = "auto"  # auto (default), cpu, cuda, cuda:1, ...
+    batch_size: int = 512  # windows per forward pass
+    stride_s: float = 2.56  # seconds between windows (2.56: no overlap)
+    units: str | None = None  # acceleration units: g, m/s^2 or mg (default: detected)
+    max_gap_s: float = 0.5  # longer gaps split a recording
+    keep_nonwear: bool = False  # do not drop non-wear windows
+    no_progress: bool = False  # no progress bar
+    overwrite: bool = False  # replace an existing --out (an input file is never overwritten)
+    #: leave out files that cannot be read (listed in the summary and in OUT.report.json)
+    #: instead of stopping
+    skip_bad: bool = False
+    chunk_s: float = 3600.0  # seconds of input read at a time (memory, not results)
+
+
+def run_command(cfg: WindowRunConfig, command: str, what: str, run: Callable[..., Path]) -> int:
+    """What ``relcon embed`` and ``relcon predict`` do with their settings.
+
+    Checks that ``cfg`` names recordings and an output, calls ``run(**options)`` (the options of
+    :func:`relcon.apps.embed.embed_recordings`, which ``predict_recordings`` shares) and prints
+    one line per recording (kept windows, hours of data and of gaps, dropped windows by reason,
+    rows removed), the files skipped and the total. Returns the exit status (0).
+    """
+    if not cfg.recordings:
+        raise ValueError(f"relcon {command}: give at least one recording file or folder")
+    if not cfg.out:
+        raise ValueError(f"relcon {command}: --out is required (a .parquet or .csv file)")
+    summaries: list[WindowSummary] = []
+    failed: list[BadRecording] = []
+    out = run(
+        batch_size=cfg.batch_size, device=cfg.device, stride_s=cfg.stride_s, units=cfg.units,
+        max_gap_s=cfg.max_gap_s, chunk_s=cfg.chunk_s, drop_nonwear=not cfg.keep_nonwear,
+        progress=not cfg.no_progress, overwrite=cfg.overwrite, skip_bad=cfg.skip_bad,
+        summaries=summaries, failed=failed,
+    )  # fmt: skip
+    print(summary_text(summaries, failed, out, what))
+    return 0

@@ -30,8 +30,8 @@ path, SHA-256 of its weights), the units used for each recording and the relcon 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,10 +40,12 @@ import pandas as pd
 
 from relcon.apps.batch import (
     BadRecording,
+    WindowFunction,
+    WindowRunConfig,
     frame_windows,
     model_record,
+    run_command,
     run_recordings,
-    summary_text,
 )
 from relcon.data.corpus.quality import QualityRules
 from relcon.data.stream import ArraySource, FrameSource, WindowSummary
@@ -65,29 +67,14 @@ __all__ = [
 
 
 @dataclass
-class EmbedConfig:
+class EmbedConfig(WindowRunConfig):
     """``relcon embed``: embed every 2.56 s window of raw recordings into one table.
 
     ``recordings`` are the command's positional arguments; ``out`` is required.
     """
 
-    #: recording files or folders (csv[.gz], parquet, npz, cwa, gt3x, bin)
-    recordings: list[str] = field(default_factory=list)
-    out: str = ""  # output table: .parquet or .csv[.gz]
     #: encoder run/checkpoint or shipped model name (default: the shipped RelCon model)
     model: str | None = None
-    device: str = "auto"  # auto (default), cpu, cuda, cuda:1, ...
-    batch_size: int = 512  # windows per forward pass
-    stride_s: float = 2.56  # seconds between windows (2.56: no overlap)
-    units: str | None = None  # acceleration units: g, m/s^2 or mg (default: detected)
-    max_gap_s: float = 0.5  # longer gaps split a recording
-    keep_nonwear: bool = False  # do not drop non-wear windows
-    no_progress: bool = False  # no progress bar
-    overwrite: bool = False  # replace an existing --out (an input file is never overwritten)
-    #: leave out files that cannot be read (listed in the summary and in OUT.report.json)
-    #: instead of stopping
-    skip_bad: bool = False
-    chunk_s: float = 3600.0  # seconds of input read at a time (memory, not results)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -146,7 +133,11 @@ def window_options(
     }  # fmt: skip
 
 
-def _embed_fn(enc: ResNet1DEncoder, batch_size: int) -> Callable[[np.ndarray], dict[str, Any]]:
+def _window_function(model: Any, device: str, batch_size: int) -> WindowFunction:
+    """``model`` as a :class:`WindowFunction` (an encoder's: columns ``e000`` ...)."""
+    if isinstance(model, WindowFunction):
+        return model
+    enc = load_encoder(model, device)
     names = [f"e{i:03d}" for i in range(enc.embed_dim)]
     dev = _model_device(enc)
 
@@ -154,7 +145,7 @@ def _embed_fn(enc: ResNet1DEncoder, batch_size: int) -> Callable[[np.ndarray], d
         z = enc.embed(x, batch_size=batch_size, device=dev)
         return dict(zip(names, z.T, strict=True))
 
-    return compute
+    return WindowFunction(compute, "embed", model_record(model, enc))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -164,7 +155,7 @@ def _embed_fn(enc: ResNet1DEncoder, batch_size: int) -> Callable[[np.ndarray], d
 
 def embed_recordings(
     paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
-    model: ResNet1DEncoder | str | os.PathLike[str] | None = None,
+    model: ResNet1DEncoder | str | os.PathLike[str] | WindowFunction | None = None,
     out: str | os.PathLike[str] = "embeddings.parquet",
     *,
     batch_size: int = 512,
@@ -193,8 +184,9 @@ def embed_recordings(
     paths : path-like or sequence of path-likes
         Recording files, or folders searched recursively for them (hidden entries skipped);
         processed in sorted order of their resolved paths.
-    model : ResNet1DEncoder, path-like or None
-        See :func:`load_encoder` (None: the shipped pretrained model).
+    model : ResNet1DEncoder, path-like, WindowFunction or None
+        See :func:`load_encoder` (None: the shipped pretrained model); a
+        :class:`~relcon.apps.batch.WindowFunction` computes its own columns instead.
     out : path-like
         ``*.parquet`` (or ``*.pq``), or ``*.csv`` / ``*.csv.gz``.
     batch_size : int
@@ -229,15 +221,15 @@ def embed_recordings(
     FileExistsError
         When ``out`` exists and ``overwrite`` is False.
     """
-    enc = load_encoder(model, device)
+    fn = _window_function(model, device, batch_size)
     kw = window_options(
         units=units, stride_s=stride_s, max_gap_s=max_gap_s, chunk_s=chunk_s,
         drop_nonwear=drop_nonwear, rules=rules,
     )  # fmt: skip
-    meta = {"command": "embed", "model": model_record(model, enc), "settings": _settings(kw)}
+    meta = {"command": fn.command, "model": fn.record, "settings": _settings(kw)}
     return run_recordings(
-        paths, out, _embed_fn(enc, batch_size), batch_size=batch_size, window_kw=kw,
-        desc="embed", progress=progress, overwrite=overwrite, skip_bad=skip_bad,
+        paths, out, fn.compute, batch_size=batch_size, window_kw=kw,
+        desc=fn.command, progress=progress, overwrite=overwrite, skip_bad=skip_bad,
         summaries=summaries, failed=failed, metadata=meta,
     )  # fmt: skip
 
@@ -248,26 +240,12 @@ def _settings(kw: dict[str, Any]) -> dict[str, Any]:
 
 
 def embed_command(cfg: EmbedConfig) -> int:
-    """``relcon embed``: everything the command does, from its configuration.
-
-    Embeds ``cfg.recordings`` into ``cfg.out`` (:func:`embed_recordings`) and prints one line
-    per recording (kept windows, hours of data and of gaps, dropped windows by reason, rows
-    removed), the files skipped and the total. Returns the exit status (0).
-    """
-    if not cfg.recordings:
-        raise ValueError("relcon embed: give at least one recording file or folder")
-    if not cfg.out:
-        raise ValueError("relcon embed: --out is required (a .parquet or .csv file)")
-    summaries: list[WindowSummary] = []
-    failed: list[BadRecording] = []
-    out = embed_recordings(
-        cfg.recordings, cfg.model, cfg.out, batch_size=cfg.batch_size, device=cfg.device,
-        stride_s=cfg.stride_s, units=cfg.units, max_gap_s=cfg.max_gap_s, chunk_s=cfg.chunk_s,
-        drop_nonwear=not cfg.keep_nonwear, progress=not cfg.no_progress,
-        overwrite=cfg.overwrite, skip_bad=cfg.skip_bad, summaries=summaries, failed=failed,
+    """``relcon embed``: embeds ``cfg.recordings`` into ``cfg.out`` (:func:`embed_recordings`)
+    and prints the per-recording summaries (:func:`relcon.apps.batch.run_command`)."""
+    return run_command(
+        cfg, "embed", "embeddings",
+        lambda **kw: embed_recordings(cfg.recordings, cfg.model, cfg.out, **kw),
     )  # fmt: skip
-    print(summary_text(summaries, failed, out, "embeddings"))
-    return 0
 
 
 def embed_array(
@@ -276,7 +254,7 @@ def embed_array(
     *,
     units: str | None = "g",
     start_s: float = 0.0,
-    model: ResNet1DEncoder | str | os.PathLike[str] | None = None,
+    model: ResNet1DEncoder | str | os.PathLike[str] | WindowFunction | None = None,
     stride_s: float = 2.56,
     max_gap_s: float = 0.5,
     drop_nonwear: bool = True,
@@ -298,8 +276,8 @@ def embed_array(
         ``"g"`` (default), ``"m/s^2"``, ``"mg"``, or None to detect them.
     start_s : float
         Time of the first sample, seconds (Unix time gives a ``start_time`` column).
-    model : ResNet1DEncoder, path-like or None
-        See :func:`load_encoder`.
+    model : ResNet1DEncoder, path-like, WindowFunction or None
+        See :func:`embed_recordings`.
     stride_s, max_gap_s, drop_nonwear, rules
         As in :func:`iter_windows`.
     batch_size : int
@@ -315,13 +293,12 @@ def embed_array(
         ``N`` rows (kept windows): ``window`` (int64), ``start_s`` (float64), ``start_time``
         (only with absolute time) and ``e000`` ... ``e{D-1}`` (float32).
     """
-    enc = load_encoder(model, device)
+    fn = _window_function(model, device, batch_size)
     kw = window_options(
         units=units, stride_s=stride_s, max_gap_s=max_gap_s, chunk_s=3600.0,
         drop_nonwear=drop_nonwear, rules=rules,
     )  # fmt: skip
-    return frame_windows(ArraySource(x, fs, start_s), _embed_fn(enc, batch_size), batch_size, kw,
-                         summary)  # fmt: skip
+    return frame_windows(ArraySource(x, fs, start_s), fn.compute, batch_size, kw, summary)
 
 
 def embed_dataframe(
@@ -334,7 +311,7 @@ def embed_dataframe(
     units: str | None = None,
     time_unit: str = "auto",
     fs: float | None = None,
-    model: ResNet1DEncoder | str | os.PathLike[str] | None = None,
+    model: ResNet1DEncoder | str | os.PathLike[str] | WindowFunction | None = None,
     stride_s: float = 2.56,
     max_gap_s: float = 0.5,
     drop_nonwear: bool = True,
@@ -361,8 +338,8 @@ def embed_dataframe(
         ``"auto"``, ``"s"``, ``"ms"``, ``"us"``, ``"ns"`` or ``"datetime"``.
     fs : float, optional
         Native sampling rate (estimated when None).
-    model : ResNet1DEncoder, path-like or None
-        See :func:`load_encoder`.
+    model : ResNet1DEncoder, path-like, WindowFunction or None
+        See :func:`embed_recordings`.
     stride_s, max_gap_s, drop_nonwear, rules
         As in :func:`iter_windows`.
     batch_size : int
@@ -378,10 +355,10 @@ def embed_dataframe(
         As :func:`embed_array`: ``window``, ``start_s``, ``start_time`` (with absolute time)
         and ``e000`` ... ``e{D-1}``.
     """
-    enc = load_encoder(model, device)
+    fn = _window_function(model, device, batch_size)
     source = FrameSource(df, time_column, (x_column, y_column, z_column))
     kw = window_options(
         units=units, stride_s=stride_s, max_gap_s=max_gap_s, chunk_s=3600.0,
         drop_nonwear=drop_nonwear, rules=rules, fs=fs, time_unit=time_unit,
     )  # fmt: skip
-    return frame_windows(source, _embed_fn(enc, batch_size), batch_size, kw, summary)
+    return frame_windows(source, fn.compute, batch_size, kw, summary)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,15 +32,12 @@ import pandas as pd
 import torch
 
 from relcon.apps.batch import (
-    BadRecording,
-    frame_windows,
+    WindowFunction,
+    WindowRunConfig,
     model_record,
-    run_recordings,
-    summary_text,
+    run_command,
 )
-from relcon.apps.embed import window_options
-from relcon.data.corpus.quality import QualityRules
-from relcon.data.stream import ArraySource, FrameSource, WindowSummary
+from relcon.apps.embed import embed_array, embed_dataframe, embed_recordings
 from relcon.models.finetuned import FinetunedModel
 
 __all__ = [
@@ -51,6 +48,7 @@ __all__ = [
     "predict_command",
     "predict_dataframe",
     "predict_recordings",
+    "predictor",
 ]
 
 ModelLike = FinetunedModel | str | os.PathLike[str]
@@ -58,7 +56,7 @@ NamesLike = Sequence[str] | Mapping[Any, str] | None
 
 
 @dataclass
-class PredictConfig:
+class PredictConfig(WindowRunConfig):
     """``relcon predict``: apply a model saved by ``relcon finetune`` to every 2.56 s window of
     raw recordings, one row per window.
 
@@ -67,21 +65,6 @@ class PredictConfig:
     """
 
     model: str = ""  # folder written by relcon finetune
-    #: recording files or folders (csv[.gz], parquet, npz, cwa, gt3x, bin)
-    recordings: list[str] = field(default_factory=list)
-    out: str = ""  # output table: .parquet or .csv[.gz]
-    device: str = "auto"  # auto (default), cpu, cuda, cuda:1, ...
-    batch_size: int = 512  # windows per forward pass
-    stride_s: float = 2.56  # seconds between windows (2.56: no overlap)
-    units: str | None = None  # acceleration units: g, m/s^2 or mg (default: detected)
-    max_gap_s: float = 0.5  # longer gaps split a recording
-    keep_nonwear: bool = False  # do not drop non-wear windows
-    no_progress: bool = False  # no progress bar
-    overwrite: bool = False  # replace an existing --out (an input file is never overwritten)
-    #: leave out files that cannot be read (listed in the summary and in OUT.report.json)
-    #: instead of stopping
-    skip_bad: bool = False
-    chunk_s: float = 3600.0  # seconds of input read at a time (memory, not results)
 
 
 def load_finetuned(model: ModelLike, device: str = "auto") -> FinetunedModel:
@@ -171,25 +154,29 @@ def _predict_fn(
     return classify
 
 
+def predictor(
+    model: ModelLike, device: str = "auto", batch_size: int = 512, class_names: NamesLike = None
+) -> WindowFunction:
+    """A fine-tuned model as the :class:`~relcon.apps.batch.WindowFunction` that the
+    ``embed_*`` functions stream windows through (prediction columns of the module docstring;
+    the metadata record names the model's path, weights hash, task type and classes)."""
+    m = load_finetuned(model, device)
+    record = model_record(model, m)
+    record["task_type"] = m.task_type
+    if m.classes is not None:
+        record["classes"] = m.classes.tolist()
+    return WindowFunction(_predict_fn(m, batch_size, class_names), "predict", record)
+
+
 def predict_recordings(
     model_dir: ModelLike,
     paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     out: str | os.PathLike[str] = "predictions.parquet",
     *,
+    class_names: NamesLike = None,
     batch_size: int = 512,
     device: str = "auto",
-    stride_s: float = 2.56,
-    units: str | None = None,
-    max_gap_s: float = 0.5,
-    chunk_s: float = 3600.0,
-    drop_nonwear: bool = True,
-    rules: QualityRules | None = None,
-    class_names: NamesLike = None,
-    progress: bool = True,
-    overwrite: bool = False,
-    skip_bad: bool = False,
-    summaries: list[WindowSummary] | None = None,
-    failed: list[BadRecording] | None = None,
+    **options: Any,
 ) -> Path:
     """Predict every 2.56 s window of recording files with a fine-tuned model.
 
@@ -197,72 +184,36 @@ def predict_recordings(
     ----------
     model_dir : FinetunedModel or path-like
         The model, or the folder written by :meth:`FinetunedModel.save`.
-    paths : path-like or sequence of path-likes
-        Recording files or folders, as in :func:`relcon.apps.embed.embed_recordings`.
-    out : path-like
-        ``*.parquet`` (or ``*.pq``), ``*.csv`` or ``*.csv.gz``.
-    batch_size : int
-        Windows per forward pass.
-    device : str
-        ``"auto"``, ``"cpu"``, ``"cuda"`` ...
-    stride_s, units, max_gap_s, chunk_s, drop_nonwear, rules
-        As in :func:`relcon.data.stream.iter_windows`.
+    paths, out
+        As in :func:`relcon.apps.embed.embed_recordings` (``*.parquet``, ``*.csv[.gz]``).
     class_names : sequence or mapping, optional
         See :func:`class_names`.
-    progress : bool
-        Show a progress bar (bytes of the input files read, with an estimate of the time left).
-    overwrite, skip_bad, failed
-        As in :func:`relcon.apps.embed.embed_recordings`.
-    summaries : list, optional
-        Receives one :class:`~relcon.data.stream.WindowSummary` per recording written.
+    batch_size, device, **options
+        Every other option of :func:`relcon.apps.embed.embed_recordings` (``stride_s``,
+        ``units``, ``max_gap_s``, ``chunk_s``, ``drop_nonwear``, ``rules``, ``progress``,
+        ``overwrite``, ``skip_bad``, ``summaries``, ``failed``), with the same meaning.
 
     Returns
     -------
     pathlib.Path
         ``out`` (columns in the module docstring; a Parquet file's metadata records the model's
-        path and weights hash, its classes, the units of each recording and the relcon version).
+        path and weights hash, its classes, the settings, the units of each recording and the
+        relcon version).
     """
-    model = load_finetuned(model_dir, device)
-    fn = _predict_fn(model, batch_size, class_names)
-    kw = window_options(
-        units=units, stride_s=stride_s, max_gap_s=max_gap_s, chunk_s=chunk_s,
-        drop_nonwear=drop_nonwear, rules=rules,
-    )  # fmt: skip
-    record = model_record(model_dir, model)
-    record["task_type"] = model.task_type
-    if model.classes is not None:
-        record["classes"] = model.classes.tolist()
-    meta = {"command": "predict", "model": record}
-    return run_recordings(
-        paths, out, fn, batch_size=batch_size, window_kw=kw, desc="predict", progress=progress,
-        overwrite=overwrite, skip_bad=skip_bad, summaries=summaries, failed=failed,
-        metadata=meta,
-    )  # fmt: skip
+    fn = predictor(model_dir, device, batch_size, class_names)
+    return embed_recordings(paths, fn, out, batch_size=batch_size, device=device, **options)
 
 
 def predict_command(cfg: PredictConfig) -> int:
-    """``relcon predict``: everything the command does, from its configuration.
-
-    Predicts every window of ``cfg.recordings`` with the model in ``cfg.model`` into
-    ``cfg.out`` (:func:`predict_recordings`) and prints the per-recording summaries, the files
-    skipped and the total. Returns the exit status (0).
-    """
+    """``relcon predict``: predicts every window of ``cfg.recordings`` with the model in
+    ``cfg.model`` into ``cfg.out`` (:func:`predict_recordings`) and prints the per-recording
+    summaries (:func:`relcon.apps.batch.run_command`)."""
     if not cfg.model:
         raise ValueError("relcon predict: give the model folder written by relcon finetune")
-    if not cfg.recordings:
-        raise ValueError("relcon predict: give at least one recording file or folder")
-    if not cfg.out:
-        raise ValueError("relcon predict: --out is required (a .parquet or .csv file)")
-    summaries: list[WindowSummary] = []
-    failed: list[BadRecording] = []
-    out = predict_recordings(
-        cfg.model, cfg.recordings, cfg.out, batch_size=cfg.batch_size, device=cfg.device,
-        stride_s=cfg.stride_s, units=cfg.units, max_gap_s=cfg.max_gap_s, chunk_s=cfg.chunk_s,
-        drop_nonwear=not cfg.keep_nonwear, progress=not cfg.no_progress,
-        overwrite=cfg.overwrite, skip_bad=cfg.skip_bad, summaries=summaries, failed=failed,
+    return run_command(
+        cfg, "predict", "predictions",
+        lambda **kw: predict_recordings(cfg.model, cfg.recordings, cfg.out, **kw),
     )  # fmt: skip
-    print(summary_text(summaries, failed, out, "predictions"))
-    return 0
 
 
 def predict_array(
@@ -270,87 +221,37 @@ def predict_array(
     x: np.ndarray,
     fs: float,
     *,
-    units: str | None = "g",
-    start_s: float = 0.0,
-    stride_s: float = 2.56,
-    max_gap_s: float = 0.5,
-    drop_nonwear: bool = True,
-    rules: QualityRules | None = None,
     class_names: NamesLike = None,
     batch_size: int = 512,
     device: str = "auto",
-    summary: WindowSummary | None = None,
+    **options: Any,
 ) -> pd.DataFrame:
     """Predict the windows of a uniformly sampled recording held in memory.
 
-    Parameters
-    ----------
-    model : FinetunedModel or path-like
-        The model or its folder.
-    x : numpy.ndarray
-        ``(T, 3)`` acceleration at ``fs``; sample ``i`` at ``start_s + i / fs``.
-    fs : float
-        Sampling rate in Hz.
-    units : str or None
-        ``"g"`` (default), ``"m/s^2"``, ``"mg"``, or None to detect.
-    start_s : float
-        Time of the first sample in seconds.
-    stride_s, max_gap_s, drop_nonwear, rules
-        As in :func:`relcon.data.stream.iter_windows`.
-    class_names : sequence or mapping, optional
-        See :func:`class_names`.
-    batch_size : int
-        Windows per forward pass.
-    device : str
-        ``"auto"``, ``"cpu"``, ``"cuda"`` ...
-    summary : WindowSummary, optional
-        Filled with the counts.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``N`` rows: ``window``, ``start_s``, ``start_time`` (with absolute time), then the
-        prediction columns of the module docstring.
+    ``x`` ``(T, 3)`` at ``fs`` Hz and ``**options`` (``units``, ``start_s``, ``stride_s``,
+    ``max_gap_s``, ``drop_nonwear``, ``rules``, ``summary``) as in
+    :func:`relcon.apps.embed.embed_array`; ``class_names`` as in :func:`class_names`. Returns
+    ``N`` rows: ``window``, ``start_s``, ``start_time`` (with absolute time), then the
+    prediction columns of the module docstring.
     """
-    m = load_finetuned(model, device)
-    kw = window_options(
-        units=units, stride_s=stride_s, max_gap_s=max_gap_s, chunk_s=3600.0,
-        drop_nonwear=drop_nonwear, rules=rules,
-    )  # fmt: skip
-    fn = _predict_fn(m, batch_size, class_names)
-    return frame_windows(ArraySource(x, fs, start_s), fn, batch_size, kw, summary)
+    fn = predictor(model, device, batch_size, class_names)
+    return embed_array(x, fs, model=fn, batch_size=batch_size, device=device, **options)
 
 
 def predict_dataframe(
     model: ModelLike,
     df: pd.DataFrame,
     *,
-    time_column: str | None = None,
-    x_column: str | None = None,
-    y_column: str | None = None,
-    z_column: str | None = None,
-    units: str | None = None,
-    time_unit: str = "auto",
-    fs: float | None = None,
-    stride_s: float = 2.56,
-    max_gap_s: float = 0.5,
-    drop_nonwear: bool = True,
-    rules: QualityRules | None = None,
     class_names: NamesLike = None,
     batch_size: int = 512,
     device: str = "auto",
-    summary: WindowSummary | None = None,
+    **options: Any,
 ) -> pd.DataFrame:
     """Predict the windows of a recording held in a DataFrame.
 
-    The frame is read as by :func:`relcon.apps.embed.embed_dataframe` (time column or
-    ``DatetimeIndex``, x, y, z columns); the other parameters and the result are those of
-    :func:`predict_array`.
+    The frame and ``**options`` (``time_column``, ``x_column`` ..., ``units``, ``time_unit``,
+    ``fs``, ``stride_s``, ``max_gap_s``, ``drop_nonwear``, ``rules``, ``summary``) are read as
+    by :func:`relcon.apps.embed.embed_dataframe`; the result is that of :func:`predict_array`.
     """
-    m = load_finetuned(model, device)
-    source = FrameSource(df, time_column, (x_column, y_column, z_column))
-    kw = window_options(
-        units=units, stride_s=stride_s, max_gap_s=max_gap_s, chunk_s=3600.0,
-        drop_nonwear=drop_nonwear, rules=rules, fs=fs, time_unit=time_unit,
-    )  # fmt: skip
-    return frame_windows(source, _predict_fn(m, batch_size, class_names), batch_size, kw, summary)
+    fn = predictor(model, device, batch_size, class_names)
+    return embed_dataframe(df, model=fn, batch_size=batch_size, device=device, **options)

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from relcon.losses.relcon import check_candidate_shapes
+
 __all__ = ["rebar_loss"]
 
 
@@ -40,19 +42,7 @@ def rebar_loss(anchors: Tensor, candidates: Tensor, distances: Tensor, tau: floa
         >>> rebar_loss(z, c, d, tau=0.1).shape
         torch.Size([])
     """
-    if anchors.ndim != 2 or candidates.ndim != 3 or distances.ndim != 2:
-        raise ValueError(
-            "expected anchors (B, D), candidates (B, C, D), distances (B, C); got "
-            f"{tuple(anchors.shape)}, {tuple(candidates.shape)}, {tuple(distances.shape)}"
-        )
-    b, c, d = candidates.shape
-    if anchors.shape != (b, d) or distances.shape != (b, c) or c < 1:
-        raise ValueError(
-            "shape mismatch: anchors (B, D), candidates (B, C >= 1, D), distances (B, C); got "
-            f"{tuple(anchors.shape)}, {tuple(candidates.shape)}, {tuple(distances.shape)}"
-        )
-    if tau <= 0:
-        raise ValueError(f"tau must be positive, got {tau}")
+    check_candidate_shapes(anchors, candidates, distances, tau, min_candidates=1)
     sim = torch.einsum("bd,bcd->bc", F.normalize(anchors, dim=-1), F.normalize(candidates, dim=-1))
     positive = distances.detach().argmin(dim=1)
     return F.cross_entropy(sim / tau, positive)

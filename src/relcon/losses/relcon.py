@@ -6,7 +6,32 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["relative_contrastive_loss"]
+__all__ = ["check_candidate_shapes", "relative_contrastive_loss"]
+
+
+def check_candidate_shapes(
+    anchors: Tensor, candidates: Tensor, distances: Tensor, tau: float, min_candidates: int = 0
+) -> int:
+    """Check the inputs of a loss over candidates ranked by distance; returns ``B``.
+
+    ``anchors`` ``(B, D)``, ``candidates`` ``(B, C, D)`` with ``C >= min_candidates``,
+    ``distances`` ``(B, C)`` and a positive temperature ``tau``; a ValueError names the shapes.
+    """
+    shapes = f"{tuple(anchors.shape)}, {tuple(candidates.shape)}, {tuple(distances.shape)}"
+    if anchors.ndim != 2 or candidates.ndim != 3 or distances.ndim != 2:
+        raise ValueError(
+            f"expected anchors (B, D), candidates (B, C, D), distances (B, C); got {shapes}"
+        )
+    b, c, d = candidates.shape
+    if anchors.shape != (b, d) or distances.shape != (b, c) or c < min_candidates:
+        at_least = f" >= {min_candidates}" if min_candidates else ""
+        raise ValueError(
+            f"shape mismatch: anchors (B, D), candidates (B, C{at_least}, D), distances (B, C); "
+            f"got {shapes}"
+        )
+    if tau <= 0:
+        raise ValueError(f"tau must be positive, got {tau}")
+    return b
 
 
 def relative_contrastive_loss(
@@ -51,19 +76,7 @@ def relative_contrastive_loss(
         >>> loss.shape
         torch.Size([])
     """
-    if anchors.ndim != 2 or candidates.ndim != 3 or distances.ndim != 2:
-        raise ValueError(
-            "expected anchors (B, D), candidates (B, C, D), distances (B, C); got "
-            f"{tuple(anchors.shape)}, {tuple(candidates.shape)}, {tuple(distances.shape)}"
-        )
-    b, c, d = candidates.shape
-    if anchors.shape != (b, d) or distances.shape != (b, c):
-        raise ValueError(
-            "shape mismatch: anchors (B, D), candidates (B, C, D), distances (B, C); got "
-            f"{tuple(anchors.shape)}, {tuple(candidates.shape)}, {tuple(distances.shape)}"
-        )
-    if tau <= 0:
-        raise ValueError(f"tau must be positive, got {tau}")
+    b = check_candidate_shapes(anchors, candidates, distances, tau)
 
     sim = torch.einsum("bd,bcd->bc", F.normalize(anchors, dim=-1), F.normalize(candidates, dim=-1))
     logits = sim / tau  # (B, C)

@@ -6,9 +6,10 @@ budget as :func:`relcon.train.relcon.pretrain` for the same :class:`~relcon.conf
 (same seed, so the very same anchors at every step) and background loader (``num_workers``), the
 same AdamW + warmup + cosine schedule, gradient clipping, ``accumulate``, precision (``amp``,
 ``cpu_bf16``), ``compile`` / ``compile_encoder``, ``torchrun`` data parallelism, run-folder lock,
-logging, checkpoints and ``--resume`` (the run set-up is :func:`relcon.train.common.open_run`,
-as for RelCon; one step is :func:`relcon.train.steps.simclr_step`, :func:`~relcon.train.steps.augpred_step`
-or :func:`~relcon.train.steps.rebar_step`):
+logging, checkpoints and ``--resume``: they are trained by RelCon's own loop,
+:func:`relcon.train.relcon.pretrain` with ``PretrainConfig.method`` set, where one step is
+:func:`relcon.train.steps.simclr_step`, :func:`~relcon.train.steps.augpred_step` or
+:func:`~relcon.train.steps.rebar_step` instead of :func:`~relcon.train.steps.relcon_step`:
 
 * ``"simclr"`` -- SimCLR (Chen et al., ICML 2020; for wearables Tang et al., arXiv:2011.11542):
   two views of every anchor, each with two of the eight augmentations RelCon's distance is trained
@@ -43,31 +44,16 @@ Usage from Python::
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
+from typing import Any
 
-import torch
 from torch import nn
-from tqdm.auto import tqdm
 
-from relcon.config import PretrainConfig, to_dict
+from relcon.config import PretrainConfig
 from relcon.data.augmentations import AUGMENTATIONS
-from relcon.data.corpus import user_names
-from relcon.data.loader import candidate_batches
-from relcon.data.sampling import CandidateSampler
-from relcon.data.windowing import Segments
-from relcon.models.checkpoint import load_model, save_checkpoint, save_model, trainer_state
-from relcon.models.encoder import ResNet1DEncoder
-from relcon.train.common import Throughput, cosine_lr, open_run, set_lr
 from relcon.train.steps import (
     AUGPRED_P,
-    CandidatePool,
-    EncoderWithHead,
-    StepResult,
     apply_augmentation_subset,
-    augpred_step,
-    rebar_step,
-    simclr_step,
 )
 
 __all__ = [
@@ -100,17 +86,10 @@ def build_head(method: str, embed_dim: int, projection_dim: int = 128) -> nn.Mod
     raise ValueError(f"unknown baseline {method!r}; expected one of {METHODS}")
 
 
-def pretrain_baseline(
-    method: str,
-    cfg: PretrainConfig,
-    out: str | Path,
-    *,
-    resume: bool = False,
-    overwrite: bool = False,
-    segments: Segments | None = None,
-    progress: bool = True,
-) -> Path:
-    """Pretrain an encoder with a baseline ``method`` ("simclr", "augpred" or "rebar").
+def pretrain_baseline(method: str, cfg: PretrainConfig, out: str | Path, **options: Any) -> Path:
+    """Pretrain an encoder with a baseline ``method`` ("simclr", "augpred" or "rebar"):
+    :func:`relcon.train.relcon.pretrain` with ``cfg.method = method`` (``options``: its
+    ``resume``, ``overwrite``, ``segments``, ``progress``).
 
     Uses the fields of ``cfg`` as :func:`relcon.train.relcon.pretrain` does (``tau`` is also
     SimCLR's temperature; ``distance``, ``between_user``, ``distance_chunk_pairs`` and ``compile``
@@ -122,112 +101,10 @@ def pretrain_baseline(
         The run folder; its ``model.safetensors`` / ``model.json`` hold a plain encoder, with
         ``"method"`` and ``"train_users"`` recorded in ``model.json``.
     """
-    from relcon.data.datasets import load_segments
-
     if method not in METHODS:
         raise ValueError(f"unknown baseline {method!r}; expected one of {METHODS}")
-    if method == "rebar" and not cfg.distance:
-        raise ValueError(
-            "REBAR needs a trained motif distance: set PretrainConfig.distance "
-            "(relcon train-distance)"
-        )
-    if cfg.teacher != "distance":
-        raise ValueError(
-            f"teacher={cfg.teacher!r} is RelCon's ranking of candidates; the baselines have none "
-            "(leave teacher = 'distance')"
-        )
     if cfg.method not in ("relcon", method):
         raise ValueError(f"PretrainConfig.method is {cfg.method!r} but {method!r} was asked for")
-    cfg = dataclasses.replace(cfg, method=method)  # config.toml says what was trained
-    CandidatePool(cfg.batch_size, cfg.within_user, cfg.between_user)  # check m before starting
+    from relcon.train.relcon import pretrain
 
-    with open_run(
-        cfg, out, resume=resume, overwrite=overwrite, cpu_bf16=cfg.cpu_bf16
-    ) as run:  # torchrun, run-folder lock, config.toml, seeds, precision
-        device = run.device
-
-        # ---- data: the same sampler and loader as RelCon, so the same anchors at every step
-        segs = segments if segments is not None else load_segments(cfg.data)
-        sampler = CandidateSampler(
-            segs.user,
-            segs.time_block(cfg.data.block_seconds),
-            batch_size=cfg.batch_size,
-            within_user=cfg.within_user,
-            seed=cfg.seed,
-            rank=run.dist.rank,
-            world_size=run.dist.world_size,
-        )
-        pool = CandidatePool(cfg.batch_size, cfg.within_user, cfg.between_user, device)
-        extra = {"train_users": user_names(segs), "method": method}
-
-        # ---- models: encoder (saved) + head (pretraining only) + frozen distance (REBAR) ---
-        distance = None
-        if method == "rebar":
-            distance, _ = load_model(cfg.distance, kind="distance", device=device)
-            distance.requires_grad_(False)
-        encoder = ResNet1DEncoder(cfg.encoder).to(device)
-        head = build_head(method, encoder.embed_dim, cfg.projection_dim).to(device)
-        trained = EncoderWithHead(encoder, head)
-        optimizer = torch.optim.AdamW(
-            trained.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
-        )
-        # resume: encoder + optimizer as RelCon's, the head from the checkpoint's trainer state
-        step, epoch, batch_in_epoch = run.restore(
-            encoder, optimizer, "encoder", modules={"head": head}, expect={"method": method}
-        )
-        trainer = run.step_context(
-            trained, optimizer, grad_clip=cfg.grad_clip, accumulate=cfg.accumulate,
-            compile=cfg.compile_encoder,
-        )  # fmt: skip
-        batches = candidate_batches(
-            segs.x, sampler, epoch, batch_in_epoch, num_workers=cfg.num_workers,
-            pin_memory=device.type == "cuda",
-        )  # fmt: skip
-
-        def step_once() -> StepResult:
-            if method == "simclr":
-                return simclr_step(
-                    trainer, batches, seed=cfg.seed, n_augment=cfg.n_augment, tau=cfg.tau
-                )
-            if method == "augpred":
-                return augpred_step(trainer, batches, seed=cfg.seed)
-            return rebar_step(
-                trainer, batches, pool, distance, tau=cfg.tau,  # type: ignore[arg-type]
-                chunk_pairs=cfg.distance_chunk_pairs, score_dtype=run.score_dtype,
-            )  # fmt: skip
-
-        # ---- training loop ----------------------------------------------------------------
-        trained.train()
-        bar = tqdm(
-            total=cfg.steps, initial=step, desc=method, disable=not (progress and run.main),
-            unit="step",
-        )  # fmt: skip
-        anchors = Throughput(step)
-        t_start = time.perf_counter()
-        while step < cfg.steps:
-            if cfg.max_seconds is not None and time.perf_counter() - t_start > cfg.max_seconds:
-                break  # out of time: the weights of this step are saved below
-            lr = set_lr(optimizer, cosine_lr(step, cfg.steps, cfg.lr, cfg.warmup_steps))
-            out = step_once()
-            step += 1
-            bar.update(1)
-
-            if step % cfg.log_every == 0 or step == cfg.steps:
-                per_step = cfg.batch_size * cfg.accumulate * run.dist.world_size
-                run.log(
-                    step, loss=out.loss.item(), acc=out.metrics["acc"].item(), lr=lr,
-                    grad_norm=out.grad_norm.item(), anchors_per_s=anchors.rate(step, per_step),
-                    epoch=out.epoch,
-                )  # fmt: skip
-                bar.set_postfix(loss=f"{out.loss.item():.3f}", epoch=out.epoch)
-            if (step % cfg.ckpt_every == 0 or step == cfg.steps) and run.main:
-                state = trainer_state(optimizer, out.epoch, out.next_batch)
-                state.update(method=method, head=head.state_dict())
-                save_checkpoint(
-                    run.dir, encoder, "encoder", step=step, run_config=to_dict(cfg),
-                    keep=cfg.keep_checkpoints, extra=extra, trainer_state=state,
-                )  # fmt: skip
-        bar.close()
-        if run.main:
-            save_model(run.dir, encoder, "encoder", step=step, run_config=to_dict(cfg), extra=extra)
-    return run.dir
+    return pretrain(dataclasses.replace(cfg, method=method), out, **options)

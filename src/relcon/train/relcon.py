@@ -1,4 +1,6 @@
-"""RelCon pretraining: train the encoder with the relative contrastive loss.
+"""RelCon pretraining: train the encoder with the relative contrastive loss (and, with
+``PretrainConfig.method``, the self-supervised baselines of :mod:`relcon.train.baselines` in the
+same loop).
 
 Read it top to bottom (one step is :func:`relcon.train.steps.relcon_step`). Each step:
 
@@ -45,10 +47,15 @@ from relcon.models.encoder import ResNet1DEncoder
 from relcon.train.common import Throughput, cosine_lr, open_run, set_lr
 from relcon.train.steps import (
     CandidatePool,
+    EncoderWithHead,
+    StepResult,
+    augpred_step,
     candidate_index,
     oracle_distances,
+    rebar_step,
     relcon_batch_loss,
     relcon_step,
+    simclr_step,
 )
 
 __all__ = [
@@ -72,20 +79,29 @@ def pretrain(
     segments: Segments | None = None,
     progress: bool = True,
 ) -> Path:
-    """Run RelCon pretraining; returns the run folder (final weights in ``model.safetensors``)."""
-    from relcon.data.datasets import load_segments
+    """Pretrain the encoder with ``cfg.method``; returns the run folder (``model.safetensors``).
 
-    if cfg.method != "relcon":
+    ``"relcon"`` (the default) is the relative contrastive loss; ``"simclr"``, ``"augpred"``
+    and ``"rebar"`` are the self-supervised baselines of :mod:`relcon.train.baselines`, trained
+    by this same loop (same sampler and anchors, optimiser, schedule, precision, checkpoints);
+    only the step function and a pretraining-only head differ.
+    """
+    from relcon.data.datasets import load_segments
+    from relcon.train.baselines import METHODS, build_head
+
+    method = cfg.method
+    if method != "relcon" and method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; expected 'relcon' or one of {METHODS}")
+    if method in ("relcon", "rebar") and not cfg.distance:
         raise ValueError(
-            f"PretrainConfig.method is {cfg.method!r}: train baselines with "
-            "relcon.train.baselines.pretrain_baseline (relcon pretrain --method does both)"
+            f"{method} needs a trained motif distance: set PretrainConfig.distance "
+            "(relcon train-distance)"
         )
-    if not cfg.distance:
+    if cfg.teacher not in TEACHERS or (method != "relcon" and cfg.teacher != "distance"):
         raise ValueError(
-            "PretrainConfig.distance is empty: train a distance first (relcon train-distance)"
+            f"teacher must be one of {TEACHERS} (and 'distance' for the baselines, which rank "
+            f"no candidates), got {cfg.teacher!r}"
         )
-    if cfg.teacher not in TEACHERS:
-        raise ValueError(f"teacher must be one of {TEACHERS}, got {cfg.teacher!r}")
     CandidatePool(cfg.batch_size, cfg.within_user, cfg.between_user)  # check m before starting
 
     with open_run(
@@ -93,7 +109,7 @@ def pretrain(
     ) as run:  # torchrun, run-folder lock, config.toml, seeds, precision
         device = run.device
 
-        # ---- data -----------------------------------------------------------------------
+        # ---- data: every method sees the same anchors at every step -----------------------
         segs = segments if segments is not None else load_segments(cfg.data)
         sampler = CandidateSampler(
             segs.user,
@@ -105,7 +121,9 @@ def pretrain(
             world_size=run.dist.world_size,
         )
         pool = CandidatePool(cfg.batch_size, cfg.within_user, cfg.between_user, device)
-        train_users = {"train_users": user_names(segs)}
+        extra = {"train_users": user_names(segs)}  # model.json
+        if method != "relcon":
+            extra["method"] = method
         window_labels = None
         if cfg.teacher == "oracle":
             window_labels = np.asarray(segs.label)
@@ -115,16 +133,26 @@ def pretrain(
                     "(pooled sources drop their labels; use one labelled source)"
                 )
 
-        # ---- models -----------------------------------------------------------------------
-        distance, _ = load_model(cfg.distance, kind="distance", device=device)
-        distance.requires_grad_(False)
+        # ---- models: encoder (saved), frozen distance, a baseline's head (pretraining only) -
+        distance = None
+        if method in ("relcon", "rebar"):
+            distance, _ = load_model(cfg.distance, kind="distance", device=device)
+            distance.requires_grad_(False)
         encoder = ResNet1DEncoder(cfg.encoder).to(device)
-        optimizer = torch.optim.AdamW(
-            encoder.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
+        head = (
+            None
+            if method == "relcon"
+            else build_head(method, encoder.embed_dim, cfg.projection_dim)
         )
-        step, epoch, batch_in_epoch = run.restore(encoder, optimizer, "encoder")
+        trained = encoder if head is None else EncoderWithHead(encoder, head.to(device))
+        optimizer = torch.optim.AdamW(
+            trained.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
+        )
+        # resume: a baseline's head comes back from the checkpoint's trainer state
+        heads = {"modules": {"head": head}, "expect": {"method": method}} if head else {}
+        step, epoch, batch_in_epoch = run.restore(encoder, optimizer, "encoder", **heads)
         trainer = run.step_context(
-            encoder, optimizer, grad_clip=cfg.grad_clip, accumulate=cfg.accumulate,
+            trained, optimizer, grad_clip=cfg.grad_clip, accumulate=cfg.accumulate,
             compile=cfg.compile_encoder,
         )  # fmt: skip
         batches = candidate_batches(
@@ -132,11 +160,25 @@ def pretrain(
             pin_memory=device.type == "cuda",
         )  # fmt: skip
 
+        def step_once() -> StepResult:
+            if method == "simclr":
+                return simclr_step(
+                    trainer, batches, seed=cfg.seed, n_augment=cfg.n_augment, tau=cfg.tau
+                )
+            if method == "augpred":
+                return augpred_step(trainer, batches, seed=cfg.seed)
+            step_fn = rebar_step if method == "rebar" else relcon_step
+            labels = {"window_labels": window_labels} if method == "relcon" else {}
+            return step_fn(
+                trainer, batches, pool, distance, tau=cfg.tau,  # type: ignore[arg-type]
+                chunk_pairs=cfg.distance_chunk_pairs, score_dtype=run.score_dtype, **labels,
+            )  # fmt: skip
+
         # ---- training loop ----------------------------------------------------------------
-        encoder.train()
+        trained.train()
         bar = tqdm(
-            total=cfg.steps, initial=step, desc="pretrain", disable=not (progress and run.main),
-            unit="step",
+            total=cfg.steps, initial=step, desc="pretrain" if head is None else method,
+            disable=not (progress and run.main), unit="step",
         )  # fmt: skip
         anchors = Throughput(step)
         t_start = time.perf_counter()
@@ -144,29 +186,27 @@ def pretrain(
             if cfg.max_seconds is not None and time.perf_counter() - t_start > cfg.max_seconds:
                 break  # out of time: the weights of this step are saved below
             lr = set_lr(optimizer, cosine_lr(step, cfg.steps, cfg.lr, cfg.warmup_steps))
-            out = relcon_step(
-                trainer, batches, pool, distance, tau=cfg.tau, chunk_pairs=cfg.distance_chunk_pairs,
-                score_dtype=run.score_dtype, window_labels=window_labels,
-            )  # fmt: skip
+            out = step_once()
             step += 1
             bar.update(1)
 
             if step % cfg.log_every == 0 or step == cfg.steps:
                 per_step = cfg.batch_size * cfg.accumulate * run.dist.world_size
+                metrics = {k: v.item() for k, v in out.metrics.items() if k == "acc"}
                 run.log(
-                    step, loss=out.loss.item(), lr=lr, grad_norm=out.grad_norm.item(),
+                    step, loss=out.loss.item(), **metrics, lr=lr, grad_norm=out.grad_norm.item(),
                     anchors_per_s=anchors.rate(step, per_step), epoch=out.epoch,
                 )  # fmt: skip
                 bar.set_postfix(loss=f"{out.loss.item():.3f}", epoch=out.epoch)
             if (step % cfg.ckpt_every == 0 or step == cfg.steps) and run.main:
+                state = trainer_state(optimizer, out.epoch, out.next_batch)
+                if head is not None:
+                    state.update(method=method, head=head.state_dict())
                 save_checkpoint(
                     run.dir, encoder, "encoder", step=step, run_config=to_dict(cfg),
-                    keep=cfg.keep_checkpoints, extra=train_users,
-                    trainer_state=trainer_state(optimizer, out.epoch, out.next_batch),
+                    keep=cfg.keep_checkpoints, extra=extra, trainer_state=state,
                 )  # fmt: skip
         bar.close()
         if run.main:
-            save_model(
-                run.dir, encoder, "encoder", step=step, run_config=to_dict(cfg), extra=train_users
-            )
+            save_model(run.dir, encoder, "encoder", step=step, run_config=to_dict(cfg), extra=extra)
     return run.dir
