@@ -662,6 +662,9 @@ class WindowRunConfig:
     recordings: list[str] = field(default_factory=list)
     out: str = ""  # output table: .parquet or .csv[.gz]
     device: str = "auto"  # auto (default), cpu, cuda, cuda:1, ...
+    #: fp32 (default), bf16 (autocast), or auto: bf16 on a CPU with native bf16 (AVX512-BF16,
+    #: AMX), about 2x faster there; outputs move by about 0.5 % (median), up to 5 %
+    precision: str = field(default="fp32", metadata={"choices": ("fp32", "bf16", "auto")})
     batch_size: int = 512  # windows per forward pass
     stride_s: float = 2.56  # seconds between windows (2.56: no overlap)
     units: str | None = None  # acceleration units: g, m/s^2 or mg (default: detected)
@@ -690,7 +693,8 @@ def run_command(cfg: WindowRunConfig, command: str, what: str, run: Callable[...
     summaries: list[WindowSummary] = []
     failed: list[BadRecording] = []
     out = run(
-        batch_size=cfg.batch_size, device=cfg.device, stride_s=cfg.stride_s, units=cfg.units,
+        batch_size=cfg.batch_size, device=cfg.device, precision=cfg.precision,
+        stride_s=cfg.stride_s, units=cfg.units,
         max_gap_s=cfg.max_gap_s, chunk_s=cfg.chunk_s, drop_nonwear=not cfg.keep_nonwear,
         progress=not cfg.no_progress, overwrite=cfg.overwrite, skip_bad=cfg.skip_bad,
         summaries=summaries, failed=failed,

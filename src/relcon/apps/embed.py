@@ -49,6 +49,7 @@ from relcon.apps.batch import (
 )
 from relcon.data.corpus.quality import QualityRules
 from relcon.data.stream import ArraySource, FrameSource, WindowSummary
+from relcon.models.encoder import resolve_precision
 
 if TYPE_CHECKING:
     import torch
@@ -133,7 +134,9 @@ def window_options(
     }  # fmt: skip
 
 
-def _window_function(model: Any, device: str, batch_size: int) -> WindowFunction:
+def _window_function(
+    model: Any, device: str, batch_size: int, precision: str = "fp32"
+) -> WindowFunction:
     """``model`` as a :class:`WindowFunction` (an encoder's: columns ``e000`` ...)."""
     if isinstance(model, WindowFunction):
         return model
@@ -142,10 +145,12 @@ def _window_function(model: Any, device: str, batch_size: int) -> WindowFunction
     dev = _model_device(enc)
 
     def compute(x: np.ndarray) -> dict[str, Any]:
-        z = enc.embed(x, batch_size=batch_size, device=dev)
+        z = enc.embed(x, batch_size=batch_size, device=dev, precision=precision)
         return dict(zip(names, z.T, strict=True))
 
-    return WindowFunction(compute, "embed", model_record(model, enc))
+    record = model_record(model, enc)
+    record["precision"] = resolve_precision(precision, dev)
+    return WindowFunction(compute, "embed", record)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -160,6 +165,7 @@ def embed_recordings(
     *,
     batch_size: int = 512,
     device: str = "auto",
+    precision: str = "fp32",
     stride_s: float = 2.56,
     units: str | None = None,
     max_gap_s: float = 0.5,
@@ -193,6 +199,10 @@ def embed_recordings(
         Windows per forward pass.
     device : str
         ``"auto"``, ``"cpu"``, ``"cuda"`` ...
+    precision : str
+        ``"fp32"`` (default), ``"bf16"`` or ``"auto"`` (bf16 on a CPU with native bf16): see
+        :meth:`~relcon.models.ResNet1DEncoder.embed` (about 2x faster there; embeddings move by
+        about 0.5 % median, up to 5 %).
     stride_s, units, max_gap_s, chunk_s, drop_nonwear, rules
         As in :func:`~relcon.data.stream.iter_windows` (the same for every recording). A row
         with a missing value is removed and counted; the hole follows the gap rule.
@@ -221,7 +231,7 @@ def embed_recordings(
     FileExistsError
         When ``out`` exists and ``overwrite`` is False.
     """
-    fn = _window_function(model, device, batch_size)
+    fn = _window_function(model, device, batch_size, precision)
     kw = window_options(
         units=units, stride_s=stride_s, max_gap_s=max_gap_s, chunk_s=chunk_s,
         drop_nonwear=drop_nonwear, rules=rules,
@@ -261,6 +271,7 @@ def embed_array(
     rules: QualityRules | None = None,
     batch_size: int = 512,
     device: str = "auto",
+    precision: str = "fp32",
     summary: WindowSummary | None = None,
 ) -> pd.DataFrame:
     """Embed a uniformly sampled recording held in memory.
@@ -284,6 +295,10 @@ def embed_array(
         Windows per forward pass.
     device : str
         ``"auto"``, ``"cpu"``, ``"cuda"`` ...
+    precision : str
+        ``"fp32"`` (default), ``"bf16"`` or ``"auto"`` (bf16 on a CPU with native bf16): see
+        :meth:`~relcon.models.ResNet1DEncoder.embed` (about 2x faster there; embeddings move by
+        about 0.5 % median, up to 5 %).
     summary : WindowSummary, optional
         Filled with the counts.
 
@@ -293,7 +308,7 @@ def embed_array(
         ``N`` rows (kept windows): ``window`` (int64), ``start_s`` (float64), ``start_time``
         (only with absolute time) and ``e000`` ... ``e{D-1}`` (float32).
     """
-    fn = _window_function(model, device, batch_size)
+    fn = _window_function(model, device, batch_size, precision)
     kw = window_options(
         units=units, stride_s=stride_s, max_gap_s=max_gap_s, chunk_s=3600.0,
         drop_nonwear=drop_nonwear, rules=rules,
@@ -318,6 +333,7 @@ def embed_dataframe(
     rules: QualityRules | None = None,
     batch_size: int = 512,
     device: str = "auto",
+    precision: str = "fp32",
     summary: WindowSummary | None = None,
 ) -> pd.DataFrame:
     """Embed a recording held in a DataFrame with a time column and x, y, z columns.
@@ -346,6 +362,10 @@ def embed_dataframe(
         Windows per forward pass.
     device : str
         ``"auto"``, ``"cpu"``, ``"cuda"`` ...
+    precision : str
+        ``"fp32"`` (default), ``"bf16"`` or ``"auto"`` (bf16 on a CPU with native bf16): see
+        :meth:`~relcon.models.ResNet1DEncoder.embed` (about 2x faster there; embeddings move by
+        about 0.5 % median, up to 5 %).
     summary : WindowSummary, optional
         Filled with the counts.
 
@@ -355,7 +375,7 @@ def embed_dataframe(
         As :func:`embed_array`: ``window``, ``start_s``, ``start_time`` (with absolute time)
         and ``e000`` ... ``e{D-1}``.
     """
-    fn = _window_function(model, device, batch_size)
+    fn = _window_function(model, device, batch_size, precision)
     source = FrameSource(df, time_column, (x_column, y_column, z_column))
     kw = window_options(
         units=units, stride_s=stride_s, max_gap_s=max_gap_s, chunk_s=3600.0,

@@ -38,6 +38,7 @@ from relcon.apps.batch import (
     run_command,
 )
 from relcon.apps.embed import embed_array, embed_dataframe, embed_recordings
+from relcon.models.encoder import resolve_precision
 from relcon.models.finetuned import FinetunedModel
 
 __all__ = [
@@ -128,12 +129,12 @@ def class_names(model: FinetunedModel, names: NamesLike = None) -> list[str]:
 
 
 def _predict_fn(
-    model: FinetunedModel, batch_size: int, names: NamesLike
+    model: FinetunedModel, batch_size: int, names: NamesLike, precision: str = "fp32"
 ) -> Callable[[np.ndarray], dict[str, Any]]:
     if model.classes is None:
 
         def regress(x: np.ndarray) -> dict[str, Any]:
-            out = model.outputs(x, batch_size)
+            out = model.outputs(x, batch_size, precision)
             return {
                 "prediction": model.target_mean + model.target_std * out[:, 0].astype(np.float64)
             }
@@ -144,7 +145,7 @@ def _predict_fn(
     prob_cols = [f"prob_{n}" for n in labels]
 
     def classify(x: np.ndarray) -> dict[str, Any]:
-        logits = model.outputs(x, batch_size)
+        logits = model.outputs(x, batch_size, precision)
         probs = torch.softmax(torch.from_numpy(logits).double(), dim=1).numpy().astype(np.float32)
         best = logits.argmax(axis=1)
         cols: dict[str, Any] = {"prediction": labels[best], "prediction_code": codes[best]}
@@ -155,7 +156,11 @@ def _predict_fn(
 
 
 def predictor(
-    model: ModelLike, device: str = "auto", batch_size: int = 512, class_names: NamesLike = None
+    model: ModelLike,
+    device: str = "auto",
+    batch_size: int = 512,
+    class_names: NamesLike = None,
+    precision: str = "fp32",
 ) -> WindowFunction:
     """A fine-tuned model as the :class:`~relcon.apps.batch.WindowFunction` that the
     ``embed_*`` functions stream windows through (prediction columns of the module docstring;
@@ -163,9 +168,10 @@ def predictor(
     m = load_finetuned(model, device)
     record = model_record(model, m)
     record["task_type"] = m.task_type
+    record["precision"] = resolve_precision(precision, next(m.parameters()).device)
     if m.classes is not None:
         record["classes"] = m.classes.tolist()
-    return WindowFunction(_predict_fn(m, batch_size, class_names), "predict", record)
+    return WindowFunction(_predict_fn(m, batch_size, class_names, precision), "predict", record)
 
 
 def predict_recordings(
@@ -176,6 +182,7 @@ def predict_recordings(
     class_names: NamesLike = None,
     batch_size: int = 512,
     device: str = "auto",
+    precision: str = "fp32",
     **options: Any,
 ) -> Path:
     """Predict every 2.56 s window of recording files with a fine-tuned model.
@@ -188,6 +195,9 @@ def predict_recordings(
         As in :func:`relcon.apps.embed.embed_recordings` (``*.parquet``, ``*.csv[.gz]``).
     class_names : sequence or mapping, optional
         See :func:`class_names`.
+    precision : str
+        ``"fp32"`` (default), ``"bf16"`` or ``"auto"``, as in
+        :func:`relcon.apps.embed.embed_recordings`.
     batch_size, device, **options
         Every other option of :func:`relcon.apps.embed.embed_recordings` (``stride_s``,
         ``units``, ``max_gap_s``, ``chunk_s``, ``drop_nonwear``, ``rules``, ``progress``,
@@ -200,7 +210,7 @@ def predict_recordings(
         path and weights hash, its classes, the settings, the units of each recording and the
         relcon version).
     """
-    fn = predictor(model_dir, device, batch_size, class_names)
+    fn = predictor(model_dir, device, batch_size, class_names, precision)
     return embed_recordings(paths, fn, out, batch_size=batch_size, device=device, **options)
 
 
@@ -224,6 +234,7 @@ def predict_array(
     class_names: NamesLike = None,
     batch_size: int = 512,
     device: str = "auto",
+    precision: str = "fp32",
     **options: Any,
 ) -> pd.DataFrame:
     """Predict the windows of a uniformly sampled recording held in memory.
@@ -234,7 +245,7 @@ def predict_array(
     ``N`` rows: ``window``, ``start_s``, ``start_time`` (with absolute time), then the
     prediction columns of the module docstring.
     """
-    fn = predictor(model, device, batch_size, class_names)
+    fn = predictor(model, device, batch_size, class_names, precision)
     return embed_array(x, fs, model=fn, batch_size=batch_size, device=device, **options)
 
 
@@ -245,6 +256,7 @@ def predict_dataframe(
     class_names: NamesLike = None,
     batch_size: int = 512,
     device: str = "auto",
+    precision: str = "fp32",
     **options: Any,
 ) -> pd.DataFrame:
     """Predict the windows of a recording held in a DataFrame.
@@ -253,5 +265,5 @@ def predict_dataframe(
     ``fs``, ``stride_s``, ``max_gap_s``, ``drop_nonwear``, ``rules``, ``summary``) are read as
     by :func:`relcon.apps.embed.embed_dataframe`; the result is that of :func:`predict_array`.
     """
-    fn = predictor(model, device, batch_size, class_names)
+    fn = predictor(model, device, batch_size, class_names, precision)
     return embed_dataframe(df, model=fn, batch_size=batch_size, device=device, **options)

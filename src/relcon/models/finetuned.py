@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from relcon.models.encoder import WINDOW, ResNet1DEncoder
+from relcon.models.encoder import WINDOW, ResNet1DEncoder, _autocast, resolve_precision
 
 __all__ = ["TASK_TYPES", "FinetunedModel"]
 
@@ -87,22 +87,27 @@ class FinetunedModel(nn.Module):
         return self.head(self.encoder(x))
 
     @torch.no_grad()
-    def outputs(self, x: np.ndarray | Tensor, batch_size: int = 512) -> np.ndarray:
-        """Raw outputs ``(N, K)`` (logits, or standardised values) for windows ``(N, 256, 3)``."""
+    def outputs(
+        self, x: np.ndarray | Tensor, batch_size: int = 512, precision: str = "fp32"
+    ) -> np.ndarray:
+        """Raw outputs ``(N, K)`` (logits, or standardised values) for windows ``(N, 256, 3)``;
+        ``precision`` as in :meth:`ResNet1DEncoder.embed` (``"fp32"``, ``"bf16"``, ``"auto"``)."""
         if x.ndim != 3 or x.shape[1] < WINDOW or x.shape[2] != self.encoder.config.in_channels:
             raise ValueError(
                 f"expected (N, T >= {WINDOW}, {self.encoder.config.in_channels}) windows, got "
                 f"{tuple(x.shape)}"
             )
         device = next(self.parameters()).device
+        precision = resolve_precision(precision, device)
         was_training = self.training
         self.eval()
         try:
-            parts = [
-                self(torch.as_tensor(np.asarray(x[s : s + batch_size]), dtype=torch.float32)
-                     .to(device).transpose(1, 2)).float().cpu().numpy()
-                for s in range(0, len(x), batch_size)
-            ]  # fmt: skip
+            with _autocast(precision, device):
+                parts = [
+                    self(torch.as_tensor(np.asarray(x[s : s + batch_size]), dtype=torch.float32)
+                         .to(device).transpose(1, 2)).float().cpu().numpy()
+                    for s in range(0, len(x), batch_size)
+                ]  # fmt: skip
         finally:
             self.train(was_training)
         return np.concatenate(parts) if parts else np.zeros((0, self.head_out), np.float32)
