@@ -107,12 +107,21 @@ class ReadReport:
         if n:
             self.dropped[reason] = self.dropped.get(reason, 0) + int(n)
 
-    def add_pieces(self, stats: dict[str, Any]) -> None:
-        """Accumulate the statistics returned by :func:`relcon.data.signal.to_uniform_pieces`."""
+    def add_pieces(
+        self, stats: dict[str, Any], details: dict[str, Any] | None = None, extra: tuple = ()
+    ) -> None:
+        """Accumulate the statistics returned by :func:`relcon.data.signal.to_uniform_pieces`.
+
+        With ``details`` (what the file or block was: subject, activity, rows, ...), also list
+        it in :attr:`details` followed by its sampling rates, duplicates and gap splits and the
+        ``extra`` statistics named."""
         self.n_gaps_split += int(stats.get("n_gaps_split", 0))
         self.drop("duplicate_timestamp_rows", int(stats.get("n_duplicates_dropped", 0)))
         self.drop("too_short_pieces", int(stats.get("n_pieces_dropped_short", 0)))
         self.drop("too_short_piece_samples", int(stats.get("n_samples_dropped_short", 0)))
+        if details is not None:
+            keys = ("fs_estimated", "fs_native", "n_duplicates_dropped", "n_gaps_split", *extra)
+            self.details.append({**details, **{k: stats[k] for k in keys}})
 
     def summary(self) -> str:
         """One-line human-readable summary."""

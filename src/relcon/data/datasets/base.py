@@ -77,11 +77,10 @@ def _finish(report: ReadReport | None, local: ReadReport, recs: list[Recording])
 
 def _pieces_to_recordings(
     pieces: list[UniformPiece],
-    *,
     user: str,
     prefix: str,
     label_names: tuple[str, ...],
-    source: str,
+    source: str | os.PathLike[str],
 ) -> list[Recording]:
     return [
         Recording(
@@ -92,7 +91,7 @@ def _pieces_to_recordings(
             start_s=float(p.t0_s),
             labels=p.labels,
             label_names=label_names,
-            source=source,
+            source=str(source),
         )
         for k, p in enumerate(pieces)
     ]

@@ -374,20 +374,8 @@ def read_oxford_step_count(
         pieces, stats = to_uniform_pieces(
             t_s, xyz, None, fs_out=TARGET_FS, max_gap_s=max_gap_s, source=str(path)
         )
-        local.add_pieces(stats)
-        local.details.append(
-            {
-                "recording": src["name"],
-                "part": src["part"],
-                "position": src["position"],
-                "n_rows": len(arr),
-                "fs_estimated": stats["fs_estimated"],
-                "fs_native": stats["fs_native"],
-                "n_duplicates_dropped": stats["n_duplicates_dropped"],
-                "n_gaps_split": stats["n_gaps_split"],
-                "max_dt_s": stats["max_dt_s"],
-            }
-        )
+        part = {"recording": src["name"], "part": src["part"], "position": src["position"]}
+        local.add_pieces(stats, {**part, "n_rows": len(arr)}, extra=("max_dt_s",))
         recs.extend(
             _pieces_to_recordings(
                 pieces,

@@ -137,26 +137,8 @@ def read_spsw_smartwatch(
             pieces, stats = to_uniform_pieces(
                 t_s, xyz, lab, fs_out=TARGET_FS, max_gap_s=max_gap_s, source=str(path)
             )
-            local.add_pieces(stats)
-            local.details.append(
-                {
-                    "subject": sid,
-                    "execution": exec_id,
-                    "n_rows": len(df),
-                    "fs_estimated": stats["fs_estimated"],
-                    "fs_native": stats["fs_native"],
-                    "n_duplicates_dropped": stats["n_duplicates_dropped"],
-                    "n_gaps_split": stats["n_gaps_split"],
-                }
-            )
-            recs.extend(
-                _pieces_to_recordings(
-                    pieces,
-                    user=f"spsw:{sid}",
-                    prefix=f"spsw:{sid}:{exec_id}",
-                    label_names=SPSW_LABELS,
-                    source=str(path),
-                )
-            )
+            local.add_pieces(stats, {"subject": sid, "execution": exec_id, "n_rows": len(df)})
+            user = f"spsw:{sid}"
+            recs += _pieces_to_recordings(pieces, user, f"{user}:{exec_id}", SPSW_LABELS, path)
     _finish(report, local, recs)
     return recs

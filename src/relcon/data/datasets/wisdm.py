@@ -237,28 +237,10 @@ def read_wisdm_watch(
             pieces, stats = to_uniform_pieces(
                 t_s, xyz, lab, fs_out=TARGET_FS, max_gap_s=max_gap_s, source=src
             )
-            local.add_pieces(stats)
-            local.details.append(
-                {
-                    "subject": sid,
-                    "activity": letter,
-                    "n_rows": len(block),
-                    "duration_s": float(t_s[-1] - t_s[0]),
-                    "fs_estimated": stats["fs_estimated"],
-                    "fs_native": stats["fs_native"],
-                    "n_duplicates_dropped": stats["n_duplicates_dropped"],
-                    "n_gaps_split": stats["n_gaps_split"],
-                    "n_pieces": stats["n_pieces"],
-                }
-            )
-            recs.extend(
-                _pieces_to_recordings(
-                    pieces,
-                    user=f"wisdm_watch:{sid}",
-                    prefix=f"wisdm_watch:{sid}:{letter}",
-                    label_names=label_names,
-                    source=str(path),
-                )
-            )
+            block_info = {"subject": sid, "activity": letter, "n_rows": len(block)}
+            block_info["duration_s"] = float(t_s[-1] - t_s[0])
+            local.add_pieces(stats, block_info, extra=("n_pieces",))
+            user = f"wisdm_watch:{sid}"
+            recs += _pieces_to_recordings(pieces, user, f"{user}:{letter}", label_names, path)
     _finish(report, local, recs)
     return recs
