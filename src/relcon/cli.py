@@ -60,17 +60,21 @@ class PrepareConfig:
     """``relcon prepare``: raw recordings into a sharded corpus (see relcon.data.corpus)."""
 
     inputs: list[str] = field(default_factory=list)  # files or folders of recordings
-    units: str | None = None  # g, m/s^2 or mg (default: detected)
-    storage: str = "int16"  # int16 or float16
+    #: units of the inputs: g, m/s^2 or mg (default: detected)
+    units: str | None = field(default=None, metadata={"choices": ("g", "m/s^2", "mg")})
+    #: how segments are stored: int16 or float16
+    storage: str = field(default="int16", metadata={"choices": ("int16", "float16")})
     shard_segments: int = 65536  # segments per shard file
-    user_from: str = "stem"  # user id = file stem ("stem") or parent folder ("parent")
+    #: user id = file stem ("stem") or parent folder ("parent")
+    user_from: str = field(default="stem", metadata={"choices": ("stem", "parent")})
     stride_s: float = 2.56
     max_gap_s: float = 0.5  # longer gaps split a recording
     block_seconds: float = 3600.0  # time block of within-user candidates
     drop_nonwear: bool = True  # drop non-wear stretches
     drop_flat: bool = True  # drop flat segments
     drop_clipped: bool = False  # drop segments that hit the sensor's range
-    on_error: str = "raise"  # a bad input file: "raise" (stop) or "skip" (skip and count it)
+    #: a bad input file: "raise" (stop) or "skip" (skip and count it)
+    on_error: str = field(default="raise", metadata={"choices": ("raise", "skip")})
 
 
 @dataclass

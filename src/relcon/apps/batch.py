@@ -667,7 +667,8 @@ class WindowRunConfig:
     precision: str = field(default="fp32", metadata={"choices": ("fp32", "bf16", "auto")})
     batch_size: int = 512  # windows per forward pass
     stride_s: float = 2.56  # seconds between windows (2.56: no overlap)
-    units: str | None = None  # acceleration units: g, m/s^2 or mg (default: detected)
+    #: acceleration units: g, m/s^2 or mg (default: detected)
+    units: str | None = field(default=None, metadata={"choices": ("g", "m/s^2", "mg")})
     max_gap_s: float = 0.5  # longer gaps split a recording
     keep_nonwear: bool = False  # do not drop non-wear windows
     no_progress: bool = False  # no progress bar

@@ -37,7 +37,7 @@ and :mod:`.html` (the viewer).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -87,8 +87,10 @@ class PlotConfig:
     out: str = ""  # picture file: .png, .svg, .pdf or .html
     model: str | None = None  # finetune folder (recording), encoder (map), distance (distance)
     html: bool = False  # interactive HTML instead of a PNG
-    method: str = "tsne"  # map projection: tsne | umap | pca
-    color_by: str = "label"  # map colours: label | user
+    #: map projection: tsne | umap | pca
+    method: str = field(default="tsne", metadata={"choices": ("tsne", "umap", "pca")})
+    #: map colours: label | user
+    color_by: str = field(default="label", metadata={"choices": ("label", "user")})
     max_points: int = 5000  # windows drawn on the map
     user: str | None = None  # distance: the anchor's user (default: random)
     anchor_label: str | None = None  # distance: class name of the anchor (default: any)
