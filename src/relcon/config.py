@@ -410,8 +410,8 @@ def add_flags(
 ) -> None:
     """Add one flag for every field of dataclass ``cls`` (nested dataclasses: dotted names).
 
-    ``data.exclude_users`` becomes ``--data-exclude-users``; a bool becomes ``--x`` (default false) or ``--x/--no-x``; a
-    list takes one or more values. Each flag's ``dest`` is ``"cfg:" + dotted path`` and its
+    ``data.exclude_users`` becomes ``--data-exclude-users``; a bool becomes ``--x`` (default
+    false) or ``--x/--no-x`` (default true); a list takes one or more values. Each flag's ``dest`` is ``"cfg:" + dotted path`` and its
     default is "absent", so :func:`flag_overrides` turns exactly the flags given into overrides:
     a flag cannot exist without reaching the configuration. Help comes from the comment beside
     each field. ``skip``: dotted fields without a flag (still settable with ``--set``);
