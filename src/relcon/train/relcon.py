@@ -149,7 +149,9 @@ def pretrain(
             trained.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
         )
         # resume: a baseline's head comes back from the checkpoint's trainer state
-        heads = {"modules": {"head": head}, "expect": {"method": method}} if head else {}
+        heads = (
+            {"modules": {"head": head}, "expect": {"method": method}} if head is not None else {}
+        )
         step, epoch, batch_in_epoch = run.restore(encoder, optimizer, "encoder", **heads)
         trainer = run.step_context(
             trained, optimizer, grad_clip=cfg.grad_clip, accumulate=cfg.accumulate,
