@@ -15,6 +15,8 @@ file < flags < ``--set``. The few flags that are not settings (``--out``, ``--re
 from __future__ import annotations
 
 import argparse
+import functools
+import importlib
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -29,7 +31,7 @@ from relcon.config import (
     PretrainConfig,
     add_flags,
     resolve_config,
-    to_dict,
+    to_toml,
 )
 
 __all__ = ["RunOptions", "build_parser", "main", "resolve"]
@@ -154,26 +156,26 @@ def run_options(args: argparse.Namespace) -> RunOptions:
 class Command:
     """One subcommand: its settings class, their defaults and the function that runs it."""
 
-    cls: type
+    #: the settings dataclass, or ``"module:Class"`` imported only when that command runs (so
+    #: that ``relcon`` starts without importing every command's modules)
+    cls: type | str
     run: Callable[[Any, RunOptions], int]
     base: Callable[[RunOptions], Any] | None = None  # default settings (None: cls())
+
+    def settings_class(self) -> type:
+        if isinstance(self.cls, str):
+            module, name = self.cls.split(":")
+            return getattr(importlib.import_module(module), name)
+        return self.cls
 
 
 def resolve(args: argparse.Namespace) -> tuple[Any, RunOptions]:
     """The settings (defaults < --config < flags < --set) and run options of parsed ``args``."""
     cmd: Command = args.command_spec
     opts = run_options(args)
-    base = cmd.base(opts) if cmd.base else cmd.cls()
-    return resolve_config(cmd.cls, base, args, opts.config, opts.set), opts
-
-
-def _print_config(cfg: Any) -> None:
-    import tomli_w
-
-    def strip(o: Any) -> Any:
-        return {k: strip(v) for k, v in o.items() if v is not None} if isinstance(o, dict) else o
-
-    print(tomli_w.dumps(strip(to_dict(cfg))))
+    cls = cmd.settings_class()
+    base = cmd.base(opts) if cmd.base else cls()
+    return resolve_config(cls, base, args, opts.config, opts.set), opts
 
 
 # --------------------------------------------------------------------------------------------
@@ -331,10 +333,17 @@ def _command(
     help: str,
     description: str,
     flags: dict[str, Any] | None = None,
+    *,
+    only: str | None = None,
+    top: str | None = None,
 ) -> argparse.ArgumentParser:
+    """Add subcommand ``name`` with its settings' flags: for every command when ``only`` is
+    None, else only when ``only`` is its top-level name ``top`` (default ``name``)."""
     p = sub.add_parser(name, help=help, description=description)
-    add_flags(p, spec.cls, spec.base(RunOptions()) if spec.base else None, **(flags or {}))
     p.set_defaults(command_spec=spec)
+    if only is None or (top or name) == only:
+        base = spec.base(RunOptions()) if spec.base else None
+        add_flags(p, spec.settings_class(), base, **(flags or {}))
     return p
 
 
@@ -344,25 +353,16 @@ def _demo_base(opts: RunOptions) -> DemoConfig:
     return demo_config(opts.quick)
 
 
-def _diagnose_config() -> type:
-    from relcon.train.diagnose import DiagnoseConfig
-
-    return DiagnoseConfig
-
-
 def _subjects_file(text: str) -> list[str]:
     from relcon.eval.harness import read_subjects_file
 
     return read_subjects_file(text)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from relcon.apps.embed import EmbedConfig
-    from relcon.apps.plots import PlotConfig
-    from relcon.apps.predict import PredictConfig
-    from relcon.apps.speed import BenchConfig, add_bench_arguments
-    from relcon.eval.suite import BenchmarkConfig
-
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The ``relcon`` parser; with ``only``, the settings flags of that command alone (what
+    :func:`main` builds, so that start-up does not import every command's modules)."""
+    command = functools.partial(_command, only=only)
     parser = argparse.ArgumentParser(
         prog="relcon",
         description="RelCon: relative contrastive learning for wearable accelerometry "
@@ -372,7 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     data = {"aliases": DATA_ALIASES}
 
-    p = _command(
+    p = command(
         sub, "demo", Command(DemoConfig, run_demo, _demo_base),
         "distance + RelCon pretraining + linear probe on the bundled WISDM data",
         "Train the motif distance and RelCon on 26 bundled WISDM users, then compare a "
@@ -387,7 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="tiny smoke test (well under 2 minutes)")
     _run_flags(p, "relcon-demo", resume=True)
 
-    p = _command(
+    p = command(
         sub, "train-distance", Command(DistanceTrainConfig, run_train_distance),
         "train the motif distance (cross-attention reconstruction)",
         "Train relcon.models.MotifDistance to rebuild each window from an augmented copy "
@@ -396,7 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     _run_flags(p, resume=True)
 
-    p = _command(
+    p = command(
         sub, "pretrain", Command(PretrainConfig, run_pretrain),
         "pretrain the encoder: RelCon, or a baseline (--method simclr|augpred|rebar)",
         "Pretrain relcon.models.ResNet1DEncoder with the relative contrastive loss, ranking "
@@ -415,16 +415,16 @@ def build_parser() -> argparse.ArgumentParser:
         "random encoder's cosine, on the task's subjects the distance never saw.",
     )
     dsub = p.add_subparsers(dest="what", required=True, metavar="WHAT")
-    q = _command(
-        dsub, "distance", Command(_diagnose_config(), run_diagnose),
+    q = command(
+        dsub, "distance", Command("relcon.train.diagnose:DiagnoseConfig", run_diagnose),
         "diagnostics of a motif distance on a labelled task",
         "RUN: motif-distance run folder or checkpoint, or 'default' (shipped).",
-        {"positional": {"distance": {"nargs": "?"}}},
+        {"positional": {"distance": {"nargs": "?"}}}, top="diagnose",
     )  # fmt: skip
     q.add_argument("--json", help="also write the result to this JSON file")
     _run_flags(q, False, overwrite=False, progress=False)
 
-    p = _command(
+    p = command(
         sub, "evaluate", Command(EvalConfig, run_evaluate),
         "evaluate a method with a protocol on a task, split by subject",
         "Evaluate features (an encoder run, a random encoder, hand-crafted features, "
@@ -439,7 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     _run_flags(p)
 
-    p = _command(
+    p = command(
         sub, "finetune", Command(FinetuneTaskConfig, run_finetune),
         "train an encoder + head on a task and save a model for relcon predict",
         "Fine-tune an encoder (default: the shipped RelCon model; 'scratch' for a random "
@@ -450,7 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     _run_flags(p)
 
-    p = _command(
+    p = command(
         sub, "prepare", Command(PrepareConfig, run_prepare),
         "turn raw recordings into a sharded corpus for pretraining at scale",
         "Convert recordings (*.csv[.gz] with a time column and x, y, z; *.npz; *.parquet; "
@@ -467,15 +467,16 @@ def build_parser() -> argparse.ArgumentParser:
         ("build", run_tasks_build, "from the shared data sets (WISDM, SPSW, HAPT, Oxford, IPOL)"),
         ("paper", run_tasks_paper, "from the paper's benchmark data sets you downloaded"),
     ):
-        q = _command(
+        q = command(
             tsub, name, Command(TasksConfig, run), f"task files {text}",
             f"Write one task file (.npz) per task {text} into --out (see --list).",
             {"aliases": {"root": ["--data-root" if name == "build" else "--raw-root"]}},
+            top="tasks",
         )  # fmt: skip
         q.add_argument("--list", action="store_true", help="list the tasks and exit")
         _run_flags(q, "tasks", progress=False)
 
-    p = _command(
+    p = command(
         sub, "report", Command(ReportConfig, run_report),
         "merge results.json files into a table, CSV and plots",
         "Merge evaluation results into report.md (mean +- std, best in bold), report.csv "
@@ -487,8 +488,8 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     _run_flags(p, overwrite=False, progress=False)
 
-    p = _command(
-        sub, "benchmark", Command(BenchmarkConfig, run_benchmark),
+    p = command(
+        sub, "benchmark", Command("relcon.eval.suite:BenchmarkConfig", run_benchmark),
         "the whole benchmark suite on CPU: tasks, pretraining, baselines, evaluation, report",
         "Build the built-in tasks, pretrain RelCon and the self-supervised baselines on the "
         "same wrist data (held-out subjects excluded), evaluate every method on every task (all "
@@ -506,22 +507,22 @@ def build_parser() -> argparse.ArgumentParser:
         "relcon.data.stream."
     )
     recordings = {"recordings": {"nargs": "+"}}
-    p = _command(
-        sub, "embed", Command(EmbedConfig, run_embed),
+    p = command(
+        sub, "embed", Command("relcon.apps.embed:EmbedConfig", run_embed),
         "embed every 2.56 s window of raw recordings (one Parquet/CSV row per window)",
         window_help + " Columns: recording, window, start_s, start_time, e000, e001, ...",
         {"positional": recordings},
     )  # fmt: skip
     _run_flags(p, False, overwrite=False, progress=False)
-    p = _command(
-        sub, "predict", Command(PredictConfig, run_predict),
+    p = command(
+        sub, "predict", Command("relcon.apps.predict:PredictConfig", run_predict),
         "apply a model saved by relcon finetune to raw recordings (one row per window)",
         window_help + " Columns: per-window labels (with class probabilities) or values.",
         {"positional": {"model": {}, **recordings}},
     )  # fmt: skip
     _run_flags(p, False, overwrite=False, progress=False)
-    p = _command(
-        sub, "plot", Command(PlotConfig, run_plot),
+    p = command(
+        sub, "plot", Command("relcon.apps.plots:PlotConfig", run_plot),
         "pictures: a recording's trace, a 2-D map of embeddings, a distance ranking",
         "recording FILE: the acceleration trace with windows coloured by class "
         "(--model: a relcon finetune folder adds predictions). map TASK.npz: t-SNE/UMAP/PCA map "
@@ -542,18 +543,23 @@ def build_parser() -> argparse.ArgumentParser:
         "(--only); peak memory and, on a GPU, model FLOPs utilisation. Prints a table; --json "
         "writes it.",
     )
-    add_bench_arguments(p)
-    p.set_defaults(command_spec=Command(BenchConfig, run_bench))
+    p.set_defaults(command_spec=Command("relcon.apps.speed:BenchConfig", run_bench))
+    if only in (None, "bench"):
+        from relcon.apps.speed import add_bench_arguments
+
+        add_bench_arguments(p)
     _run_flags(p, False, overwrite=False, progress=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    chosen = next((a for a in argv if not a.startswith("-")), "")  # the subcommand's name
+    args = build_parser(chosen).parse_args(argv)
     try:
         cfg, opts = resolve(args)
         if opts.print_config:
-            _print_config(cfg)
+            print(to_toml(cfg))
             return 0
         return int(args.command_spec.run(cfg, opts) or 0)
     except KeyboardInterrupt:

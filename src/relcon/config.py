@@ -52,6 +52,7 @@ __all__ = [
     "resolve_config",
     "save_config",
     "to_dict",
+    "to_toml",
 ]
 
 T = TypeVar("T")
@@ -324,6 +325,13 @@ def _strip_none(obj: Any) -> Any:
     return obj
 
 
+def to_toml(obj: Any) -> str:
+    """A dataclass as TOML text (TOML has no null: a None field is left out, read as default)."""
+    import tomli_w
+
+    return tomli_w.dumps(_strip_none(to_dict(obj)))
+
+
 def save_config(obj: Any, path: str | Path) -> None:
     """Write a dataclass to ``path`` (format from the suffix), atomically."""
     from relcon.io import atomic_write_text
@@ -332,9 +340,7 @@ def save_config(obj: Any, path: str | Path) -> None:
     data = to_dict(obj)
     suffix = path.suffix.lower()
     if suffix == ".toml":
-        import tomli_w
-
-        text = tomli_w.dumps(_strip_none(data))  # TOML has no null: absent means default/None
+        text = to_toml(obj)
     elif suffix in (".yaml", ".yml"):
         import yaml
 
