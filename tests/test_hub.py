@@ -197,3 +197,25 @@ def test_finetuned_model_json_layout_is_stable(tmp_path):
     meta.pop("environment")
     (old / "model.json").write_text(json.dumps(meta))
     np.testing.assert_allclose(relcon.load(old).predict(X), ft.predict(X))
+
+
+@pytest.mark.parametrize("text", ["{not json", "[1, 2]", "\xff\xfe"])
+def test_damaged_descriptions_and_manifests_name_the_file(tmp_path, text):
+    """A model.json or corpus.json that is not a JSON object is a ValueError naming the file
+    (a JSON list used to reach ``.get`` and fail with an AttributeError in the corpus)."""
+    from relcon.data.corpus import Corpus
+
+    desc = tmp_path / "model" / "model.json"
+    desc.parent.mkdir()
+    (desc.parent / "model.safetensors").write_bytes(b"")
+    manifest = tmp_path / "corpus" / "corpus.json"
+    manifest.parent.mkdir()
+    for path in (desc, manifest):
+        path.write_bytes(text.encode("latin-1"))
+    with pytest.raises(ValueError, match=re.escape(str(desc)) + ".*model description"):
+        hub.read_description(desc.parent)
+    with pytest.raises(ValueError, match=re.escape(str(manifest)) + ".*corpus manifest"):
+        Corpus.open(manifest.parent)
+    desc.unlink()
+    with pytest.raises(FileNotFoundError, match=re.escape(str(desc))):
+        hub.read_description(desc.parent)

@@ -1,4 +1,5 @@
-"""Atomic file writes: a reader never sees a half-written result, even if the run is killed."""
+"""Atomic file writes (a reader never sees a half-written result, even if the run is killed) and
+the checked read of a JSON description."""
 
 from __future__ import annotations
 
@@ -10,7 +11,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_path", "atomic_write_json", "atomic_write_text", "environment_info"]
+__all__ = [
+    "atomic_path",
+    "atomic_write_json",
+    "atomic_write_text",
+    "environment_info",
+    "read_json_object",
+]
 
 
 @contextlib.contextmanager
@@ -44,6 +51,21 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 def atomic_write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
+
+
+def read_json_object(path: str | Path, what: str) -> dict[str, Any]:
+    """The JSON object in ``path``, which should hold ``what`` (for example "a model
+    description"); FileNotFoundError or ValueError naming the file and the problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not found (it should hold {what})")
+    try:
+        obj = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: damaged, not valid JSON ({e}); it should hold {what}") from None
+    if not isinstance(obj, dict):
+        raise ValueError(f"{path}: not {what} (a JSON object)")
+    return obj
 
 
 def _json_default(o: Any) -> Any:

@@ -354,20 +354,8 @@ def embed_dataframe(
         ``"auto"``, ``"s"``, ``"ms"``, ``"us"``, ``"ns"`` or ``"datetime"``.
     fs : float, optional
         Native sampling rate (estimated when None).
-    model : ResNet1DEncoder, path-like, WindowFunction or None
-        See :func:`embed_recordings`.
-    stride_s, max_gap_s, drop_nonwear, rules
-        As in :func:`iter_windows`.
-    batch_size : int
-        Windows per forward pass.
-    device : str
-        ``"auto"``, ``"cpu"``, ``"cuda"`` ...
-    precision : str
-        ``"fp32"`` (default), ``"bf16"`` or ``"auto"`` (bf16 on a CPU with native bf16): see
-        :meth:`~relcon.models.ResNet1DEncoder.embed` (about 2x faster there; embeddings move by
-        about 0.5 % median, up to 5 %).
-    summary : WindowSummary, optional
-        Filled with the counts.
+    model, stride_s, max_gap_s, drop_nonwear, rules, batch_size, device, precision, summary
+        As in :func:`embed_array`.
 
     Returns
     -------

@@ -9,8 +9,8 @@ tables and rules from here, so that a column name, a time unit or a unit alias i
   :func:`unsupported_message`; :func:`sniff_csv` finds a CSV's delimiter and decimal mark.
 * Columns: :data:`TIME_COLUMNS`, :data:`XYZ_COLUMNS`, :func:`find_column`, :func:`pick_columns`.
 * Time: :data:`TIME_UNITS` (seconds per unit and the median intervals that imply 5-1000 Hz),
-  :data:`TIME_UNIT_CHOICES`, :func:`check_time_unit`, :func:`infer_time_unit`,
-  :func:`time_scale`.
+  :data:`TIME_UNIT_CHOICES`, :func:`check_time_unit`, :func:`positive_intervals`,
+  :func:`infer_time_unit`, :func:`time_scale`.
 * Acceleration units: :data:`G`, :func:`normalize_units`, :func:`to_g`, :func:`detect_units`,
   :func:`median_magnitude`, :func:`resolve_units` (given, stated by the file, or detected; checked
   against the data).
@@ -47,6 +47,7 @@ __all__ = [
     "median_magnitude",
     "normalize_units",
     "pick_columns",
+    "positive_intervals",
     "resolve_units",
     "sniff_csv",
     "time_scale",
@@ -224,17 +225,23 @@ def time_scale(unit: str) -> float:
     return {u: sc for u, sc, _, _ in TIME_UNITS}[unit]
 
 
-def infer_time_unit(t: np.ndarray, src: str) -> str:
-    """The unit of numeric time stamps from their median positive interval (see
-    :data:`TIME_UNITS`); an error asking for ``time_unit`` when it implies no 5-1000 Hz rate."""
+def positive_intervals(t: np.ndarray, src: str, rows: str, give: str) -> np.ndarray:
+    """The positive differences of time stamps ``t``; an error naming ``src`` (and what to
+    pass, ``give``) when ``rows`` hold fewer than 2 distinct time stamps."""
     d = np.diff(np.asarray(t))
     d = d[d > 0]
     if d.size == 0:
         raise ValueError(
-            f"{src}: cannot infer the sampling rate: fewer than 2 distinct time stamps among the "
-            "first rows; pass fs and time_unit"
+            f"{src}: cannot infer the sampling rate: fewer than 2 distinct time stamps among "
+            f"{rows}; pass {give}"
         )
-    med = float(np.median(d))
+    return d
+
+
+def infer_time_unit(t: np.ndarray, src: str) -> str:
+    """The unit of numeric time stamps from their median positive interval (see
+    :data:`TIME_UNITS`); an error asking for ``time_unit`` when it implies no 5-1000 Hz rate."""
+    med = float(np.median(positive_intervals(t, src, "the first rows", "fs and time_unit")))
     for unit, _, lo, hi in TIME_UNITS:
         if lo <= med <= hi:
             return unit

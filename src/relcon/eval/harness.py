@@ -204,15 +204,12 @@ def pretrained_users(runs: list[str] | tuple[str, ...]) -> dict[str, list[str]]:
     shipped model's name such as ``"default"``). A run whose ``model.json`` lists no ``train_users`` is an error:
     which subjects it saw cannot be told.
     """
-    from relcon.models.hub import locate
+    from relcon.models.hub import locate, read_description
 
     out = {}
     for run in runs:
         _, desc = locate(run, kind="encoder")
-        try:
-            meta = json.loads(desc.read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise ValueError(f"{desc}: cannot read the model description ({e})") from None
+        meta = read_description(run, kind="encoder")
         users = meta.get("train_users")
         if not isinstance(users, list):
             raise ValueError(

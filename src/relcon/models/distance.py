@@ -282,13 +282,13 @@ class DilatedConvStack(nn.Module):
 class MotifDistanceConfig:
     """Architecture of :class:`MotifDistance` (defaults: the reference's size)."""
 
-    in_channels: int = 3
-    channels: int = 64
-    kernel_size: int = 15
-    n_layers: int = 2
-    bottleneck: int = 8
-    attn_dropout: float = 0.1
-    revin_eps: float = 1e-5
+    in_channels: int = 3  # input channels (x, y, z)
+    channels: int = 64  # channels of the query, key and value convolution stacks
+    kernel_size: int = 15  # their kernel, samples (odd)
+    n_layers: int = 2  # dilated residual layers per stack (dilation 1, 2, 4, ...)
+    bottleneck: int = 8  # 1x1 bottleneck channels inside each residual layer
+    attn_dropout: float = 0.1  # dropout on the attention weights while training
+    revin_eps: float = 1e-5  # added to the variance in the reversible normalisation
     #: "none": the paper's distance (windows as recorded); "canonical": both windows are first
     #: rotated into their own frame (:func:`canonical_orientation`), so the device's
     #: orientation does not count as a difference

@@ -54,15 +54,17 @@ def _autocast(precision: str, device: torch.device):
 class EncoderConfig:
     """Architecture of :class:`ResNet1DEncoder`. Defaults give the paper's ~3.6M-parameter model."""
 
-    in_channels: int = 3
-    stem_filters: int = 64
-    stem_kernel: int = 7
-    stem_stride: int = 2
-    pool_kernel: int = 3
-    pool_stride: int = 2
+    in_channels: int = 3  # input channels (x, y, z)
+    stem_filters: int = 64  # filters of the first convolution
+    stem_kernel: int = 7  # its kernel, samples
+    stem_stride: int = 2  # and stride
+    pool_kernel: int = 3  # max pooling after the stem: kernel
+    pool_stride: int = 2  # and stride
+    #: residual blocks per stage (its length is the number of stages)
     stage_blocks: tuple[int, ...] = (3, 4, 6)
+    #: filters per stage; the last is the embedding size
     stage_filters: tuple[int, ...] = (64, 128, 256)
-    stage_kernels: tuple[int, ...] = (3, 4, 4)
+    stage_kernels: tuple[int, ...] = (3, 4, 4)  # convolution kernel per stage
 
     def __post_init__(self) -> None:
         self.stage_blocks = tuple(int(v) for v in self.stage_blocks)

@@ -32,7 +32,6 @@ randomly initialised, or with weights (``pretrained=True`` / ``checkpoint_path=`
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +41,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
+from relcon.io import read_json_object
 from relcon.models.distance import MotifDistance, MotifDistanceConfig
 from relcon.models.encoder import EncoderConfig, ResNet1DEncoder
 from relcon.models.finetuned import FinetunedModel
@@ -336,14 +336,7 @@ def read_description(name_or_path: PathLike | None = None, kind: str | None = No
 
 
 def _read_json(desc: Path, kind: str | None) -> dict:
-    if not desc.is_file():
-        raise FileNotFoundError(f"model description missing: {desc}")
-    try:
-        meta = json.loads(desc.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{desc}: not valid JSON ({e})") from None
-    if not isinstance(meta, dict):
-        raise ValueError(f"{desc}: not a model description (a JSON object)")
+    meta = read_json_object(desc, "a model description")
     if kind is not None and meta.get("kind") != kind:
         raise ValueError(f"{desc}: holds a {meta.get('kind')!r} model, expected {kind!r}")
     if meta.get("kind") not in KINDS:

@@ -48,6 +48,7 @@ kinds for labelled windows, with its between-user candidates drawn from all othe
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -466,6 +467,23 @@ def _anchor_fetch(
     return fetch
 
 
+def _anchor_step(
+    ctx: StepContext,
+    batches: Iterator[tuple[int, CandidateBatch, Tensor, Tensor]],
+    seed: int,
+    batch_loss: Callable[..., tuple[Tensor, Tensor]],
+    marks: Marks,
+) -> StepResult:
+    """An optimiser step of ``batch_loss(model, anchors, generator) -> (loss, acc)`` on the
+    anchors of the next batch (the baselines' step)."""
+
+    def forward(data):
+        loss, acc = batch_loss(ctx.model, *data)
+        return loss, {"acc": acc}
+
+    return optimizer_step(ctx, _anchor_fetch(ctx, batches, seed), forward, marks)
+
+
 def simclr_step(
     ctx: StepContext,
     batches: Iterator[tuple[int, CandidateBatch, Tensor, Tensor]],
@@ -477,12 +495,8 @@ def simclr_step(
 ) -> StepResult:
     """One SimCLR step on the anchors of RelCon's batches; ``ctx.model`` is the encoder with its
     projection head; ``metrics["acc"]``: how often the partner view is the most similar."""
-
-    def forward(data):
-        loss, acc = simclr_batch_loss(ctx.model, *data, n_augment=n_augment, tau=tau)
-        return loss, {"acc": acc}
-
-    return optimizer_step(ctx, _anchor_fetch(ctx, batches, seed), forward, marks)
+    loss = functools.partial(simclr_batch_loss, n_augment=n_augment, tau=tau)
+    return _anchor_step(ctx, batches, seed, loss, marks)
 
 
 def augpred_step(
@@ -494,12 +508,7 @@ def augpred_step(
 ) -> StepResult:
     """One augmentation-prediction step on the anchors of RelCon's batches; ``ctx.model`` is the
     encoder with its linear head; ``metrics["acc"]``: the bit accuracy."""
-
-    def forward(data):
-        loss, acc = augpred_batch_loss(ctx.model, *data)
-        return loss, {"acc": acc}
-
-    return optimizer_step(ctx, _anchor_fetch(ctx, batches, seed), forward, marks)
+    return _anchor_step(ctx, batches, seed, augpred_batch_loss, marks)
 
 
 def rebar_step(

@@ -20,7 +20,7 @@ import numpy as np
 
 from relcon.data.signal import TARGET_FS
 from relcon.data.windowing import SEGMENT_LENGTH
-from relcon.io import atomic_path
+from relcon.io import atomic_path, read_json_object
 
 try:  # POSIX only; elsewhere concurrent writers are not detected
     import fcntl
@@ -189,11 +189,8 @@ def _read_manifest(root: Path) -> dict[str, Any]:
     path = root / MANIFEST_NAME
     if not path.is_file():
         raise FileNotFoundError(f"{root}: not a relcon corpus (no {MANIFEST_NAME})")
-    try:
-        m = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: damaged manifest: {exc}") from None
-    if not isinstance(m, dict) or m.get("format") != CORPUS_FORMAT:
+    m = read_json_object(path, "a relcon corpus manifest")
+    if m.get("format") != CORPUS_FORMAT:
         raise ValueError(f"{path}: not a relcon corpus manifest (format {m.get('format')!r})")
     version = m.get("format_version")
     if version != CORPUS_FORMAT_VERSION:

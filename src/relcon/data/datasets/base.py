@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -63,6 +65,34 @@ def _dataset_dir(root: str | os.PathLike[str] | None, name: str, marker: str) ->
         f"{path}: expected the {name!r} data set here (a {marker!r} entry in it or in "
         f"{path / name}), found none"
     )
+
+
+def check_subjects(wanted: Iterable[Any], have: Iterable[Any], where: Path, what: str) -> None:
+    """Raise a FileNotFoundError naming ``where`` when a ``wanted`` subject has no ``what``
+    among the subjects a data set ``have`` s (all of them are listed)."""
+    have = set(have)
+    missing = [s for s in wanted if s not in have]
+    if missing:
+        raise FileNotFoundError(
+            f"{where}: no {what} for subject(s) {missing}; available: {sorted(have)}"
+        )
+
+
+def select_subjects(
+    files: dict[Any, Any],
+    subjects: Iterable[Any] | None,
+    key: Callable[[Any], Any],
+    where: Path,
+    what: str,
+) -> dict[Any, Any]:
+    """The entries of ``files`` (subject -> file or files) for ``subjects`` (each turned into a
+    key by ``key``), in sorted order; all of them when ``subjects`` is None. A subject without
+    files is an error (:func:`check_subjects`)."""
+    if subjects is None:
+        return files
+    wanted = sorted({key(s) for s in subjects})
+    check_subjects(wanted, files, where, what)
+    return {s: files[s] for s in wanted}
 
 
 def _finish(report: ReadReport | None, local: ReadReport, recs: list[Recording]) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from relcon.data.datasets.base import _dataset_dir, _finish, _first_true
+from relcon.data.datasets.base import _dataset_dir, _finish, _first_true, check_subjects
 from relcon.data.recording import ReadReport, Recording
 from relcon.data.signal import (
     to_g,
@@ -132,12 +132,7 @@ def _ipol_files(folder: Path, subjects: Iterable[int | str] | None) -> dict[tupl
         raise FileNotFoundError(f"{data_dir}: no <S>-<T>_lb.txt[.gz] files found")
     if subjects is not None:
         wanted = sorted({int(str(s).strip().rsplit(":", 1)[-1]) for s in subjects})
-        have = sorted({s for s, _ in files})
-        missing = [s for s in wanted if s not in have]
-        if missing:
-            raise FileNotFoundError(
-                f"{data_dir}: no lower-back files for subject(s) {missing}; available: {have}"
-            )
+        check_subjects(wanted, (s for s, _ in files), data_dir, "lower-back files")
         files = {k: v for k, v in files.items() if k[0] in set(wanted)}
     return dict(sorted(files.items()))
 

@@ -10,13 +10,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from relcon.data.datasets.base import _dataset_dir, _finish, _first_true, _pieces_to_recordings
+from relcon.data.datasets.base import _dataset_dir, _finish, _pieces_to_recordings, select_subjects
+from relcon.data.formats import first_true
 from relcon.data.recording import ReadReport, Recording
-from relcon.data.signal import (
-    TARGET_FS,
-    to_g,
-    to_uniform_pieces,
-)
+from relcon.data.signal import TARGET_FS, to_g, to_uniform_pieces
 
 __all__ = ["SPSW_LABELS", "read_spsw_smartwatch"]
 
@@ -88,15 +85,7 @@ def read_spsw_smartwatch(
                 files.setdefault(sub.name, []).append((m.group(2), p))
     if not files:
         raise FileNotFoundError(f"{data_dir}: no sXX/sXX_YY_sw.csv[.gz] files found")
-    if subjects is not None:
-        wanted = sorted({_spsw_subject(s) for s in subjects})
-        missing = [s for s in wanted if s not in files]
-        if missing:
-            raise FileNotFoundError(
-                f"{data_dir}: no smartwatch files for subject(s) {missing}; "
-                f"available: {sorted(files)}"
-            )
-        files = {s: files[s] for s in wanted}
+    files = select_subjects(files, subjects, _spsw_subject, data_dir, "smartwatch files")
     code_of = {name: i for i, name in enumerate(SPSW_LABELS)}
 
     local = ReadReport(dataset="spsw_smartwatch", source=str(folder))
@@ -117,14 +106,14 @@ def read_spsw_smartwatch(
             num = df[["x_acc", "y_acc", "z_acc", "timestamp"]].apply(pd.to_numeric, errors="coerce")
             bad = num.isna().any(axis=1).to_numpy() | df["label"].isna().to_numpy()
             if bad.any():
-                i = _first_true(bad)
+                i = first_true(bad)
                 raise ValueError(
                     f"{path}: data row {i + 1} (file line {i + 2}) has missing or non-numeric values"
                 )
             labels_str = df["label"].astype(str).str.strip()
             unknown = ~labels_str.isin(list(SPSW_LABELS)).to_numpy()
             if unknown.any():
-                i = _first_true(unknown)
+                i = first_true(unknown)
                 raise ValueError(
                     f"{path}: data row {i + 1} has unknown label {labels_str.iloc[i]!r}; "
                     f"expected one of {list(SPSW_LABELS)}"

@@ -11,13 +11,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from relcon.data.datasets.base import _dataset_dir, _finish, _first_true, _pieces_to_recordings
+from relcon.data.datasets.base import _dataset_dir, _finish, _pieces_to_recordings, select_subjects
+from relcon.data.formats import first_true
 from relcon.data.recording import ReadReport, Recording
-from relcon.data.signal import (
-    TARGET_FS,
-    to_g,
-    to_uniform_pieces,
-)
+from relcon.data.signal import TARGET_FS, to_g, to_uniform_pieces
 
 __all__ = ["WISDM_ACTIVITIES", "WISDM_HAR6", "WISDM_LETTERS", "read_wisdm_watch"]
 
@@ -97,16 +94,16 @@ def _read_wisdm_file(path: Path, sid: int) -> pd.DataFrame:
         raise ValueError(f"{path}: file has no data rows")
     bad = df.isna().any(axis=1).to_numpy()
     if bad.any():
-        i = _first_true(bad)
+        i = first_true(bad)
         raise ValueError(f"{path}: row {i + 1} has missing or non-numeric fields")
     subj = df["subject"].to_numpy()
     if not np.all(subj == sid):
-        i = _first_true(subj != sid)
+        i = first_true(subj != sid)
         raise ValueError(f"{path}: row {i + 1} has subject {subj[i]}, file name says {sid}")
     letters = df["activity"].astype(str).str.strip()
     unknown = ~letters.isin(list(WISDM_ACTIVITIES)).to_numpy()
     if unknown.any():
-        i = _first_true(unknown)
+        i = first_true(unknown)
         raise ValueError(f"{path}: row {i + 1} has unknown activity code {letters.iloc[i]!r}")
     df["activity"] = letters
     df["t"] = df["t"].astype(np.int64)
@@ -179,15 +176,7 @@ def read_wisdm_watch(
             files.setdefault(int(m.group(1)), p)
     if not files:
         raise FileNotFoundError(f"{accel_dir}: no data_<SID>_accel_watch.txt[.gz] files found")
-    if subjects is not None:
-        wanted = sorted({int(s) for s in subjects})
-        missing = [s for s in wanted if s not in files]
-        if missing:
-            raise FileNotFoundError(
-                f"{accel_dir}: no accelerometer file for subject(s) {missing}; "
-                f"available: {sorted(files)}"
-            )
-        files = {s: files[s] for s in wanted}
+    files = select_subjects(files, subjects, int, accel_dir, "accelerometer file")
     letters_wanted = list(WISDM_LETTERS)
     if activities is not None:
         acts = [str(a).strip().upper() for a in activities]

@@ -18,6 +18,7 @@ from relcon.data.formats import (
     check_time_unit,
     first_true,
     infer_time_unit,
+    positive_intervals,
     resolve_units,
     time_scale,
     to_g,
@@ -190,13 +191,7 @@ class RecordingReader:
     def _estimate_rate(self, t_all: np.ndarray) -> float:
         src = self.source.src
         s = self.info
-        d = np.diff(self._rel(t_all))
-        d = d[d > 0]
-        if d.size == 0:
-            raise ValueError(
-                f"{src}: cannot infer the sampling rate: fewer than 2 distinct time stamps "
-                "among the valid rows; pass fs"
-            )
+        d = positive_intervals(self._rel(t_all), src, "the valid rows", "fs")
         med = float(np.median(d))
         share = float(np.mean(np.abs(d - med) <= _DOMINANT_TOL * med))
         if share < _DOMINANT_SHARE:
