@@ -284,7 +284,7 @@ class MotifDistanceConfig:
 
     in_channels: int = 3  # input channels (x, y, z)
     channels: int = 64  # channels of the query, key and value convolution stacks
-    kernel_size: int = 15  # their kernel, samples (odd)
+    kernel_size: int = 15  # kernel of those convolutions, samples (odd)
     n_layers: int = 2  # dilated residual layers per stack (dilation 1, 2, 4, ...)
     bottleneck: int = 8  # 1x1 bottleneck channels inside each residual layer
     attn_dropout: float = 0.1  # dropout on the attention weights while training

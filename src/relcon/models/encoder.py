@@ -56,10 +56,10 @@ class EncoderConfig:
 
     in_channels: int = 3  # input channels (x, y, z)
     stem_filters: int = 64  # filters of the first convolution
-    stem_kernel: int = 7  # its kernel, samples
-    stem_stride: int = 2  # and stride
-    pool_kernel: int = 3  # max pooling after the stem: kernel
-    pool_stride: int = 2  # and stride
+    stem_kernel: int = 7  # kernel of the first convolution, samples
+    stem_stride: int = 2  # stride of the first convolution
+    pool_kernel: int = 3  # kernel of the max pooling after the stem
+    pool_stride: int = 2  # stride of that max pooling
     #: residual blocks per stage (its length is the number of stages)
     stage_blocks: tuple[int, ...] = (3, 4, 6)
     #: filters per stage; the last is the embedding size

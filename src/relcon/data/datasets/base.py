@@ -68,8 +68,8 @@ def _dataset_dir(root: str | os.PathLike[str] | None, name: str, marker: str) ->
 
 
 def check_subjects(wanted: Iterable[Any], have: Iterable[Any], where: Path, what: str) -> None:
-    """Raise a FileNotFoundError naming ``where`` when a ``wanted`` subject has no ``what``
-    among the subjects a data set ``have`` s (all of them are listed)."""
+    """Raise a FileNotFoundError naming ``where`` when a ``wanted`` subject is not among the
+    subjects found (``have``, all listed in the message); ``what`` names their files."""
     have = set(have)
     missing = [s for s in wanted if s not in have]
     if missing:
