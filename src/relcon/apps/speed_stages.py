@@ -46,7 +46,7 @@ class BenchConfig:
     distance_config: MotifDistanceConfig = field(default_factory=MotifDistanceConfig)
     distance_batch_size: int | None = None  # windows per distance step (None: 1024 CUDA, 64 CPU)
     embed_batch_size: int = 512  # windows per embedding forward pass
-    #: precision of (e), ResNet1DEncoder.embed's: None = "bf16" on CUDA with amp, else its
+    #: precision of (e) and (g), ResNet1DEncoder.embed's: None = "bf16" on CUDA with amp, else its
     #: default "fp32"; or "fp32", "bf16", "auto" (bf16 on a CPU with native bf16)
     embed_precision: str | None = None
     #: "embed end to end" (a recording file on disk -> Parquet, as ``relcon embed``; run it with
@@ -493,15 +493,19 @@ class _Bench:
         return out
 
     # ---- (e) embedding --------------------------------------------------------------------
-    def embedding(self) -> dict[str, Any]:
+    def _embed_precision(self) -> str:
+        """Precision of (e) and (g): ``embed_precision``, else bf16 on CUDA with amp, else fp32."""
         from relcon.models.encoder import resolve_precision
 
+        precision = self.cfg.embed_precision or ("bf16" if self.cuda and self.cfg.amp else "fp32")
+        return resolve_precision(precision, self.device)
+
+    def embedding(self) -> dict[str, Any]:
         e = self.cfg.embed_batch_size
         reps = 8 if self.cuda else 1  # batches per timed iteration (a GPU batch takes ~ms)
         n = min(e * reps, len(self.data.user))
         host = _gather(self.data.x, np.arange(n)).numpy()
-        precision = self.cfg.embed_precision or ("bf16" if self.cuda and self.cfg.amp else "fp32")
-        precision = resolve_precision(precision, self.device)
+        precision = self._embed_precision()
 
         def embed() -> None:  # what users run: ResNet1DEncoder.embed (eval mode, no grad)
             self.encoder.embed(host, batch_size=e, device=self.device, precision=precision)
@@ -517,13 +521,11 @@ class _Bench:
     # ---- (g) embed end to end -------------------------------------------------------------
     def embed_end_to_end(self) -> dict[str, Any]:
         from relcon.apps.speed_embed import embed_end_to_end
-        from relcon.models.encoder import resolve_precision
 
-        precision = self.cfg.embed_precision or ("bf16" if self.cuda and self.cfg.amp else "fp32")
         r = embed_end_to_end(
             self.cfg.embed_recording, hours=self.cfg.embed_hours, model=self.cfg.embed_model,
             batch_size=self.cfg.embed_batch_size, device=str(self.device),
-            precision=resolve_precision(precision, self.device), log=self.log,
+            precision=self._embed_precision(), log=self.log,
         )  # fmt: skip
         r["rates"] = {
             "windows/s": r["rates"]["windows/s"],

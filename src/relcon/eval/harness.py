@@ -208,10 +208,10 @@ def pretrained_users(runs: list[str] | tuple[str, ...]) -> dict[str, list[str]]:
 
     out = {}
     for run in runs:
-        _, desc = locate(run, kind="encoder")
         meta = read_description(run, kind="encoder")
         users = meta.get("train_users")
         if not isinstance(users, list):
+            _, desc = locate(run, kind="encoder")  # the file to name
             raise ValueError(
                 f"{desc}: lists no train_users, so the subjects {run} was pretrained on are unknown"
             )

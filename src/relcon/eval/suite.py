@@ -80,10 +80,10 @@ class BenchmarkConfig:
         )
     )
     baselines: list[str] = field(default_factory=lambda: ["simclr", "augpred", "rebar"])
-    # encoders trained elsewhere to compare as well (registry names such as "relcon-wrist-full",
-    # or run folders); their pretraining subjects are left out of every method's scoring too
+    #: encoders trained elsewhere to compare as well (registry names such as "relcon-wrist-full",
+    #: or run folders); their pretraining subjects are left out of every method's scoring too
     compare: list[str] = field(default_factory=list)
-    # fine-tuning (supervised from scratch, RelCon end to end): capped to fit 2 CPU cores
+    #: fine-tuning (supervised from scratch, RelCon end to end): capped to fit 2 CPU cores
     finetune: FinetuneConfig = field(
         default_factory=lambda: FinetuneConfig(epochs=15, patience=5, max_train_windows=2000)
     )

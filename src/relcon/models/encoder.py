@@ -12,7 +12,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["PRECISIONS", "EncoderConfig", "ResNet1DEncoder", "cpu_has_bf16", "resolve_precision"]
+__all__ = [
+    "PRECISIONS",
+    "EncoderConfig",
+    "ResNet1DEncoder",
+    "cpu_has_bf16",
+    "resolve_precision",
+    "run_windows",
+]
 
 WINDOW = 256  # samples per segment: 2.56 s at 100 Hz
 
@@ -213,27 +220,49 @@ class ResNet1DEncoder(nn.Module):
                 f"embed() expects windows of {WINDOW} samples (2.56 s at 100 Hz), got "
                 f"{x.shape[1]}; resample and cut with relcon.data first"
             )
-        if device is None:
-            device = next(self.parameters()).device
-        device = torch.device(device)
-        precision = resolve_precision(precision, device)
-        was_training = self.training
-        self.eval()
-        out = np.empty((x.shape[0], self.embed_dim), dtype=np.float32)
-        starts = range(0, x.shape[0], batch_size)
-        if progress:
-            from tqdm.auto import tqdm
+        return run_windows(
+            self, x, self.embed_dim, batch_size, device, precision, progress=progress,
+            check_finite="embed()",
+        )  # fmt: skip
 
-            starts = tqdm(starts, desc="embed", unit="batch")
-        try:
-            for s in starts:
-                xb = torch.as_tensor(np.asarray(x[s : s + batch_size]), dtype=torch.float32)
-                if not torch.isfinite(xb).all():
-                    raise ValueError(f"embed(): non-finite values in windows {s}..{s + len(xb)}")
-                xb = xb.to(device).transpose(1, 2)
-                with _autocast(precision, device):
-                    z = self(xb)
-                out[s : s + len(xb)] = z.float().cpu().numpy()
-        finally:
-            self.train(was_training)
-        return out
+
+@torch.no_grad()
+def run_windows(
+    module: nn.Module,
+    x: np.ndarray | Tensor,
+    out_dim: int,
+    batch_size: int,
+    device: str | torch.device | None = None,
+    precision: str = "fp32",
+    *,
+    progress: bool = False,
+    check_finite: str | None = None,
+) -> np.ndarray:
+    """``module``'s float32 outputs ``(N, out_dim)`` for windows ``x`` ``(N, T, C)`` (channels
+    last; the module takes them channels first), ``batch_size`` at a time, in eval mode (its
+    training mode is restored after) and under ``precision`` (:func:`resolve_precision`) on
+    ``device`` (default: where its weights are). What :meth:`ResNet1DEncoder.embed` and
+    :meth:`relcon.models.FinetunedModel.outputs` run. ``check_finite``: the caller's name, to
+    refuse a batch holding NaN or infinity with a message naming the windows."""
+    device = torch.device(device if device is not None else next(module.parameters()).device)
+    precision = resolve_precision(precision, device)
+    was_training = module.training
+    module.eval()
+    out = np.empty((x.shape[0], out_dim), dtype=np.float32)
+    starts = range(0, x.shape[0], batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc="embed", unit="batch")
+    try:
+        for s in starts:
+            xb = torch.as_tensor(np.asarray(x[s : s + batch_size]), dtype=torch.float32)
+            if check_finite and not torch.isfinite(xb).all():
+                raise ValueError(f"{check_finite}: non-finite values in windows {s}..{s + len(xb)}")
+            xb = xb.to(device).transpose(1, 2)
+            with _autocast(precision, device):
+                z = module(xb)
+            out[s : s + len(xb)] = z.float().cpu().numpy()
+    finally:
+        module.train(was_training)
+    return out

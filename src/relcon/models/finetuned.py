@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from relcon.models.encoder import WINDOW, ResNet1DEncoder, _autocast, resolve_precision
+from relcon.models.encoder import WINDOW, ResNet1DEncoder, run_windows
 
 __all__ = ["TASK_TYPES", "FinetunedModel"]
 
@@ -97,20 +97,7 @@ class FinetunedModel(nn.Module):
                 f"expected (N, T >= {WINDOW}, {self.encoder.config.in_channels}) windows, got "
                 f"{tuple(x.shape)}"
             )
-        device = next(self.parameters()).device
-        precision = resolve_precision(precision, device)
-        was_training = self.training
-        self.eval()
-        try:
-            with _autocast(precision, device):
-                parts = [
-                    self(torch.as_tensor(np.asarray(x[s : s + batch_size]), dtype=torch.float32)
-                         .to(device).transpose(1, 2)).float().cpu().numpy()
-                    for s in range(0, len(x), batch_size)
-                ]  # fmt: skip
-        finally:
-            self.train(was_training)
-        return np.concatenate(parts) if parts else np.zeros((0, self.head_out), np.float32)
+        return run_windows(self, x, self.head_out, batch_size, precision=precision)
 
     @property
     def head_out(self) -> int:
