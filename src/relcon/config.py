@@ -22,13 +22,15 @@ Example TOML for ``relcon pretrain``::
 from __future__ import annotations
 
 import argparse
+import contextlib
+import contextvars
 import dataclasses
 import inspect
 import json
 import re
 import types
 import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -51,6 +53,8 @@ __all__ = [
     "load_config",
     "resolve_config",
     "save_config",
+    "spell",
+    "spelled_as_flags",
     "to_dict",
     "to_toml",
 ]
@@ -350,6 +354,51 @@ def save_config(obj: Any, path: str | Path) -> None:
     else:
         raise ValueError(f"{path}: unknown config format {suffix!r}; use .toml, .yaml or .json")
     atomic_write_text(path, text)
+
+
+# --------------------------------------------------------------------------------------------
+# how a setting is spelled in a message: as a flag on the command line, as Python elsewhere
+# --------------------------------------------------------------------------------------------
+_NO_VALUE = object()
+_FLAGS: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "relcon_flags", default=None
+)
+
+
+def spell(name: str, value: Any = _NO_VALUE) -> str:
+    """A setting as the user writes it where they are: ``spell("skip_bad", True)`` is
+    ``--skip-bad`` under ``relcon`` (:func:`spelled_as_flags`) and ``skip_bad=True`` in Python;
+    ``spell("data.user_from", "parent")`` is ``--data-user-from parent`` or
+    ``data.user_from='parent'``. Messages that tell the user what to change use it, so a command-
+    line user is never told a Python spelling, nor a Python user a flag.
+
+    >>> spell("skip_bad", True), spell("user_from", "parent"), spell("steps")
+    ('skip_bad=True', "user_from='parent'", 'steps')
+    >>> with spelled_as_flags({"user_from": "--user-from"}):
+    ...     spell("skip_bad", True), spell("user_from", "parent"), spell("steps")
+    ('--skip-bad', '--user-from parent', '--steps')
+    """
+    flags = _FLAGS.get()
+    if flags is None:
+        return name if value is _NO_VALUE else f"{name}={value!r}"
+    flag = flags.get(name) or "--" + name.replace(".", "-").replace("_", "-")
+    if value is _NO_VALUE or value is True:
+        return flag
+    if value is False:
+        return "--no-" + flag[2:]
+    shown = " ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+    return f"{flag} {shown}"
+
+
+@contextlib.contextmanager
+def spelled_as_flags(flags: dict[str, str] | None = None) -> Iterator[None]:
+    """Within the block, :func:`spell` writes settings as flags (``flags``: dotted setting ->
+    its option string, for those not spelled ``--`` + the name with dashes)."""
+    token = _FLAGS.set(dict(flags or {}))
+    try:
+        yield
+    finally:
+        _FLAGS.reset(token)
 
 
 # --------------------------------------------------------------------------------------------
