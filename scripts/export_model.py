@@ -98,6 +98,32 @@ def fp16_check(encoder: torch.nn.Module, half: torch.nn.Module, task_path: str, 
     }  # fmt: skip
 
 
+#: What an export writes into ``--out``: the only things it deletes there when it replaces it.
+BUNDLE = {"encoder": {"model.safetensors", "model.json"},
+          "distance": {"model.safetensors", "model.json"}, "manifest.json": None}  # fmt: skip
+
+
+def check_replaceable(folder: Path) -> None:
+    """Refuse to delete ``folder`` unless it holds only what an export writes."""
+    if not folder.exists():
+        return
+    foreign = [] if folder.is_dir() else [folder]
+    for entry in sorted(folder.iterdir()) if folder.is_dir() else []:
+        inner = BUNDLE.get(entry.name, ())
+        if inner is None and entry.is_file():
+            continue
+        if entry.is_dir() and inner:
+            foreign += [f for f in sorted(entry.iterdir()) if f.name not in inner]
+        else:
+            foreign.append(entry)
+    if foreign:
+        listed = ", ".join(str(f) for f in foreign[:5]) + (" ..." if len(foreign) > 5 else "")
+        raise SystemExit(
+            f"refusing to replace {folder}: it holds files an export does not write ({listed}); "
+            "choose another --out, or move them away"
+        )
+
+
 def git_commit() -> str | None:
     try:
         out = subprocess.run(
@@ -128,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     encoder, enc_meta = load_model(args.encoder, kind="encoder")
     distance, dist_meta = load_model(args.distance, kind="distance")
     staging = out.with_name(out.name + ".tmp")
+    check_replaceable(out)
+    check_replaceable(staging)
     shutil.rmtree(staging, ignore_errors=True)
     extra = {"train_users": enc_meta.get("train_users", [])}
     run_config = dict(enc_meta.get("config", {}), distance="relcon:default (distance/)")

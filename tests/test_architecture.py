@@ -2,7 +2,7 @@
 
 Layers, lowest first (see docs/architecture.md)::
 
-    core (relcon, config, io, losses, models) -> data -> train -> eval -> apps -> cli
+    core (relcon, config, io, progress, losses, models) -> data -> train -> eval -> apps -> cli
 
 A module may import from its own layer and the layers below it, never from a layer above,
 wherever the import is written (module level, inside a function, under ``TYPE_CHECKING``).
@@ -24,7 +24,17 @@ PACKAGE = Path(relcon.__file__).resolve().parent
 #: The layers, lowest first: module-name prefixes (``relcon`` itself: the package's own
 #: ``__init__``, which only re-exports the public API).
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("core", ("relcon", "relcon.config", "relcon.io", "relcon.losses", "relcon.models")),
+    (
+        "core",
+        (
+            "relcon",
+            "relcon.config",
+            "relcon.io",
+            "relcon.progress",
+            "relcon.losses",
+            "relcon.models",
+        ),
+    ),
     ("data", ("relcon.data",)),
     ("train", ("relcon.train",)),
     ("eval", ("relcon.eval",)),

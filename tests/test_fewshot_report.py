@@ -232,8 +232,18 @@ def test_load_results_files_folders_duplicates_and_errors(runs, tmp_path):
     clash = tmp_path / "clash" / "results.json"
     clash.parent.mkdir()
     clash.write_text(json.dumps({"rows": _rows("A", "linear", {"macro_f1": 0.1})}))
-    with pytest.raises(ValueError, match="given twice"):
-        write_report(load_results([runs, clash]), tmp_path / "out")
+    # the same label in two files: both kept, told apart by their folders (never one dropped)
+    write_report(load_results([runs, clash]), tmp_path / "out")
+    md = (tmp_path / "out" / "report.md").read_text()
+    t1 = _table(md, "t1")
+    assert t1["A [run_a]"]["macro_f1 ↑"].startswith("**0.900") and "A" not in t1
+    assert t1["A [clash]"]["macro_f1 ↑"] == "0.100 ± 0.010"
+    assert "A [run_a]" in _table(md, "hr") and "kept apart as 'A [run_a]'" in md
+    twice = tmp_path / "twice.json"  # one file giving one row twice: an error naming it
+    twice.write_text(json.dumps({"rows": _rows("A", "linear", {"macro_f1": 0.1})
+                                 + _rows("A", "linear", {"macro_f1": 0.2})}))  # fmt: skip
+    with pytest.raises(ValueError, match=r"given twice, in .*twice\.json"):
+        write_report(load_results([twice]), tmp_path / "out2")
 
     with pytest.raises(FileNotFoundError):
         load_results([tmp_path / "nope"])

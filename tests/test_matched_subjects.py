@@ -197,13 +197,14 @@ def test_report_refuses_mismatched_subjects_unless_allowed(tmp_path, capsys):
     with pytest.raises(SubjectMismatchError) as e:
         write_report(load_results([a, b]), tmp_path / "report")
     msg = str(e.value)
-    assert "not scored on the same test subjects" in msg and "--allow-mismatch" in msg
+    assert "not scored on the same test subjects" in msg and "allow_mismatch=True" in msg
     assert str(a / "results.json") in msg and str(b / "results.json") in msg
     assert "only in the first [" in msg and "s3" in msg.split("only in the first")[1]
 
     rc = main(["report", str(a), str(b), "--out", str(tmp_path / "report")])
     err = capsys.readouterr().err
     assert rc == 2 and "not scored on the same test subjects" in err and str(a) in err
+    assert "--allow-mismatch" in err and "allow_mismatch=True" not in err  # the flag, in the CLI
     assert not (tmp_path / "report" / "report.md").exists()
 
     assert (

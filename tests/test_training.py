@@ -150,9 +150,10 @@ def test_time_limit_stops_and_saves_and_oracle_teacher_trains(tmp_path, segs):
     dist = distance_mod.train_distance(
         _dist_cfg(steps=2), tmp_path / "d", segments=segs, progress=False
     )
-    # max_seconds = 0: the limit is checked before every step, so nothing is trained
+    # max_seconds = 1 ns: the limit is checked before every step and is already past, so
+    # nothing is trained (0 itself is refused as a setting that makes no sense)
     stopped = pretrain_mod.pretrain(
-        PretrainConfig(**{**_pre_cfg(dist).__dict__, "max_seconds": 0.0}),
+        PretrainConfig(**{**_pre_cfg(dist).__dict__, "max_seconds": 1e-9}),
         tmp_path / "stopped", segments=segs, progress=False,
     )  # fmt: skip
     assert json.loads((stopped / "model.json").read_text())["step"] == 0

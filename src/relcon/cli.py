@@ -17,13 +17,17 @@ from __future__ import annotations
 import argparse
 import functools
 import importlib
+import os
 import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from relcon import __version__
 from relcon.config import (
+    FLAG_DEST,
     DemoConfig,
     DistanceTrainConfig,
     EvalConfig,
@@ -31,6 +35,7 @@ from relcon.config import (
     PretrainConfig,
     add_flags,
     resolve_config,
+    spelled_as_flags,
     to_toml,
 )
 
@@ -339,8 +344,8 @@ def _command(
 ) -> argparse.ArgumentParser:
     """Add subcommand ``name`` with its settings' flags: for every command when ``only`` is
     None, else only when ``only`` is its top-level name ``top`` (default ``name``)."""
-    p = sub.add_parser(name, help=help, description=description)
-    p.set_defaults(command_spec=spec)
+    p = sub.add_parser(name, help=help.replace("%", "%%"), description=description)
+    p.set_defaults(command_spec=spec, command_parser=p)
     if only is None or (top or name) == only:
         base = spec.base(RunOptions()) if spec.base else None
         add_flags(p, spec.settings_class(), base, **(flags or {}))
@@ -369,6 +374,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         "(Xu et al., ICLR 2025). Input: acceleration in g at 100 Hz, 2.56 s windows.",
     )
     parser.add_argument("--version", action="version", version=f"relcon {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true",
+        help="show the full traceback of an error (also RELCON_DEBUG=1; accepted anywhere)",
+    )  # fmt: skip
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     data = {"aliases": DATA_ALIASES}
 
@@ -482,7 +491,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         "Merge evaluation results into report.md (mean +- std, best in bold), report.csv "
         "and plots (few-shot curves, per-class F1, confusion matrices), with paired statistics: "
         "per task, each method's difference from a reference method per test subject, its mean "
-        "with a bootstrap 95%% interval, and win/tie/loss marks (paired.csv). Runs of one task "
+        "with a bootstrap 95 % interval, and win/tie/loss marks (paired.csv). Runs of one task "
         "must share their per-fold test subjects, else the report refuses (--allow-mismatch).",
         {"positional": {"runs": {"nargs": "+"}}},
     )  # fmt: skip
@@ -543,7 +552,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         "(--only); peak memory and, on a GPU, model FLOPs utilisation. Prints a table; --json "
         "writes it.",
     )
-    p.set_defaults(command_spec=Command("relcon.apps.speed:BenchConfig", run_bench))
+    p.set_defaults(
+        command_spec=Command("relcon.apps.speed:BenchConfig", run_bench), command_parser=p
+    )
     if only in (None, "bench"):
         from relcon.apps.speed import add_bench_arguments
 
@@ -552,22 +563,89 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+#: exceptions that describe a problem with the user's input or environment (their message is
+#: the whole story); anything else is reported as an unexpected error
+USER_ERRORS = (ValueError, OSError, EOFError, RuntimeError, ImportError, LookupError)
+
+
+def error_text(e: BaseException) -> str:
+    """The one-line message of an exception for ``relcon: error: ...``: an OSError as
+    ``FILE: reason``; an unexpected exception type with its name and where to look further."""
+    if isinstance(e, OSError) and e.filename and e.strerror:
+        other = f" -> {e.filename2}" if e.filename2 else ""
+        return f"{e.filename}{other}: {e.strerror}"
+    text = str(e).strip() or type(e).__name__
+    if isinstance(e, KeyError) and text.startswith("'"):
+        text = f"missing entry {text}"
+    if not isinstance(e, USER_ERRORS):
+        return f"{type(e).__name__}: {text} (unexpected; rerun with --debug for the traceback)"
+    return text
+
+
+def interrupted_text(argv_command: str, cfg: Any, opts: RunOptions) -> str:
+    """What an interrupted command leaves behind and how to go on, true for that command."""
+    if argv_command in ("train-distance", "pretrain", "demo"):
+        out = Path(opts.out or "")
+        pointers = sorted(out.glob("checkpoints/LATEST")) + sorted(out.glob("*/checkpoints/LATEST"))
+        if opts.out and pointers:
+            kept = ", ".join(str(p.parent / p.read_text().strip()) for p in pointers)
+            return f"the last checkpoint is kept ({kept}); rerun the same command with --resume"
+        return "no checkpoint had been written yet, so there is nothing to resume"
+    if argv_command in ("embed", "predict"):
+        return f"nothing was written to {cfg.out} (a table is written only once complete)"
+    if argv_command in ("prepare", "benchmark"):
+        return "the finished parts are kept; rerun the same command to continue where it stopped"
+    return "outputs are written only once complete; rerun the command"
+
+
+def _flag_spellings(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """Dotted setting (or run option) -> its option string in ``parser``, for messages."""
+    out: dict[str, str] = {}
+    for action in parser._actions:
+        if not action.option_strings:
+            continue
+        names = [o for o in action.option_strings if not o.startswith("--no-")]
+        for dotted in action.dest.removeprefix(FLAG_DEST).split(","):
+            out.setdefault(dotted, (names or action.option_strings)[-1])
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
+    """``relcon``: run one command; any error becomes one line on stderr and a non-zero exit
+    status (2: a problem with the input, 1: an unexpected error), with the traceback only under
+    ``--debug`` (or ``RELCON_DEBUG=1``)."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in argv or os.environ.get("RELCON_DEBUG", "") not in ("", "0")
+    argv = [a for a in argv if a != "--debug"]
     chosen = next((a for a in argv if not a.startswith("-")), "")  # the subcommand's name
     args = build_parser(chosen).parse_args(argv)
-    try:
+    if debug:
+        return _run(args, chosen)
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        try:
+            return _run(args, chosen)
+        except Exception as e:
+            print(f"relcon: error: {error_text(e)}", file=sys.stderr)
+            return 2 if isinstance(e, USER_ERRORS) else 1
+
+
+def _run(args: argparse.Namespace, chosen: str) -> int:
+    with spelled_as_flags(_flag_spellings(args.command_parser)):
         cfg, opts = resolve(args)
         if opts.print_config:
             print(to_toml(cfg))
             return 0
-        return int(args.command_spec.run(cfg, opts) or 0)
-    except KeyboardInterrupt:
-        print("\ninterrupted; the last checkpoint is kept (rerun with --resume)", file=sys.stderr)
-        return 130
-    except (FileNotFoundError, FileExistsError, ValueError, RuntimeError, ImportError) as e:
-        print(f"relcon: error: {e}", file=sys.stderr)
-        return 2
+        try:
+            return int(args.command_spec.run(cfg, opts) or 0)
+        except KeyboardInterrupt:
+            print(f"\nrelcon: interrupted; {interrupted_text(chosen, cfg, opts)}", file=sys.stderr)
+            return 130
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as one line (``relcon: warning: ...``), not Python's two-line form."""
+    print(f"relcon: warning: {message}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ import contextvars
 import dataclasses
 import inspect
 import json
+import math
 import re
 import types
 import typing
@@ -39,6 +40,9 @@ from relcon.models.distance import MotifDistanceConfig
 from relcon.models.encoder import EncoderConfig
 
 __all__ = [
+    "RESUME_MAY_CHANGE",
+    "SETTING_RULES",
+    "Bound",
     "DataConfig",
     "DemoConfig",
     "DistanceTrainConfig",
@@ -48,11 +52,14 @@ __all__ = [
     "MotifDistanceConfig",
     "PretrainConfig",
     "add_flags",
+    "check_settings",
     "flag_overrides",
     "from_dict",
     "load_config",
     "resolve_config",
+    "resume_conflicts",
     "save_config",
+    "save_run_config",
     "spell",
     "spelled_as_flags",
     "to_dict",
@@ -287,21 +294,28 @@ def from_dict(cls: type[T], data: dict, where: str = "config", base: T | None = 
 
 def _read_mapping(path: Path) -> dict:
     suffix = path.suffix.lower()
-    text = path.read_text()
-    if suffix == ".toml":
+    formats = {".toml": "TOML", ".yaml": "YAML", ".yml": "YAML", ".json": "JSON"}
+    if suffix not in formats:
+        raise ValueError(f"{path}: unknown config format {suffix!r}; use .toml, .yaml or .json")
+    if formats[suffix] == "TOML":
         try:
             import tomllib
         except ModuleNotFoundError:  # Python 3.10
             import tomli as tomllib  # type: ignore[no-redef]
-        data = tomllib.loads(text)
-    elif suffix in (".yaml", ".yml"):
+        parse, errors = tomllib.loads, (tomllib.TOMLDecodeError,)
+    elif formats[suffix] == "JSON":
+        parse, errors = json.loads, (json.JSONDecodeError,)
+    else:
         import yaml
 
-        data = yaml.safe_load(text) or {}
-    elif suffix == ".json":
-        data = json.loads(text)
-    else:
-        raise ValueError(f"{path}: unknown config format {suffix!r}; use .toml, .yaml or .json")
+        parse, errors = (lambda t: yaml.safe_load(t) or {}), (yaml.YAMLError,)
+    try:
+        data = parse(path.read_text())
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not a text file ({e})") from None
+    except errors as e:
+        why = " ".join(str(e).replace('in "<unicode string>", ', "").split())
+        raise ValueError(f"{path}: not valid {formats[suffix]}: {why}") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: the top level must be a table/mapping")
     return data
@@ -357,6 +371,145 @@ def save_config(obj: Any, path: str | Path) -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# the allowed values of every numeric setting, by name (one name, one meaning, one rule)
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Bound:
+    """The allowed range of a numeric setting (``None``: unbounded on that side). A float must
+    also be finite; ``None`` as a value always means the setting's documented default."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False  # low itself not allowed
+    high_open: bool = False
+
+    def problem(self, value: float) -> str | None:
+        """Why ``value`` is not allowed, or None."""
+        if isinstance(value, float) and not math.isfinite(value):
+            return "must be a finite number"
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return f"must be {'above' if self.low_open else 'at least'} {self.low:g}"
+        if self.high is not None and (value >= self.high if self.high_open else value > self.high):
+            return f"must be {'below' if self.high_open else 'at most'} {self.high:g}"
+        return None
+
+
+_COUNT, _NONNEG, _POSITIVE = Bound(1), Bound(0), Bound(0, low_open=True)
+_FRACTION = Bound(0, 1, low_open=True, high_open=True)
+
+#: The rule of every numeric setting of every command, by field name (a list: each item).
+#: Every ``int``/``float`` field of a command's settings must have its line here
+#: (``tests/test_cli_careless.py`` walks them), so no numeric setting goes unchecked.
+SETTING_RULES: dict[str, Bound] = {
+    "accumulate": _COUNT, "anchors": _COUNT, "attn_dropout": Bound(0, 1, high_open=True),
+    "batch_size": _COUNT, "between_user": _NONNEG, "block_seconds": _POSITIVE,
+    "bottleneck": _COUNT, "channels": _COUNT, "chunk_s": _POSITIVE, "ckpt_every": _COUNT,
+    "distance_batch_size": _COUNT, "distance_chunk_pairs": _COUNT, "embed_batch_size": _COUNT,
+    "embed_hours": _POSITIVE, "encoder_lr": _POSITIVE, "epochs": _COUNT, "eval_every": _COUNT,
+    "farthest": _NONNEG, "few_shot": _NONNEG, "few_shot_seeds": _COUNT, "fold_seeds": _COUNT,
+    "folds": Bound(2), "grad_clip": _POSITIVE, "head_hidden": _NONNEG, "in_channels": _COUNT,
+    "keep_checkpoints": _COUNT, "kernel_size": _COUNT, "log_every": _COUNT, "lr": _POSITIVE,
+    "max_gap_s": _POSITIVE, "max_points": _COUNT, "max_seconds": _POSITIVE,
+    "max_train_windows": _COUNT, "n_augment": Bound(1, 8), "n_layers": _COUNT,
+    "num_workers": _NONNEG, "patience": _COUNT, "per_label": _COUNT, "pool_kernel": _COUNT,
+    "pool_stride": _COUNT, "pretrain_users": _COUNT, "projection_dim": _COUNT,
+    "resamples": _COUNT, "revin_eps": _POSITIVE, "seed": _NONNEG, "shard_segments": _COUNT,
+    "stage_blocks": _COUNT, "stage_filters": _COUNT, "stage_kernels": _COUNT,
+    "stem_filters": _COUNT, "stem_kernel": _COUNT, "stem_stride": _COUNT, "steps": _COUNT,
+    "stride_s": _POSITIVE, "tau": _POSITIVE, "top": _COUNT, "val_fraction": _FRACTION,
+    "warmup": _NONNEG, "warmup_steps": _NONNEG, "weight_decay": _NONNEG, "within_user": _COUNT,
+}  # fmt: skip
+
+
+def check_settings(cfg: Any, where: str = "") -> Any:
+    """Check every numeric setting of ``cfg`` (nested sections too) against
+    :data:`SETTING_RULES` (or a field's own ``metadata={"bound": Bound(...)}``); returns ``cfg``.
+
+    Raises:
+        ValueError: naming every setting out of range as the user writes it (:func:`spell`:
+            ``--steps 0`` on the command line, ``steps=0`` in Python) and why.
+
+    >>> check_settings(PretrainConfig(steps=0, lr=-1.0))
+    Traceback (most recent call last):
+    ...
+    ValueError: steps=0 must be at least 1; lr=-1.0 must be above 0
+    """
+    problems = []
+    for f in dataclasses.fields(cfg):
+        value, dotted = getattr(cfg, f.name), where + f.name
+        if dataclasses.is_dataclass(value):
+            try:
+                check_settings(value, dotted + ".")
+            except ValueError as e:
+                problems.append(str(e))
+            continue
+        bound = f.metadata.get("bound") or SETTING_RULES.get(f.name)
+        items = value if isinstance(value, (list, tuple)) else [value]
+        if bound is None or not all(_is_number(v) for v in items):
+            continue
+        why = next((b for b in map(bound.problem, items) if b), None)
+        if why:
+            problems.append(f"{spell(dotted, value)} {why}")
+    if problems:
+        raise ValueError("; ".join(problems))
+    return cfg
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+#: Settings a resumed run may change: how long it may run, how it logs and saves, where and how
+#: fast it computes. Any other difference from the run's ``config.toml`` is refused by
+#: :func:`resume_conflicts` (the run's record would otherwise claim settings it did not use).
+RESUME_MAY_CHANGE = frozenset(
+    {"max_seconds", "log_every", "ckpt_every", "keep_checkpoints", "num_workers", "device",
+     "compile", "compile_encoder", "data.root"}
+)  # fmt: skip
+
+
+def _flat(d: dict, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        elif v is not None:  # TOML has no null: a None setting is absent from config.toml
+            out[f"{prefix}{k}"] = list(v) if isinstance(v, tuple) else v
+    return out
+
+
+def resume_conflicts(saved: dict, cfg: Any) -> list[str]:
+    """The settings of ``cfg`` that differ from a run's saved ``config.toml`` (``saved``, as read)
+    and may not change on ``--resume`` (all but :data:`RESUME_MAY_CHANGE`), each as
+    ``"--flag NEW (the run: OLD)"`` (:func:`spell`)."""
+    old, new = _flat(saved), _flat(to_dict(cfg))
+    out = []
+    for key in sorted(set(old) | set(new)):
+        if key in RESUME_MAY_CHANGE or old.get(key) == new.get(key):
+            continue
+        shown = "unset" if key not in old else repr(old[key])
+        out.append(f"{spell(key, new.get(key))} (the run: {shown})")
+    return out
+
+
+def save_run_config(cfg: Any, folder: str | Path, resume: bool) -> None:
+    """Check a training run's settings (:func:`check_settings`) and write them to
+    ``folder/config.toml``; with ``resume``, first refuse settings that differ from the run's
+    (:func:`resume_conflicts`), so the record always describes the run that was trained."""
+    check_settings(cfg)
+    path = Path(folder) / "config.toml"
+    if resume and path.is_file():
+        conflicts = resume_conflicts(_read_mapping(path), cfg)
+        if conflicts:
+            raise ValueError(
+                f"{spell('resume')}: these settings differ from the run's ({path}): "
+                f"{'; '.join(conflicts)}. Resume with the run's settings, or start a new run "
+                f"in another output folder"
+            )
+    save_config(cfg, path)
+
+
+# --------------------------------------------------------------------------------------------
 # how a setting is spelled in a message: as a flag on the command line, as Python elsewhere
 # --------------------------------------------------------------------------------------------
 _NO_VALUE = object()
@@ -385,7 +538,7 @@ def spell(name: str, value: Any = _NO_VALUE) -> str:
     if value is _NO_VALUE or value is True:
         return flag
     if value is False:
-        return "--no-" + flag[2:]
+        return flag if flag.startswith("--no-") else "--no-" + flag[2:]
     shown = " ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
     return f"{flag} {shown}"
 
@@ -500,7 +653,9 @@ def add_flags(
             continue
         scalar, many = leaf or (str, False)
         shown = "" if value in (None, "", []) else f" (default: {value})"
-        kwargs: dict[str, Any] = {"help": (helps.get(f.name, "") + shown).strip() or None}
+        text = (helps.get(f.name, "") + shown).strip()
+        # argparse %-formats help strings: a literal % in a comment must not break --help
+        kwargs: dict[str, Any] = {"help": text.replace("%", "%%") or None}
         if scalar is not bool:
             kwargs["metavar"] = f.name.upper()
         if "choices" in f.metadata:  # field(metadata={"choices": (...)}) : argparse checks them
@@ -570,7 +725,8 @@ def resolve_config(
     config_file: str | None = None,
     sets: Iterable[str] = (),
 ) -> T:
-    """``base`` < ``config_file`` < generated flags in ``args`` < ``sets`` (``key=value``).
+    """``base`` < ``config_file`` < generated flags in ``args`` < ``sets`` (``key=value``),
+    checked by :func:`check_settings`.
 
     ``value`` is parsed as TOML (``--set encoder.stage_blocks=[2,2,2]``), else kept as text.
     """
@@ -582,6 +738,7 @@ def resolve_config(
         key, text = item.split("=", 1)
         overrides = _merge(overrides, _nested(key.strip(), _parse_value(text.strip())))
     try:
-        return from_dict(cls, overrides, where="command line", base=cfg)
+        resolved = from_dict(cls, overrides, where="command line", base=cfg)
     except (TypeError, ValueError) as e:
         raise ValueError(str(e)) from None
+    return check_settings(resolved)

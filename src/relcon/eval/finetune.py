@@ -44,7 +44,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from relcon.config import FinetuneConfig
 from relcon.data.augmentations import random_augment
@@ -53,6 +52,7 @@ from relcon.eval.metrics import score
 from relcon.eval.splits import split_subjects
 from relcon.models.encoder import WINDOW, EncoderConfig, ResNet1DEncoder
 from relcon.models.finetuned import TASK_TYPES, FinetunedModel
+from relcon.progress import progress_bar
 from relcon.train.common import pick_device, seed_everything
 
 __all__ = [
@@ -114,7 +114,7 @@ def finetune(
         encoder_config: architecture of the random encoder (default: the paper's). With
             ``encoder`` it may be given too, but must then equal ``encoder.config``.
         cfg: hyperparameters (default :class:`FinetuneConfig`).
-        progress: show a tqdm bar over epochs.
+        progress: show a progress bar over epochs.
 
     Returns:
         The :class:`FinetunedModel` with the best epoch's weights, in eval mode, on the device
@@ -211,7 +211,7 @@ def finetune(
     # ---- epochs with early stopping -----------------------------------------------------
     history: list[dict[str, float]] = []
     best_loss, best_epoch, best_state, waited = float("inf"), -1, None, 0
-    bar = tqdm(range(cfg.epochs), desc="finetune", disable=not progress, unit="epoch")
+    bar = progress_bar(range(cfg.epochs), desc="finetune", enabled=progress, unit="epoch")
     for epoch in bar:
         model.train()
         if cfg.freeze_encoder:

@@ -35,7 +35,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from relcon.config import EvalConfig, to_dict
+from relcon.config import EvalConfig, spell, to_dict
 from relcon.data.tasks import Task, load_task
 from relcon.eval.metrics import score, summarise
 from relcon.eval.splits import subject_folds
@@ -95,11 +95,17 @@ def resolve_method_protocol(cfg: EvalConfig) -> tuple[str, str]:
             else (cfg.checkpoint or "")
         )
         if not method:
-            raise ValueError("evaluate: give --checkpoint (an encoder run) or --method")
+            raise ValueError(
+                f"evaluate: give {spell('checkpoint', 'RUN')} (an encoder run) or "
+                f"{spell('method', 'METHOD')}"
+            )
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
     if method == "encoder" and not cfg.checkpoint:
-        raise ValueError("method 'encoder' needs --checkpoint (a RelCon or baseline encoder run)")
+        raise ValueError(
+            f"method 'encoder' needs {spell('checkpoint', 'RUN')} (a RelCon or baseline encoder "
+            "run, or a shipped model's name)"
+        )
     protocol = cfg.protocol
     if protocol == "auto":
         protocol = {"supervised": "finetune", "minirocket": "ridge_classifier"}.get(
@@ -109,7 +115,8 @@ def resolve_method_protocol(cfg: EvalConfig) -> tuple[str, str]:
         raise ValueError(f"unknown protocol {protocol!r}; choose from {PROTOCOLS}")
     if method == "supervised" and protocol != "finetune":
         raise ValueError(
-            "method 'supervised' trains the encoder on the labels: use protocol 'finetune'"
+            "method 'supervised' trains the encoder on the labels: use "
+            f"{spell('protocol', 'finetune')}"
         )
     if protocol == "finetune" and method in ("handcrafted", "minirocket"):
         raise ValueError(f"protocol 'finetune' needs an encoder, not {method!r} features")
@@ -155,11 +162,11 @@ def plan_splits(task: Task, cfg: EvalConfig) -> list[Split]:
             )
         return out
     if cfg.fold_seeds < 1:
-        raise ValueError(f"fold_seeds must be at least 1, got {cfg.fold_seeds}")
+        raise ValueError(f"{spell('fold_seeds')} must be at least 1, got {cfg.fold_seeds}")
     if task.n_subjects < cfg.folds:
         raise ValueError(
-            f"task {task.name!r} has {task.n_subjects} subjects, fewer than folds={cfg.folds}; "
-            "lower --folds (at least 2)"
+            f"task {task.name!r} has {task.n_subjects} subjects, fewer than "
+            f"{spell('folds', cfg.folds)}; lower {spell('folds')} (at least 2)"
         )
     out = []
     for r in range(cfg.fold_seeds):
@@ -372,15 +379,29 @@ def _load_encoder(method: str, cfg: EvalConfig):
 
 
 def _method_label(method: str, meta: dict, cfg: EvalConfig) -> str:
-    if method == "encoder":
-        trained = meta.get("method", "relcon")
-        from relcon.models.hub import is_shipped
+    """The run's name in results and reports: a shipped model by its own name (two shipped
+    models are two rows), an encoder from files by its training method and folder."""
+    if method != "encoder":
+        return method
+    from relcon.models.hub import shipped_name
 
-        if is_shipped(cfg.checkpoint):
-            return f"{trained} (shipped)"
-        folder = Path(cfg.checkpoint).resolve().name
-        return trained if folder == trained else f"{trained} ({folder})"
-    return method
+    name = shipped_name(cfg.checkpoint)
+    if name is not None:
+        return f"{name} (shipped)"
+    trained = meta.get("method", "relcon")
+    folder = _model_folder(cfg.checkpoint)
+    return trained if folder == trained else f"{trained} ({folder})"
+
+
+def _model_folder(checkpoint: str) -> str:
+    """The folder that names a model given as a path: the run of a checkpoint
+    (``run/step-00000200``), the folder of a model file, else the folder itself."""
+    path = Path(checkpoint).expanduser().resolve()
+    if path.is_file():
+        path = path.parent
+    if path.parent.name == "checkpoints":
+        return f"{path.parent.parent.name}/{path.name}"
+    return path.name
 
 
 def evaluate(
@@ -394,17 +415,23 @@ def evaluate(
     else:
         result_path, folder, rel = out / "results.json", out, Path()
     if result_path.exists() and not overwrite:
-        raise FileExistsError(f"{result_path} exists; pass --overwrite to replace it")
+        raise FileExistsError(
+            f"{result_path} exists; pass {spell('overwrite', True)} to replace it"
+        )
     method, protocol = resolve_method_protocol(cfg)
     t0 = time.perf_counter()
 
     task = load_task(cfg.task) if cfg.task else task_from_data(cfg)
+    # what was assumed where the task file was ambiguous (relcon.data.tasks), said once
+    task_notes = [str(n) for n in dict.fromkeys(getattr(task, "notes", ()) or ())]
     encoder, encoder_cfg, meta = _load_encoder(method, cfg)
     task, notes, left_out = select_subjects(task, cfg, meta)
     label = _method_label(method, meta, cfg)
     splits = plan_splits(task, cfg)
     if cfg.fold_seeds > 1 and splits[0].fold_seed is None:
-        notes.append("fold_seeds ignored: the task has a fixed split or predefined folds")
+        notes.append(
+            f"{spell('fold_seeds')} ignored: the task has a fixed split or predefined folds"
+        )
     trainer = _make_trainer(method, protocol, task, cfg, encoder, encoder_cfg, progress)
 
     fold_rows, few_rows, confusion = [], [], None
@@ -517,6 +544,7 @@ def evaluate(
         "method": label,
         "protocol": protocol,
         "notes": notes,
+        "task_notes": task_notes,
         "config": to_dict(cfg),
         "environment": environment_info(),
         "seconds": time.perf_counter() - t0,
@@ -545,7 +573,7 @@ def evaluate(
             for c, v in sorted(per_class.items())
         ]
     atomic_write_json(result_path, results)
-    _print_summary(results, notes)
+    _print_summary(results, notes, task_notes)
     print(f"results written to {result_path}")
     return results
 
@@ -577,10 +605,12 @@ def _summarise_few_shot(runs: list[dict]) -> list[dict]:
     ]
 
 
-def _print_summary(results: dict, notes: list[str]) -> None:
+def _print_summary(results: dict, notes: list[str], task_notes: list[str] | None = None) -> None:
     for r in results["rows"]:
         print(
             f"{r['method']:<28} {r['protocol']:<10} {r['metric']:<18} {r['mean']:.3f} +- {r['std']:.3f} (n={r['n']})"
         )
+    for n in task_notes or []:
+        print(f"task note: {n}")
     for n in notes:
         print(f"note: {n}")

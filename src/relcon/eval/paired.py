@@ -28,6 +28,7 @@ __all__ = [
     "SubjectMismatchError",
     "bootstrap_ci",
     "check_subjects",
+    "distinct_labels",
     "fold_scores",
     "paired_comparisons",
     "paired_mark",
@@ -246,13 +247,102 @@ def check_subjects(
             f"  task {task!r}:\n" + "\n".join(f"    {line}" for line in lines)
             for task, lines in mismatches.items()
         )
+        from relcon.config import spell
+
         raise SubjectMismatchError(
             "runs of the same task were not scored on the same test subjects, so their scores "
             f"are not comparable:\n{text}\nEvaluate them on matched subjects (relcon benchmark "
-            "does; relcon evaluate --exclude-users-of RUN ... or --subjects FILE), or pass "
-            "--allow-mismatch to report them anyway (the tables then say so)."
+            f"does; relcon evaluate with {spell('exclude_users_of', 'RUN')} or "
+            f"{spell('subjects', 'FILE')}), or report them anyway with "
+            f"{spell('allow_mismatch', True)} (the tables then say so)."
         )
     return SubjectCheck(mismatches, unchecked, splits)
+
+
+# --------------------------------------------------------------------------------------------
+# one label, one run
+# --------------------------------------------------------------------------------------------
+
+#: the parts of a results file whose rows carry a method label
+_LABELLED = ("rows", "few_shot", "per_class_f1", "confusion", "folds", "few_shot_runs")
+
+
+def _label_key(row: dict) -> tuple[str, str]:
+    return str(row["method"]), str(row.get("protocol") or "linear")
+
+
+def _tail(source: str, n: int) -> str:
+    """The last ``n`` folders of a results file's path (its own name too, unless results.json)."""
+    path = Path(source)
+    parts = [*path.parent.parts, *([] if path.name == "results.json" else [path.stem])]
+    return "/".join(parts[-n:]) or source
+
+
+def distinct_labels(results: Sequence[dict]) -> tuple[list[dict], list[str]]:
+    """``(results, notes)``: the results with no (task, method label, protocol) in two files.
+
+    ``relcon evaluate`` names a run by its model (a shipped model's name, an encoder's folder),
+    so two files share a label only when they hold runs of the same model: evaluated with other
+    settings, or a copy. The report must neither drop one of them nor refuse them, so the label
+    of each such file gains the shortest end of its path that tells the files apart
+    (``relcon-wrist-small (shipped) [seed1]``), in every part of the file, and a note says so.
+    Results are not modified in place; files reached twice (the same ``source``) are one file.
+    """
+    owners: dict[tuple[str, str, str], list[str]] = {}
+    for res in results:
+        src = str(res.get("source", ""))
+        for part in _LABELLED:
+            for row in res.get(part) or []:
+                if isinstance(row, dict) and "method" in row:
+                    key = (str(row.get("task")), *_label_key(row))
+                    if src not in owners.setdefault(key, []):
+                        owners[key].append(src)
+    groups: dict[tuple[str, str], list[list[str]]] = {}
+    for (_, method, protocol), sources in owners.items():
+        if len(sources) > 1:
+            groups.setdefault((method, protocol), []).append(sources)
+    if not groups:
+        return list(results), []
+    rename: dict[tuple[str, str, str], str] = {}
+    notes = []
+    for (method, protocol), clashes in groups.items():
+        files = list(dict.fromkeys(s for sources in clashes for s in sources))
+        longest = max(len(Path(f).parts) for f in files)
+        n = next(
+            (
+                n
+                for n in range(1, longest + 1)
+                if all(len({_tail(s, n) for s in sources}) == len(sources) for sources in clashes)
+            ),
+            None,
+        )
+        tags = {f: f if n is None else _tail(f, n) for f in files}
+        for f in files:
+            rename[(f, method, protocol)] = f"{method} [{tags[f]}]"
+        notes.append(
+            f"{method} ({protocol}) labels runs in {len(files)} files (the same model, other "
+            "settings or a copy): kept apart as "
+            + ", ".join(f"'{method} [{tags[f]}]' ({f})" for f in files)
+        )
+    out = []
+    for res in results:
+        src = str(res.get("source", ""))
+        new = dict(res)
+        for part in _LABELLED:
+            if isinstance(res.get(part), list):
+                new[part] = [
+                    {**row, "method": rename[(src, *_label_key(row))]}
+                    if isinstance(row, dict)
+                    and "method" in row
+                    and (src, *_label_key(row)) in rename
+                    else row
+                    for row in res[part]
+                ]
+        if res.get("method") is not None:
+            own = (src, str(res["method"]), str(res.get("protocol") or "linear"))
+            new["method"] = rename.get(own, res["method"])
+        out.append(new)
+    return out, notes
 
 
 # --------------------------------------------------------------------------------------------
@@ -355,7 +445,14 @@ def paired_comparisons(
     for res in results:
         task, method, protocol = _task_name(res), res.get("method"), res.get("protocol")
         if task in headline and method is not None:
-            runs.setdefault(task, {}).setdefault((str(method), str(protocol or "linear")), res)
+            key = (str(method), str(protocol or "linear"))
+            prev = runs.setdefault(task, {}).setdefault(key, res)
+            if prev is not res and prev.get("source") != res.get("source"):
+                raise ValueError(
+                    f"{task}: {key[0]} ({key[1]}) is the label of runs in two files, "
+                    f"{prev.get('source')} and {res.get('source')}; tell them apart first "
+                    "(relcon.eval.paired.distinct_labels, which relcon report applies)"
+                )
     rows, units, notes = [], [], []
     for task, by_entry in runs.items():
         metric, lower = headline[task], lower_is_better(headline[task])

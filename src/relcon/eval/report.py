@@ -67,8 +67,11 @@ per fold where they are missing), its mean with a bootstrap 95% interval over su
 ``win`` / ``tie`` / ``loss`` mark that says win or loss only when the interval excludes zero
 (see :mod:`relcon.eval.paired`). The plain mean ± std tables stay beside the paired ones.
 
-The same (method, task, protocol, metric[, k]) given twice with different numbers is an error
-naming both files; exact repeats (the same file reached twice) are dropped.
+No row is ever dropped. Runs in two files with the same (task, method label, protocol) -- the
+same model evaluated twice, or two files labelled before each shipped model kept its own name --
+are kept apart: each label gains the end of its file's path (``relcon (shipped) [small]``), and
+the report says so (:func:`relcon.eval.paired.distinct_labels`). A file reached twice is read
+once; the same row given twice in one file is an error naming it.
 """
 
 from __future__ import annotations
@@ -82,7 +85,7 @@ from pathlib import Path
 
 import numpy as np
 
-from relcon.eval.paired import N_RESAMPLES, check_subjects, paired_comparisons
+from relcon.eval.paired import N_RESAMPLES, check_subjects, distinct_labels, paired_comparisons
 from relcon.io import atomic_path, atomic_write_text
 
 __all__ = [
@@ -259,14 +262,21 @@ def load_results(paths: Iterable[str | Path]) -> list[dict]:
 
 
 def _same(a: dict, b: dict) -> bool:
-    def eq(x: float, y: float) -> bool:
-        return (math.isnan(x) and math.isnan(y)) or x == y
-
-    return eq(a["mean"], b["mean"]) and eq(a["std"], b["std"])
+    """The same row of the same file (reached twice): its source and every number equal."""
+    if a["source"] != b["source"]:
+        return False
+    if "matrix" in a:
+        return a["matrix"] == b.get("matrix")
+    x = [a["mean"], a["std"], *a.get("values", [])]
+    y = [b["mean"], b["std"], *b.get("values", [])]
+    if len(x) != len(y) or a.get("n") != b.get("n"):
+        return False
+    return all(u == v or (math.isnan(u) and math.isnan(v)) for u, v in zip(x, y, strict=True))
 
 
 def _collect(results: Sequence[dict], part: str, key: Sequence[str]) -> list[dict]:
-    """All ``part`` rows of ``results``; exact repeats dropped, conflicting ones an error."""
+    """All ``part`` rows of ``results`` (labels already told apart: ``distinct_labels``); a row
+    repeated by the same file reached twice is read once, any other repeat is an error."""
     out: dict[tuple, dict] = {}
     for res in results:
         for row in res.get(part) or []:
@@ -275,12 +285,11 @@ def _collect(results: Sequence[dict], part: str, key: Sequence[str]) -> list[dic
                 row["protocol"] = _DEFAULT_PROTOCOL
             k = tuple(row.get(f) for f in key)
             if k in out:
-                prev = out[k]
-                same = prev["matrix"] == row["matrix"] if part == "confusion" else _same(prev, row)
-                if not same:
+                if not _same(out[k], row):
+                    where = sorted({out[k]["source"], row["source"]})
                     raise ValueError(
-                        f"{part}: {dict(zip(key, k, strict=True))} is given twice with "
-                        f"different numbers, in {out[k]['source']} and {row['source']}"
+                        f"{part}: {dict(zip(key, k, strict=True))} is given twice, in "
+                        f"{' and '.join(where)}; give each run its own method label"
                     )
                 continue
             out[k] = row
@@ -635,7 +644,9 @@ def write_report(
     relcon.eval.paired.SubjectMismatchError
         Runs of one task were scored on different test subjects and ``allow_mismatch`` is off.
     """
-    results = [r if "source" in r else _normalise(r, "<results>") for r in results]
+    results = [r if "source" in r else _normalise(r, f"<results {i}>")
+               for i, r in enumerate(results)]  # fmt: skip
+    results, label_notes = distinct_labels(results)  # no row dropped: same labels kept apart
     cache: dict = {}  # predictions.npz files, read once
     check = check_subjects(results, allow_mismatch=allow_mismatch, cache=cache)
     out_dir = Path(out_dir)
@@ -723,8 +734,8 @@ def write_report(
                "missing): **win** / **loss** when the 95% "
                "bootstrap interval of the difference excludes zero, tie otherwise. Intervals "
                "in the task sections and `paired.csv`."]  # fmt: skip
-    if paired_notes:
-        md += ["", *[f"Note: {_md(n)}" for n in paired_notes]]
+    if label_notes + paired_notes:
+        md += ["", *[f"Note: {_md(n)}" for n in label_notes + paired_notes]]
     for task in tasks:
         md += ["", f"## {_md(task)}", ""]
         t_rows = [r for r in rows if r["task"] == task]

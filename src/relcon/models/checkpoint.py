@@ -112,11 +112,13 @@ def load_trainer_state(folder: str | Path) -> dict[str, Any]:
             (ln for ln in lines if not ln.startswith(("Weights only", "Please file", "Check the"))),
             lines[-1] if lines else type(e).__name__,
         )
+        from relcon.config import spell  # not at module level: relcon.config imports models
+
         raise ValueError(
             f"{path}: refused to load this trainer state ({reason}): it holds pickled Python "
             "objects, which could run code when loaded, or is not a trainer state at all. A "
             "trainer.pt written by relcon holds only tensors, numbers and strings. Resume only "
-            "from run folders you trust, or train this one afresh (without --resume)."
+            f"from run folders you trust, or train this one afresh (without {spell('resume')})."
         ) from None
     except (RuntimeError, EOFError, OSError) as e:
         raise ValueError(f"{path}: corrupt or unreadable trainer state ({e})") from None

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 __all__ = [
     "PRECISIONS",
     "EncoderConfig",
+    "ModelOutputError",
     "ResNet1DEncoder",
     "cpu_has_bf16",
     "resolve_precision",
@@ -55,6 +56,12 @@ def _autocast(precision: str, device: torch.device):
     if precision == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+class ModelOutputError(ValueError):
+    """A model produced NaN or infinite outputs from finite inputs: the model is broken (its
+    weights, or a diverged training run), not the input, so no other input file would fare
+    better (a batch run stops instead of leaving the file out)."""
 
 
 @dataclass
@@ -196,7 +203,7 @@ class ResNet1DEncoder(nn.Module):
             x: ``(N, 256, 3)`` acceleration in g at 100 Hz (float), channels last.
             batch_size: windows per forward pass.
             device: where to run; defaults to the device the weights are on.
-            progress: show a tqdm progress bar.
+            progress: show a progress bar (:func:`relcon.progress.progress_bar`).
             allow_longer: accept windows longer than 256 samples (e.g. 10 s benchmarks); the
                 encoder is fully convolutional and pools over time, so it embeds them whole.
             precision: ``"fp32"`` (default): plain float32. ``"auto"``: bf16 autocast on a CPU
@@ -237,23 +244,29 @@ def run_windows(
     *,
     progress: bool = False,
     check_finite: str | None = None,
+    name: str | None = None,
 ) -> np.ndarray:
     """``module``'s float32 outputs ``(N, out_dim)`` for windows ``x`` ``(N, T, C)`` (channels
     last; the module takes them channels first), ``batch_size`` at a time, in eval mode (its
     training mode is restored after) and under ``precision`` (:func:`resolve_precision`) on
     ``device`` (default: where its weights are). What :meth:`ResNet1DEncoder.embed` and
     :meth:`relcon.models.FinetunedModel.outputs` run. ``check_finite``: the caller's name, to
-    refuse a batch holding NaN or infinity with a message naming the windows."""
+    refuse a batch holding NaN or infinity with a message naming the windows.
+
+    Outputs are always checked: a NaN or infinite output is a ValueError naming the model
+    (``name``, else where :func:`relcon.load` read it from, else its class) and the windows, and
+    saying whether their inputs were finite (then the model itself is broken: damaged weights,
+    or a training run that diverged), never a table of NaN."""
     device = torch.device(device if device is not None else next(module.parameters()).device)
     precision = resolve_precision(precision, device)
     was_training = module.training
     module.eval()
     out = np.empty((x.shape[0], out_dim), dtype=np.float32)
-    starts = range(0, x.shape[0], batch_size)
-    if progress:
-        from tqdm.auto import tqdm
+    from relcon.progress import progress_bar
 
-        starts = tqdm(starts, desc="embed", unit="batch")
+    starts = progress_bar(
+        range(0, x.shape[0], batch_size), desc="embed", unit="batch", enabled=progress
+    )
     try:
         for s in starts:
             xb = torch.as_tensor(np.asarray(x[s : s + batch_size]), dtype=torch.float32)
@@ -262,7 +275,33 @@ def run_windows(
             xb = xb.to(device).transpose(1, 2)
             with _autocast(precision, device):
                 z = module(xb)
-            out[s : s + len(xb)] = z.float().cpu().numpy()
+            z = z.float().cpu()
+            bad = ~torch.isfinite(z).all(dim=1)
+            if bad.any():
+                raise _non_finite_error(module, name, xb, bad, s, x.shape[0])
+            out[s : s + len(xb)] = z.numpy()
     finally:
+        starts.close()
         module.train(was_training)
     return out
+
+
+def _non_finite_error(
+    module: nn.Module, name: str | None, xb: Tensor, bad: Tensor, start: int, n: int
+) -> ValueError:
+    """What :func:`run_windows` raises when ``module`` gave NaN/inf for the ``bad`` rows of a
+    batch: :class:`ModelOutputError` if their inputs were finite, else a ValueError."""
+    who = name or getattr(module, "loaded_from", None) or f"this {type(module).__name__}"
+    rows = torch.nonzero(bad).flatten()
+    first, last = start + int(rows[0]), start + int(rows[-1])
+    where = f"windows {first}..{last} ({len(rows)} of the {len(bad)} in this batch; {n} in all)"
+    if not bool(torch.isfinite(xb[rows.to(xb.device)]).all()):
+        return ValueError(
+            f"the model {who} produced NaN or infinite outputs for {where}: their input holds "
+            "NaN or infinity; clean the input"
+        )
+    return ModelOutputError(
+        f"the model {who} produced NaN or infinite outputs for {where}, although the inputs "
+        "were finite: the model itself is broken (damaged weights, or a training run that "
+        "diverged); use another model or a good copy of this one"
+    )

@@ -9,7 +9,9 @@ Kinds (:data:`KINDS`)::
     finetuned   FinetunedModel(encoder + head)               written by ``relcon finetune``
 
 Every model is stored the same way, by :func:`save_model`: ``model.safetensors`` (the weights; no
-pickle) beside ``model.json`` (its kind, architecture and provenance). :func:`load` reads any of
+pickle) beside ``model.json`` (its kind, architecture and provenance, and the SHA-256 of the
+weights file's bytes, ``safetensors_sha256``, which every load checks: weights damaged or edited
+since they were written are an error, never a model that embeds NaN). :func:`load` reads any of
 
 * a **shipped model** by name -- ``None`` or ``"default"`` (an alias), or a name from
   :func:`list_models` such as ``"relcon-wrist-small"``;
@@ -32,6 +34,7 @@ randomly initialised, or with weights (``pretrained=True`` / ``checkpoint_path=`
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -60,6 +63,7 @@ __all__ = [
     "locate",
     "model_files",
     "read_description",
+    "record_checksum",
     "register_model",
     "save_model",
     "shipped_name",
@@ -67,6 +71,9 @@ __all__ = [
 ]
 
 WEIGHTS, DESCRIPTION = "model.safetensors", "model.json"
+#: The field of ``model.json`` holding the SHA-256 (hex) of the bytes of ``model.safetensors``
+#: (not to be confused with the hash of the state dict in the embed Parquet metadata).
+CHECKSUM = "safetensors_sha256"
 PathLike = str | os.PathLike[str]
 Source = PathLike | nn.Module | None
 
@@ -109,7 +116,7 @@ _FINETUNED_FIELDS = ("task_type", "classes", "target_mean", "target_std", "archi
 
 def _build_finetuned(meta: dict) -> FinetunedModel:
     arch = meta["architecture"]
-    reserved = {"kind", "environment", *_FINETUNED_FIELDS}
+    reserved = {"kind", "environment", CHECKSUM, *_FINETUNED_FIELDS}
     return FinetunedModel(
         ResNet1DEncoder(EncoderConfig(**arch["encoder"])),
         task_type=meta["task_type"],
@@ -259,7 +266,7 @@ def shipped_path(name: str | None = "default", kind: str = "encoder") -> Path:
             )
         raise FileNotFoundError(
             f"the shipped model {_canonical(name)!r} is missing from this installation: {folder}; "
-            "pass the model to use instead (model=PATH / --model PATH)"
+            "reinstall relcon, or name another model (a run folder or model file) instead"
         )
     return folder
 
@@ -347,15 +354,65 @@ def _read_json(desc: Path, kind: str | None) -> dict:
 # ----------------------------------------------------------------------------------------------
 # loading and saving
 # ----------------------------------------------------------------------------------------------
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _read_weights(weights: Path) -> tuple[bytes, dict[str, torch.Tensor]]:
+    """The bytes of a safetensors file (read once) and its tensors, parsed from those bytes."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load as load_bytes
+
+    try:
+        data = weights.read_bytes()
+        return data, load_bytes(data)
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise ValueError(f"{weights}: corrupt or unreadable safetensors file ({e})") from None
+
+
+def _verify(data: bytes, weights: Path, desc: Path, meta: dict, name_or_path: object) -> None:
+    """Refuse weights whose bytes are not those ``model.json`` recorded when they were written."""
+    recorded = meta.get(CHECKSUM)
+    shipped = is_shipped(name_or_path)
+    if not isinstance(recorded, str) or not recorded:
+        fix = (
+            "reinstall relcon (a shipped model carries its checksum)"
+            if shipped
+            else f"if you trust these weights, record it with "
+            f"relcon.models.hub.record_checksum({str(desc.parent)!r}) and load again (a model "
+            "written by relcon.models.hub.save_model records it)"
+        )
+        raise ValueError(
+            f"{desc} records no checksum of {weights} ({CHECKSUM}), so whether these are the "
+            f"weights it describes cannot be checked; {fix}"
+        )
+    actual = _sha256(data)
+    if actual != recorded:
+        fix = (
+            "reinstall relcon"
+            if shipped
+            else "use a good copy of the model; if you changed the weights on purpose, record "
+            f"their new checksum with relcon.models.hub.record_checksum({str(desc.parent)!r})"
+        )
+        raise ValueError(
+            f"{weights} does not match the checksum recorded in {desc} (SHA-256 {actual[:12]}... "
+            f"instead of {recorded[:12]}...): the weights changed since they were written (a "
+            f"damaged copy, or edited); {fix}"
+        )
+
+
+def _name_of(name_or_path: object, weights: Path) -> str:
+    """How a loaded model is named in messages: a shipped model's name, else its weights file."""
+    shipped = shipped_name(name_or_path)
+    return f"{shipped} ({weights})" if shipped else str(weights)
+
+
 def load_model(
     name_or_path: PathLike | None = None,
     kind: str | None = None,
     device: str | torch.device | None = None,
 ) -> tuple[nn.Module, dict]:
     """``(model, meta)``: :func:`load`'s model and its parsed ``model.json``."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     weights, desc = locate(name_or_path, kind)
     if not weights.is_file():
         raise FileNotFoundError(f"weights file missing: {weights}")
@@ -366,10 +423,9 @@ def load_model(
         model = KINDS[meta["kind"]].build(meta)
     except (KeyError, TypeError, ValueError) as e:
         raise ValueError(f"{desc}: cannot build the model it describes ({e!r})") from None
-    try:
-        state = load_file(str(weights))
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise ValueError(f"{weights}: corrupt or unreadable safetensors file ({e})") from None
+    data, state = _read_weights(weights)
+    _verify(data, weights, desc, meta, name_or_path)
+    del data
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -386,7 +442,28 @@ def load_model(
             f"shape mismatches {mismatched[:5]}"
         )
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=True)
+    model.loaded_from = _name_of(name_or_path, weights)  # named in errors (run_windows)
     return model.to(device or "cpu").eval(), meta
+
+
+def record_checksum(path: PathLike, kind: str | None = None) -> str:
+    """Record in ``model.json`` the SHA-256 of the model's ``model.safetensors`` as it is now.
+
+    For a model written before relcon checked model files, or whose weights were changed on
+    purpose: :func:`load` refuses weights whose checksum is missing or differs. Only for weights
+    you trust: this makes them load. ``path``: anything :func:`locate` finds, except a shipped
+    model (its checksum is part of the package). Returns the checksum (hex).
+    """
+    if is_shipped(path):
+        raise ValueError(f"{path!r} is a shipped model: its checksum is part of the package")
+    from relcon.io import atomic_write_json
+
+    weights, desc = locate(path, kind)
+    meta = _read_json(desc, kind)
+    data, _ = _read_weights(weights)  # a file that does not parse is never blessed
+    meta[CHECKSUM] = _sha256(data)
+    atomic_write_json(desc, meta)
+    return meta[CHECKSUM]
 
 
 def load(
@@ -409,7 +486,9 @@ def load(
             ``None``: whatever the file holds (a shipped model's encoder).
         device: where to put the weights (default: the CPU; a model object stays where it is).
 
-    Loaded from files, the model is in eval mode.
+    Loaded from files, the model is in eval mode, and its weights file is checked against the
+    SHA-256 that :func:`save_model` recorded in ``model.json`` (``safetensors_sha256``); its
+    attribute ``loaded_from`` names where it came from (errors name it).
 
     Returns:
         :class:`~relcon.models.encoder.ResNet1DEncoder`,
@@ -418,8 +497,10 @@ def load(
 
     Raises:
         FileNotFoundError: nothing at the path, or the shipped model is missing.
-        ValueError: another kind of model, unreadable files, or weights that do not fit the
-            recorded architecture (the message names the file).
+        ValueError: another kind of model, unreadable files, weights that changed since they
+            were written (their checksum differs from the recorded one, or none is recorded:
+            :func:`record_checksum`), or weights that do not fit the recorded architecture (the
+            message names the file).
         TypeError: a model object of another kind, or neither a model, a path nor a name.
     """
     if kind is not None:
@@ -517,7 +598,8 @@ def save_model(
     extra: dict | None = None,
     dtype: torch.dtype | None = None,
 ) -> Path:
-    """Write ``model.safetensors`` and ``model.json`` into ``folder``, each atomically.
+    """Write ``model.safetensors`` and ``model.json`` into ``folder``, each atomically;
+    ``model.json`` records the SHA-256 of the weights file (``safetensors_sha256``).
 
     The one writer of model files: training runs, checkpoints, ``relcon finetune``
     (:meth:`FinetunedModel.save`) and the export of the shipped model all call it.
@@ -561,5 +643,6 @@ def save_model(
     header = {"kind": held, **({"step": str(meta["step"])} if "step" in meta else {})}
     with atomic_path(folder / WEIGHTS) as tmp:
         save_file(state, str(tmp), metadata=header)
+        meta[CHECKSUM] = _sha256(tmp.read_bytes())  # the bytes written, hashed before the rename
     atomic_write_json(folder / DESCRIPTION, meta)
     return folder

@@ -510,7 +510,7 @@ def open_run(
     with ``cpu_bf16``, :func:`scoring_dtype`). On a normal exit the processes wait for each other
     and leave the group; the lock is released and the logs closed however the block ends.
     """
-    from relcon.config import save_config
+    from relcon.config import save_run_config
     from relcon.models.distance import set_sparsemax_backend
 
     info = setup_distributed(cfg.device)
@@ -520,7 +520,7 @@ def open_run(
         if info.is_main:
             lock = lock_run_dir(out)
             prepare_run_dir(out, resume=resume, overwrite=overwrite)
-            save_config(cfg, Path(out) / "config.toml")
+            save_run_config(cfg, out, resume)
         barrier(info)
         seed_everything(cfg.seed)
         set_sparsemax_backend("compiled" if cfg.compile else "eager")

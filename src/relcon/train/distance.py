@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from relcon.config import DistanceTrainConfig, to_dict
 from relcon.data.corpus import user_names
@@ -28,6 +27,7 @@ from relcon.data.loader import shuffled_batches
 from relcon.data.windowing import Segments
 from relcon.models.checkpoint import save_checkpoint, save_model, trainer_state
 from relcon.models.distance import MotifDistance
+from relcon.progress import progress_bar
 from relcon.train.common import cosine_lr, open_run, set_lr
 from relcon.train.steps import augment_seed, distance_step
 
@@ -63,9 +63,9 @@ def train_distance(
         )  # fmt: skip
 
         model.train()
-        bar = tqdm(
+        bar = progress_bar(
             total=cfg.steps, initial=step, desc="train-distance",
-            disable=not (progress and run.main), unit="step",
+            enabled=progress and run.main, unit="step",
         )  # fmt: skip
         t_start = time.perf_counter()
         while step < cfg.steps:

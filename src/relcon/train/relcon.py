@@ -35,7 +35,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from relcon.config import PretrainConfig, to_dict
 from relcon.data.corpus import user_names
@@ -44,6 +43,7 @@ from relcon.data.sampling import CandidateSampler
 from relcon.data.windowing import Segments
 from relcon.models.checkpoint import load_model, save_checkpoint, save_model, trainer_state
 from relcon.models.encoder import ResNet1DEncoder
+from relcon.progress import progress_bar
 from relcon.train.common import Throughput, cosine_lr, open_run, set_lr
 from relcon.train.steps import (
     CandidatePool,
@@ -178,9 +178,9 @@ def pretrain(
 
         # ---- training loop ----------------------------------------------------------------
         trained.train()
-        bar = tqdm(
+        bar = progress_bar(
             total=cfg.steps, initial=step, desc="pretrain" if head is None else method,
-            disable=not (progress and run.main), unit="step",
+            enabled=progress and run.main, unit="step",
         )  # fmt: skip
         anchors = Throughput(step)
         t_start = time.perf_counter()
