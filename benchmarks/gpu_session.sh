@@ -8,7 +8,7 @@
 #   4. full-size training within the time left (scripts/train_full_size.py): the paper's
 #      encoder and reference-size distance, SimCLR with the same budget, the label-oracle upper
 #      bound and the orientation-free distance, exported as float16;
-#   5. relcon bench --compile, if time is left.
+#   5. relcon bench --compile-encoder (compiled scoring and encoder), if time is left.
 #
 # Inputs (git-ignored, carried to the GPU machine): .gpu/wrist.npz (scripts/pack_recordings.py:
 # the CC BY wrist data minus the held-out subjects), .gpu/reference (a checkout of
@@ -55,7 +55,7 @@ else
 fi
 
 stamp "1. relcon bench (eager)"
-timeout 150 python3 -m relcon.apps.speed "${BENCH[@]}" --json "$W/results/bench-eager.json" \
+timeout 150 python3 -m relcon.apps.speed "${BENCH[@]}" --no-compile --json "$W/results/bench-eager.json" \
     || echo "!!! bench (eager) failed or timed out"
 
 stamp "2. the reference's own step"
@@ -123,9 +123,9 @@ else
     echo "!!! no time left for training"
 fi
 
-stamp "5. relcon bench --compile"
+stamp "5. relcon bench --compile-encoder"
 if [ "$(left)" -gt 45 ]; then
-    timeout $(($(left) - 10)) python3 -m relcon.apps.speed "${BENCH[@]}" --compile \
+    timeout $(($(left) - 10)) python3 -m relcon.apps.speed "${BENCH[@]}" --compile-encoder \
         --only scoring full_step embedding --json "$W/results/bench-compile.json" \
         || echo "!!! bench (compile) failed or timed out"
 else

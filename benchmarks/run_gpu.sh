@@ -51,9 +51,9 @@ bench() {  # bench SECONDS NAME FLAGS...: one run, its table on stdout, JSON und
 }
 
 # 1. the settings, eager (synthetic windows in memory)
-bench 150 ""
+bench 150 "" --no-compile
 # 2. the same with the compiled sparsemax and torch.compile'd encoder (compiling is in warm-up)
-[ "${SKIP_COMPILE:-0}" = 1 ] || bench 240 "-compile" --compile --warmup 3
+[ "${SKIP_COMPILE:-0}" = 1 ] || bench 240 "-compile" --compile-encoder --warmup 3
 # 3. loader and full step reading a small prepared corpus (memory-mapped int16 shards)
 if [ "${SKIP_CORPUS:-0}" != 1 ] && [ -f scripts/make_synthetic_corpus.py ]; then
     echo

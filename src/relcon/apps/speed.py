@@ -106,7 +106,7 @@ TARGETS: dict[str, dict[str, Any]] = {
     "scoring": {"device": "cuda", "min": 2300.0, "unit": "anchors/s"},
     "distance_train": {"device": "cuda", "min": 30000.0, "unit": "segments/s"},
     "embedding": {"device": "cuda", "min": 300000.0, "unit": "segments/s"},
-    "step_over_encoder": {"device": "cpu", "max": 1.3, "unit": "x"},
+    "step_over_encoder": {"device": "cpu", "max": 1.25, "unit": "x"},
 }
 
 _LABELS = {
@@ -376,7 +376,8 @@ def format_table(results: dict[str, Any]) -> str:
         f"between-user; {der.get('pool_segments_per_step')} segments encoded and "
         f"{der.get('pairs_scored_per_step')} pairs scored per step; encoder {s['encoder']} "
         f"({_si(der.get('encoder_parameters'))} params); precision {d.get('precision')}; "
-        f"compile {'on' if s['compile'] else 'off'}; {s['num_workers']} loader workers; "
+        f"scoring {'compiled' if s['compile'] else 'eager'}, encoder "
+        f"{'compiled' if s.get('compile_encoder') else 'eager'}; {s['num_workers']} loader workers; "
         f"{s['steps']} timed iterations after {s['warmup']} warm-up",
         f"data: {der.get('data', '?')}",
         "",
@@ -426,6 +427,13 @@ def format_table(results: dict[str, Any]) -> str:
         total = sum(bd.values()) or 1.0
         parts = " | ".join(f"{k} {v:.3g} s ({100 * v / total:.0f}%)" for k, v in bd.items())
         lines += ["", f"full step, median per phase ({step.get('breakdown_source')}): {parts}"]
+    for name in ("scoring", "full_step"):
+        counts = results["measurements"].get(name, {}).get("scoring_counts")
+        if counts:
+            lines.append(
+                f"{name}: {counts['pairs_redone']:,} of {counts['pairs']:,} scored pairs redone "
+                "exactly (their sparsemax needed more than the compiled number of passes)"
+            )
     lines += [""] + [f"note: {n}" for n in results.get("notes", [])]
     return "\n".join(lines)
 

@@ -82,6 +82,19 @@ def set_sparsemax_backend(mode: str) -> None:
         _backend["fn"] = torch.compile(_michelot, dynamic=False)
 
 
+def _compile_failed(error: Exception) -> None:
+    """Switch to the eager backend, with one warning, when compiling fails (e.g. no compiler)."""
+    import warnings
+
+    first_line = (str(error).strip().splitlines() or [""])[0][:200]
+    warnings.warn(
+        f"compiled scoring unavailable ({type(error).__name__}: {first_line}); using the exact "
+        "eager path (same results, slower)",
+        stacklevel=3,
+    )
+    _backend["mode"] = "eager"
+
+
 def _sparsemax_threshold(z: Tensor) -> Tensor:
     """Threshold ``tau`` of sparsemax along the last dim, so that ``sum(relu(z - tau)) = 1``.
 
@@ -96,13 +109,7 @@ def _sparsemax_threshold(z: Tensor) -> Tensor:
         try:
             tau, done = _backend["fn"](z, tau, _FUSED_STEPS)
         except Exception as e:  # no compiler, unsupported platform: stay correct, just slower
-            import warnings
-
-            warnings.warn(
-                f"compiled sparsemax unavailable ({type(e).__name__}: {e}); using eager",
-                stacklevel=2,
-            )
-            _backend["mode"] = "eager"
+            _compile_failed(e)
             done = torch.zeros_like(tau, dtype=torch.bool)
         if bool(done.all()):
             return tau
@@ -351,6 +358,9 @@ class MotifDistance(nn.Module):
         self.key_net = DilatedConvStack(in_channels, channels, kernel_size, n_layers, bottleneck)
         self.value_net = DilatedConvStack(in_channels, channels, kernel_size, n_layers, bottleneck)
         self.out_proj = nn.Linear(channels, in_channels)
+        #: pairs scored by :meth:`score`, and of those, how many the compiled path left to the
+        #: exact eager one (their sparsemax needed more than the fused number of passes)
+        self.scoring_counts = {"pairs": 0, "pairs_redone": 0}
 
     @classmethod
     def from_config(cls, config: MotifDistanceConfig | dict) -> MotifDistance:
@@ -442,6 +452,10 @@ class MotifDistance(nn.Module):
 
         Returns:
             ``(B, K)`` distances.
+
+        With the compiled backend (:func:`set_sparsemax_backend`) a chunk runs a fixed number of
+        sparsemax passes in one fused function; the few pairs with a row that has not converged
+        by then are redone exactly, alone, and counted in :attr:`scoring_counts`.
         """
         self._check("anchor", anchor, 3)
         self._check("pool", pool, 3)
@@ -463,26 +477,50 @@ class MotifDistance(nn.Module):
             ci = flat[start : start + chunk_pairs]
             ai = anchor_of_pair[start : start + chunk_pairs]
             n = ci.numel()
-            if fused:
-                if n < chunk_pairs:  # pad with repeats of the first pair: one static shape
-                    ci, ai = (torch.cat([t, t[:1].expand(chunk_pairs - n)]) for t in (ci, ai))
-                d, exact = self._fused_chunk()(anchor[ai], keys[ci], values[ci], mean[ci], std[ci])
-                if bool(exact):
-                    out.append(d[:n])
-                    continue
-                ci, ai = ci[:n], ai[:n]  # rare: a row needs more sparsemax steps; redo exactly
-            a = anchor[ai]
-            recon = self._reconstruct_pairs(a, keys[ci], values[ci], mean[ci], std[ci])
-            out.append((recon - a).square().sum(dim=(1, 2)))
+            self.scoring_counts["pairs"] += n
+            if not fused:
+                out.append(
+                    self._exact_distances(anchor[ai], keys[ci], values[ci], mean[ci], std[ci])
+                )
+                continue
+            if n < chunk_pairs:  # pad with repeats of the first pair: one static shape
+                ci, ai = (torch.cat([t, t[:1].expand(chunk_pairs - n)]) for t in (ci, ai))
+            try:
+                d, done = self._fused_chunk()(anchor[ai], keys[ci], values[ci], mean[ci], std[ci])
+            except Exception as e:  # no compiler, unsupported platform: stay exact, just slower
+                _compile_failed(e)
+                fused, ci, ai = False, ci[:n], ai[:n]
+                out.append(
+                    self._exact_distances(anchor[ai], keys[ci], values[ci], mean[ci], std[ci])
+                )
+                continue
+            d, done, ci, ai = d[:n], done[:n], ci[:n], ai[:n]
+            if not bool(done.all()):  # rare: some pairs' sparsemax needs more steps; redo those
+                redo = torch.nonzero(~done).flatten()
+                self.scoring_counts["pairs_redone"] += redo.numel()
+                d = d.clone()
+                r, q = ci[redo], ai[redo]
+                d[redo] = self._exact_distances(anchor[q], keys[r], values[r], mean[r], std[r]).to(
+                    d.dtype
+                )
+            out.append(d)
         return torch.cat(out).reshape(b, k)
+
+    def _exact_distances(
+        self, anchor: Tensor, keys: Tensor, values: Tensor, mean: Tensor, std: Tensor
+    ) -> Tensor:
+        """Distances ``(P,)`` of paired anchors and candidate features, sparsemax run to its end."""
+        recon = self._reconstruct_pairs(anchor, keys, values, mean, std)
+        return (recon - anchor).square().sum(dim=(1, 2))
 
     def _chunk_distances(
         self, anchor: Tensor, keys: Tensor, values: Tensor, mean: Tensor, std: Tensor
     ) -> tuple[Tensor, Tensor]:
         """Distances of a chunk of pairs with a fixed number of sparsemax steps (for compiling).
 
-        Returns the distances and whether every row's sparsemax threshold had converged (then
-        they equal :meth:`_reconstruct_pairs`'s up to rounding).
+        Returns the distances ``(P,)`` and, per pair, whether the sparsemax threshold of every one
+        of its rows had converged (then its distance equals :meth:`_exact_distances`'s up to
+        rounding; the others are redone exactly by :meth:`score`).
         """
         xa = self._norm(anchor, mean, std).transpose(1, 2)
         queries = self.query_net(xa).transpose(1, 2)
@@ -490,7 +528,7 @@ class MotifDistance(nn.Module):
         tau, done = _michelot(scores, scores.amax(dim=-1, keepdim=True) - 1, _FUSED_STEPS)
         attn = torch.clamp(scores - tau, min=0).to(values.dtype)
         recon = self._denorm(self.out_proj(torch.bmm(attn, values)), mean, std)
-        return (recon - anchor).square().sum(dim=(1, 2)), done.all()
+        return (recon - anchor).square().sum(dim=(1, 2)), done.reshape(done.shape[0], -1).all(1)
 
     def _fused_chunk(self):
         """:meth:`_chunk_distances` compiled with ``torch.compile`` (once per model)."""

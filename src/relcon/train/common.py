@@ -278,7 +278,8 @@ class RunLogger:
 # precision
 # --------------------------------------------------------------------------------------------
 def speed_settings(device: torch.device, amp: bool, cpu_bf16: bool = False):
-    """TF32 on for CUDA matmuls; returns the autocast context factory of the training forwards.
+    """TF32 on for CUDA matmuls, cuDNN autotuning on (the shapes of a run do not change);
+    returns the autocast context factory of the training forwards.
 
     bf16 autocast on CUDA if ``amp``; on a CPU with native bf16 (:func:`cpu_has_bf16`) if ``amp``
     and ``cpu_bf16`` (the forward and, through autograd, the backward of every network; weights,
@@ -287,6 +288,7 @@ def speed_settings(device: torch.device, amp: bool, cpu_bf16: bool = False):
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
         if amp:
             return lambda: torch.autocast("cuda", dtype=torch.bfloat16)
     if device.type == "cpu" and amp and cpu_bf16 and cpu_has_bf16():
