@@ -455,14 +455,14 @@ def test_embed_recordings_parquet_and_csv(recordings, encoder_dir, encoder, tmp_
     df = pd.read_parquet(out)
     assert not list(tmp_path.glob(".emb.parquet*"))  # no temporary left
     ecols = [f"e{i:03d}" for i in range(16)]
-    assert list(df.columns) == ["recording", "window", "start_s", "start_time", *ecols]
+    assert list(df.columns) == ["recording", "window_index", "start_s", "start_time", *ecols]
     assert all(df[c].dtype == np.float32 for c in ecols)
     assert [s.recording for s in summaries] == ["alpha", "delta"]
     for rec, summ in zip(("csv", "npz"), summaries, strict=True):
         x, k, s, ns = _collect(iter_windows(recordings[rec]["path"]))
         part = df[df.recording == summ.recording]
         assert len(part) == len(k) == summ.windows_kept  # one row per window
-        np.testing.assert_array_equal(part.window.to_numpy(), k)
+        np.testing.assert_array_equal(part.window_index.to_numpy(), k)
         np.testing.assert_allclose(part.start_s.to_numpy(), s)
         np.testing.assert_allclose(part[ecols].to_numpy(), encoder.embed(x), rtol=1e-5, atol=1e-6)
         if ns is None:
@@ -488,7 +488,12 @@ def test_embed_all_nonwear_writes_empty_table(tmp_path, encoder):
     out = embed_recordings(tmp_path / "desk.npz", encoder, tmp_path / "e.parquet",
                            rules=SMALL_RULES, progress=False)  # fmt: skip
     df = pd.read_parquet(out)
-    assert len(df) == 0 and list(df.columns)[:4] == ["recording", "window", "start_s", "start_time"]
+    assert len(df) == 0 and list(df.columns)[:4] == [
+        "recording",
+        "window_index",
+        "start_s",
+        "start_time",
+    ]
     assert len(df.columns) == 4 + 16
 
 
@@ -497,7 +502,7 @@ def test_embed_array_and_dataframe(encoder, recordings):
     x = _motion(np.arange(50 * 120) / 50, rng) * G
     summ = WindowSummary()
     df = embed_array(x, 50.0, units="m/s^2", start_s=10.0, model=encoder, summary=summ)
-    assert list(df.columns) == ["window", "start_s", *[f"e{i:03d}" for i in range(16)]]
+    assert list(df.columns) == ["window_index", "start_s", *[f"e{i:03d}" for i in range(16)]]
     assert len(df) == 46 == summ.windows_kept
     np.testing.assert_allclose(df.start_s.to_numpy(), 10.0 + np.arange(46) * 2.56)
     # the same samples as a DataFrame with a DatetimeIndex
@@ -512,7 +517,7 @@ def test_embed_array_and_dataframe(encoder, recordings):
     path = recordings["csv.gz"]["path"]
     de = embed_dataframe(pd.read_csv(path), model=encoder)
     xw, k, _, _ = _collect(iter_windows(path))
-    np.testing.assert_array_equal(de.window.to_numpy(), k)
+    np.testing.assert_array_equal(de.window_index.to_numpy(), k)
     np.testing.assert_allclose(de[ecols].to_numpy(), encoder.embed(xw), rtol=1e-5, atol=1e-6)
 
 
@@ -627,14 +632,14 @@ def test_predict_recordings(recordings, finetuned_dir, tmp_path):
                              progress=False)  # fmt: skip
     df = pd.read_parquet(out)
     assert list(df.columns) == [
-        "recording", "window", "start_s", "start_time", "prediction", "prediction_code",
+        "recording", "window_index", "start_s", "start_time", "prediction", "prediction_code",
         "prob_sit", "prob_walk", "prob_run",
     ]  # fmt: skip
     for path, rid in zip(paths, ("gamma", "epsilon"), strict=True):
         x, k, _, _ = _collect(iter_windows(path))
         part = df[df.recording == rid]
         assert len(part) == len(k)
-        np.testing.assert_array_equal(part.window.to_numpy(), k)
+        np.testing.assert_array_equal(part.window_index.to_numpy(), k)
         assert set(part.prediction) <= {"sit", "walk", "run"}
         np.testing.assert_array_equal(part.prediction_code.to_numpy(), model.predict(x))
         probs = part[["prob_sit", "prob_walk", "prob_run"]].to_numpy()
@@ -655,7 +660,7 @@ def test_predict_array_regression(tmp_path):
     rng = np.random.default_rng(10)
     x = _motion(np.arange(100 * 60) / 100, rng)
     df = predict_array(reg, x, 100.0, device="cpu")
-    assert list(df.columns) == ["window", "start_s", "prediction"] and len(df) == 23
+    assert list(df.columns) == ["window_index", "start_s", "prediction"] and len(df) == 23
     np.savez(tmp_path / "same.npz", x=x, fs=100.0)
     xw = _collect(iter_windows(tmp_path / "same.npz"))[0]
     np.testing.assert_allclose(df.prediction.to_numpy(), reg.predict(xw), rtol=1e-5)

@@ -217,14 +217,9 @@ def run_pretrain(cfg: PretrainConfig, opts: RunOptions) -> int:
 
 
 def run_diagnose(cfg: Any, opts: RunOptions) -> int:
-    from relcon.train.diagnose import diagnose_distance, format_diagnostics, save_diagnostics
+    from relcon.train.diagnose import diagnose_command
 
-    result = diagnose_distance(cfg)
-    print(format_diagnostics(result))
-    if opts.json:
-        save_diagnostics(result, opts.json)
-        print(f"written to {opts.json}")
-    return 0
+    return diagnose_command(cfg, opts.json)
 
 
 def run_evaluate(cfg: EvalConfig, opts: RunOptions) -> int:
@@ -290,8 +285,9 @@ def run_report(cfg: ReportConfig, opts: RunOptions) -> int:
     from relcon.eval.report import load_results, write_report
 
     files = write_report(
-        load_results(cfg.runs), opts.out, allow_mismatch=cfg.allow_mismatch,
-        reference=cfg.reference, n_resamples=cfg.resamples, seed=cfg.seed,
+        load_results(cfg.runs), opts.out, overwrite=opts.overwrite,
+        allow_mismatch=cfg.allow_mismatch, reference=cfg.reference, n_resamples=cfg.resamples,
+        seed=cfg.seed,
     )  # fmt: skip
     return _print_paths(files)
 
@@ -495,7 +491,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         "must share their per-fold test subjects, else the report refuses (--allow-mismatch).",
         {"positional": {"runs": {"nargs": "+"}}},
     )  # fmt: skip
-    _run_flags(p, overwrite=False, progress=False)
+    _run_flags(p, progress=False)
 
     p = command(
         sub, "benchmark", Command("relcon.eval.suite:BenchmarkConfig", run_benchmark),
@@ -519,7 +515,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p = command(
         sub, "embed", Command("relcon.apps.embed:EmbedConfig", run_embed),
         "embed every 2.56 s window of raw recordings (one Parquet/CSV row per window)",
-        window_help + " Columns: recording, window, start_s, start_time, e000, e001, ...",
+        window_help + " Columns: recording, window_index, start_s, start_time, e000, e001, ...",
         {"positional": recordings},
     )  # fmt: skip
     _run_flags(p, False, overwrite=False, progress=False)

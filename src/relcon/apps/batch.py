@@ -6,6 +6,10 @@ in a background thread by :func:`relcon.data.stream.prefetch` so that reading ov
 applies a ``compute`` function to batches of windows and appends the rows to one Parquet or CSV
 file. The rules of the output:
 
+* The output is claimed before any work (:func:`claimed_output`, :func:`relcon.io.claim_output`):
+  a second run writing the same ``out`` at the same time is refused at once, naming the output
+  and the process that holds it, and an output that cannot be written there (a read-only
+  folder) fails before any model is loaded or file read.
 * An existing output is refused unless ``overwrite``; an output that is one of the input files
   (same resolved path, or the same file through another link) is refused even then.
 * The table is written under a temporary name beside ``out`` and renamed into place when
@@ -14,10 +18,17 @@ file. The rules of the output:
 * A file that cannot be read stops the run with an error naming it and the files not processed,
   and nothing is written; with ``skip_bad`` it is left out instead, listed with its reason in the
   summaries and in a sidecar JSON report beside ``out`` (:func:`report_path`), and the good files
-  are written.
-* Parquet files carry a ``relcon`` key in their metadata (:data:`METADATA_KEY`): the package
-  version, the command, the model (name or path, class, SHA-256 of its weights) and one record
-  per recording (units and whether they were detected, time unit, native rate, counts).
+  are written. Only such errors of reading one recording are skipped (and suggest
+  ``--skip-bad``); an error of the model (:class:`relcon.models.encoder.ModelOutputError`:
+  non-finite outputs), of writing the output or of the settings stops the run as it is.
+* Parquet files carry a ``relcon`` key in their metadata (:data:`METADATA_KEY`), both in the
+  file's key-value metadata and in the Arrow schema's (``pyarrow.parquet.read_schema(p).metadata``,
+  ``pq.read_table(p).schema.metadata``): the package version, the command, the model (name or
+  path, class, SHA-256 of its weights) and one record per recording (units and whether they were
+  detected, time unit, native rate, counts).
+* The window's index on the recording's grid is the column ``window_index`` (:data:`WINDOW_COLUMN`;
+  called ``window``, an SQL reserved word, in tables written by earlier releases, which relcon
+  still reads: see :mod:`relcon.apps.plots.inputs`).
 """
 
 from __future__ import annotations
@@ -25,7 +36,6 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import hashlib
-import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -35,8 +45,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from relcon.data.corpus.inputs import Input, collect_inputs
-from relcon.data.formats import CHANNELS
+from relcon.apps.table import (
+    _NO_TIME,
+    METADATA_KEY,
+    TableWriter,
+    check_output,
+    claimed_output,
+    read_metadata,
+    report_path,
+)
+from relcon.data.corpus.inputs import Input
+from relcon.data.formats import CHANNELS, check_time_unit, normalize_units
 from relcon.data.stream import (
     Source,
     WindowBatch,
@@ -46,19 +65,24 @@ from relcon.data.stream import (
     iter_windows,
     prefetch,
 )
+from relcon.data.stream.iterator import stride_samples
+from relcon.data.stream.reader import positive
 from relcon.data.windowing import SEGMENT_LENGTH
-from relcon.io import atomic_path, atomic_write_json
+from relcon.io import atomic_write_json
 
 if TYPE_CHECKING:
     import torch
 
 __all__ = [
     "METADATA_KEY",
+    "WINDOW_COLUMN",
     "BadRecording",
     "TableWriter",
     "WindowFunction",
     "WindowRunConfig",
     "check_output",
+    "check_window_settings",
+    "claimed_output",
     "frame_windows",
     "model_record",
     "read_metadata",
@@ -69,8 +93,8 @@ __all__ = [
     "weights_sha256",
 ]
 
-#: Key of the run record in the Parquet file's key-value metadata.
-METADATA_KEY = "relcon"
+#: Column of the window's index ``k`` on its recording's grid (``window`` in older tables).
+WINDOW_COLUMN = "window_index"
 
 Compute = Callable[[np.ndarray], dict[str, Any]]
 
@@ -90,9 +114,6 @@ class WindowFunction:
     compute: Compute
     command: str = "embed"
     record: dict[str, Any] = field(default_factory=dict)
-
-
-_SUFFIXES = (".parquet", ".pq", ".csv.gz", ".csv")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -131,194 +152,10 @@ def model_record(given: Any, module: torch.nn.Module) -> dict[str, Any]:
     }
 
 
-# ----------------------------------------------------------------------------------------------
-# output
-# ----------------------------------------------------------------------------------------------
-
-
-def report_path(out: str | os.PathLike[str]) -> Path:
-    """The sidecar report of an output table: ``E.parquet`` -> ``E.report.json``."""
-    p = Path(out)
-    low = p.name.lower()
-    suf = next((s for s in _SUFFIXES if low.endswith(s)), p.suffix)
-    return p.with_name(p.name[: len(p.name) - len(suf)] + ".report.json")
-
-
-def _output_format(out: Path) -> str:
-    name = out.name.lower()
-    if name.endswith((".csv", ".csv.gz")):
-        return "csv"
-    if name.endswith((".parquet", ".pq")):
-        return "parquet"
-    raise ValueError(f"{out}: output must end in .parquet, .pq, .csv or .csv.gz")
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.resolve() == b.resolve() or os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
-def check_output(
-    out: str | os.PathLike[str],
-    inputs: Sequence[str | os.PathLike[str]],
-    overwrite: bool,
-    *,
-    extra: Sequence[Path] = (),
-) -> Path:
-    """``out`` when the run may write it: a supported suffix, not an input file, and (unless
-    ``overwrite``) not there yet. ``extra`` are other files the run writes (the sidecar
-    report), checked against the inputs too.
-
-    Raises
-    ------
-    ValueError
-        For an unsupported suffix, or an output that is one of the ``inputs`` (compared by
-        resolved path and by inode, so a hard or symbolic link is caught): never overwritten.
-    FileExistsError
-        When ``out`` exists and ``overwrite`` is False.
-    """
-    p = Path(out).expanduser()
-    _output_format(p)
-    for target in (p, *extra):
-        for inp in inputs:
-            if _same_file(target, Path(inp)):
-                raise ValueError(
-                    f"{target}: this is an input recording ({inp}); choose another --out (an "
-                    "input is never overwritten, even with --overwrite)"
-                )
-    if p.is_dir():
-        raise ValueError(f"{p}: is a folder; --out must name a file (.parquet or .csv)")
-    if p.exists() and not overwrite:
-        raise FileExistsError(f"{p} already exists; pass --overwrite to replace it")
-    return p
-
-
-class TableWriter:
-    """Append row chunks to a Parquet or CSV file written under a temporary name.
-
-    ``write(cols)`` takes a dict of equal-length columns (numpy arrays; a ``start_time`` column
-    as int64 Unix nanoseconds with a ``None`` for rows without an absolute clock is stored as a
-    UTC timestamp); :meth:`close` renames the file into place (``ok``) or removes it.
-    """
-
-    def __init__(self, out: Path, row_group_rows: int = 8192) -> None:
-        self.fmt = _output_format(out)
-        self.out = out
-        self.row_group_rows = row_group_rows
-        self._ctx = atomic_path(out)
-        self.tmp = self._ctx.__enter__()
-        self._writer: Any = None
-        self._fh: Any = None
-        self._held: list[Any] = []
-        self._n_held = 0
-        self.rows = 0
-        self.metadata: dict[str, Any] = {}
-
-    def write(self, cols: dict[str, Any], *, empty_ok: bool = False) -> None:
-        """Append rows (``empty_ok``: also zero rows, which fixes the columns of an empty file)."""
-        n = len(next(iter(cols.values())))
-        if n == 0 and not empty_ok:
-            return
-        self.rows += n
-        self._held.append(self._table(cols) if self.fmt == "parquet" else self._frame(cols))
-        self._n_held += n
-        if self._n_held >= self.row_group_rows:
-            self._flush()
-
-    @staticmethod
-    def _table(cols: dict[str, Any]) -> Any:
-        import pyarrow as pa
-
-        arrays = {}
-        for k, v in cols.items():
-            if k == "start_time":
-                ns = np.asarray(v, dtype=np.int64)
-                arrays[k] = pa.array(ns, type=pa.timestamp("ns", tz="UTC"), mask=ns == _NO_TIME)
-            elif k == "recording":
-                arrays[k] = pa.array(v, type=pa.string())
-            else:
-                arrays[k] = pa.array(np.ascontiguousarray(v))
-        return pa.table(arrays)
-
-    @staticmethod
-    def _frame(cols: dict[str, Any]) -> pd.DataFrame:
-        cols = dict(cols)
-        if "start_time" in cols:
-            ns = np.asarray(cols["start_time"], dtype=np.int64)
-            cols["start_time"] = pd.DatetimeIndex(ns.astype("datetime64[ns]")).tz_localize("UTC")
-        return pd.DataFrame(cols)
-
-    def _flush(self) -> None:
-        if not self._held:
-            return
-        held, self._held, self._n_held = self._held, [], 0
-        if self.fmt == "csv":
-            df = pd.concat(held, ignore_index=True) if len(held) > 1 else held[0]
-            if self._fh is None:
-                import gzip
-
-                gz = self.out.name.lower().endswith(".gz")
-                self._fh = (
-                    gzip.open(self.tmp, "wt", newline="") if gz else open(self.tmp, "w", newline="")
-                )
-                df.to_csv(self._fh, index=False)
-            else:
-                df.to_csv(self._fh, index=False, header=False)
-            return
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        table = pa.concat_tables(held) if len(held) > 1 else held[0]
-        if self._writer is None:
-            self._schema = table.schema
-            self._writer = pq.ParquetWriter(self.tmp, self._schema)
-        self._writer.write_table(table.cast(self._schema))
-
-    def close(self, ok: bool) -> None:
-        """Finish: rename into place when ``ok``, else remove the temporary file."""
-        try:
-            if ok:
-                self._flush()
-                if self._writer is not None and self.metadata:
-                    self._writer.add_key_value_metadata(
-                        {METADATA_KEY: json.dumps(self.metadata, default=str)}
-                    )
-        except BaseException:
-            ok = False
-            raise
-        finally:
-            if self._writer is not None:
-                self._writer.close()
-            if self._fh is not None:
-                self._fh.close()
-            if ok:
-                self._ctx.__exit__(None, None, None)
-            else:
-                with contextlib.suppress(Exception):
-                    self._ctx.__exit__(RuntimeError, RuntimeError("aborted"), None)
-                if self.tmp.exists():
-                    self.tmp.unlink()
-
-
-def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The run record (:data:`METADATA_KEY`) of a Parquet file written by ``relcon embed`` or
-    ``relcon predict`` (empty when there is none)."""
-    import pyarrow.parquet as pq
-
-    meta = pq.ParquetFile(path).metadata.metadata or {}
-    raw = meta.get(METADATA_KEY.encode())
-    return json.loads(raw) if raw else {}
-
-
-_NO_TIME = np.iinfo(np.int64).min
-
-
 def _meta_columns(b: WindowBatch) -> dict[str, Any]:
     return {
         "recording": np.full(len(b), b.recording, dtype=object),
-        "window": b.window,
+        WINDOW_COLUMN: b.window,
         "start_s": b.start_s,
         "start_time": b.start_ns if b.start_ns is not None else np.full(len(b), _NO_TIME),
     }
@@ -409,11 +246,11 @@ class _Progress:
     """A bar over the bytes of all input files, with the current file and windows done."""
 
     def __init__(self, inputs: Sequence[Input], desc: str, enabled: bool) -> None:
-        from tqdm.auto import tqdm
+        from relcon.progress import progress_bar
 
-        self.bar = tqdm(
+        self.bar = progress_bar(
             total=sum(inp.size for inp in inputs), desc=desc, unit="B", unit_scale=True,
-            unit_divisor=1024, disable=not enabled, dynamic_ncols=True,
+            unit_divisor=1024, enabled=enabled,
         )  # fmt: skip
         self.done = 0
         self.windows = 0
@@ -433,20 +270,47 @@ class _Progress:
         self.bar.close()
 
 
+@dataclass
+class _Stage:
+    """What the run over one file is doing: ``read`` (its input), ``model`` or ``output``; an
+    error is the recording's (skipped by ``skip_bad``, with the hint) only while reading."""
+
+    now: str = "read"
+
+
 def _one_file(
     inp: Input, rid: str, compute: Compute, batch_size: int, window_kw: dict[str, Any],
-    write: Callable[[dict[str, Any]], None], bar: _Progress, i: int, depth: int,
+    write: Callable[[dict[str, Any]], None], bar: _Progress, i: int, depth: int, stage: _Stage,
 ) -> WindowSummary:  # fmt: skip
+    stage.now = "read"
     with iter_windows(inp.path, recording=rid, **window_kw) as it:
         bar.update(it, i, rid)
         batches = prefetch(it, depth) if depth > 0 else iter(it)
         with contextlib.closing(batches):  # type: ignore[type-var]
             for b in _batched(batches, batch_size):
                 cols = _meta_columns(b)
+                stage.now = "model"
                 cols.update(compute(b.x))
+                stage.now = "output"
                 write(cols)
+                stage.now = "read"
                 bar.update(it, i, rid, len(b))
     return it.summary
+
+
+def check_window_settings(window_kw: dict[str, Any]) -> None:
+    """Refuse bad reading settings before any file is read (they are the same for every file:
+    an error there is not a recording's, so it is neither skipped nor blamed on the file)."""
+    stride_samples(window_kw.get("stride_s", 2.56))
+    for name in ("max_gap_s", "chunk_s"):
+        if name in window_kw:
+            positive(window_kw[name], name)
+    if window_kw.get("fs") is not None:
+        positive(window_kw["fs"], "fs")
+    if window_kw.get("units") is not None:
+        normalize_units(window_kw["units"], "units")
+    if "time_unit" in window_kw:
+        check_time_unit(window_kw["time_unit"], "settings")
 
 
 def run_recordings(
@@ -474,18 +338,24 @@ def run_recordings(
     stored in the Parquet file with the recordings' records added. ``prefetch_depth`` batches
     are read ahead in a background thread (0: no thread).
     """
-    if isinstance(paths, (str, os.PathLike)):
-        paths = [paths]
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
-    out_p = Path(out).expanduser()
-    _output_format(out_p)
-    inputs = collect_inputs(list(paths), out_p, "stem")
-    if not inputs:
-        raise ValueError(f"no recordings found in {[str(p) for p in paths]}")
+    check_window_settings(window_kw)
+    with claimed_output(paths, out, overwrite, skip_bad) as (out_p, inputs):
+        return _run_claimed(
+            inputs, out_p, compute, batch_size=batch_size, window_kw=window_kw, desc=desc,
+            progress=progress, skip_bad=skip_bad, summaries=summaries, failed=failed,
+            metadata=metadata, prefetch_depth=prefetch_depth,
+        )  # fmt: skip
+
+
+def _run_claimed(
+    inputs: list[Input], out_p: Path, compute: Compute, *, batch_size: int,
+    window_kw: dict[str, Any], desc: str, progress: bool, skip_bad: bool,
+    summaries: list[WindowSummary] | None, failed: list[BadRecording] | None,
+    metadata: dict[str, Any] | None, prefetch_depth: int,
+) -> Path:  # fmt: skip
     report = report_path(out_p) if skip_bad else None
-    check_output(out_p, [inp.path for inp in inputs], overwrite,
-                 extra=[report] if report else [])  # fmt: skip
     run = _Run(inputs, _recording_ids(inputs))
     writer = TableWriter(out_p)
     bar = _Progress(inputs, desc, progress)
@@ -527,12 +397,21 @@ def _process(
         part = TableWriter(
             writer.out.with_name(f".{writer.out.name}.part{i}{_part_suffix(writer)}")
         )
+    from relcon.models.encoder import ModelOutputError
+
     sink = part.write if part is not None else writer.write
+    stage = _Stage()
     try:
-        summary = _one_file(inp, rid, compute, batch_size, window_kw, sink, bar, i, depth)
+        summary = _one_file(inp, rid, compute, batch_size, window_kw, sink, bar, i, depth, stage)
+    except ModelOutputError:  # the model is broken, not the file: no other file fares better
+        if part is not None:
+            part.close(False)
+        raise
     except (ValueError, OSError, ImportError, EOFError) as exc:
         if part is not None:
             part.close(False)
+        if stage.now != "read":  # the model's or the output's error: not skipped, no hint
+            raise
         if not skip_bad:
             done = f"; {i} file(s) before it were read, " if i else "; "
             msg = (
@@ -628,7 +507,7 @@ def frame_windows(
     source: Source, compute: Compute, batch_size: int, window_kw: dict[str, Any],
     summary: WindowSummary | None,
 ) -> pd.DataFrame:  # fmt: skip
-    """``compute`` over the windows of an in-memory source, as a DataFrame (``window``,
+    """``compute`` over the windows of an in-memory source, as a DataFrame (``window_index``,
     ``start_s``, ``start_time`` when the clock is absolute, then ``compute``'s columns)."""
     it = WindowIterator(source, recording=source.src, **window_kw)
     parts: list[pd.DataFrame] = []
@@ -644,7 +523,7 @@ def frame_windows(
 
 
 def _frame_part(b: WindowBatch, compute: Compute) -> pd.DataFrame:
-    cols: dict[str, Any] = {"window": b.window, "start_s": b.start_s}
+    cols: dict[str, Any] = {WINDOW_COLUMN: b.window, "start_s": b.start_s}
     if b.start_ns is not None or len(b) == 0:
         ns = b.start_ns if b.start_ns is not None else np.zeros(0, np.int64)
         cols["start_time"] = pd.DatetimeIndex(ns.astype("datetime64[ns]")).tz_localize("UTC")

@@ -15,7 +15,7 @@ resampling and windowing (gaps, units, missing values, non-wear, memory) are tho
 Output
 ------
 One row per kept window: ``recording`` (file stem, or the path where two inputs share a stem),
-``window`` (``k``, int64), ``start_s`` (float64, ``T0 + k * stride_s`` on the file's clock:
+``window_index`` (``k``, int64), ``start_s`` (float64, ``T0 + k * stride_s`` on the file's clock:
 Unix seconds for datetimes; exact multiples of the stride, without float noise), ``start_time``
 (UTC timestamp when the clock is absolute -- datetimes, or numeric times that fall between 2000
 and 2100 as Unix time; null otherwise; the DataFrame functions add the column only when it
@@ -42,6 +42,8 @@ from relcon.apps.batch import (
     BadRecording,
     WindowFunction,
     WindowRunConfig,
+    check_window_settings,
+    claimed_output,
     frame_windows,
     model_record,
     run_command,
@@ -230,18 +232,22 @@ def embed_recordings(
         when no recordings were found.
     FileExistsError
         When ``out`` exists and ``overwrite`` is False.
+    relcon.io.OutputInUse
+        When another run is writing ``out`` (checked first, before the model is loaded).
     """
-    fn = _window_function(model, device, batch_size, precision)
     kw = window_options(
         units=units, stride_s=stride_s, max_gap_s=max_gap_s, chunk_s=chunk_s,
         drop_nonwear=drop_nonwear, rules=rules,
     )  # fmt: skip
-    meta = {"command": fn.command, "model": fn.record, "settings": _settings(kw)}
-    return run_recordings(
-        paths, out, fn.compute, batch_size=batch_size, window_kw=kw,
-        desc=fn.command, progress=progress, overwrite=overwrite, skip_bad=skip_bad,
-        summaries=summaries, failed=failed, metadata=meta,
-    )  # fmt: skip
+    check_window_settings(kw)
+    with claimed_output(paths, out, overwrite, skip_bad):  # before the model is loaded
+        fn = _window_function(model, device, batch_size, precision)
+        meta = {"command": fn.command, "model": fn.record, "settings": _settings(kw)}
+        return run_recordings(
+            paths, out, fn.compute, batch_size=batch_size, window_kw=kw,
+            desc=fn.command, progress=progress, overwrite=overwrite, skip_bad=skip_bad,
+            summaries=summaries, failed=failed, metadata=meta,
+        )  # fmt: skip
 
 
 def _settings(kw: dict[str, Any]) -> dict[str, Any]:
@@ -305,7 +311,7 @@ def embed_array(
     Returns
     -------
     pandas.DataFrame
-        ``N`` rows (kept windows): ``window`` (int64), ``start_s`` (float64), ``start_time``
+        ``N`` rows (kept windows): ``window_index`` (int64), ``start_s`` (float64), ``start_time``
         (only with absolute time) and ``e000`` ... ``e{D-1}`` (float32).
     """
     fn = _window_function(model, device, batch_size, precision)
@@ -360,7 +366,7 @@ def embed_dataframe(
     Returns
     -------
     pandas.DataFrame
-        As :func:`embed_array`: ``window``, ``start_s``, ``start_time`` (with absolute time)
+        As :func:`embed_array`: ``window_index``, ``start_s``, ``start_time`` (with absolute time)
         and ``e000`` ... ``e{D-1}``.
     """
     fn = _window_function(model, device, batch_size, precision)

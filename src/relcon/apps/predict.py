@@ -7,8 +7,8 @@ resampling, window grid, gap, missing-value and non-wear rules (see
 rules (:mod:`relcon.apps.batch`: never over an input, ``overwrite``, ``skip_bad``, atomic writes,
 metadata). ``relcon predict`` is :func:`predict_command` with a :class:`PredictConfig`.
 
-Output columns, one row per kept window: ``recording``, ``window``, ``start_s``, ``start_time``
-(as for embeddings), then
+Output columns, one row per kept window: ``recording``, ``window_index``, ``start_s``,
+``start_time`` (as for embeddings), then
 
 * classification: ``prediction`` (the class name), ``prediction_code`` (the class code the
   model was trained with) and one float32 probability column ``prob_<name>`` per class, in the
@@ -34,6 +34,7 @@ import torch
 from relcon.apps.batch import (
     WindowFunction,
     WindowRunConfig,
+    claimed_output,
     model_record,
     run_command,
 )
@@ -210,8 +211,12 @@ def predict_recordings(
         path and weights hash, its classes, the settings, the units of each recording and the
         relcon version).
     """
-    fn = predictor(model_dir, device, batch_size, class_names, precision)
-    return embed_recordings(paths, fn, out, batch_size=batch_size, device=device, **options)
+    claim = claimed_output(
+        paths, out, options.get("overwrite", False), options.get("skip_bad", False)
+    )
+    with claim:  # before the model is loaded
+        fn = predictor(model_dir, device, batch_size, class_names, precision)
+        return embed_recordings(paths, fn, out, batch_size=batch_size, device=device, **options)
 
 
 def predict_command(cfg: PredictConfig) -> int:
@@ -242,7 +247,7 @@ def predict_array(
     ``x`` ``(T, 3)`` at ``fs`` Hz and ``**options`` (``units``, ``start_s``, ``stride_s``,
     ``max_gap_s``, ``drop_nonwear``, ``rules``, ``summary``) as in
     :func:`relcon.apps.embed.embed_array`; ``class_names`` as in :func:`class_names`. Returns
-    ``N`` rows: ``window``, ``start_s``, ``start_time`` (with absolute time), then the
+    ``N`` rows: ``window_index``, ``start_s``, ``start_time`` (with absolute time), then the
     prediction columns of the module docstring.
     """
     fn = predictor(model, device, batch_size, class_names, precision)

@@ -6,7 +6,10 @@ Every reader of the package (:mod:`relcon.data.stream`, and through it ``relcon 
 tables and rules from here, so that a column name, a time unit or a unit alias is added once.
 
 * Files: :data:`TABULAR_SUFFIXES`, :data:`DEVICE_SUFFIXES`, :func:`format_of`,
-  :func:`unsupported_message`; :func:`sniff_csv` finds a CSV's delimiter and decimal mark.
+  :func:`unsupported_message`; :func:`sniff_csv` finds a CSV's delimiter and decimal mark;
+  :func:`row_length_error` names the first CSV row whose field count differs from the header's;
+  :data:`DAMAGED_ERRORS` and :func:`damaged_message` turn what a damaged or truncated
+  (compressed) file raises into an error naming it.
 * Columns: :data:`TIME_COLUMNS`, :data:`XYZ_COLUMNS`, :func:`find_column`, :func:`pick_columns`.
 * Time: :data:`TIME_UNITS` (seconds per unit and the median intervals that imply 5-1000 Hz),
   :data:`TIME_UNIT_CHOICES`, :func:`check_time_unit`, :func:`positive_intervals`,
@@ -20,16 +23,21 @@ tables and rules from here, so that a column name, a time unit or a unit alias i
 from __future__ import annotations
 
 import codecs
+import csv
 import gzip
 import re
 import warnings
+import zipfile
+import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 __all__ = [
     "CHANNELS",
+    "DAMAGED_ERRORS",
     "DEVICE_SUFFIXES",
     "TABULAR_SUFFIXES",
     "TIME_COLUMNS",
@@ -39,6 +47,7 @@ __all__ = [
     "G",
     "UnitsWarning",
     "check_time_unit",
+    "damaged_message",
     "detect_units",
     "find_column",
     "first_true",
@@ -49,6 +58,7 @@ __all__ = [
     "pick_columns",
     "positive_intervals",
     "resolve_units",
+    "row_length_error",
     "sniff_csv",
     "time_scale",
     "to_g",
@@ -124,6 +134,77 @@ def sniff_csv(path: str | Path, n_bytes: int = 65536) -> tuple[str, str]:
         if any(re.fullmatch(r"[-+]?\d+,\d+", c) for c in cells):
             decimal = ","
     return best, decimal
+
+
+#: What reading a damaged or truncated file raises (a gzip stream cut short, a corrupt zip
+#: archive, bytes that are not text): :func:`damaged_message` turns it into an error naming it.
+DAMAGED_ERRORS: tuple[type[BaseException], ...] = (
+    EOFError,
+    zlib.error,
+    gzip.BadGzipFile,
+    zipfile.BadZipFile,
+    UnicodeDecodeError,
+)
+_COMPRESSED_SUFFIXES = (".gz", ".zip", ".npz", ".bz2", ".xz")
+
+
+def damaged_message(path: str | Path, exc: BaseException) -> str:
+    """The error for ``path`` when reading it raised one of :data:`DAMAGED_ERRORS`."""
+    what = str(exc) or type(exc).__name__
+    if str(path).lower().endswith(_COMPRESSED_SUFFIXES):
+        return f"{path}: damaged or truncated compressed file ({what}); download it again"
+    return f"{path}: damaged file, not readable as text ({what}); download it again"
+
+
+def _looks_like_decimal_commas(fields: list[str], n_header: int) -> bool:
+    """A comma-separated row split into too many fields by decimal commas (``0,98``)."""
+    if len(fields) <= n_header or any("." in f for f in fields):
+        return False
+    whole = sum(bool(re.fullmatch(r"\s*[-+]?\d+\s*", f)) for f in fields)
+    return whole >= len(fields) - n_header + 1
+
+
+def row_length_error(path: str | Path, sep: str) -> str | None:
+    """The error for the first row of a CSV / CSV.gz file whose number of fields differs from
+    the header's (naming the file, the line, both counts and the row), or None when every row
+    fits.
+
+    Quoted fields are one field whatever they hold; empty lines are skipped. A comma-separated
+    row that a decimal comma (``0,98``) split into extra fields, and rows ending with an extra
+    delimiter, get a hint saying so.
+    """
+    p = Path(path)
+    opener: Any = gzip.open if p.name.lower().endswith(".gz") else open
+    try:
+        with opener(p, "rt", newline="", encoding="utf-8", errors="replace") as fh:
+            rows = csv.reader(fh, delimiter=sep)
+            header: list[str] | None = None
+            for fields in rows:
+                if not fields:
+                    continue
+                if header is None:
+                    header = fields
+                    continue
+                if len(fields) != len(header):
+                    return _row_length_message(p, rows.line_num, fields, len(header), sep)
+    except (OSError, csv.Error, *DAMAGED_ERRORS):
+        return None
+    return None
+
+
+def _row_length_message(path: Path, line: int, fields: list[str], n: int, sep: str) -> str:
+    text = sep.join(fields)
+    if len(text) > 80:
+        text = text[:77] + "..."
+    msg = f"{path}: line {line} has {len(fields)} fields but the header has {n} columns ({text!r})"
+    if sep == "," and _looks_like_decimal_commas(fields, n):
+        return (
+            f"{msg}; this looks like decimal commas (e.g. '0,98' for 0.98): save the file with "
+            "'.' as the decimal mark (or ';' between the fields), or quote the fields"
+        )
+    if len(fields) == n + 1 and not fields[-1].strip():
+        return f"{msg}; the line ends with an extra {sep!r}: remove it, or name that column"
+    return f"{msg}; every row needs one value per header column"
 
 
 # ----------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ A task file is an ``.npz`` with
 ========== ========================= ===================================================
 key        shape / type              meaning
 ========== ========================= ===================================================
-X          (N, T, 3) float           acceleration in g (gravity included)
+X          (N, T, 3) float           acceleration in g (gravity included), channels last
 y          (N,) int or float         class codes (classification) or targets (regression)
 groups     (N,) str or int           subject id of every window
 fs         scalar                    sampling rate of X in Hz
@@ -19,6 +19,7 @@ window_s   scalar, optional          window length to keep, in seconds (default 
 fold       (N,) int, optional        predefined folds (e.g. one per subject for
                                      leave-one-subject-out); the harness uses them
 protocol   scalar str, optional      how the task is meant to be split, e.g. "loso"
+units      scalar str, optional      unit of X: 'g' (default), 'm/s^2' or 'mg'
 (other)    (N,) or scalar, optional  kept in ``Task.extra`` (e.g. positions, recording)
 ========== ========================= ===================================================
 
@@ -28,6 +29,13 @@ Tasks that declare a ``window_s`` longer than 2.56 s (the paper's 10 s benchmark
 of that length;
 the encoder is fully convolutional with global pooling, so it embeds them whole. Anything
 :func:`load_task` cannot interpret is an error naming the file and the problem.
+
+Units follow the rule of the recording reader (:func:`relcon.data.formats.detect_units`): the
+median vector magnitude of ``X`` is about 1 in g, 9.81 in m/s^2 and 1000 in mg. Without a
+``units`` key, ``X`` that looks like m/s^2 or mg is converted to g; stated ``units`` that the
+data contradict are an error. Where the file leaves something to guess (the units, a missing
+``task_type``, whole-number float labels of a classification task), what was assumed is listed
+in :attr:`Task.notes` (the harness writes them to ``results.json`` as ``task_notes``).
 """
 
 from __future__ import annotations
@@ -37,6 +45,14 @@ from pathlib import Path
 
 import numpy as np
 
+from relcon.data.formats import (
+    DAMAGED_ERRORS,
+    damaged_message,
+    detect_units,
+    median_magnitude,
+    normalize_units,
+    to_g,
+)
 from relcon.data.signal import TARGET_FS, resample
 from relcon.data.windowing import SEGMENT_LENGTH
 from relcon.io import atomic_path
@@ -44,7 +60,14 @@ from relcon.io import atomic_path
 __all__ = ["TASK_TYPES", "Task", "fit_length", "load_task", "save_task"]
 
 TASK_TYPES = ("classification", "regression")
-_CORE_KEYS = {"X", "y", "groups", "fs", "split", "label_names", "task_type", "name", "description"}
+_CORE_KEYS = {
+    "X", "y", "groups", "fs", "split", "label_names", "task_type", "name", "description", "units",
+}  # fmt: skip
+#: Keys a careless file may hold instead of ``groups``.
+_GROUP_ALIASES = ("subject", "subjects", "subject_id", "user", "users", "participant")
+#: A task file without ``task_type`` whose float labels take at most this many whole values
+#: may well be a classification: the note says so.
+_FEW_VALUES = 20
 
 
 @dataclass
@@ -60,6 +83,7 @@ class Task:
         split: optional ``(N,)`` array of ``"train"`` / ``"test"``.
         label_names: class names (classification).
         name, description: free text.
+        notes: what :func:`load_task` assumed where the file was ambiguous (one line each).
     """
 
     X: np.ndarray
@@ -72,6 +96,7 @@ class Task:
     name: str = ""
     description: str = ""
     extra: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.y)
@@ -98,6 +123,7 @@ class Task:
             name=self.name,
             description=self.description,
             extra=extra,
+            notes=list(self.notes),
         )
 
 
@@ -167,27 +193,102 @@ def load_task(path: str | Path, *, min_subjects: int = 2) -> Task:
         raise FileNotFoundError(f"task file not found: {path}")
     try:
         z = np.load(path, allow_pickle=False)
+    except DAMAGED_ERRORS as e:
+        raise ValueError(damaged_message(path, e)) from None
     except (OSError, ValueError) as e:
         raise ValueError(f"{path}: not a readable .npz task file ({e})") from None
-    with z:
-        missing = [k for k in ("X", "y", "groups", "fs") if k not in z]
-        if missing:
-            raise ValueError(f"{path}: missing required key(s) {missing}; found {sorted(z.files)}")
-        x = np.asarray(z["X"])
-        y = np.asarray(z["y"])
-        groups = np.asarray(z["groups"])
-        fs = float(z["fs"])
-        split = np.asarray(z["split"]).astype(str) if "split" in z else None
-        label_names = tuple(str(s) for s in z["label_names"]) if "label_names" in z else None
-        task_type = str(_scalar(z, "task_type", "")) or None
-        name = str(_scalar(z, "name", "")) or path.stem
-        description = str(_scalar(z, "description", ""))
-        extra = {
+    try:
+        with z:
+            fields = _read_fields(z, path)
+    except DAMAGED_ERRORS as e:
+        raise ValueError(damaged_message(path, e)) from None
+    return _check(path, min_subjects, **fields)
+
+
+def _read_fields(z, path: Path) -> dict:
+    """The arrays and scalars of an open task file."""
+    missing = [k for k in ("X", "y", "groups", "fs") if k not in z]
+    if missing:
+        hint = ""
+        alias = next((k for k in _GROUP_ALIASES if k in z.files), None)
+        if "groups" in missing and alias is not None:
+            hint = f" ({alias!r} found: name the subject ids 'groups')"
+        raise ValueError(
+            f"{path}: missing required key(s) {missing}{hint}; found {sorted(z.files)}"
+        )
+    return dict(
+        x=np.asarray(z["X"]),
+        y=np.asarray(z["y"]),
+        groups=np.asarray(z["groups"]),
+        fs=float(z["fs"]),
+        split=np.asarray(z["split"]).astype(str) if "split" in z else None,
+        label_names=tuple(str(s) for s in z["label_names"]) if "label_names" in z else None,
+        task_type=str(_scalar(z, "task_type", "")) or None,
+        name=str(_scalar(z, "name", "")) or path.stem,
+        description=str(_scalar(z, "description", "")),
+        units=str(_scalar(z, "units", "")) or None,
+        extra={
             k: (z[k].item() if z[k].ndim == 0 else z[k]) for k in z.files if k not in _CORE_KEYS
-        }
+        },
+    )
+
+
+def _units_to_g(x: np.ndarray, stated: str | None, path: Path, notes: list[str]) -> np.ndarray:
+    """``x`` in g by the rule of the recording reader: stated units are checked against the
+    median vector magnitude, missing ones detected from it (a note when not g)."""
+    src = str(path)
+    sample = x[:, :: max(1, x.shape[1] // 32)].reshape(-1, x.shape[2])  # every window, cheaply
+    med = median_magnitude(sample)
+    try:
+        found: str | None = detect_units(sample, src)
+    except ValueError:
+        found = None
+    unit = "g" if stated is None else normalize_units(stated, src)
+    if found is None:
+        notes.append(
+            f"X has a median vector magnitude of {med:.3g} (read as {unit}), far from 1 g "
+            "(9.81 m/s^2, 1000 mg): is gravity removed? The model expects acceleration in g "
+            "with gravity included"
+        )
+    elif stated is not None and found != unit:
+        raise ValueError(
+            f"{path}: the file says units {unit!r} but the median vector magnitude of X "
+            f"({med:.4g}) looks like {found} (about 1 g, 9.81 m/s^2 or 1000 mg with gravity); "
+            "fix the 'units' key or the data"
+        )
+    elif stated is None and found != "g":
+        unit = found
+        notes.append(
+            f"X looks like {unit}, not g (median vector magnitude {med:.3g}) and the file "
+            "states no units: converted to g"
+        )
+    return x if unit == "g" else to_g(x, unit, src)
+
+
+def _check(
+    path: Path,
+    min_subjects: int,
+    *,
+    x: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    fs: float,
+    split: np.ndarray | None,
+    label_names: tuple[str, ...] | None,
+    task_type: str | None,
+    name: str,
+    description: str,
+    units: str | None,
+    extra: dict,
+) -> Task:
+    """Validate what a task file holds and bring ``X`` to the model's contract."""
+    notes: list[str] = []
 
     if x.ndim != 3 or x.shape[2] != 3:
-        raise ValueError(f"{path}: X must be (N, T, 3) acceleration, got shape {x.shape}")
+        hint = ""
+        if x.ndim == 3 and x.shape[1] == 3:
+            hint = " (channels first? transpose it to (N, T, 3))"
+        raise ValueError(f"{path}: X must be (N, T, 3) acceleration, got shape {x.shape}{hint}")
     n = x.shape[0]
     if n == 0:
         raise ValueError(f"{path}: X holds no windows")
@@ -196,27 +297,39 @@ def load_task(path: str | Path, *, min_subjects: int = 2) -> Task:
             raise ValueError(f"{path}: {key} must have shape ({n},) to match X, got {arr.shape}")
     if split is not None and split.shape != (n,):
         raise ValueError(f"{path}: split must have shape ({n},), got {split.shape}")
-    if not np.issubdtype(x.dtype, np.number):
+    if x.dtype.kind not in "iuf":
         raise ValueError(f"{path}: X must be numeric, got dtype {x.dtype}")
-    bad = ~np.isfinite(x).all(axis=(1, 2))
+    with np.errstate(over="ignore", invalid="ignore"):
+        x = x.astype(np.float32, copy=False)  # what float32 cannot hold becomes infinite
+    finite = np.isfinite(x)
+    bad = ~finite.all(axis=(1, 2))
     if bad.any():
         raise ValueError(
-            f"{path}: X has NaN or infinite values in {int(bad.sum())} windows (first: window "
-            f"{int(np.flatnonzero(bad)[0])}); drop or repair them before evaluating"
+            f"{path}: X has {int(np.count_nonzero(~finite))} NaN, infinite or out-of-range "
+            f"values in {int(bad.sum())} windows (first: window {int(np.flatnonzero(bad)[0])}); "
+            "drop or repair them before evaluating"
         )
     if not np.isfinite(fs) or fs <= 0:
         raise ValueError(f"{path}: fs must be a positive rate in Hz, got {fs}")
 
     if task_type is None:
         task_type = "classification" if np.issubdtype(y.dtype, np.integer) else "regression"
+        notes.append(_inferred_type_note(y, task_type))
     if task_type not in TASK_TYPES:
         raise ValueError(f"{path}: task_type must be one of {TASK_TYPES}, got {task_type!r}")
     if task_type == "classification":
         if not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)):
-            raise ValueError(f"{path}: classification labels must be integer codes, got {y.dtype}")
+            raise ValueError(
+                f"{path}: classification labels must be integer codes, got {y.dtype}; store "
+                "codes 0..K-1 in y and the class names in label_names"
+            )
         if np.issubdtype(y.dtype, np.floating):
             if not np.isfinite(y).all() or not np.all(y == np.round(y)):
                 raise ValueError(f"{path}: classification labels must be whole numbers")
+            notes.append(
+                f"classification labels are stored as floats ({y.dtype}): read as the integer "
+                "class codes they equal"
+            )
         y = y.astype(np.int64)
         if (y < 0).any():
             raise ValueError(
@@ -274,7 +387,7 @@ def load_task(path: str | Path, *, min_subjects: int = 2) -> Task:
             if len(set(groups[fold == f]) & set(groups[fold != f])):
                 raise ValueError(f"{path}: fold {f} shares subjects with other folds")
 
-    x = x.astype(np.float32)
+    x = _units_to_g(x, units, path, notes).astype(np.float32, copy=False)
     if fs != TARGET_FS:
         try:
             n_, t_, c_ = x.shape
@@ -291,5 +404,23 @@ def load_task(path: str | Path, *, min_subjects: int = 2) -> Task:
     return Task(
         X=x, y=y, groups=groups, task_type=task_type, fs=TARGET_FS, split=split,
         label_names=label_names, name=name, description=description,
-        extra={**extra, "source": str(path), "original_fs": fs},
+        extra={**extra, "source": str(path), "original_fs": fs}, notes=notes,
     )  # fmt: skip
+
+
+def _inferred_type_note(y: np.ndarray, task_type: str) -> str:
+    """What was assumed of a task file without ``task_type``."""
+    values = np.unique(y) if np.issubdtype(y.dtype, np.number) else np.asarray([])
+    note = f"the file has no task_type: read as {task_type} from the labels' dtype ({y.dtype})"
+    whole = values.size and np.isfinite(values).all() and np.all(values == np.round(values))
+    if task_type == "regression" and whole and values.size <= _FEW_VALUES:
+        note += (
+            f", though they take only {values.size} whole values; if these are classes, store "
+            "task_type 'classification'"
+        )
+    elif task_type == "classification" and values.size > _FEW_VALUES:
+        note += (
+            f", {values.size} classes; if these are quantities (counts), store task_type "
+            "'regression'"
+        )
+    return note

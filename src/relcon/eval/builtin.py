@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from relcon.config import spell
 from relcon.data.datasets import (
     HAPT_ACTIVITIES6,
     SPSW_LABELS,
@@ -60,6 +61,8 @@ from relcon.data.recording import Recording
 from relcon.data.signal import TARGET_FS
 from relcon.data.tasks import Task, save_task
 from relcon.data.windowing import SEGMENT_LENGTH, window_recordings
+from relcon.io import claim_outputs
+from relcon.progress import progress_bar
 
 __all__ = [
     "BUILTIN_TASKS",
@@ -662,7 +665,7 @@ def build_tasks(
         Replace existing files. When False and any target exists, nothing is built and
         FileExistsError is raised.
     progress : bool
-        Show a tqdm progress bar over the tasks.
+        Show the progress over the tasks (:func:`relcon.progress.progress_bar`).
 
     Returns
     -------
@@ -676,19 +679,20 @@ def build_tasks(
     FileExistsError
         If a target exists and ``overwrite`` is False.
     """
-    from tqdm.auto import tqdm
-
     todo = _check_names(names)
     out = Path(out_dir).expanduser()
     targets = {n: out / f"{n}.npz" for n in todo}
-    existing = [str(p) for p in targets.values() if p.exists()]
-    if existing and not overwrite:
-        raise FileExistsError(
-            f"task file(s) already exist: {existing}; pass overwrite=True to replace them"
-        )
-    root = _root(data_root)
-    cache: _Cache = {}
-    written: dict[str, Path] = {}
-    for name in tqdm(todo, desc="build tasks", unit="task", disable=not progress):
-        written[name] = write_task(_build(name, root, cache), targets[name])
+    # claimed for the whole build: a second build into the same folder is refused, not interleaved
+    with claim_outputs(targets.values(), overwrite=True):
+        existing = [str(p) for p in targets.values() if p.exists()]
+        if existing and not overwrite:
+            raise FileExistsError(
+                f"task file(s) already exist: {existing}; pass {spell('overwrite', True)} to "
+                "replace them"
+            )
+        root = _root(data_root)
+        cache: _Cache = {}
+        written: dict[str, Path] = {}
+        for name in progress_bar(todo, enabled=progress, desc="build tasks", unit="task"):
+            written[name] = write_task(_build(name, root, cache), targets[name])
     return written

@@ -52,7 +52,11 @@ metrics, highest otherwise; then few-shot tables and the figures), ``report.csv`
 error bars), ``per_class_f1_<task>.png`` and ``confusion_<task>_<method>.png`` (row-normalised),
 each only when its data are present; ``paired.csv`` and ``paired_units.csv`` (see below).
 Every file is written atomically. Names are made file-safe (anything but letters, digits,
-``.``, ``-``, ``_`` becomes ``_``).
+``.``, ``-``, ``_`` becomes ``_``). The folder is locked while the report is written (a second
+report into it at the same time is refused, :func:`relcon.io.lock_folder`). A folder that is not
+empty is refused unless ``overwrite``; with it, the files of the earlier report
+(:func:`is_report_file`) are deleted first, so no stale figure stays beside the new ones, and a
+folder holding anything else is refused, deleting nothing (:func:`relcon.io.clear_outputs`).
 
 Like for like
 -------------
@@ -80,16 +84,26 @@ import csv
 import json
 import math
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from relcon.eval.paired import N_RESAMPLES, check_subjects, distinct_labels, paired_comparisons
-from relcon.io import atomic_path, atomic_write_text
+from relcon.eval.report_load import _DEFAULT_PROTOCOL, _normalise, load_results
+from relcon.io import (
+    CLAIM_SUFFIX,
+    LOCK_FILE,
+    atomic_path,
+    atomic_write_text,
+    clear_outputs,
+    lock_folder,
+)
 
 __all__ = [
     "LOWER_IS_BETTER",
+    "REPORT_FILES",
+    "is_report_file",
     "load_results",
     "lower_is_better",
     "make_report",
@@ -110,150 +124,12 @@ _METRIC_ORDER = (
     "spearman",
 )
 _REGRESSION_METRICS = frozenset({"mae", "rmse", "mse", "pearson", "spearman", "r2"})
-_DEFAULT_PROTOCOL = "linear"
 
 
 def lower_is_better(metric: str) -> bool:
     """Whether a smaller ``metric`` is better (errors and losses)."""
     m = metric.lower()
     return m in LOWER_IS_BETTER or m.endswith(_LOWER_SUFFIXES)
-
-
-# --------------------------------------------------------------------------------------------
-# loading
-# --------------------------------------------------------------------------------------------
-
-
-def _float(v, where: str) -> float:
-    if v is None:
-        return math.nan
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        raise ValueError(f"{where}: expected a number, got {v!r}") from None
-
-
-def _common(row: dict, where: str, required: Sequence[str]) -> dict:
-    if not isinstance(row, dict):
-        raise ValueError(f"{where}: expected an object, got {type(row).__name__}")
-    missing = [k for k in required if k not in row]
-    if missing:
-        raise ValueError(f"{where}: missing field(s) {missing}")
-    out = dict(row)
-    for k in ("method", "task", "metric", "label"):
-        if k in out:
-            out[k] = str(out[k])
-    out["protocol"] = str(row.get("protocol") or _DEFAULT_PROTOCOL)
-    return out
-
-
-def _scored(row: dict, where: str) -> dict:
-    row["mean"] = _float(row["mean"], f"{where}.mean")
-    row["std"] = _float(row.get("std"), f"{where}.std")
-    values = row.get("values") or []
-    if not isinstance(values, list):
-        raise ValueError(f"{where}.values: expected a list, got {type(values).__name__}")
-    row["values"] = [_float(v, f"{where}.values") for v in values]
-    n = row.get("n")
-    row["n"] = int(n) if n is not None else (len(row["values"]) or None)
-    return row
-
-
-def _k(v, where: str) -> int | None:
-    if v is None or (isinstance(v, str) and v.lower() == "all"):
-        return None
-    if isinstance(v, bool) or not isinstance(v, int | float) or v != int(v) or v < 1:
-        raise ValueError(f"{where}.k: expected a positive integer, null or 'all', got {v!r}")
-    return int(v)
-
-
-def _normalise(data: dict, source: str) -> dict:
-    if not isinstance(data, dict):
-        raise ValueError(f"{source}: expected a JSON object at the top level")
-    if not isinstance(data.get("rows"), list):
-        raise ValueError(f"{source}: no 'rows' list; is this a relcon results.json?")
-    out = dict(data)
-    out["source"] = source
-
-    def scored(key: str, required: tuple[str, ...]) -> Iterator[tuple[dict, dict, str]]:
-        """``(raw, checked, where)`` for every row of ``data[key]``."""
-        for i, r in enumerate(data.get(key) or []):
-            where = f"{source}: {key}[{i}]"
-            yield r, _scored(_common(r, where, ("method", "task", *required)), where), where
-
-    out["rows"] = [row for _, row, _ in scored("rows", ("metric", "mean"))]
-    few = []
-    for r, row, where in scored("few_shot", ("metric", "k", "mean")):
-        row["k"] = _k(r["k"], where)
-        few.append(row)
-    out["few_shot"] = few
-    out["per_class_f1"] = [row for _, row, _ in scored("per_class_f1", ("label", "mean"))]
-    conf = []
-    for i, c in enumerate(data.get("confusion") or []):
-        where = f"{source}: confusion[{i}]"
-        entry = _common(c, where, ("method", "task", "labels", "matrix"))
-        labels = [str(s) for s in entry["labels"]]
-        try:
-            matrix = np.asarray(entry["matrix"], dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ValueError(f"{where}.matrix: not a numeric matrix") from None
-        if matrix.shape != (len(labels), len(labels)):
-            raise ValueError(
-                f"{where}: matrix of shape {matrix.shape} does not fit {len(labels)} labels"
-            )
-        entry["labels"], entry["matrix"] = labels, matrix.tolist()
-        conf.append(entry)
-    out["confusion"] = conf
-    return out
-
-
-def load_results(paths: Iterable[str | Path]) -> list[dict]:
-    """Read ``results.json`` files, or every ``results.json`` under folders (recursively).
-
-    Parameters
-    ----------
-    paths : iterable of str or Path
-        Files (any name) or folders.
-
-    Returns
-    -------
-    list of dict
-        One per file, in the order given (folders: sorted paths), each file read once. The
-        rows are checked and normalised (``protocol`` defaults to ``"linear"``; ``std``
-        defaults to NaN; ``k`` "all" becomes ``None``) and each dict gets ``"source"``.
-
-    Raises
-    ------
-    FileNotFoundError
-        A path does not exist, or a folder holds no ``results.json``.
-    ValueError
-        A file is not JSON or does not follow the schema (the message names it).
-    """
-    files: list[Path] = []
-    for p in paths:
-        p = Path(p)
-        if p.is_dir():
-            found = sorted(p.rglob("results.json"))
-            if not found:
-                raise FileNotFoundError(f"no results.json under {p}")
-            files += found
-        elif p.is_file():
-            files.append(p)
-        else:
-            raise FileNotFoundError(f"results not found: {p}")
-    seen: set[Path] = set()
-    results = []
-    for f in files:
-        key = f.resolve()
-        if key in seen:
-            continue
-        seen.add(key)
-        try:
-            data = json.loads(f.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ValueError(f"{f}: not a readable JSON file ({e})") from None
-        results.append(_normalise(data, str(f)))
-    return results
 
 
 # --------------------------------------------------------------------------------------------
@@ -605,10 +481,39 @@ def _plot_confusion(entry: dict, path: Path) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+#: The files of a report with fixed names; its figures are :data:`_REPORT_FIGURE` PNGs.
+REPORT_FILES = frozenset({"report.md", "report.csv", "fewshot.csv", "paired.csv",
+                          "paired_units.csv"})  # fmt: skip
+_REPORT_FIGURE = re.compile(r"^(fewshot|per_class_f1|confusion)_[A-Za-z0-9._-]+\.png$")
+
+
+def is_report_file(name: str) -> bool:
+    """Whether a file name in a report folder is one :func:`write_report` writes."""
+    return name in REPORT_FILES or bool(_REPORT_FIGURE.match(name))
+
+
+def _clear_folder(out_dir: Path, overwrite: bool) -> None:
+    """Refuse a folder that is not empty unless ``overwrite``; then delete the earlier report."""
+    entries = sorted(e.name for e in out_dir.iterdir()
+                     if e.name != LOCK_FILE and not e.name.endswith(CLAIM_SUFFIX))  # fmt: skip
+    if not entries:
+        return
+    if not overwrite:
+        shown = ", ".join(entries[:5]) + (
+            f" and {len(entries) - 5} more" if len(entries) > 5 else ""
+        )
+        raise FileExistsError(
+            f"{out_dir} is not empty ({shown}); pass --overwrite to replace the report there, "
+            "or choose another output folder"
+        )
+    clear_outputs(out_dir, is_report_file, what="a report")
+
+
 def write_report(
     results: Sequence[dict],
     out_dir: str | Path,
     *,
+    overwrite: bool = False,
     allow_mismatch: bool = False,
     reference: str | None = None,
     n_resamples: int = N_RESAMPLES,
@@ -621,7 +526,11 @@ def write_report(
     results : sequence of dict
         Loaded results (see the module docstring for the schema).
     out_dir : str or Path
-        Folder for the report (created if needed; files there of the same names are replaced).
+        Folder for the report (created if needed; locked while the report is written).
+    overwrite : bool
+        Replace an earlier report in ``out_dir``: its files (:func:`is_report_file`) are deleted
+        first. Without it a folder that is not empty is refused; with it, a folder holding
+        anything else (results, notes) is refused too, and nothing is deleted.
     allow_mismatch : bool
         Report runs of a task that were scored on different test subjects anyway (the tables
         then carry a footnote); by default that is an error.
@@ -643,14 +552,29 @@ def write_report(
         No rows at all, or one score given twice with different numbers.
     relcon.eval.paired.SubjectMismatchError
         Runs of one task were scored on different test subjects and ``allow_mismatch`` is off.
+    FileExistsError
+        ``out_dir`` is not empty and ``overwrite`` is off, or it holds files that are no report's.
+    relcon.io.OutputInUse
+        Another process is writing a report into ``out_dir``.
     """
+    out_dir = Path(out_dir).expanduser()
+    lock = lock_folder(out_dir)  # claimed before any work
+    try:
+        _clear_folder(out_dir, overwrite)
+        return _write_report(results, out_dir, allow_mismatch, reference, n_resamples, seed)
+    finally:
+        lock.release()
+
+
+def _write_report(
+    results: Sequence[dict], out_dir: Path, allow_mismatch: bool, reference: str | None,
+    n_resamples: int, seed: int,
+) -> dict[str, Path]:  # fmt: skip
     results = [r if "source" in r else _normalise(r, f"<results {i}>")
                for i, r in enumerate(results)]  # fmt: skip
     results, label_notes = distinct_labels(results)  # no row dropped: same labels kept apart
     cache: dict = {}  # predictions.npz files, read once
     check = check_subjects(results, allow_mismatch=allow_mismatch, cache=cache)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     rows = _collect(results, "rows", ("method", "task", "protocol", "metric"))
     few = _collect(results, "few_shot", ("method", "task", "protocol", "k", "metric"))
     pcf = _collect(results, "per_class_f1", ("method", "task", "protocol", "label"))

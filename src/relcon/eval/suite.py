@@ -306,7 +306,7 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, *, progress: bool = Tru
     timing["evaluate_s"] = time.perf_counter() - t
 
     report_dir = out / "report"
-    write_report(load_results(result_files), report_dir)
+    write_report(load_results(result_files), report_dir, overwrite=True)  # the earlier run's
     # wall time of every run of this command so far (an interrupted benchmark resumes)
     record = out / "benchmark.json"
     runs_timing = json.loads(record.read_text())["runs"] if record.exists() else []

@@ -29,8 +29,6 @@ import csv
 import math
 import os
 import random
-import shutil
-import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -42,15 +40,12 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from relcon.io import LOCK_FILE, OutputInUse, OutputLock, clear_outputs, lock_folder
 from relcon.models.encoder import cpu_has_bf16
-
-try:  # POSIX; elsewhere run folders are not locked
-    import fcntl
-except ImportError:  # pragma: no cover (Windows)
-    fcntl = None  # type: ignore[assignment]
 
 __all__ = [
     "LOCK_FILE",
+    "RUN_FILES",
     "DistInfo",
     "Run",
     "RunFolderLocked",
@@ -109,12 +104,22 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> float:
     return lr
 
 
+#: What a training run writes in its folder (:func:`prepare_run_dir` deletes these, and only
+#: these, on ``overwrite``): configuration, logs, checkpoints, final model, diagnostics.
+RUN_FILES = frozenset({
+    "config.toml", "metrics.csv", "tb", "checkpoints", "model.safetensors", "model.json",
+    "diagnostics.json",
+})  # fmt: skip
+
+
 def prepare_run_dir(out: str | Path, resume: bool, overwrite: bool = False) -> Path:
     """Create the run folder; refuse to mix a new run into an old one.
 
-    ``resume=True`` continues what is there; ``overwrite=True`` deletes its contents first (all
-    but the lock file, :data:`LOCK_FILE`, which the caller may hold); otherwise a folder that
-    already holds a run is an error (nothing is silently overwritten).
+    ``resume=True`` continues what is there; ``overwrite=True`` deletes what an earlier run
+    wrote there first (:data:`RUN_FILES`; never the lock file, :data:`LOCK_FILE`, which the
+    caller holds) and refuses, deleting nothing, when the folder holds anything else (a
+    recording, notes: :func:`relcon.io.clear_outputs`); otherwise a folder that already holds a
+    run is an error (nothing is silently overwritten).
     """
     out = Path(out)
     has_run = (out / "checkpoints").exists() or (out / "model.safetensors").exists()
@@ -124,64 +129,18 @@ def prepare_run_dir(out: str | Path, resume: bool, overwrite: bool = False) -> P
                 f"{out} already holds a run; pass --resume to continue it or --overwrite to "
                 "start again from scratch"
             )
-        for entry in out.iterdir():
-            if entry.name == LOCK_FILE:
-                continue
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
+        clear_outputs(out, RUN_FILES, what="a training run")
     out.mkdir(parents=True, exist_ok=True)
     return out
 
 
 # --------------------------------------------------------------------------------------------
-# the run-folder lock
+# the run-folder lock (the primitive is relcon.io's, shared with every other output)
 # --------------------------------------------------------------------------------------------
-#: The lock file inside every run folder (it stays there; holding the lock is what counts).
-LOCK_FILE = ".relcon.lock"
-
-
-class RunFolderLocked(RuntimeError):
-    """Another process holds the lock of a run folder."""
-
-
-class RunLock:
-    """An exclusive ``fcntl.flock`` on :data:`LOCK_FILE` in a run folder (see :func:`lock_run_dir`).
-
-    The kernel releases it when the process ends in any way (exit, exception, ``kill -9``), so a
-    crashed run never leaves a stale lock; :meth:`release` releases it earlier.
-    """
-
-    def __init__(self, path: Path, fd: int | None) -> None:
-        self.path, self._fd = path, fd
-
-    @property
-    def held(self) -> bool:
-        return self._fd is not None
-
-    def release(self) -> None:
-        if self._fd is not None:
-            with contextlib.suppress(OSError):
-                os.close(self._fd)  # closing the descriptor drops the flock
-            self._fd = None
-
-    def __enter__(self) -> RunLock:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-
-def _lock_holder(path: Path) -> str:
-    """``pid N on HOST`` as the holder wrote it (it writes just after locking: wait a moment)."""
-    for _ in range(20):
-        with contextlib.suppress(OSError):
-            words = path.read_text().split()
-            if len(words) >= 2:
-                return f"pid {words[0]} on {words[1]}"
-        time.sleep(0.05)
-    return "pid unknown (it is starting or on another host)"
+#: Another process holds the lock of a run folder (:class:`relcon.io.OutputInUse`).
+RunFolderLocked = OutputInUse
+#: The lock of a run folder (:class:`relcon.io.OutputLock`).
+RunLock = OutputLock
 
 
 def lock_run_dir(out: str | Path) -> RunLock:
@@ -191,26 +150,12 @@ def lock_run_dir(out: str | Path) -> RunLock:
     two processes started with the same ``--out`` (a double click, a retrying scheduler) cannot
     both write into it: the second raises :class:`RunFolderLocked` naming the folder and the
     holder's process id. The lock is an ``fcntl.flock`` on ``out/.relcon.lock`` (which holds the
-    holder's pid and host), released when the process ends, however it ends.
+    holder's pid and host), released when the process ends, however it ends
+    (:func:`relcon.io.lock_folder`); :func:`open_run` releases it and removes the file when the
+    run ends, so a finished run leaves no ``.relcon.lock`` behind (a run killed with ``-9``
+    leaves the file, whose lock the kernel already dropped: it blocks nothing).
     """
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / LOCK_FILE
-    if fcntl is None:  # pragma: no cover (Windows)
-        return RunLock(path, None)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise RunFolderLocked(
-            f"{out} is in use by another relcon process ({_lock_holder(path)}), which holds its "
-            f"lock ({path}); two runs must not write one folder. Wait for it to finish or stop "
-            "it, or choose another output folder."
-        ) from None
-    os.ftruncate(fd, 0)
-    os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
-    return RunLock(path, fd)
+    return lock_folder(out)
 
 
 class RunLogger:
@@ -540,4 +485,4 @@ def open_run(
         if run is not None and run.logger is not None:
             run.logger.close()
         if lock is not None:
-            lock.release()
+            lock.release()  # removes the lock file under the flock: safe (see relcon.io)

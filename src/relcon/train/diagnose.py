@@ -45,6 +45,7 @@ from relcon.models.encoder import EncoderConfig
 __all__ = [
     "DiagnoseConfig",
     "candidate_layout",
+    "diagnose_command",
     "diagnose_distance",
     "format_diagnostics",
     "ranking_metrics",
@@ -377,3 +378,23 @@ def save_diagnostics(result: dict, path: str | Path) -> None:
     from relcon.io import atomic_write_json
 
     atomic_write_json(Path(path), result)
+
+
+def diagnose_command(cfg: DiagnoseConfig, json_path: str | Path | None = None) -> int:
+    """``relcon diagnose distance [--json FILE]``: print the diagnostics (and write them to
+    ``json_path``). The JSON file is claimed before anything is computed
+    (:func:`relcon.io.claim_output`): a place that cannot be written, or another run writing the
+    same file, fails at once instead of after the computation. An existing file is replaced."""
+    import contextlib
+
+    from relcon.io import claim_output
+
+    with contextlib.ExitStack() as stack:
+        if json_path:
+            stack.enter_context(claim_output(json_path, overwrite=True))
+        result = diagnose_distance(cfg)
+        print(format_diagnostics(result))
+        if json_path:
+            save_diagnostics(result, json_path)
+            print(f"written to {json_path}")
+    return 0

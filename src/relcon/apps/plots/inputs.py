@@ -4,7 +4,7 @@
   windows, labels and subjects; the map embeds the windows with an encoder;
 * an **embeddings table** written by ``relcon embed`` (Parquet, or CSV / CSV.gz): one row per
   window, columns ``recording``, ``e000`` ... and optionally a ``label`` column; the map draws
-  these embeddings as they are.
+  these embeddings as they are (the ``window_index`` column is not needed).
 
 Anything else is refused with a message that says what was found and what to run instead
 (e.g. ``relcon embed`` first, for a raw recording).

@@ -71,9 +71,9 @@ class _TsneProgress(io.TextIOBase):
     """Turns scikit-learn's t-SNE log (``verbose=2``, on stdout) into a progress bar."""
 
     def __init__(self, total: int) -> None:
-        from tqdm.auto import tqdm
+        from relcon.progress import progress_bar
 
-        self.bar = tqdm(total=total, desc="t-SNE", unit="it", file=sys.stderr, leave=False)
+        self.bar = progress_bar(total=total, desc="t-SNE", unit="it", file=sys.stderr, leave=False)
         self.bar.set_postfix_str("nearest neighbours")
         self.buf = ""
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from relcon.config import spell
 from relcon.data.corpus.inputs import _READERS, _collect_inputs, _Input
 from relcon.data.corpus.quality import (
     QualityRules,
@@ -48,6 +49,7 @@ from relcon.data.signal import (
     normalize_units,
 )
 from relcon.data.windowing import SEGMENT_LENGTH
+from relcon.progress import progress_bar
 
 __all__ = ["CorpusSummary", "prepare_corpus"]
 
@@ -240,7 +242,8 @@ class _Writer:
             if n < skip:
                 raise ValueError(
                     f"{entry['path']}: yields {n} segments now but {skip} were written before the "
-                    "interruption: the file or the software changed; prepare again with overwrite"
+                    "interruption: the file or the software changed; prepare again with "
+                    f"{spell('overwrite', True)}"
                 )
             entry["first_segment"] = pend["first_segment"]
         else:
@@ -477,11 +480,12 @@ def prepare_corpus(
             m = _read_manifest(out)
             diff = [k for k in settings if m.get(k) != settings[k]]
             if diff:
-                was = ", ".join(f"{k}={m.get(k)!r}" for k in diff)
-                now = ", ".join(f"{k}={settings[k]!r}" for k in diff)
+                was = ", ".join(_spell_setting(k, m.get(k)) for k in diff)
+                now = ", ".join(_spell_setting(k, settings[k]) for k in diff)
                 raise ValueError(
                     f"{out}: the corpus was prepared with {was}; this call asks for {now}. Use the "
-                    "same settings to add inputs, or a new output folder (or overwrite)"
+                    f"same settings to add inputs, or a new output folder (or "
+                    f"{spell('overwrite', True)})"
                 )
         else:
             if any(p.name != _LOCK_NAME for p in out.iterdir()):
@@ -502,9 +506,7 @@ def prepare_corpus(
         processed: list[str] = []
         failed: list[tuple[str, str]] = []
         try:
-            from tqdm.auto import tqdm
-
-            with tqdm(todo, desc="prepare", unit="file", disable=not progress) as bar:
+            with progress_bar(todo, enabled=progress, desc="prepare", unit="file") as bar:
                 for inp, skip in bar:
                     try:
                         proc = _process_input(inp, cfg)
@@ -512,7 +514,7 @@ def prepare_corpus(
                         if on_error == "raise":
                             raise
                         msg = str(exc)
-                        logger.warning("skipped (on_error='skip'): %s", msg)
+                        logger.warning("skipped (%s): %s", spell("on_error", "skip"), msg)
                         writer.fail(str(inp.path), msg)
                         failed.append((str(inp.path), msg))
                         continue
@@ -553,6 +555,18 @@ def prepare_corpus(
     return summary
 
 
+#: Corpus settings the caller chooses (the others follow from the software or the rules).
+_USER_SETTINGS = frozenset(
+    {"storage", "shard_segments", "stride_s", "max_gap_s", "block_seconds", "user_from"}
+    | {"drop_nonwear", "drop_flat", "drop_clipped"}
+)
+
+
+def _spell_setting(key: str, value: Any) -> str:
+    """A corpus setting as the user writes it (:func:`relcon.config.spell`)."""
+    return spell(key, value) if key in _USER_SETTINGS else f"{key}={value!r}"
+
+
 def _plan(
     out: Path, inputs: list[_Input], writer: _Writer
 ) -> tuple[list[tuple[_Input, int]], list[str]]:
@@ -562,7 +576,7 @@ def _plan(
         if inp.recording in seen:
             raise ValueError(
                 f"two inputs give the recording id {inp.recording!r}: {seen[inp.recording]} and "
-                f"{inp.path}; rename one, or use user_from='parent'"
+                f"{inp.path}; rename one, or use {spell('user_from', 'parent')}"
             )
         seen[inp.recording] = inp.path
     done = {e["recording"]: e for e in writer.done}
@@ -581,14 +595,14 @@ def _plan(
                 f"(prepared from {e['path']}, {e['size']} bytes, mtime_ns {e['mtime_ns']}) and "
                 f"the file has changed since ({inp.size} bytes, mtime_ns {inp.mtime_ns}). "
                 "Existing shards are never rewritten: write to a new output folder or use "
-                "--overwrite to rebuild the corpus"
+                f"{spell('overwrite', True)} to rebuild the corpus"
             )
         if pend is not None and pend["recording"] == inp.recording:
             if (pend["size"], pend["mtime_ns"]) != (inp.size, inp.mtime_ns):
                 raise ValueError(
                     f"{inp.path}: an interrupted prepare wrote {pend['committed_segments']} "
-                    "segments of this recording and the file has changed since: use --overwrite "
-                    "or a new output folder"
+                    "segments of this recording and the file has changed since: use "
+                    f"{spell('overwrite', True)} or a new output folder"
                 )
             pend_inp = inp
             continue
@@ -598,7 +612,7 @@ def _plan(
             raise ValueError(
                 f"{out}: an interrupted prepare left {pend['path']} (recording "
                 f"{pend['recording']!r}) partly written ({pend['committed_segments']} segments); "
-                "rerun with that input included to finish it, or use --overwrite"
+                f"rerun with that input included to finish it, or use {spell('overwrite', True)}"
             )
         todo.insert(0, (pend_inp, int(pend["committed_segments"])))
     return todo, skipped

@@ -22,7 +22,9 @@ Supported data sets (see ``<data root>/<name>/SOURCE.txt`` for provenance and ca
 Nothing is dropped silently: each reader accepts an optional
 :class:`~relcon.data.recording.ReadReport` that it fills with counts of what was read, removed
 and why, and it logs a summary via :mod:`logging`. The data root (the folder holding the data
-sets) is the reader's ``root`` argument, else ``$RELCON_DATA`` (:mod:`.base`).
+sets) is the reader's ``root`` argument, else ``$RELCON_DATA`` (:mod:`.base`). Every file is
+read inside :func:`.base.reading`, so a truncated or corrupt download (a ``.gz`` cut short,
+bytes that are not text) is a ValueError naming the file, never a bare ``EOFError``.
 :mod:`.heldout` fixes the subjects that pretraining leaves out for evaluation.
 
 :func:`load_segments` and :func:`load_recordings` turn a :class:`~relcon.config.DataConfig`
@@ -38,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from relcon.config import DataConfig
+from relcon.config import DataConfig, spell
 from relcon.data.datasets.base import DATA_ROOT_ENV, default_data_root
 from relcon.data.datasets.csv import read_accel_csv
 from relcon.data.datasets.hapt import (
@@ -194,8 +196,8 @@ def _read_source(source: str, root: str | None) -> list[Recording]:
         base = default_data_root()
         if base is None:
             raise FileNotFoundError(
-                f"data set {source!r}: no data root found; pass data.root (--data-root) or set the "
-                "RELCON_DATA environment variable"
+                f"data set {source!r}: no data root found; pass {spell('data.root', 'ROOT')} or "
+                "set the RELCON_DATA environment variable"
             )
         root = str(base)
     return BUILTIN_READERS[source](root)

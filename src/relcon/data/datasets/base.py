@@ -7,19 +7,20 @@ takes it (or the data set's own folder) as its ``root`` argument; without one it
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from relcon.data.formats import first_true
+from relcon.data.formats import DAMAGED_ERRORS, damaged_message, first_true
 from relcon.data.recording import ReadReport, Recording
 from relcon.data.signal import UniformPiece
 
-__all__ = ["DATA_ROOT_ENV", "default_data_root"]
+__all__ = ["DATA_ROOT_ENV", "default_data_root", "reading"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,18 @@ def default_data_root() -> Path | None:
     """
     env = os.environ.get(DATA_ROOT_ENV)
     return Path(env).expanduser() if env else None
+
+
+@contextlib.contextmanager
+def reading(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Read ``path`` within the block: what a damaged or truncated file raises there (a gzip
+    stream cut short, a corrupt zip, bytes that are not text: :data:`relcon.data.formats.
+    DAMAGED_ERRORS`) becomes a ValueError naming the file and saying to download it again.
+    Every data-set reader opens its files inside one."""
+    try:
+        yield
+    except DAMAGED_ERRORS as exc:
+        raise ValueError(damaged_message(path, exc)) from None
 
 
 def _dataset_dir(root: str | os.PathLike[str] | None, name: str, marker: str) -> Path:

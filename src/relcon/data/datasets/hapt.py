@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from relcon.data.datasets.base import _dataset_dir, _finish, _first_true
+from relcon.data.datasets.base import _dataset_dir, _finish, _first_true, reading
 from relcon.data.recording import ReadReport, Recording
 from relcon.data.signal import (
     TARGET_FS,
@@ -63,7 +63,9 @@ def _read_hapt_activity_names(folder: Path) -> tuple[str, ...]:
     for cand in (folder / "activity_labels.txt", folder / "RawData" / "activity_labels.txt"):
         if cand.exists():
             names: dict[int, str] = {}
-            for lineno, line in enumerate(cand.read_text().splitlines(), start=1):
+            with reading(cand):
+                text = cand.read_text()
+            for lineno, line in enumerate(text.splitlines(), start=1):
                 parts = line.split()
                 if not parts:
                     continue
@@ -80,10 +82,11 @@ def _read_hapt_activity_names(folder: Path) -> tuple[str, ...]:
 def _read_hapt_labels(path: Path) -> np.ndarray:
     if not path.exists():
         raise FileNotFoundError(f"{path}: HAPT labels file not found")
-    try:
-        lab = pd.read_csv(path, sep=r"\s+", header=None, engine="c").to_numpy()
-    except pd.errors.EmptyDataError:
-        raise ValueError(f"{path}: file is empty") from None
+    with reading(path):
+        try:
+            lab = pd.read_csv(path, sep=r"\s+", header=None, engine="c").to_numpy()
+        except pd.errors.EmptyDataError:
+            raise ValueError(f"{path}: file is empty") from None
     if lab.ndim != 2 or lab.shape[1] != 5 or not np.issubdtype(lab.dtype, np.integer):
         raise ValueError(
             f"{path}: expected 5 integer columns 'exp user activity start end' per row, "
@@ -171,12 +174,15 @@ def read_hapt(
     recs: list[Recording] = []
     n_unlabelled = 0
     for exp, (user, path) in sorted(files.items()):
-        try:
-            x = pd.read_csv(path, sep=r"\s+", header=None, engine="c", dtype=np.float64)
-        except pd.errors.EmptyDataError:
-            raise ValueError(f"{path}: file is empty") from None
-        except ValueError as exc:
-            raise ValueError(f"{path}: cannot parse 3 numeric columns: {exc}") from None
+        with reading(path):
+            try:
+                x = pd.read_csv(path, sep=r"\s+", header=None, engine="c", dtype=np.float64)
+            except pd.errors.EmptyDataError:
+                raise ValueError(f"{path}: file is empty") from None
+            except UnicodeDecodeError:
+                raise  # a damaged file: reading() names it
+            except ValueError as exc:
+                raise ValueError(f"{path}: cannot parse 3 numeric columns: {exc}") from None
         arr = x.to_numpy()
         if arr.shape[1] != 3:
             raise ValueError(f"{path}: expected 3 columns acc_x acc_y acc_z, got {arr.shape[1]}")
@@ -254,7 +260,8 @@ def read_hapt_subject_split(
     path = folder / "subject_split.csv"
     if not path.exists():
         raise FileNotFoundError(f"{path}: subject split file not found")
-    df = pd.read_csv(path)
+    with reading(path):
+        df = pd.read_csv(path)
     if not {"subject", "split"} <= set(df.columns):
         raise ValueError(f"{path}: expected columns 'subject,split', found {list(df.columns)}")
     split = df["split"].astype(str).str.strip().str.lower()

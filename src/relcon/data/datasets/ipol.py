@@ -15,7 +15,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from relcon.data.datasets.base import _dataset_dir, _finish, _first_true, check_subjects
+from relcon.data.datasets.base import (
+    _dataset_dir,
+    _finish,
+    _first_true,
+    check_subjects,
+    reading,
+)
 from relcon.data.recording import ReadReport, Recording
 from relcon.data.signal import (
     to_g,
@@ -166,7 +172,9 @@ def _ipol_pairs(meta: dict[str, Any], key: str, path: Path) -> np.ndarray:
 
 def _read_ipol_json(path: Path, subject: int, trial: int) -> GaitTrial:
     try:
-        meta = json.loads(path.read_text())  # accepts the bare NaN tokens of some files
+        with reading(path):
+            text = path.read_text()
+        meta = json.loads(text)  # accepts the bare NaN tokens of some files
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: cannot parse JSON: {exc}") from None
     if int(meta.get("Subject", subject)) != subject or int(meta.get("Trial", trial)) != trial:
@@ -247,7 +255,7 @@ def read_ipol_gait_events(
 
 
 def _read_ipol_signal(path: Path) -> pd.DataFrame:
-    with gzip.open(path, "rt") if path.suffix == ".gz" else path.open() as fh:
+    with reading(path), gzip.open(path, "rt") if path.suffix == ".gz" else path.open() as fh:
         first = fh.readline()
     m = _IPOL_RATE_LINE.search(first)
     if m is None:
@@ -256,10 +264,11 @@ def _read_ipol_signal(path: Path) -> pd.DataFrame:
         )
     if float(m.group(1)) != IPOL_FS:
         raise ValueError(f"{path}: acquisition frequency {m.group(1)} Hz, expected 100 Hz")
-    try:
-        df = pd.read_csv(path, sep="\t", skiprows=1, engine="c")
-    except pd.errors.EmptyDataError:
-        raise ValueError(f"{path}: file has no header or data") from None
+    with reading(path):
+        try:
+            df = pd.read_csv(path, sep="\t", skiprows=1, engine="c")
+        except pd.errors.EmptyDataError:
+            raise ValueError(f"{path}: file has no header or data") from None
     df.columns = [str(c).strip() for c in df.columns]
     missing = [c for c in _IPOL_COLUMNS if c not in df.columns]
     if missing:

@@ -12,7 +12,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from relcon.data.datasets.base import _dataset_dir, _finish, _first_true, _pieces_to_recordings
+from relcon.data.datasets.base import (
+    _dataset_dir,
+    _finish,
+    _first_true,
+    _pieces_to_recordings,
+    reading,
+)
 from relcon.data.recording import ReadReport, Recording
 from relcon.data.signal import (
     TARGET_FS,
@@ -115,7 +121,7 @@ def _oxford_position(raw: str, where: str) -> str:
 def _read_oxford_stats(path: Path) -> pd.DataFrame:
     if not path.exists():
         raise FileNotFoundError(f"{path}: optimisation summary file not found")
-    with gzip.open(path, "rt") if path.suffix == ".gz" else path.open() as fh:
+    with reading(path), gzip.open(path, "rt") if path.suffix == ".gz" else path.open() as fh:
         lines = fh.read().splitlines()
     if not lines:
         raise ValueError(f"{path}: file is empty")
@@ -142,10 +148,11 @@ def _read_oxford_stats(path: Path) -> pd.DataFrame:
 def _read_headerless(path: Path, n_cols: int, what: str) -> np.ndarray:
     if not path.exists():
         raise FileNotFoundError(f"{path}: {what} file not found")
-    try:
-        df = pd.read_csv(path, header=None, engine="c")
-    except pd.errors.EmptyDataError:
-        raise ValueError(f"{path}: file is empty") from None
+    with reading(path):
+        try:
+            df = pd.read_csv(path, header=None, engine="c")
+        except pd.errors.EmptyDataError:
+            raise ValueError(f"{path}: file is empty") from None
     if df.shape[1] != n_cols:
         raise ValueError(f"{path}: expected {n_cols} columns ({what}), found {df.shape[1]}")
     num = df.apply(pd.to_numeric, errors="coerce")

@@ -10,7 +10,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from relcon.data.datasets.base import _dataset_dir, _finish, _pieces_to_recordings, select_subjects
+from relcon.data.datasets.base import (
+    _dataset_dir,
+    _finish,
+    _pieces_to_recordings,
+    reading,
+    select_subjects,
+)
 from relcon.data.formats import first_true
 from relcon.data.recording import ReadReport, Recording
 from relcon.data.signal import TARGET_FS, to_g, to_uniform_pieces
@@ -92,10 +98,11 @@ def read_spsw_smartwatch(
     recs: list[Recording] = []
     for sid, execs in files.items():
         for exec_id, path in execs:
-            try:
-                df = pd.read_csv(path, engine="c")
-            except pd.errors.EmptyDataError:
-                raise ValueError(f"{path}: file is empty") from None
+            with reading(path):
+                try:
+                    df = pd.read_csv(path, engine="c")
+                except pd.errors.EmptyDataError:
+                    raise ValueError(f"{path}: file is empty") from None
             missing_cols = [c for c in _SPSW_COLUMNS if c not in df.columns]
             if missing_cols:
                 raise ValueError(

@@ -11,7 +11,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from relcon.data.datasets.base import _dataset_dir, _finish, _pieces_to_recordings, select_subjects
+from relcon.data.datasets.base import (
+    _dataset_dir,
+    _finish,
+    _pieces_to_recordings,
+    reading,
+    select_subjects,
+)
 from relcon.data.formats import first_true
 from relcon.data.recording import ReadReport, Recording
 from relcon.data.signal import TARGET_FS, to_g, to_uniform_pieces
@@ -58,7 +64,9 @@ def _read_wisdm_key(folder: Path) -> dict[str, str]:
         logger.warning("%s missing; using the built-in WISDM activity key", key_path)
         return dict(WISDM_ACTIVITIES)
     key: dict[str, str] = {}
-    for lineno, line in enumerate(key_path.read_text().splitlines(), start=1):
+    with reading(key_path):
+        text = key_path.read_text()
+    for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         name, sep, letter = line.partition("=")
@@ -74,22 +82,25 @@ def _read_wisdm_key(folder: Path) -> dict[str, str]:
 
 
 def _read_wisdm_file(path: Path, sid: int) -> pd.DataFrame:
-    try:
-        df = pd.read_csv(
-            path,
-            header=None,
-            names=["subject", "activity", "t", "x", "y", "z"],
-            comment=";",  # every line ends with ';'
-            dtype={"activity": str, "x": np.float64, "y": np.float64, "z": np.float64},
-            engine="c",
-            skip_blank_lines=True,
-        )
-    except pd.errors.EmptyDataError:
-        raise ValueError(f"{path}: file is empty") from None
-    except (pd.errors.ParserError, ValueError) as exc:
-        raise ValueError(
-            f"{path}: cannot parse as 'subject,activity,timestamp,x,y,z;': {exc}"
-        ) from None
+    with reading(path):
+        try:
+            df = pd.read_csv(
+                path,
+                header=None,
+                names=["subject", "activity", "t", "x", "y", "z"],
+                comment=";",  # every line ends with ';'
+                dtype={"activity": str, "x": np.float64, "y": np.float64, "z": np.float64},
+                engine="c",
+                skip_blank_lines=True,
+            )
+        except pd.errors.EmptyDataError:
+            raise ValueError(f"{path}: file is empty") from None
+        except UnicodeDecodeError:
+            raise  # a damaged file: reading() names it
+        except (pd.errors.ParserError, ValueError) as exc:
+            raise ValueError(
+                f"{path}: cannot parse as 'subject,activity,timestamp,x,y,z;': {exc}"
+            ) from None
     if len(df) == 0:
         raise ValueError(f"{path}: file has no data rows")
     bad = df.isna().any(axis=1).to_numpy()

@@ -66,7 +66,14 @@ Missing values (``nan_policy``; the one rule of each command)
       exception is a device file, whose decoder (actipy) marks invalid samples NaN: those rows
       are removed and counted (``device_nan_rows``).
 
-    Text in an acceleration column is an error naming the row, whatever the policy.
+    Text in an acceleration column is an error naming the row, whatever the policy; so is a
+    finite value beyond what float32 holds (``|x| > 3.4e38``, e.g. a ``1e39`` spike), which
+    would otherwise turn into infinity far from the file it came from.
+Damaged files
+    A CSV row with more or fewer fields than the header is an error naming the file, the
+    line and both counts (:func:`relcon.data.formats.row_length_error`; in a comma-separated
+    file it points out decimal commas such as ``0,98``). A truncated or corrupt ``.gz`` (or
+    bytes that are not text) is an error naming the file and saying to download it again.
 Sampling rate
     Given by the file (``fs`` in an .npz, the device's rate) or the ``fs`` argument; otherwise
     estimated from the first 65,536 valid rows as ``round(1 / median(dt))`` Hz over the

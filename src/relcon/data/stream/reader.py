@@ -39,6 +39,8 @@ _DOMINANT_TOL = 0.25
 #: Numeric times (in seconds) in [2000-01-01, 2100-01-01) are taken as Unix time.
 _UNIX_RANGE_S = (946_684_800.0, 4_102_444_800.0)
 _MAX_ROWS = 1 << 30
+#: Largest acceleration value accepted, in any unit: what float32 (the model's input) holds.
+_MAX_ABS = float(np.finfo(np.float32).max)
 _NS = 1_000_000_000
 
 
@@ -232,7 +234,10 @@ class RecordingReader:
                 f"{src}: {self.source.label(raw.row0)}: the time column changes from "
                 f"{self._kind} to {raw.kind} values"
             )
-        finite = np.isfinite(raw.x).all(axis=1)
+        finite_values = np.isfinite(raw.x)
+        finite = finite_values.all(axis=1)
+        if raw.x.dtype == np.float64:
+            self._check_range(raw, t, finite_values)
         dup = None
         if raw.t is not None:
             prev = self._prev_t
@@ -277,6 +282,21 @@ class RecordingReader:
         keep = finite if dup is None else finite & ~dup
         lab = None if raw.labels is None else raw.labels[keep]
         return t[keep], raw.x[keep], lab
+
+    def _check_range(self, raw: RawBlock, t: np.ndarray, finite_values: np.ndarray) -> None:
+        """Refuse a finite value that float32 cannot hold (a 1e39 spike would turn into inf
+        on the way to the model, far from the row it came from), naming its row and time."""
+        huge = np.abs(raw.x, where=finite_values, out=np.zeros_like(raw.x)) > _MAX_ABS
+        if not huge.any():
+            return
+        i = first_true(huge.any(axis=1))
+        at = "" if raw.t is None else f", time {self._fmt_t(t[i])}"
+        value = raw.x[i][huge[i]][0]
+        raise ValueError(
+            f"{self.source.src}: {self.source.label(raw.row0 + i)}{at} has the acceleration "
+            f"value {value:.4g}, beyond any accelerometer and float32 (at most 3.4e38): a "
+            "corrupt value; repair or remove that row"
+        )
 
     def _rel(self, t: np.ndarray) -> np.ndarray:
         """Raw times (or uniform row indices) -> float64 seconds since ``T0``."""

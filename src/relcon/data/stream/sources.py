@@ -22,12 +22,15 @@ import pandas as pd
 
 from relcon.data.formats import (
     CHANNELS,
+    DAMAGED_ERRORS,
     TIME_COLUMNS,
+    damaged_message,
     find_column,
     first_true,
     format_of,
     normalize_units,
     pick_columns,
+    row_length_error,
     sniff_csv,
     unsupported_message,
 )
@@ -214,7 +217,9 @@ class _CsvSource(Source):
             head = pd.read_csv(path, nrows=0, sep=self.sep, engine="c")
         except pd.errors.EmptyDataError:
             raise ValueError(f"{path}: file is empty") from None
-        except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError) as exc:
+        except DAMAGED_ERRORS as exc:
+            raise ValueError(damaged_message(path, exc)) from None
+        except (pd.errors.ParserError, OSError) as exc:
             raise ValueError(f"{path}: cannot parse as CSV: {exc}") from None
         columns = [str(c) for c in head.columns]  # as in the file (pyarrow's names)
         try:
@@ -275,7 +280,9 @@ class _CsvSource(Source):
             reader = pcsv.open_csv(
                 stream,
                 read_options=pcsv.ReadOptions(block_size=block, use_threads=True),
-                parse_options=pcsv.ParseOptions(delimiter=self.sep),
+                parse_options=pcsv.ParseOptions(
+                    delimiter=self.sep, invalid_row_handler=lambda row: self._bad_row(state)
+                ),
                 convert_options=pcsv.ConvertOptions(
                     include_columns=names, column_types=col_types, decimal_point=self.decimal
                 ),
@@ -300,14 +307,36 @@ class _CsvSource(Source):
                 yield RawBlock(row0, kind, t, x, lab)
                 state["row0"] = row0 + n
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, pa.ArrowKeyError):
+            if state.get("bad_row"):  # a row with more or fewer fields than the header
+                self._row_length_error()
             state["fallback"] = True
-        except (pa.ArrowException, OSError, EOFError) as exc:
+        except DAMAGED_ERRORS as exc:
+            raise ValueError(damaged_message(self.src, exc)) from None
+        except OSError as exc:
+            if gz:  # pyarrow's gzip stream failing: "zlib inflate failed", a cut stream
+                raise ValueError(damaged_message(self.src, exc)) from None
+            raise ValueError(
+                f"{self.src}: cannot read as CSV after {self.label(state['row0'])}: {exc}"
+            ) from None
+        except pa.ArrowException as exc:
             raise ValueError(
                 f"{self.src}: cannot read as CSV after {self.label(state['row0'])}: {exc}"
             ) from None
         finally:
             raw.close()
             self._pos = self.size
+
+    @staticmethod
+    def _bad_row(state: dict[str, Any]) -> str:
+        """pyarrow's handler of a row whose field count differs from the header's."""
+        state["bad_row"] = True
+        return "error"
+
+    def _row_length_error(self) -> None:
+        """Raise the error naming the first row whose field count differs from the header's."""
+        msg = row_length_error(self.path, self.sep)
+        if msg is not None:
+            raise ValueError(msg)
 
     def _pandas_blocks(self, rows: int, row0: int, kind: str | None) -> Iterator[RawBlock]:
         tcol, *axes = [c.lstrip() for c in self._columns()[:4]]
@@ -339,7 +368,10 @@ class _CsvSource(Source):
         except pd.errors.EmptyDataError:
             if start == 0:
                 raise ValueError(f"{self.path}: file has a header but no data rows") from None
-        except (pd.errors.ParserError, UnicodeDecodeError, EOFError, zipfile.BadZipFile) as exc:
+        except DAMAGED_ERRORS as exc:
+            raise ValueError(damaged_message(self.path, exc)) from None
+        except pd.errors.ParserError as exc:
+            self._row_length_error()
             raise ValueError(
                 f"{self.path}: cannot parse as CSV after {self.label(row0)}: {exc}"
             ) from None
