@@ -3,18 +3,19 @@
 Two measurements (issue 14 point 4), each side by side in one process:
 
 ``step``: anchors/s of the pretraining step -- :func:`relcon.train.steps.relcon_step`, the function
-``relcon pretrain`` runs -- with the encoder in fp32 (``PretrainConfig.cpu_bf16 = false``; the
-candidate scoring is bf16 either way, as ``amp`` does on such a CPU) and with the encoder's
-forward and backward under bf16 autocast (``cpu_bf16 = true``). The two precisions alternate
+``relcon pretrain`` runs -- with the encoder in fp32 and with the encoder's forward and backward
+under bf16 autocast (``speed_settings(cpu, "fp32")`` against ``"bf16"``; the candidate scoring is
+bf16 in both, as ``precision = "auto"`` does on such a CPU). The two precisions alternate
 step by step (fp32, bf16, fp32, ...) on copies of the same encoder and the same batches, so both
 see the same machine load; the median step time of each is reported, with the ratio, the load
 average before and after, and the CPU model. Encoders: the small one of
 ``configs/wrist_pretrain.toml`` (141k parameters) and the full-size one (3.6M), at the recipe's
 ``B=16, K=10, m=15`` unless ``--batch-size``/``--within-user`` say otherwise.
 
-``train``: two short pretraining runs from the same seed, identical but for ``cpu_bf16``; prints
+``train``: two short pretraining runs from the same seed, identical but for ``precision``
+(``"fp32"``: encoder and scoring in fp32; ``"bf16"``); prints
 their loss trajectories side by side (the runs' ``metrics.csv``) and leaves the run folders for a
-matched-subject linear probe (``relcon evaluate --checkpoint RUN --task T.npz``).
+matched-subject linear probe (``relcon evaluate --model RUN --task T.npz``).
 
 ::
 
@@ -60,9 +61,9 @@ def step_speed(args: argparse.Namespace) -> dict:
     from relcon.config import EncoderConfig, MotifDistanceConfig, PretrainConfig
     from relcon.data.loader import candidate_batches
     from relcon.data.sampling import CandidateSampler
-    from relcon.models.checkpoint import load_model
     from relcon.models.distance import MotifDistance, set_sparsemax_backend
     from relcon.models.encoder import ResNet1DEncoder, cpu_has_bf16
+    from relcon.models.hub import load_model
     from relcon.train.common import StepContext, scoring_dtype, speed_settings
     from relcon.train.steps import CandidatePool, relcon_step
 
@@ -103,12 +104,12 @@ def step_speed(args: argparse.Namespace) -> dict:
     for name in args.encoders:
         base = ResNet1DEncoder(encoders[name])
         ctxs, loaders = {}, {}
-        for precision, cpu_bf16 in (("fp32", False), ("bf16", True)):
+        for precision in ("fp32", "bf16"):
             enc = copy.deepcopy(base).train()
             opt = torch.optim.AdamW(enc.parameters(), lr=pc.lr, weight_decay=pc.weight_decay)
             ctxs[precision] = StepContext(
                 enc, list(enc.parameters()), opt, pc.grad_clip,
-                autocast=speed_settings(cpu, True, cpu_bf16), device=cpu,
+                autocast=speed_settings(cpu, precision), device=cpu,
             )  # fmt: skip
             loaders[precision] = candidate_batches(segs.x, sampler)  # the same batches for both
         times: dict[str, list[float]] = {"fp32": [], "bf16": []}
@@ -170,7 +171,7 @@ def short_runs(args: argparse.Namespace) -> dict:
 
     out = Path(args.out)
     runs = {}
-    for precision, cpu_bf16 in (("fp32", False), ("bf16", True)):
+    for precision in ("fp32", "bf16"):
         cfg = PretrainConfig(
             data=DataConfig(source=args.data),
             encoder=EncoderConfig(
@@ -178,7 +179,7 @@ def short_runs(args: argparse.Namespace) -> dict:
             ),
             distance=args.distance, steps=args.steps, batch_size=args.batch_size,
             within_user=args.within_user, warmup_steps=20, compile=args.compile, log_every=10,
-            ckpt_every=max(args.steps, 1), seed=args.seed, device="cpu", cpu_bf16=cpu_bf16,
+            ckpt_every=max(args.steps, 1), seed=args.seed, device="cpu", precision=precision,
         )  # fmt: skip
         t0 = time.perf_counter()
         run = pretrain(cfg, out / precision, resume=True, progress=False)

@@ -192,7 +192,7 @@ def fidelity(args: argparse.Namespace) -> dict:
     import numpy as np
 
     from relcon.data.tasks import load_task
-    from relcon.models.checkpoint import load_model
+    from relcon.models.hub import load_model
 
     encoder, _ = load_model(args.weights, kind="encoder")
     out = {"weights": args.weights, "tasks": {}}

@@ -8,7 +8,7 @@ task's subjects that no run saw (the same subjects and folds for every method):
 
 * ``relcon``: RelCon ranked by the paper's motif distance (``configs/wrist_distance.toml``);
 * ``relcon_canonical``: ranked by the orientation-free distance (the same recipe with
-  ``model.orientation = "canonical"``);
+  ``architecture.orientation = "canonical"``);
 * ``oracle``: ranked by the label oracle (same-label candidates first, motif order within): what
   a perfect teacher would buy; a diagnostic, never shipped;
 * ``simclr``: SimCLR with the same encoder, data, anchors per step and steps.
@@ -44,6 +44,7 @@ from relcon.config import (
 )
 from relcon.data.windowing import window_recordings
 from relcon.eval.harness import evaluate
+from relcon.eval.results import read_results
 from relcon.train.baselines import pretrain_baseline
 from relcon.train.distance import train_distance
 from relcon.train.relcon import pretrain
@@ -83,7 +84,8 @@ def main() -> None:
         run = out / name
         if not (run / "model.safetensors").is_file():
             cfg = dataclasses.replace(
-                dist_cfg, model=dataclasses.replace(dist_cfg.model, orientation=orientation)
+                dist_cfg,
+                architecture=dataclasses.replace(dist_cfg.architecture, orientation=orientation),
             )
             train_distance(cfg, run, overwrite=True, segments=segs)
         distances[name] = run
@@ -126,14 +128,14 @@ def main() -> None:
             if not res_path.is_file():
                 cfg = EvalConfig(
                     task=str(Path(a.tasks_dir) / f"{task}.npz"),
-                    checkpoint=run,
-                    method="encoder" if run else "random",
+                    model=run,
+                    features="model" if run else "random",
                     protocol="linear",
                     encoder=pre_cfg.encoder,
                     exclude_users_of=every_run,
                 )
                 evaluate(cfg, res_dir, overwrite=True, progress=False)
-            result = json.loads(res_path.read_text())
+            result = read_results(res_path)
             row = next(
                 r for r in result["rows"] if r["metric"] == "macro_f1" and r.get("k") in (None, 0)
             )

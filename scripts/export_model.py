@@ -39,7 +39,7 @@ from relcon.config import DataConfig, from_dict
 from relcon.data.datasets import load_segments
 from relcon.data.datasets.heldout import HELD_OUT_SUBJECTS
 from relcon.io import atomic_write_json, environment_info
-from relcon.models.checkpoint import load_model, save_model
+from relcon.models.hub import load_model, save_model
 
 #: Sensor position and licence of the data sets pretraining can read (see their SOURCE.txt).
 SOURCES = {

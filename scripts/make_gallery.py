@@ -35,9 +35,9 @@ from relcon.data.datasets import load_demo
 from relcon.data.recording import Recording
 from relcon.data.windowing import Segments, window_recordings
 from relcon.io import atomic_write_text
-from relcon.models.checkpoint import load_model
 from relcon.models.distance import MotifDistance, MotifDistanceConfig
 from relcon.models.encoder import ResNet1DEncoder
+from relcon.models.hub import load_model
 
 ACTIVITY_SECONDS = 180.0
 CANDIDATES_PER_ACTIVITY = 5
@@ -108,7 +108,7 @@ def quick_distance(
             return model, meta
     cfg = DistanceTrainConfig(
         data=DataConfig(source="demo"),
-        model=MotifDistanceConfig(channels=32, bottleneck=4),
+        architecture=MotifDistanceConfig(channels=32, bottleneck=4),
         steps=steps,
         batch_size=32,
         lr=1e-3,

@@ -22,6 +22,8 @@ import csv
 import json
 from pathlib import Path
 
+from relcon.eval.results import read_results
+
 TASKS = ("wisdm_har6", "spsw_har5", "hapt_har6", "hapt_har6_uci")
 #: full-size runs: evaluation folder suffix -> (method, anchors seen)
 GPU_RUNS = {
@@ -46,7 +48,7 @@ def _gpu_rows(folder: Path) -> list[dict]:
             path = folder / f"{task}_{run}" / "results.json"
             if not path.exists():
                 continue
-            res = json.loads(path.read_text())
+            res = read_results(path)
             row = next(
                 r for r in res["rows"] if r["metric"] == "macro_f1" and r["protocol"] == "linear"
             )

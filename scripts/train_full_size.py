@@ -45,7 +45,7 @@ from relcon.config import (
     PretrainConfig,
 )
 from relcon.data.windowing import window_recordings
-from relcon.models.checkpoint import load_model, save_model
+from relcon.models.hub import load_model, save_model
 from relcon.train.baselines import pretrain_baseline
 from relcon.train.distance import train_distance
 from relcon.train.relcon import pretrain
@@ -143,7 +143,7 @@ def main() -> None:
         if not go(name):
             return None
         cfg = DistanceTrainConfig(
-            data=data_cfg, model=MotifDistanceConfig(**{**dist_model.__dict__, "orientation": orientation}),
+            data=data_cfg, architecture=MotifDistanceConfig(**{**dist_model.__dict__, "orientation": orientation}),
             steps=dist_steps, batch_size=a.distance_batch, warmup_steps=max(1, dist_steps // 20),
             num_workers=a.num_workers, device=a.device, log_every=10,
             ckpt_every=10**9, max_seconds=min(budget, remaining() - 10),

@@ -98,8 +98,8 @@ def encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A run folder holding a tiny encoder with fixed random weights (seed 0)."""
     import torch
 
-    from relcon.models.checkpoint import save_model
     from relcon.models.encoder import ResNet1DEncoder
+    from relcon.models.hub import save_model
 
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("encoder")

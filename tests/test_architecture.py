@@ -6,7 +6,11 @@ Layers, lowest first (see docs/architecture.md)::
 
 A module may import from its own layer and the layers below it, never from a layer above,
 wherever the import is written (module level, inside a function, under ``TYPE_CHECKING``).
-Module-level imports (``TYPE_CHECKING`` blocks aside) must not form a cycle.
+Imports must not form a cycle, wherever they are written (module level or inside a function or
+class: an import deferred into a function to dodge a cycle is still a cycle); only imports under
+``if TYPE_CHECKING:`` are left out, since they never run. Relative imports are resolved; an
+import names the module itself, never its parent packages (``import relcon.a.b`` counts as
+``relcon.a.b``, not also ``relcon.a``).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "core",
         (
             "relcon",
+            "relcon._version",
             "relcon.config",
             "relcon.io",
             "relcon.progress",
@@ -75,12 +80,15 @@ def _is_type_checking(node: ast.If) -> bool:
     )
 
 
-def imports(source: str, module: str, is_package: bool = False) -> Iterator[tuple[str, int, bool]]:
-    """``(imported relcon module, line, counts for cycles)`` for every import in ``source``.
+def imports(
+    source: str, module: str, is_package: bool = False, type_checking: bool = True
+) -> Iterator[tuple[str, int, bool]]:
+    """``(imported relcon module, line, runs on import)`` for every import in ``source``.
 
     ``from relcon.x import y`` names ``relcon.x.y`` when that is a module, else ``relcon.x``.
-    An import counts for cycles when it runs on import: at module level (in ``if``/``try``
-    blocks too), not inside a function or class, and not under ``if TYPE_CHECKING``.
+    An import runs on import at module level (in ``if``/``try`` blocks too), not inside a
+    function or class, and not under ``if TYPE_CHECKING``; ``type_checking=False`` leaves out
+    the imports under ``if TYPE_CHECKING`` altogether.
     """
     package = module if is_package else module.rpartition(".")[0]
 
@@ -105,7 +113,9 @@ def imports(source: str, module: str, is_package: bool = False) -> Iterator[tupl
             ):
                 yield from visit(child, False)
             elif isinstance(child, ast.If) and _is_type_checking(child):
-                yield from visit(child, False)
+                if type_checking:  # never runs
+                    yield from visit(ast.Module(child.body, []), False)
+                yield from visit(ast.Module(child.orelse, []), runs_on_import)
             else:
                 yield from visit(child, runs_on_import)
 
@@ -149,15 +159,41 @@ def test_no_module_over_the_size_limit() -> None:
     assert not big, f"modules over {MAX_LINES} lines (split them): {big}"
 
 
+def import_graph(modules: dict[str, Path] = MODULES) -> dict[str, dict[str, int]]:
+    """module -> {imported module: line of its first import}, for every import anywhere in the
+    module (functions and classes included) except those under ``if TYPE_CHECKING:``."""
+    graph: dict[str, dict[str, int]] = {m: {} for m in modules}
+    for m, path in modules.items():
+        source = path.read_text(encoding="utf-8")
+        for target, line, _ in imports(source, m, path.name == "__init__.py", type_checking=False):
+            if target in graph and target != m:
+                graph[m].setdefault(target, line)
+    return graph
+
+
 def test_no_import_cycle() -> None:
-    graph: dict[str, set[str]] = {m: set() for m in MODULES}
-    for m in MODULES:
-        source, is_package = _source(m)
-        for target, _, runs_on_import in imports(source, m, is_package):
-            if runs_on_import and target in graph and target != m:
-                graph[m].add(target)
-    cycles = _cycles(graph)
-    assert not cycles, "modules that import each other in a cycle: " + "; ".join(map(str, cycles))
+    graph = import_graph()
+    cycles = _cycles({m: set(targets) for m, targets in graph.items()})
+    assert not cycles, "modules that import each other in a cycle:\n" + "\n".join(
+        _describe_cycle(component, graph) for component in cycles
+    )
+
+
+def _describe_cycle(component: list[str], graph: dict[str, dict[str, int]]) -> str:
+    """One cycle through ``component`` as ``a (line) -> b (line) -> ... -> a``."""
+    members, path, seen = set(component), [component[0]], {component[0]}
+    while True:
+        here = path[-1]
+        nxt = sorted(t for t in graph[here] if t in members)
+        back = component[0] in nxt and len(path) > 1
+        step = component[0] if back else next((t for t in nxt if t not in seen), nxt[0])
+        path.append(step)
+        if step in seen:
+            break
+        seen.add(step)
+    start = path.index(path[-1])
+    hops = [f"{a}:{graph[a][b]}" for a, b in zip(path[start:], path[start + 1 :], strict=False)]
+    return "  " + " -> ".join([*hops, path[-1]]) + f"   (all of: {', '.join(component)})"
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -207,7 +243,7 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
         ("relcon.data.windowing", "if TYPE_CHECKING:\n    from relcon.train import common\n", True),
         ("relcon.data.stream.steps", "from ...eval import harness\n", True),
         ("relcon.eval.harness", "from relcon.train.common import pick_device\n", False),
-        ("relcon.train.relcon", "import relcon\nfrom relcon.models import checkpoint\n", False),
+        ("relcon.train.relcon", "import relcon\nfrom relcon.models import hub\n", False),
         ("relcon.apps.embed", "from relcon.data.stream import iter_windows\n", False),
     ],
 )
@@ -221,7 +257,32 @@ def test_the_cycle_check_finds_cycles() -> None:
     assert _cycles({"a": {"b"}, "b": set()}) == []
 
 
-def test_imports_inside_functions_do_not_count_for_cycles() -> None:
-    src = "import relcon.io\ndef f():\n    import relcon.config\nif TYPE_CHECKING:\n    import relcon.cli\n"
-    found = {(t, runs) for t, _, runs in imports(src, "relcon.x")}
-    assert found == {("relcon.io", True), ("relcon.config", False), ("relcon.cli", False)}
+def test_imports_are_found_wherever_they_are_written() -> None:
+    src = (
+        "import relcon.io\ndef f():\n    import relcon.config\nclass C:\n    def g(self):\n"
+        "        from . import hub\nif TYPE_CHECKING:\n    import relcon.cli\nelse:\n"
+        "    import relcon.progress\n"
+    )
+    found = {(t, runs) for t, _, runs in imports(src, "relcon.models.x")}
+    assert found == {
+        ("relcon.io", True), ("relcon.config", False), ("relcon.models.hub", False),
+        ("relcon.cli", False), ("relcon.progress", True),
+    }  # fmt: skip
+    no_type_checking = {t for t, _, _ in imports(src, "relcon.models.x", type_checking=False)}
+    assert no_type_checking == {t for t, _ in found} - {"relcon.cli"}
+
+
+def test_the_cycle_check_counts_imports_inside_functions(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text("import relcon.b\n")
+    (tmp_path / "b.py").write_text("def f():\n    import relcon.a\n")
+    (tmp_path / "c.py").write_text("if TYPE_CHECKING:\n    import relcon.a\n")
+    (tmp_path / "d.py").write_text("import relcon.c\n")
+    modules = {f"relcon.{n}": tmp_path / f"{n}.py" for n in "abcd"}
+    graph = import_graph(modules)
+    assert graph == {"relcon.a": {"relcon.b": 1}, "relcon.b": {"relcon.a": 2}, "relcon.c": {},
+                     "relcon.d": {"relcon.c": 1}}  # fmt: skip
+    cycles = _cycles({m: set(t) for m, t in graph.items()})
+    assert cycles == [["relcon.a", "relcon.b"]]
+    assert _describe_cycle(cycles[0], graph).split("   ")[0].strip() == (
+        "relcon.a:1 -> relcon.b:2 -> relcon.a"
+    )

@@ -15,10 +15,13 @@ from relcon.config import DistanceTrainConfig, PretrainConfig
 from relcon.data.augmentations import AUGMENTATIONS
 from relcon.data.windowing import Segments
 from relcon.losses import augmentation_prediction_loss, nt_xent_loss, rebar_loss
-from relcon.models.checkpoint import load_model, save_checkpoint
 from relcon.models.encoder import ResNet1DEncoder
-from relcon.train.baselines import apply_augmentation_subset, pretrain_baseline
+from relcon.models.hub import load_model
+from relcon.train.baselines import pretrain_baseline
+from relcon.train.checkpoint import save_checkpoint
 from relcon.train.distance import train_distance
+from relcon.train.methods import BASELINES
+from relcon.train.steps import apply_augmentation_subset
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -174,7 +177,7 @@ def segs():
 
 @pytest.fixture(scope="module")
 def distance_run(tmp_path_factory, segs):
-    cfg = DistanceTrainConfig(model=TINY_DISTANCE, steps=2, batch_size=4, warmup_steps=1)
+    cfg = DistanceTrainConfig(architecture=TINY_DISTANCE, steps=2, batch_size=4, warmup_steps=1)
     return train_distance(cfg, tmp_path_factory.mktemp("dist") / "d", segments=segs, progress=False)
 
 
@@ -185,7 +188,7 @@ def _cfg(distance, steps=4):
     )  # fmt: skip
 
 
-@pytest.mark.parametrize("method", ["simclr", "augpred", "rebar"])
+@pytest.mark.parametrize("method", BASELINES)
 def test_baseline_writes_a_loadable_encoder_run(tmp_path, segs, distance_run, method):
     steps = 4
     cfg = _cfg(distance_run, steps=steps)
@@ -254,7 +257,7 @@ def test_simclr_resumes_exactly_with_its_projection_head(tmp_path, segs, distanc
 def test_baselines_honour_precision_and_compile_like_relcon(
     tmp_path, segs, distance_run, monkeypatch
 ):
-    """``amp``/``cpu_bf16`` (bf16 encoder on a CPU with native bf16), ``compile`` (the distance's
+    """``precision`` (bf16 encoder with "bf16", and with "auto" on a CPU with native bf16), ``compile`` (the distance's
     sparsemax) and ``compile_encoder`` reach the baselines' steps as they reach RelCon's."""
     import relcon.models.distance as distance_mod
     from relcon.models.encoder import cpu_has_bf16
@@ -276,15 +279,13 @@ def test_baselines_honour_precision_and_compile_like_relcon(
     monkeypatch.setattr(torch, "compile", lambda model, **kw: compiled.append(model) or model)
     handle = torch.nn.modules.module.register_module_forward_hook(record)
     try:
-        for amp, cpu_bf16 in ((False, True), (True, False), (True, True)):
+        for precision in ("fp32", "bf16", "auto"):
             dtypes.clear()
             cfg = _cfg(distance_run, steps=1)
-            cfg.amp, cfg.cpu_bf16, cfg.compile, cfg.compile_encoder = amp, cpu_bf16, True, True
-            pretrain_baseline(
-                "rebar", cfg, tmp_path / f"r{amp}{cpu_bf16}", segments=segs, progress=False
-            )
-            bf16 = amp and cpu_bf16 and cpu_has_bf16()
-            assert set(dtypes) == {torch.bfloat16 if bf16 else torch.float32}, (amp, cpu_bf16)
+            cfg.precision, cfg.compile, cfg.compile_encoder = precision, True, True
+            pretrain_baseline("rebar", cfg, tmp_path / precision, segments=segs, progress=False)
+            bf16 = precision == "bf16" or (precision == "auto" and cpu_has_bf16())
+            assert set(dtypes) == {torch.bfloat16 if bf16 else torch.float32}, precision
     finally:
         handle.remove()
     assert backends == ["compiled"] * 3 and len(compiled) == 3

@@ -268,7 +268,7 @@ def test_task_notes_reach_the_results(tmp_path):
     src = load_task(sine_task(tmp_path, "sines", n_subjects=4, per=6, seed=0))
     save_task(Task(X=src.X * G, y=src.y, groups=src.groups, task_type=src.task_type,
                    name="ms2"), tmp_path / "ms2.npz")  # fmt: skip
-    evaluate(EvalConfig(task=str(tmp_path / "ms2.npz"), method="handcrafted", folds=2),
+    evaluate(EvalConfig(task=str(tmp_path / "ms2.npz"), features="handcrafted", folds=2),
              tmp_path / "r", progress=False)  # fmt: skip
     notes = json.loads((tmp_path / "r" / "results.json").read_text())["task_notes"]
     assert any("converted to g" in n for n in notes)

@@ -24,6 +24,7 @@ from relcon.config import EvalConfig
 from relcon.eval import harness
 from relcon.eval.harness import evaluate
 from relcon.eval.report import load_results, write_report
+from relcon.eval.results import write_results
 from relcon.models import hub
 from relcon.models.encoder import ModelOutputError, ResNet1DEncoder, run_windows
 from relcon.models.finetuned import FinetunedModel
@@ -154,8 +155,8 @@ def test_two_shipped_models_are_two_rows(tmp_path):
     files = []
     for name in ("relcon-wrist-small", "relcon-wrist-full"):
         out = tmp_path / name
-        cfg = EvalConfig(task=str(task), checkpoint=name, folds=2, device="cpu")
-        assert evaluate(cfg, out, progress=False)["method"] == f"{name} (shipped)"
+        cfg = EvalConfig(task=str(task), model=name, folds=2, device="cpu")
+        assert evaluate(cfg, out, progress=False)["name"] == f"{name} (shipped)"
         files.append(out / "results.json")
     write_report(load_results(files), tmp_path / "report")
     md = (tmp_path / "report" / "report.md").read_text()
@@ -168,16 +169,16 @@ def test_two_files_with_one_label_and_tied_scores_are_both_reported(tmp_path):
     rows are reported, told apart by their folders; none is dropped."""
     files = []
     for folder in ("small", "full"):
-        row = {"method": "relcon (shipped)", "task": "t", "protocol": "linear",
+        row = {"name": "relcon (shipped)", "task": "t", "protocol": "linear",
                "metric": "macro_f1", "mean": 0.5, "std": 0.1, "n": 2, "values": [0.4, 0.6]}  # fmt: skip
         path = tmp_path / folder / "results.json"
-        path.parent.mkdir()
-        path.write_text(json.dumps({"rows": [row], "method": row["method"]}))
+        write_results(path, {"rows": [row], "name": row["name"], "features": "model",
+                             "protocol": "linear", "task": {"name": "t", "type": "classification"}})  # fmt: skip
         files.append(path)
     write_report(load_results(files), tmp_path / "report")
     with (tmp_path / "report" / "report.csv").open() as f:
         rows = list(pd.read_csv(f).itertuples())
-    assert sorted(r.method for r in rows) == ["relcon (shipped) [full]", "relcon (shipped) [small]"]
+    assert sorted(r.name for r in rows) == ["relcon (shipped) [full]", "relcon (shipped) [small]"]
     assert sorted(r.source for r in rows) == sorted(str(p) for p in files)
     assert "kept apart" in (tmp_path / "report" / "report.md").read_text()
 
@@ -195,7 +196,7 @@ def test_task_notes_are_written_and_printed_once(tmp_path, monkeypatch, capsys):
         return task
 
     monkeypatch.setattr(harness, "load_task", load_with_notes)
-    res = evaluate(EvalConfig(task=str(path), method="handcrafted", folds=2), tmp_path / "r")
+    res = evaluate(EvalConfig(task=str(path), features="handcrafted", folds=2), tmp_path / "r")
     assert res["task_notes"] == list(notes)
     assert json.loads((tmp_path / "r" / "results.json").read_text())["task_notes"] == list(notes)
     printed = capsys.readouterr().out
@@ -213,8 +214,8 @@ def test_evaluate_spells_overwrite_as_the_user_writes_it(tmp_path, capsys):
     (tmp_path / "r").mkdir()
     (tmp_path / "r" / "results.json").write_text("{}")
     with pytest.raises(FileExistsError, match=re.escape("overwrite=True")):
-        evaluate(EvalConfig(task=str(path), method="handcrafted", folds=2), tmp_path / "r")
-    rc = main(["evaluate", "--task", str(path), "--method", "handcrafted", "--out",
+        evaluate(EvalConfig(task=str(path), features="handcrafted", folds=2), tmp_path / "r")
+    rc = main(["evaluate", "--task", str(path), "--features", "handcrafted", "--out",
                str(tmp_path / "r")])  # fmt: skip
     err = capsys.readouterr().err
     assert rc != 0 and "--overwrite" in err and "overwrite=True" not in err

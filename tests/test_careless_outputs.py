@@ -25,6 +25,7 @@ from relcon import cli
 from relcon.apps.batch import WindowFunction, read_metadata
 from relcon.apps.embed import embed_recordings
 from relcon.eval.builtin import build_tasks
+from relcon.eval.results import write_results
 from relcon.io import (
     LOCK_FILE,
     OutputInUse,
@@ -256,11 +257,13 @@ def test_clear_outputs_names_at_most_five(tmp_path):
 # 4. a report folder used again
 # --------------------------------------------------------------------------------------------
 def _results(path: Path, task: str) -> Path:
-    rows = [{"method": "RelCon", "task": task, "metric": "macro_f1", "mean": 0.8, "std": 0.1}]
-    few = [{"method": "RelCon", "task": task, "metric": "macro_f1", "k": k, "mean": 0.5 + k / 100}
+    run = {"name": "RelCon", "task": task, "protocol": "linear", "metric": "macro_f1"}
+    rows = [{**run, "mean": 0.8, "std": 0.1, "n": 1, "values": [0.8]}]
+    few = [{**run, "k": k, "mean": 0.5 + k / 100, "std": 0.0, "n": 1, "values": [0.5 + k / 100]}
            for k in (1, 5)]  # fmt: skip
-    path.write_text(json.dumps({"rows": rows, "few_shot": few}))
-    return path
+    return write_results(path, {"rows": rows, "few_shot": few, "name": "RelCon",
+                                "features": "model", "protocol": "linear",
+                                "task": {"name": task, "type": "classification"}})  # fmt: skip
 
 
 def test_report_into_a_used_folder_needs_overwrite_and_leaves_no_stale_figure(tmp_path, capsys):

@@ -8,16 +8,15 @@ import pytest
 import torch
 
 from conftest import TINY_ENCODER
-from relcon.models.checkpoint import (
-    latest_checkpoint,
+from relcon.models.distance import MotifDistance
+from relcon.models.encoder import ResNet1DEncoder
+from relcon.models.hub import latest_checkpoint, load_model, save_model
+from relcon.train.checkpoint import (
     load_trainer_state,
     restore_run,
     save_checkpoint,
     trainer_state,
 )
-from relcon.models.distance import MotifDistance
-from relcon.models.encoder import ResNet1DEncoder
-from relcon.models.hub import load_model, save_model
 
 
 def test_save_and_load_round_trip(tmp_path):

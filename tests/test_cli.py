@@ -1,10 +1,13 @@
 """The command line, as a user would call it."""
 
 import json
+import statistics
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+from sklearn.metrics import cohen_kappa_score, f1_score
 
 from relcon.cli import main
 
@@ -56,9 +59,11 @@ def test_demo_quick_end_to_end(tmp_path):
     rows = res["rows"]
     assert {r["method"] for r in rows} == {"RelCon", "Random init", "Hand-crafted"}
     assert {r["metric"] for r in rows} == {"macro_f1", "kappa"}
-    for r in rows:
-        assert set(r) >= {"method", "task", "metric", "mean", "std"}
-        assert -1 <= r["mean"] <= 1 and r["std"] >= 0
+    for r in rows:  # each summary is the mean and sample std of its folds' scores
+        folds = [f["value"] for f in res["folds"] if (f["method"], f["metric"]) == (r["method"], r["metric"])]  # fmt: skip
+        assert r["n"] == len(folds) == 3
+        assert r["mean"] == pytest.approx(statistics.fmean(folds))
+        assert r["std"] == pytest.approx(statistics.stdev(folds))
     # handcrafted features separate six activities far above chance (1/6) even in the quick run
     hand = next(r for r in rows if r["method"] == "Hand-crafted" and r["metric"] == "macro_f1")
     assert hand["mean"] > 0.5
@@ -68,11 +73,23 @@ def test_demo_quick_end_to_end(tmp_path):
     # a second run refuses to overwrite; evaluate the demo's encoder through the CLI on held-out users
     assert main(["demo", "--quick", "--out", str(out), "--no-progress"]) == 2
     users = res["task"]["eval_users"][:8]
-    rc = main(["evaluate", "--checkpoint", str(out / "relcon"), "--data", "demo", "--users", *users,
+    rc = main(["evaluate", "--model", str(out / "relcon"), "--data", "demo", "--users", *users,
                "--folds", "2", "--out", str(tmp_path / "ev.json"), "--no-progress"])  # fmt: skip
     assert rc == 0
     ev = json.loads((tmp_path / "ev.json").read_text())
-    assert ev["task"]["n_subjects"] == 8 and {r["metric"] for r in ev["rows"]} >= {
-        "macro_f1",
-        "kappa",
-    }
+    assert ev["task"]["n_subjects"] == 8
+    # every fold's scores are sklearn's on the predictions it wrote; the folds' test subjects
+    # partition the eight users
+    seen: list[str] = []
+    for split in ev["task"]["splits"]:
+        with np.load(tmp_path / split["predictions"]) as p:
+            y_true, y_pred, groups = p["y_true"], p["y_pred"], p["groups"]
+        assert len(y_true) == split["n_test"] and sorted(set(groups)) == split["test_subjects"]
+        seen += split["test_subjects"]
+        got = {f["metric"]: f["value"] for f in ev["folds"] if f["split"] == split["name"]}
+        assert got["macro_f1"] == pytest.approx(f1_score(y_true, y_pred, average="macro"))
+        assert got["kappa"] == pytest.approx(cohen_kappa_score(y_true, y_pred))
+    assert sorted(seen) == sorted(users)
+    f1_row = next(r for r in ev["rows"] if r["metric"] == "macro_f1")
+    folds_f1 = [f["value"] for f in ev["folds"] if f["metric"] == "macro_f1"]
+    assert f1_row["mean"] == pytest.approx(statistics.fmean(folds_f1))

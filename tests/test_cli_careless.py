@@ -265,7 +265,7 @@ def test_resume_refuses_other_settings_and_keeps_the_record(tmp_path, demo_segme
 
     segs = demo_segments.subset(np.flatnonzero(np.isin(demo_segments.user,
                                                        np.unique(demo_segments.user)[:2]))[::8])  # fmt: skip
-    cfg = DistanceTrainConfig(model=TINY_DISTANCE, steps=2, batch_size=4, ckpt_every=1)
+    cfg = DistanceTrainConfig(architecture=TINY_DISTANCE, steps=2, batch_size=4, ckpt_every=1)
     run = tmp_path / "run"
     train_distance(cfg, run, segments=segs, progress=False)
     record = (run / "config.toml").read_text()
@@ -287,9 +287,9 @@ def test_resume_conflicts_are_spelled_as_flags_on_the_command_line(tmp_path, cap
     run.mkdir()
     (run / "config.toml").write_text("steps = 10\nbatch_size = 64\n[data]\nsource = 'demo'\n")
     words = ["train-distance", "--out", str(run), "--resume", "--batch-size", "32"]
-    assert cli.main([*words, "--data-source", "spsw_smartwatch"]) == 2
+    assert cli.main([*words, "--data", "spsw_smartwatch"]) == 2
     err = capsys.readouterr().err
     assert "--resume: these settings differ" in err
     assert "--batch-size 32 (the run: 64)" in err
-    assert "--data-source spsw_smartwatch (the run: 'demo')" in err
+    assert "--data spsw_smartwatch (the run: 'demo')" in err
     assert "--steps 1000 (the run: 10)" in err

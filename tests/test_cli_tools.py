@@ -15,8 +15,8 @@ from relcon.cli import main
 from relcon.data.datasets import load_demo
 from relcon.data.tasks import Task, save_task
 from relcon.data.windowing import window_recordings
-from relcon.models.checkpoint import save_model
 from relcon.models.distance import MotifDistance
+from relcon.models.hub import save_model
 
 G = 9.80665
 
@@ -108,7 +108,7 @@ def test_embed_cli_bad_input_names_file(csvs, encoder_dir, tmp_path, capsys):
 
 def test_finetune_then_predict_cli(task_file, csvs, encoder_dir, tmp_path, capsys):
     model = tmp_path / "ft"
-    rc = main(["finetune", "--task", str(task_file), "--checkpoint", str(encoder_dir), "--out",
+    rc = main(["finetune", "--task", str(task_file), "--model", str(encoder_dir), "--out",
                str(model), "--epochs", "2", "--device", "cpu", "--no-progress"])  # fmt: skip
     assert rc == 0 and (model / "model.json").exists()
     out = tmp_path / "pred.csv"

@@ -592,7 +592,9 @@ def test_load_segments_sampler_and_training_from_a_corpus(corpus4, tmp_path):
         stage_blocks=(1, 1), stage_filters=(8, 16), stage_kernels=(3, 3), stem_filters=8
     )
     dist = train_distance(
-        DistanceTrainConfig(model=tiny_dist, steps=2, batch_size=8, warmup_steps=1, device="cpu"),
+        DistanceTrainConfig(
+            architecture=tiny_dist, steps=2, batch_size=8, warmup_steps=1, device="cpu"
+        ),
         tmp_path / "dist",
         segments=corpus,
         progress=False,

@@ -194,7 +194,7 @@ def test_train_distance_logs_the_diagnostics_at_the_end(demo_segments, tmp_path)
     segs = demo_segments.subset(np.arange(0, len(demo_segments), 40))
     task = _task(tmp_path / "t.npz")
     cfg = DistanceTrainConfig(
-        model=MotifDistanceConfig(channels=8, bottleneck=4, n_layers=1), steps=2, batch_size=8,
+        architecture=MotifDistanceConfig(channels=8, bottleneck=4, n_layers=1), steps=2, batch_size=8,
         warmup_steps=1, diagnose_task=str(task),
     )  # fmt: skip
     run = train_distance(cfg, tmp_path / "d", segments=segs, progress=False)

@@ -4,8 +4,8 @@ import numpy as np
 import torch
 
 from relcon.config import DistanceTrainConfig
-from relcon.models.checkpoint import load_model
 from relcon.models.distance import MotifDistance
+from relcon.models.hub import load_model
 from relcon.train.distance import train_distance
 
 

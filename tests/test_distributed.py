@@ -74,7 +74,7 @@ def _torchrun(args: list[str], nproc: int = 2, wait: bool = True, script: str | 
 
 def _params(run, kind: str):
     """Every parameter (not the BatchNorm running statistics: DDP broadcasts rank 0's)."""
-    from relcon.models.checkpoint import build_model
+    from relcon.models.hub import build_model
 
     state = load_file(str(run / "model.safetensors"))
     arch = json.loads((run / "model.json").read_text())["architecture"]
@@ -83,7 +83,7 @@ def _params(run, kind: str):
 
 
 def _train_mode_outputs(run, x):
-    from relcon.models.checkpoint import load_model
+    from relcon.models.hub import load_model
 
     model, _ = load_model(run)
     model.train()  # batch statistics: independent of the BatchNorm buffers, which DDP broadcasts
@@ -101,7 +101,7 @@ def _assert_same(a: dict, b: dict) -> None:
 def test_distance_training_two_ranks_equal_one_process(tmp_path, windows):
     torch.set_num_threads(1)
     cfg = DistanceTrainConfig(
-        data=DataConfig(source=str(windows)), model=TINY_DIST, steps=5, batch_size=8, warmup_steps=2,
+        data=DataConfig(source=str(windows)), architecture=TINY_DIST, steps=5, batch_size=8, warmup_steps=2,
         log_every=1, ckpt_every=5, compile=False,
     )  # fmt: skip
     save_config(cfg, tmp_path / "d.toml")
@@ -116,7 +116,11 @@ def test_distance_training_two_ranks_equal_one_process(tmp_path, windows):
 def test_pretraining_two_ranks_equal_one_process_and_resume_after_kill(tmp_path, windows):
     torch.set_num_threads(1)
     dcfg = DistanceTrainConfig(
-        data=DataConfig(source=str(windows)), model=TINY_DIST, steps=2, batch_size=8, device="cpu"
+        data=DataConfig(source=str(windows)),
+        architecture=TINY_DIST,
+        steps=2,
+        batch_size=8,
+        device="cpu",
     )
     dist = train_distance(dcfg, tmp_path / "dist", progress=False)
     cfg = PretrainConfig(

@@ -28,6 +28,7 @@ from relcon.data.signal import G
 from relcon.data.stream import PROBE_ROWS, WindowSummary, iter_windows
 from relcon.models.encoder import ResNet1DEncoder
 from relcon.models.finetuned import FinetunedModel
+from relcon.models.hub import load, save_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -621,14 +622,14 @@ def finetuned_dir(tmp_path_factory):
         classes=[0, 3, 7],
         info={"label_names": ["sit", "a", "b", "walk", "c", "d", "e", "run"]},
     )
-    return model.save(tmp_path_factory.mktemp("ft") / "model")
+    return save_model(tmp_path_factory.mktemp("ft") / "model", model)
 
 
 def test_predict_recordings(recordings, finetuned_dir, tmp_path):
-    model = FinetunedModel.load(finetuned_dir)
+    model = load(finetuned_dir, kind="finetuned")
     assert class_names(model) == ["sit", "walk", "run"]
     paths = [recordings["parquet"]["path"], recordings["npz-t"]["path"]]
-    out = predict_recordings(finetuned_dir, paths, tmp_path / "pred.parquet", device="cpu",
+    out = predict_recordings(paths, finetuned_dir, tmp_path / "pred.parquet", device="cpu",
                              progress=False)  # fmt: skip
     df = pd.read_parquet(out)
     assert list(df.columns) == [
@@ -645,12 +646,12 @@ def test_predict_recordings(recordings, finetuned_dir, tmp_path):
         probs = part[["prob_sit", "prob_walk", "prob_run"]].to_numpy()
         np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
         np.testing.assert_allclose(probs, model.predict_proba(x), atol=1e-5)
-    out = predict_recordings(finetuned_dir, paths[0], tmp_path / "pred.csv", progress=False,
+    out = predict_recordings(paths[0], finetuned_dir, tmp_path / "pred.csv", progress=False,
                              class_names={0: "S", 3: "W", 7: "R"})  # fmt: skip
     dc = pd.read_csv(out)
     assert set(dc.prediction) <= {"S", "W", "R"} and len(dc) == (df.recording == "gamma").sum()
     with pytest.raises(ValueError, match="2 names but the model has 3 classes"):
-        predict_recordings(finetuned_dir, paths[0], tmp_path / "x.csv", class_names=["a", "b"])
+        predict_recordings(paths[0], finetuned_dir, tmp_path / "x.csv", class_names=["a", "b"])
 
 
 def test_predict_array_regression(tmp_path):
@@ -659,7 +660,7 @@ def test_predict_array_regression(tmp_path):
                          target_std=2.0)  # fmt: skip
     rng = np.random.default_rng(10)
     x = _motion(np.arange(100 * 60) / 100, rng)
-    df = predict_array(reg, x, 100.0, device="cpu")
+    df = predict_array(x, 100.0, reg, device="cpu")
     assert list(df.columns) == ["window_index", "start_s", "prediction"] and len(df) == 23
     np.savez(tmp_path / "same.npz", x=x, fs=100.0)
     xw = _collect(iter_windows(tmp_path / "same.npz"))[0]

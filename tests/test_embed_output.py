@@ -32,6 +32,7 @@ from relcon.data.formats import G, UnitsWarning
 from relcon.data.stream import WindowSummary, iter_windows, read_recording
 from relcon.models.encoder import ResNet1DEncoder
 from relcon.models.finetuned import FinetunedModel
+from relcon.models.hub import save_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 pq = pytest.importorskip("pyarrow.parquet")
@@ -331,7 +332,7 @@ def test_predict_command(tmp_path, capsys):
     torch.manual_seed(1)
     model = FinetunedModel(ResNet1DEncoder(TINY_ENCODER), task_type="classification",
                            classes=[0, 1], info={"label_names": ["sit", "walk"]})  # fmt: skip
-    folder = model.save(tmp_path / "model")
+    folder = save_model(tmp_path / "model", model)
     rec = _csv(tmp_path / "rec.csv")
     out = tmp_path / "p.parquet"
     cfg = PredictConfig(model=str(folder), recordings=[str(rec)], out=str(out), device="cpu",
@@ -342,7 +343,7 @@ def test_predict_command(tmp_path, capsys):
     assert meta["command"] == "predict" and meta["model"]["classes"] == [0, 1]
     with pytest.raises(FileExistsError):
         predict_command(cfg)
-    predict_recordings(folder, rec, out, overwrite=True, progress=False, drop_nonwear=False)
+    predict_recordings(rec, folder, out, overwrite=True, progress=False, drop_nonwear=False)
     assert len(pd.read_parquet(out)) == int(120 // 2.56)
 
 
@@ -368,7 +369,7 @@ def test_bf16_precision_is_opt_in_close_to_fp32_and_recorded(tmp_path, encoder_d
     torch.manual_seed(1)
     model = FinetunedModel(ResNet1DEncoder(TINY_ENCODER), task_type="classification",
                            classes=[0, 1], info={"label_names": ["sit", "walk"]})  # fmt: skip
-    folder = model.save(tmp_path / "model")
+    folder = save_model(tmp_path / "model", model)
     x = np.random.default_rng(0).normal(size=(4, 256, 3)).astype(np.float32)
     l32 = model.outputs(x, precision="fp32")
     l16 = model.outputs(x, precision="bf16")

@@ -11,6 +11,7 @@ import pytest
 
 from relcon.eval.fewshot import few_shot_indices, target_bins
 from relcon.eval.report import load_results, lower_is_better, write_report
+from relcon.eval.results import write_results
 
 # ---- few-shot ----------------------------------------------------------------------------------
 
@@ -99,50 +100,57 @@ def test_regression_draws_k_per_target_quantile_bin():
 # ---- report ------------------------------------------------------------------------------------
 
 
-def _rows(method: str, protocol: str, scores: dict[str, float], task: str = "t1") -> list[dict]:
+def _rows(name: str, protocol: str, scores: dict[str, float], task: str = "t1") -> list[dict]:
     return [
-        {"method": method, "task": task, "protocol": protocol, "metric": m, "mean": v,
+        {"name": name, "task": task, "protocol": protocol, "metric": m, "mean": v,
          "std": 0.01, "n": 3, "values": [v - 0.01, v, v + 0.01]}
         for m, v in scores.items()
     ]  # fmt: skip
 
 
-def _few_shot(method: str, protocol: str, first: float, ks: list) -> list[dict]:
+def _few_shot(name: str, protocol: str, first: float, ks: list) -> list[dict]:
     """A few-shot curve of macro-F1 rising by 0.1 per ``k``, from ``first``."""
     return [
-        {"method": method, "task": "t1", "protocol": protocol, "k": k, "metric": "macro_f1",
-         "mean": first + 0.1 * i, "std": 0.05}
+        {"name": name, "task": "t1", "protocol": protocol, "k": k, "metric": "macro_f1",
+         "mean": first + 0.1 * i, "std": 0.05, "n": 1, "values": [first + 0.1 * i]}
         for i, k in enumerate(ks)
     ]  # fmt: skip
+
+
+def _results(name: str, protocol: str, **parts) -> dict:
+    """A results file's fields (relcon.eval.results) around ``parts`` (rows, few_shot, ...)."""
+    return {"name": name, "features": "handcrafted", "protocol": protocol,
+            "task": {"name": "t1", "type": "classification"}, **parts}  # fmt: skip
 
 
 @pytest.fixture
 def runs(tmp_path):
     """Two run folders: A has the best macro_f1, B the lowest (best) mae; C is nested deeper."""
     labels = ["walk", "sit", "stand"]
-    a = {
-        "rows": _rows("A", "linear", {"macro_f1": 0.9, "kappa": 0.70})
+    a = _results(
+        "A", "linear",
+        rows=_rows("A", "linear", {"macro_f1": 0.9, "kappa": 0.70})
         + _rows("A", "linear", {"mae": 5.0, "pearson": 0.80}, task="hr"),
-        "few_shot": _few_shot("A", "linear", 0.3, [1, 5, None]),
-        "per_class_f1": [
-            {"method": "A", "task": "t1", "protocol": "linear", "label": c, "mean": f, "std": 0.1}
+        few_shot=_few_shot("A", "linear", 0.3, [1, 5, None]),
+        per_class_f1=[
+            {"name": "A", "task": "t1", "protocol": "linear", "label": c, "mean": f, "std": 0.1,
+             "n": 3}
             for c, f in zip(labels, [0.9, 0.5, 0.7], strict=True)
         ],
-        "confusion": [
-            {"method": "A", "task": "t1", "protocol": "linear", "labels": labels,
+        confusion=[
+            {"name": "A", "task": "t1", "protocol": "linear", "labels": labels,
              "matrix": [[50, 2, 3], [4, 30, 10], [1, 8, 40]]}
         ],
-    }  # fmt: skip
-    b = {
-        "rows": _rows("B", "rf", {"macro_f1": 0.8, "kappa": 0.75})
+    )  # fmt: skip
+    b = _results(
+        "B", "rf",
+        rows=_rows("B", "rf", {"macro_f1": 0.8, "kappa": 0.75})
         + _rows("B", "rf", {"mae": 4.0, "pearson": 0.70}, task="hr"),
-        "few_shot": _few_shot("B", "rf", 0.2, [1, 5, "all"]),
-    }  # fmt: skip
-    c = {"rows": _rows("C", "mlp", {"macro_f1": 0.85, "val_mae": 1.0})}
+        few_shot=_few_shot("B", "rf", 0.2, [1, 5, "all"]),
+    )  # fmt: skip
+    c = _results("C", "mlp", rows=_rows("C", "mlp", {"macro_f1": 0.85, "val_mae": 1.0}))
     for name, data in (("run_a", a), ("run_b", b), ("nested/deeper/run_c", c)):
-        d = tmp_path / "runs" / name
-        d.mkdir(parents=True)
-        (d / "results.json").write_text(json.dumps(data))
+        write_results(tmp_path / "runs" / name / "results.json", data)
     return tmp_path / "runs"
 
 
@@ -186,18 +194,18 @@ def test_report_csv_is_parseable_and_complete(runs, tmp_path):
     with files["report.csv"].open(newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 10
-    a = next(r for r in rows if r["method"] == "A" and r["metric"] == "macro_f1")
+    a = next(r for r in rows if r["name"] == "A" and r["metric"] == "macro_f1")
     assert float(a["mean"]) == 0.9 and float(a["std"]) == 0.01 and int(a["n"]) == 3
     assert json.loads(a["values"]) == pytest.approx([0.89, 0.9, 0.91])
     assert a["source"].endswith("results.json")
     with files["fewshot.csv"].open(newline="") as f:
         few = list(csv.DictReader(f))
-    assert sorted((r["method"], r["k"]) for r in few) == sorted(
+    assert sorted((r["name"], r["k"]) for r in few) == sorted(
         [("A", "1"), ("A", "5"), ("A", "all"), ("B", "1"), ("B", "5"), ("B", "all")]
     )
     md = files["report.md"].read_text()
-    assert "| A | linear | – | **0.300 ± 0.050** | **0.400 ± 0.050** | **0.500 ± 0.050** |" in md
-    assert "| B | rf | – | 0.200 ± 0.050 | 0.300 ± 0.050 | 0.400 ± 0.050 |" in md
+    assert "| A | linear | 1 | **0.300 ± 0.050** | **0.400 ± 0.050** | **0.500 ± 0.050** |" in md
+    assert "| B | rf | 1 | 0.200 ± 0.050 | 0.300 ± 0.050 | 0.400 ± 0.050 |" in md
 
 
 def test_report_plots_are_real_pngs(runs, tmp_path):
@@ -222,16 +230,15 @@ def test_load_results_files_folders_duplicates_and_errors(runs, tmp_path):
     assert [r["source"].split("/")[-2] for r in res] == ["run_c", "run_a", "run_b"]
     b = next(r for r in res if r["source"].endswith("run_b/results.json"))
     assert [r["k"] for r in b["few_shot"]] == [1, 5, None]  # "all" -> None
-    legacy = tmp_path / "legacy.json"  # relcon evaluate's rows: no protocol, no values
-    legacy.write_text(json.dumps({"rows": [
-        {"method": "A", "task": "t9", "metric": "kappa", "mean": 0.5, "std": float("nan"),
-         "n": 5}]}))  # fmt: skip
-    (row,) = load_results([legacy])[0]["rows"]
-    assert row["protocol"] == "linear" and math.isnan(row["std"]) and row["values"] == []
+    nan_std = tmp_path / "nan.json"  # a std of NaN (one fold's spread) reads back as NaN
+    write_results(nan_std, _results("A", "linear", rows=[
+        {"name": "A", "task": "t9", "protocol": "linear", "metric": "kappa", "mean": 0.5,
+         "std": float("nan"), "n": 1, "values": [0.5]}]))  # fmt: skip
+    (row,) = load_results([nan_std])[0]["rows"]
+    assert math.isnan(row["std"]) and row["values"] == [0.5]
 
     clash = tmp_path / "clash" / "results.json"
-    clash.parent.mkdir()
-    clash.write_text(json.dumps({"rows": _rows("A", "linear", {"macro_f1": 0.1})}))
+    write_results(clash, _results("A", "linear", rows=_rows("A", "linear", {"macro_f1": 0.1})))
     # the same label in two files: both kept, told apart by their folders (never one dropped)
     write_report(load_results([runs, clash]), tmp_path / "out")
     md = (tmp_path / "out" / "report.md").read_text()
@@ -240,8 +247,8 @@ def test_load_results_files_folders_duplicates_and_errors(runs, tmp_path):
     assert t1["A [clash]"]["macro_f1 ↑"] == "0.100 ± 0.010"
     assert "A [run_a]" in _table(md, "hr") and "kept apart as 'A [run_a]'" in md
     twice = tmp_path / "twice.json"  # one file giving one row twice: an error naming it
-    twice.write_text(json.dumps({"rows": _rows("A", "linear", {"macro_f1": 0.1})
-                                 + _rows("A", "linear", {"macro_f1": 0.2})}))  # fmt: skip
+    write_results(twice, _results("A", "linear", rows=_rows("A", "linear", {"macro_f1": 0.1})
+                                  + _rows("A", "linear", {"macro_f1": 0.2})))  # fmt: skip
     with pytest.raises(ValueError, match=r"given twice, in .*twice\.json"):
         write_report(load_results([twice]), tmp_path / "out2")
 
@@ -254,10 +261,11 @@ def test_load_results_files_folders_duplicates_and_errors(runs, tmp_path):
     bad.write_text("{not json")
     with pytest.raises(ValueError, match=r"bad\.json"):
         load_results([bad])
-    bad.write_text(json.dumps({"rows": [{"method": "A", "task": "t"}]}))
-    with pytest.raises(ValueError, match=r"rows\[0\].*metric"):
+    row = {"name": "A", "task": "t", "protocol": "linear"}
+    bad.write_text(json.dumps({"schema_version": 1, **_results("A", "linear", rows=[row])}))
+    with pytest.raises(ValueError, match=r"bad\.json: rows\[0\].*metric"):
         load_results([bad])
-    bad.write_text(json.dumps({"rows": [], "confusion": [
-        {"method": "A", "task": "t", "labels": ["a", "b"], "matrix": [[1, 2, 3]]}]}))  # fmt: skip
+    bad.write_text(json.dumps({"schema_version": 1, **_results("A", "linear", rows=[], confusion=[
+        {**row, "labels": ["a", "b"], "matrix": [[1, 2, 3]]}])}))  # fmt: skip
     with pytest.raises(ValueError, match="does not fit 2 labels"):
         load_results([bad])

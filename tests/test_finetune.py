@@ -12,7 +12,7 @@ from relcon.config import EncoderConfig, FinetuneConfig, to_dict
 from relcon.eval.finetune import finetune
 from relcon.eval.splits import split_subjects
 from relcon.models.encoder import ResNet1DEncoder
-from relcon.models.finetuned import FinetunedModel
+from relcon.models.hub import load, save_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -75,7 +75,7 @@ def test_classification_from_scratch_with_noncontiguous_codes(clf_data, clf_mode
     pred = clf_model.predict(x_test)
     assert set(np.unique(pred)) <= set(CODES.tolist())
     assert (pred == y_test).mean() > 0.8  # chance is 0.25, on subjects never seen
-    assert clf_model.classes.tolist() == CODES.tolist()
+    assert clf_model.classes_.tolist() == CODES.tolist()
     proba = clf_model.predict_proba(x_test[:5])
     assert proba.shape == (5, 4) and np.allclose(proba.sum(1), 1, atol=1e-5)
     info = clf_model.info
@@ -87,11 +87,11 @@ def test_classification_from_scratch_with_noncontiguous_codes(clf_data, clf_mode
 
 def test_save_load_roundtrip(tmp_path, clf_data, clf_model):
     _, (x_test, _, _) = clf_data
-    clf_model.save(tmp_path / "m")
+    save_model(tmp_path / "m", clf_model)
     meta = json.loads((tmp_path / "m/model.json").read_text())
     assert meta["kind"] == "finetuned" and meta["classes"] == CODES.tolist()
     assert meta["task_type"] == "classification" and meta["config"]["epochs"] == 15
-    loaded = FinetunedModel.load(tmp_path / "m")
+    loaded = load(tmp_path / "m", kind="finetuned")
     np.testing.assert_array_equal(loaded.predict(x_test), clf_model.predict(x_test))
     np.testing.assert_array_equal(loaded.outputs(x_test), clf_model.outputs(x_test))
     assert loaded.predict(x_test).dtype.kind == "i"
@@ -114,8 +114,8 @@ def test_regression_recovers_amplitude(tmp_path):
     assert pred.dtype == np.float64 and pred.shape == (test.sum(),)
     assert np.corrcoef(pred, amp[test] * 10)[0, 1] > 0.8
     assert abs(model.target_mean - (amp[train] * 10).mean()) < 2  # mean of the fit subjects
-    model.save(tmp_path / "r")
-    np.testing.assert_allclose(FinetunedModel.load(tmp_path / "r").predict(x[test]), pred)
+    save_model(tmp_path / "r", model)
+    np.testing.assert_allclose(load(tmp_path / "r").predict(x[test]), pred)
 
 
 def test_frozen_encoder_is_unchanged_and_caller_encoder_untouched(clf_data):
@@ -132,7 +132,7 @@ def test_frozen_encoder_is_unchanged_and_caller_encoder_untouched(clf_data):
             x[keep], y[keep], g[keep], task_type="classification", n_classes=3,
             encoder=pretrained, encoder_config=TINY_ENCODER, cfg=cfg,
         )  # fmt: skip
-        assert model.classes.tolist() == [0, 1, 2]  # n_classes reserves the absent class 1
+        assert model.classes_.tolist() == [0, 1, 2]  # n_classes reserves the absent class 1
         for k, v in before.items():
             torch.testing.assert_close(model.encoder.state_dict()[k], v, rtol=0, atol=0)
     # full fine-tuning changes the copy, never the caller's encoder
@@ -172,7 +172,7 @@ def test_finetune_cli_reports_validation_and_counts_what_it_trained_on(tmp_path,
     save_task(Task(X=x, y=np.searchsorted(CODES, y), groups=g, task_type="classification",
                    label_names=("a", "b", "c", "d"), name="synthetic"), tmp_path / "t.npz")  # fmt: skip
     save_model(tmp_path / "enc", ResNet1DEncoder(TINY_ENCODER), "encoder", step=0)
-    rc = main(["finetune", "--task", str(tmp_path / "t.npz"), "--checkpoint", str(tmp_path / "enc"),
+    rc = main(["finetune", "--task", str(tmp_path / "t.npz"), "--model", str(tmp_path / "enc"),
                "--out", str(tmp_path / "ft"), "--epochs", "2", "--device", "cpu", "--no-progress"])  # fmt: skip
     assert rc == 0
     meta = json.loads((tmp_path / "ft" / "model.json").read_text())

@@ -10,8 +10,8 @@ from conftest import TINY_ENCODER
 from relcon.config import EvalConfig, FinetuneConfig
 from relcon.eval.harness import evaluate
 from relcon.eval.report import load_results, write_report
-from relcon.models.checkpoint import save_model
 from relcon.models.encoder import ResNet1DEncoder
+from relcon.models.hub import save_model
 from task_fixtures import sine_task
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -26,7 +26,7 @@ def _sine_task(tmp_path, n_subjects=6, per=24, regression=False, split=False, na
 def test_handcrafted_linear_kfold_with_few_shot(tmp_path):
     path = _sine_task(tmp_path)
     cfg = EvalConfig(
-        task=str(path), method="handcrafted", folds=3, few_shot=[1, 5, 0], few_shot_seeds=2
+        task=str(path), features="handcrafted", folds=3, few_shot=[1, 5, 0], few_shot_seeds=2
     )
     res = evaluate(cfg, tmp_path / "out", progress=False)
     rows = {r["metric"]: r for r in res["rows"]}
@@ -60,7 +60,7 @@ def test_fixed_split_regression_and_encoder_checkpoint_leaves_out_seen_users(tmp
         step=0,
         extra={"train_users": ["s5"], "method": "simclr"},
     )
-    cfg = EvalConfig(task=str(path), checkpoint=str(run), protocol="linear")
+    cfg = EvalConfig(task=str(path), model=str(run), protocol="linear")
     res = evaluate(cfg, tmp_path / "r.json", progress=False)
     (split,) = res["task"]["splits"]  # s5 left out
     assert (split["name"], split["n_train"], split["n_test"]) == ("fixed", 72, 48)
@@ -68,7 +68,8 @@ def test_fixed_split_regression_and_encoder_checkpoint_leaves_out_seen_users(tmp
     assert split["predictions"] == "r/fixed/predictions.npz" and split["fold_seed"] is None
     assert res["task"]["left_out_subjects"] == ["s5"]
     assert any("seen in pretraining" in n for n in res["notes"])
-    assert res["method"].startswith("simclr")
+    assert res["name"].startswith("simclr") and res["features"] == "model"
+    assert res["model"] == str(run)
     metrics = {r["metric"] for r in res["rows"]}
     assert metrics == {"mae", "rmse", "pearson", "spearman"}
     assert (tmp_path / "r" / "fixed" / "predictions.npz").is_file()
@@ -77,14 +78,14 @@ def test_fixed_split_regression_and_encoder_checkpoint_leaves_out_seen_users(tmp
 def test_supervised_finetune_and_report(tmp_path):
     path = _sine_task(tmp_path, n_subjects=6)
     cfg = EvalConfig(
-        task=str(path), method="supervised", encoder=TINY_ENCODER, folds=2,
+        task=str(path), features="supervised", encoder=TINY_ENCODER, folds=2,
         finetune=FinetuneConfig(epochs=20, batch_size=16, lr=3e-3, patience=6),
     )  # fmt: skip
     res = evaluate(cfg, tmp_path / "sup", progress=False)
     assert res["protocol"] == "finetune"
     assert {r["metric"]: r["mean"] for r in res["rows"]}["macro_f1"] > 0.5  # chance is 1/3
     hand = evaluate(
-        EvalConfig(task=str(path), method="handcrafted", protocol="rf", folds=2),
+        EvalConfig(task=str(path), features="handcrafted", protocol="rf", folds=2),
         tmp_path / "rf",
         progress=False,
     )
@@ -102,23 +103,34 @@ def test_bad_pairs_and_too_few_subjects(tmp_path):
     path = _sine_task(tmp_path, n_subjects=3)
     with pytest.raises(ValueError, match="finetune"):
         evaluate(
-            EvalConfig(task=str(path), method="supervised", protocol="linear"),
+            EvalConfig(task=str(path), features="supervised", protocol="linear"),
             tmp_path / "a",
             progress=False,
         )
     with pytest.raises(ValueError, match="fewer than folds"):
         evaluate(
-            EvalConfig(task=str(path), method="handcrafted", folds=5),
+            EvalConfig(task=str(path), features="handcrafted", folds=5),
             tmp_path / "b",
             progress=False,
         )
-    with pytest.raises(ValueError, match="checkpoint"):
-        evaluate(EvalConfig(task=str(path), method="encoder"), tmp_path / "c", progress=False)
+    with pytest.raises(ValueError, match="features 'model' needs model"):
+        evaluate(EvalConfig(task=str(path), features="model"), tmp_path / "c", progress=False)
+    with pytest.raises(ValueError, match="give model"):
+        evaluate(EvalConfig(task=str(path)), tmp_path / "c", progress=False)
+    # 'random' is features, not a model; a model given with other features is not measured
+    with pytest.raises(ValueError, match="'random' is not a model but features"):
+        evaluate(EvalConfig(task=str(path), model="random"), tmp_path / "c", progress=False)
+    with pytest.raises(ValueError, match="only measured with features='model'"):
+        evaluate(
+            EvalConfig(task=str(path), model="default", features="handcrafted"),
+            tmp_path / "c",
+            progress=False,
+        )
 
 
 def test_max_train_windows_subsamples_each_split(tmp_path):
     path = _sine_task(tmp_path)
-    cfg = EvalConfig(task=str(path), method="handcrafted", folds=3, max_train_windows=40)
+    cfg = EvalConfig(task=str(path), features="handcrafted", folds=3, max_train_windows=40)
     res = evaluate(cfg, tmp_path / "sub", progress=False)
     for k in range(3):
         scores = json.loads((tmp_path / f"sub/fold{k}/scores.json").read_text())

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +14,10 @@ import torch
 import relcon
 from conftest import TINY_ENCODER
 from relcon.models import hub
-from relcon.models.checkpoint import save_checkpoint
 from relcon.models.distance import MotifDistance
 from relcon.models.encoder import ResNet1DEncoder
 from relcon.models.finetuned import FinetunedModel
+from relcon.train.checkpoint import save_checkpoint
 
 SRC = Path(relcon.__file__).resolve().parent
 X = np.random.default_rng(0).normal(size=(3, 256, 3)).astype(np.float32)
@@ -93,11 +92,11 @@ def test_load_reads_every_place_a_model_lives(tmp_path):
 
     # a fine-tuned model folder (relcon finetune --out)
     ft = FinetunedModel(enc, task_type="classification", classes=[0, 4], info={"task": "t"})
-    ft.save(tmp_path / "ft")
+    hub.save_model(tmp_path / "ft", ft)
     loaded = relcon.load(tmp_path / "ft")
     assert isinstance(loaded, FinetunedModel) and loaded.info["task"] == "t"
     np.testing.assert_array_equal(loaded.outputs(X), ft.outputs(X))
-    assert isinstance(FinetunedModel.load(tmp_path / "ft"), FinetunedModel)
+    assert isinstance(relcon.load(tmp_path / "ft", kind="finetuned"), FinetunedModel)
 
     # a bundle folder (the layout of the shipped model and scripts/export_model.py)
     dist = MotifDistance(channels=8, bottleneck=2)
@@ -134,7 +133,7 @@ def test_callers_load_through_the_hub(tmp_path):
     users = pretrained_users(["default", "relcon-wrist-full"])
     assert users["default"] == users["relcon-wrist-full"] and users["default"]
     ft = FinetunedModel(ResNet1DEncoder(TINY_ENCODER), task_type="classification", classes=[1, 2])
-    folder = ft.save(tmp_path / "ft")
+    folder = hub.save_model(tmp_path / "ft", ft)
     assert isinstance(load_finetuned(folder, "cpu"), FinetunedModel)
     assert isinstance(_load_finetuned(str(folder)), FinetunedModel)
     with pytest.raises(ValueError, match="expected 'encoder'"):
@@ -152,9 +151,9 @@ def test_create_model_timm_style(tmp_path):
     small = relcon.create_model("relcon-wrist-small", pretrained=True)
     assert _same(small, relcon.load("relcon-wrist-small")) and small.embed_dim == 128
     hub.save_model(tmp_path / "e", enc, step=0)
-    assert _same(relcon.create_model("encoder", checkpoint_path=tmp_path / "e"), enc)
-    with pytest.raises(ValueError, match="not the requested"):
-        relcon.create_model("encoder", checkpoint_path=tmp_path / "e", stem_filters=16)
+    assert _same(relcon.load(tmp_path / "e"), enc)  # saved weights: the one loader
+    with pytest.raises(TypeError, match="checkpoint_path"):  # no second way to load weights
+        relcon.create_model("encoder", checkpoint_path=tmp_path / "e")
     with pytest.raises(ValueError, match="no trained weights"):
         relcon.create_model("encoder", pretrained=True)
     with pytest.raises(ValueError, match="unknown model"):
@@ -181,22 +180,18 @@ def test_model_json_has_one_writer_and_default_one_meaning():
     assert defaults == [], f"'default' interpreted outside relcon.models.hub:\n{where}"
 
 
-def test_finetuned_model_json_layout_is_stable(tmp_path):
-    """Files written before the hub (FinetunedModel.save's own writer) still load."""
+def test_finetuned_model_json_layout(tmp_path):
+    """What FinetunedModel.save writes into model.json, and that the file loads back."""
     ft = FinetunedModel(
         ResNet1DEncoder(TINY_ENCODER), task_type="regression", target_mean=2.0, target_std=3.0,
         head_hidden=4, info={"config": {"epochs": 1}, "label_names": None},
     )  # fmt: skip
-    folder = ft.save(tmp_path / "r")
+    folder = hub.save_model(tmp_path / "r", ft)
     meta = json.loads((folder / "model.json").read_text())
     assert meta["kind"] == "finetuned" and meta["architecture"]["head_hidden"] == 4
     assert meta["target_mean"] == 2.0 and meta["config"] == {"epochs": 1}
     assert "step" not in meta and "environment" in meta
-    old = tmp_path / "old"
-    shutil.copytree(folder, old)
-    meta.pop("environment")
-    (old / "model.json").write_text(json.dumps(meta))
-    np.testing.assert_allclose(relcon.load(old).predict(X), ft.predict(X))
+    np.testing.assert_allclose(relcon.load(folder).predict(X), ft.predict(X))
 
 
 @pytest.mark.parametrize("text", ["{not json", "[1, 2]", "\xff\xfe"])

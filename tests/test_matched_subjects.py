@@ -14,9 +14,10 @@ from relcon.data.tasks import load_task
 from relcon.eval.harness import evaluate, plan_splits, pretrained_users, read_subjects_file
 from relcon.eval.paired import SubjectMismatchError, bootstrap_ci, paired_mark
 from relcon.eval.report import load_results, write_report
+from relcon.eval.results import write_results
 from relcon.eval.suite import BenchmarkConfig, evaluate_tasks
-from relcon.models.checkpoint import save_model
 from relcon.models.encoder import ResNet1DEncoder
+from relcon.models.hub import save_model
 from task_fixtures import sine_task
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -57,11 +58,11 @@ def test_benchmark_evaluates_every_method_on_identical_subjects_and_folds(tmp_pa
         "simclr": _encoder_run(tmp_path / "pre/simclr", ["s2"], method="simclr"),
     }
     evals = [
-        ("relcon-linear", {"method": "encoder", "checkpoint": str(runs["relcon"]), "protocol": "linear"}),
-        ("simclr-linear", {"method": "encoder", "checkpoint": str(runs["simclr"]), "protocol": "linear"}),
-        ("random-linear", {"method": "random", "protocol": "linear"}),
-        ("handcrafted-linear", {"method": "handcrafted", "protocol": "linear"}),
-        ("handcrafted-rf", {"method": "handcrafted", "protocol": "rf"}),
+        ("relcon-linear", {"features": "model", "model": str(runs["relcon"]), "protocol": "linear"}),
+        ("simclr-linear", {"features": "model", "model": str(runs["simclr"]), "protocol": "linear"}),
+        ("random-linear", {"features": "random", "protocol": "linear"}),
+        ("handcrafted-linear", {"features": "handcrafted", "protocol": "linear"}),
+        ("handcrafted-rf", {"features": "handcrafted", "protocol": "rf"}),
     ]  # fmt: skip
     cfg = BenchmarkConfig(folds=3, few_shot=[], pretrain=PretrainConfig(encoder=TINY_ENCODER))
     files = evaluate_tasks(cfg, tasks, runs, tmp_path / "eval", evaluations=evals)
@@ -98,32 +99,31 @@ def test_benchmark_evaluates_every_method_on_identical_subjects_and_folds(tmp_pa
     assert "== " not in capsys.readouterr().out
 
 
-def test_benchmark_reruns_results_scored_on_other_subjects_and_upgrades_matching_old_ones(
-    tmp_path, capsys
-):
+def test_benchmark_reruns_results_scored_on_other_subjects_or_of_another_format(tmp_path, capsys):
     tasks = {"clf": _task(tmp_path, "clf")}
     runs = {"relcon": _encoder_run(tmp_path / "pre/relcon", ["s5"])}
-    evals = [("handcrafted-linear", {"method": "handcrafted", "protocol": "linear"})]
+    evals = [("handcrafted-linear", {"features": "handcrafted", "protocol": "linear"})]
     cfg = BenchmarkConfig(folds=3, few_shot=[])
     path = tmp_path / "eval/clf/handcrafted-linear"
-    # an old-style result, scored on every subject (as before matched subjects): rerun
+    # a result scored on every subject (not the matched ones): rerun
     evaluate(
-        EvalConfig(task=str(tasks["clf"]), method="handcrafted", folds=3), path, progress=False
+        EvalConfig(task=str(tasks["clf"]), features="handcrafted", folds=3), path, progress=False
     )
     (f,) = evaluate_tasks(cfg, tasks, runs, tmp_path / "eval", evaluations=evals)
     assert "was not scored on the matched subjects; rerun" in capsys.readouterr().out
     assert "s5" not in {s for _, subjects, _ in _splits(f) for s in subjects}
-    # an old-style result on the right subjects (no subject list recorded yet): kept, upgraded
-    res = json.loads(f.read_text())
-    expected = res["task"]["splits"]
-    del res["config"]["subjects"]
-    res["task"]["splits"] = [{k: s[k] for k in ("name", "n_train", "n_test")} for s in expected]
+    # a result on the matched subjects: kept as it is
+    before = f.read_text()
+    evaluate_tasks(cfg, tasks, runs, tmp_path / "eval", evaluations=evals)
+    assert "== " not in capsys.readouterr().out and f.read_text() == before
+    # the same result in a format this relcon does not read (no schema_version): rerun, never
+    # upgraded
+    res = json.loads(before)
+    del res["schema_version"]
     f.write_text(json.dumps(res))
     evaluate_tasks(cfg, tasks, runs, tmp_path / "eval", evaluations=evals)
-    assert "== " not in capsys.readouterr().out
-    upgraded = json.loads(f.read_text())
-    assert upgraded["task"]["splits"] == expected
-    assert upgraded["config"]["subjects"] == res["task"]["subjects"]
+    assert "was not scored on the matched subjects; rerun" in capsys.readouterr().out
+    assert json.loads(f.read_text())["schema_version"] == 1
 
 
 # ---- relcon evaluate: explicit subject options, fold seeds, predefined folds ----------------------
@@ -138,7 +138,7 @@ def test_evaluate_options_match_two_methods_by_hand(tmp_path, capsys):
               "--exclude-users-of", str(run), "--subjects", str(keep)]  # fmt: skip
     for method, protocol in (("handcrafted", "linear"), ("random", "linear")):
         out = tmp_path / method
-        assert main(["evaluate", "--method", method, "--protocol", protocol,
+        assert main(["evaluate", "--features", method, "--protocol", protocol,
                      "--set", "encoder.stem_filters=8", "--set", "encoder.stage_blocks=[1, 1]",
                      "--set", "encoder.stage_filters=[8, 16]", "--set", "encoder.stage_kernels=[3, 3]",
                      "--out", str(out), *common]) == 0  # fmt: skip
@@ -174,7 +174,7 @@ def test_predefined_folds_are_used_and_emptied_ones_dropped(tmp_path):
     assert [s.name for s in splits] == ["fold0", "fold1", "fold2", "fold3"]
     assert all(set(task.groups[s.test]) == {f"s{i}"} for i, s in enumerate(splits))
     res = evaluate(
-        EvalConfig(task=str(path), method="handcrafted", subjects=["s0", "s2", "s3"]),
+        EvalConfig(task=str(path), features="handcrafted", subjects=["s0", "s2", "s3"]),
         tmp_path / "out",
         progress=False,
     )
@@ -188,9 +188,9 @@ def test_report_refuses_mismatched_subjects_unless_allowed(tmp_path, capsys):
     task = _task(tmp_path, "clf")
     run = _encoder_run(tmp_path / "enc", ["s3"])
     a, b = tmp_path / "all", tmp_path / "matched"
-    evaluate(EvalConfig(task=str(task), method="handcrafted", folds=2), a, progress=False)
+    evaluate(EvalConfig(task=str(task), features="handcrafted", folds=2), a, progress=False)
     evaluate(
-        EvalConfig(task=str(task), method="handcrafted", protocol="rf", folds=2,
+        EvalConfig(task=str(task), features="handcrafted", protocol="rf", folds=2,
                    exclude_users_of=[str(run)]),
         b, progress=False,
     )  # fmt: skip
@@ -250,21 +250,24 @@ def test_report_pairs_per_subject_and_reads_lower_is_better(tmp_path):
             groups = np.repeat(fold, 20)
             (d / f"fold{k}").mkdir(parents=True)
             np.savez(d / f"fold{k}/predictions.npz", y_true=y, y_pred=y + err, groups=groups)
-            splits.append({"name": f"fold{k}", "n_test": len(y), "test_subjects": sorted(fold),
+            splits.append({"name": f"fold{k}", "n_train": 0, "n_test": len(y), "fold_seed": 0,
+                           "test_subjects": sorted(fold),
                            "predictions": f"fold{k}/predictions.npz"})  # fmt: skip
-            fold_rows.append({"split": f"fold{k}", "metric": "mae", "value": float(err.mean())})
+            fold_rows.append({"name": name, "task": "gait", "protocol": "linear",
+                              "split": f"fold{k}", "fold_seed": 0, "metric": "mae",
+                              "value": float(err.mean())})  # fmt: skip
         values = [r["value"] for r in fold_rows]
         res = {
-            "method": name, "protocol": "linear", "folds": fold_rows,
+            "name": name, "features": "handcrafted", "protocol": "linear", "folds": fold_rows,
             "task": {"name": "gait", "type": "regression", "splits": splits},
-            "rows": [{"method": name, "task": "gait", "protocol": "linear", "metric": "mae",
+            "rows": [{"name": name, "task": "gait", "protocol": "linear", "metric": "mae",
                       "mean": float(np.mean(values)), "std": float(np.std(values, ddof=1)),
                       "n": 3, "values": values}],
         }  # fmt: skip
-        (d / "results.json").write_text(json.dumps(res))
+        write_results(d / "results.json", res)
     files = write_report(load_results([tmp_path / "A", tmp_path / "B"]), tmp_path / "rep")
     with files["paired.csv"].open(newline="") as f:
-        (b,) = [r for r in csv.DictReader(f) if r["method"] == "B"]
+        (b,) = [r for r in csv.DictReader(f) if r["name"] == "B"]
     assert b["reference"] == "A (linear)" and b["unit"] == "subject" and b["n_units"] == "30"
     assert float(b["ci_low"]) < float(np.mean(list(extra.values()))) < float(b["ci_high"])
     assert float(b["ci_low"]) > 0 and b["mark"] == "loss"  # a higher MAE loses
@@ -274,5 +277,5 @@ def test_report_pairs_per_subject_and_reads_lower_is_better(tmp_path):
     files = write_report(load_results([tmp_path / "A", tmp_path / "B"]), tmp_path / "rep2",
                          reference="B")  # fmt: skip
     with files["paired.csv"].open(newline="") as f:
-        (a,) = [r for r in csv.DictReader(f) if r["method"] == "A"]
+        (a,) = [r for r in csv.DictReader(f) if r["name"] == "A"]
     assert a["mark"] == "win" and float(a["diff"]) < 0

@@ -19,6 +19,7 @@ from relcon.data.recording import Recording
 from relcon.models.distance import MotifDistance
 from relcon.models.encoder import EncoderConfig, ResNet1DEncoder
 from relcon.models.finetuned import FinetunedModel
+from relcon.models.hub import save_model
 
 NAMES = ("walking", "sitting")
 
@@ -143,7 +144,7 @@ def _classifier(tmp_path: Path) -> tuple[FinetunedModel, Path]:
     )
     model = FinetunedModel(enc, task_type="classification", classes=[0, 1])
     model.info["label_names"] = list(NAMES)
-    return model, model.save(tmp_path / "ft")
+    return model, save_model(tmp_path / "ft", model)
 
 
 def _figure(monkeypatch) -> dict:

@@ -39,7 +39,9 @@ def test_readme_python_api_runs(tmp_path, monkeypatch):
 
     def fake_train_distance(cfg, out):
         seen["distance"] = cfg
-        return save_model(out, MotifDistance.from_config(cfg.model), "distance", step=cfg.steps)
+        return save_model(
+            out, MotifDistance.from_config(cfg.architecture), "distance", step=cfg.steps
+        )
 
     def fake_pretrain(cfg, out):
         seen["pretrain"] = cfg
@@ -65,7 +67,7 @@ def test_readme_python_api_runs(tmp_path, monkeypatch):
 
     # the training block: the demo's sizes, as the text says
     dist_cfg, pre_cfg = seen["distance"], seen["pretrain"]
-    assert (dist_cfg.steps, pre_cfg.steps, dist_cfg.model.channels) == (400, 600, 32)
+    assert (dist_cfg.steps, pre_cfg.steps, dist_cfg.architecture.channels) == (400, 600, 32)
     assert "400 + 600 steps" in section and "32-channel" in section
     n_params = sum(p.numel() for p in ResNet1DEncoder(pre_cfg.encoder).parameters())
     assert round(n_params / 1000) == 141 and "141k-parameter" in section

@@ -12,8 +12,8 @@ import relcon.train.distance as distance_mod
 import relcon.train.relcon as pretrain_mod
 from conftest import TINY_DISTANCE, TINY_ENCODER
 from relcon.config import DistanceTrainConfig, EncoderConfig, PretrainConfig
-from relcon.models.checkpoint import save_checkpoint
 from relcon.models.encoder import cpu_has_bf16
+from relcon.train.checkpoint import save_checkpoint
 from relcon.train.common import scoring_dtype
 
 
@@ -27,7 +27,12 @@ def segs(demo_segments):
 
 def _dist_cfg(steps=6):
     return DistanceTrainConfig(
-        model=TINY_DISTANCE, steps=steps, batch_size=8, log_every=1, ckpt_every=3, warmup_steps=2
+        architecture=TINY_DISTANCE,
+        steps=steps,
+        batch_size=8,
+        log_every=1,
+        ckpt_every=3,
+        warmup_steps=2,
     )
 
 
@@ -111,7 +116,7 @@ def test_pretraining_loss_goes_down(tmp_path, segs):
 
 
 def test_bf16_scoring_keeps_the_ranking_and_the_loss():
-    """On a CPU with native bf16, ``amp`` scores candidates in bf16: the distances move by well
+    """On a CPU with native bf16, ``precision="auto"`` scores candidates in bf16: the distances move by well
     under 1 %, so the loss (which only uses their order) barely changes."""
     from relcon.models.distance import MotifDistance
     from relcon.models.encoder import ResNet1DEncoder
@@ -133,6 +138,9 @@ def test_bf16_scoring_keeps_the_ranking_and_the_loss():
         d32 = distance.score(pool[:b], pool, cand)
         with torch.autocast("cpu", dtype=torch.bfloat16):
             d16 = distance.score(pool[:b], pool, cand).float()
+    # the ranking itself: every anchor orders its candidates as the fp32 eager path does
+    assert torch.equal(d16.argsort(dim=1), d32.argsort(dim=1))
+    assert not torch.equal(d16, d32)  # bf16 did run: the distances themselves moved
     assert ((d16 - d32).abs() / d32).max() < 0.02
     loss32 = pretrain_mod.relcon_batch_loss(encoder, distance, pool, cand, 0.1)
     loss16 = pretrain_mod.relcon_batch_loss(
@@ -141,9 +149,10 @@ def test_bf16_scoring_keeps_the_ranking_and_the_loss():
     assert loss16.dtype == torch.float32 and torch.isfinite(loss16)
     assert abs(loss16.item() - loss32.item()) < 0.02 * abs(loss32.item())
     dev = torch.device("cpu")
-    assert scoring_dtype(dev, amp=False) is None
+    assert scoring_dtype(dev, "fp32") is None
+    assert scoring_dtype(dev, "bf16") is torch.bfloat16
     expect = torch.bfloat16 if cpu_has_bf16() else None
-    assert scoring_dtype(dev, amp=True) is expect
+    assert scoring_dtype(dev, "auto") is expect
 
 
 def test_time_limit_stops_and_saves_and_oracle_teacher_trains(tmp_path, segs):

@@ -23,8 +23,7 @@ way of loading a model goes through :mod:`relcon.models.hub`.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+from relcon._version import __version__
 from relcon.losses import relative_contrastive_loss
 from relcon.models.distance import MotifDistance
 from relcon.models.encoder import ResNet1DEncoder

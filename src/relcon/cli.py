@@ -41,9 +41,9 @@ from relcon.config import (
 
 __all__ = ["RunOptions", "build_parser", "main", "resolve"]
 
-#: extra option strings kept from earlier releases and the README (``--data`` for
-#: ``--data-source``, ...), shared by every command with a ``data`` section
-DATA_ALIASES = {
+#: the flags of the ``data`` section that are spelled shorter than the generated name
+#: (``--data``, not ``--data-source``): the only spelling of each, shared by every command
+DATA_FLAGS = {
     "data.source": ["--data"],
     "data.users": ["--users"],
     "data.exclude_users": ["--exclude-users"],
@@ -58,7 +58,7 @@ class FinetuneTaskConfig:
     """``relcon finetune``: an encoder + head trained on every window of a task, saved."""
 
     task: str = ""  # task .npz file
-    checkpoint: str = "default"  # encoder run, 'default' (shipped model) or 'scratch'
+    model: str = "default"  # the encoder to start from: a run, a shipped name, or 'scratch'
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
 
 
@@ -235,7 +235,7 @@ def run_finetune(cfg: FinetuneTaskConfig, opts: RunOptions) -> int:
     if not cfg.task:
         raise ValueError("relcon finetune: --task is required (a task .npz file)")
     model = finetune_task(
-        cfg.task, cfg.checkpoint, cfg.finetune, out=opts.out, overwrite=opts.overwrite,
+        cfg.task, cfg.model, cfg.finetune, out=opts.out, overwrite=opts.overwrite,
         progress=opts.progress,
     )  # fmt: skip
     print(finetune_summary(model))
@@ -375,7 +375,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         help="show the full traceback of an error (also RELCON_DEBUG=1; accepted anywhere)",
     )  # fmt: skip
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    data = {"aliases": DATA_ALIASES}
+    data = {"names": DATA_FLAGS}
 
     p = command(
         sub, "demo", Command(DemoConfig, run_demo, _demo_base),
@@ -403,7 +403,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
     p = command(
         sub, "pretrain", Command(PretrainConfig, run_pretrain),
-        "pretrain the encoder: RelCon, or a baseline (--method simclr|augpred|rebar)",
+        "pretrain the encoder: RelCon, or a self-supervised baseline (--method)",
         "Pretrain relcon.models.ResNet1DEncoder with the relative contrastive loss, ranking "
         "candidates with a frozen motif distance (--distance), or with a self-supervised "
         "baseline on the same data, encoder and budget (--method). Writes checkpoints, "
@@ -431,15 +431,17 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
     p = command(
         sub, "evaluate", Command(EvalConfig, run_evaluate),
-        "evaluate a method with a protocol on a task, split by subject",
-        "Evaluate features (an encoder run, a random encoder, hand-crafted features, "
-        "MiniRocket) or a supervised encoder on a task file (--task) or on the labelled windows of "
+        "evaluate features with a protocol on a task, split by subject",
+        "Evaluate --features (model: the embeddings of --model, a shipped name or a run; random: "
+        "the encoder with random weights; handcrafted; minirocket; supervised: an encoder trained "
+        "on the labels) on a task file (--task) or on the labelled windows of "
         "--data, with subject-wise k-fold cross-validation or the task's fixed split, optionally "
         "few-shot. Hyperparameters are chosen on validation subjects inside each fold; users the "
-        "encoder was pretrained on are left out. To compare methods like for like, give each the "
+        "model was pretrained on are left out. To compare runs like for like, give each the "
         "same --exclude-users-of (or --subjects FILE): the folds depend only on the kept "
-        "subjects and the seed. Writes results.json (rows: method, task, protocol, metric, mean, "
-        "std, n; per split its test subjects) and one folder per fold to --out.",
+        "subjects and the seed. Writes results.json (relcon.eval.results: schema_version, name, "
+        "features, protocol, task with its splits and their test subjects, rows of name, task, "
+        "protocol, metric, mean, std, n) and one folder per fold to --out.",
         {**data, "types_": {"subjects": _subjects_file}},
     )  # fmt: skip
     _run_flags(p)
@@ -475,7 +477,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         q = command(
             tsub, name, Command(TasksConfig, run), f"task files {text}",
             f"Write one task file (.npz) per task {text} into --out (see --list).",
-            {"aliases": {"root": ["--data-root" if name == "build" else "--raw-root"]}},
+            {"names": {"root": ["--data-root" if name == "build" else "--raw-root"]}},
             top="tasks",
         )  # fmt: skip
         q.add_argument("--list", action="store_true", help="list the tasks and exit")

@@ -37,9 +37,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from relcon.models.distance import MotifDistanceConfig
-from relcon.models.encoder import EncoderConfig
+from relcon.models.encoder import PRECISIONS, EncoderConfig
 
 __all__ = [
+    "RENAMED",
     "RESUME_MAY_CHANGE",
     "SETTING_RULES",
     "Bound",
@@ -68,6 +69,23 @@ __all__ = [
 
 T = TypeVar("T")
 
+#: Old spellings of settings, per configuration class (old name -> the name that replaced it).
+#: A config file, ``--set`` or a command-line flag that uses one is refused with an error naming
+#: the new one: one name per idea (docs/architecture.md, "One name per idea"), no silent alias.
+RENAMED: dict[str, dict[str, str]] = {
+    "DistanceTrainConfig": {"model": "architecture", "amp": "precision"},
+    "PretrainConfig": {"amp": "precision", "cpu_bf16": "precision"},
+    "BenchConfig": {"amp": "precision", "cpu_bf16": "precision", "embed_precision": "precision"},
+    "EvalConfig": {"checkpoint": "model", "method": "features"},
+    "FinetuneTaskConfig": {"checkpoint": "model"},
+}
+
+#: The ``precision`` setting of training (as of inference, :data:`PRECISIONS`): "auto" is bf16
+#: autocast where the device computes bf16 natively (CUDA; CPUs with AVX512-BF16 or AMX) and
+#: float32 elsewhere; "bf16" autocast everywhere; "fp32" none. Weights, optimizer state and
+#: losses stay float32.
+PRECISION_HELP = "fp32 | bf16 | auto (bf16 autocast where the device runs bf16 natively)"
+
 
 @dataclass
 class DataConfig:
@@ -93,7 +111,7 @@ class DistanceTrainConfig:
     """``relcon train-distance``: fit the motif distance by rebuilding windows from augmented copies."""
 
     data: DataConfig = field(default_factory=DataConfig)
-    model: MotifDistanceConfig = field(default_factory=MotifDistanceConfig)
+    architecture: MotifDistanceConfig = field(default_factory=MotifDistanceConfig)
     steps: int = 1000
     batch_size: int = 64
     lr: float = 1e-3
@@ -104,7 +122,9 @@ class DistanceTrainConfig:
     #: fuse sparsemax with torch.compile (about 15x faster on a CPU; compiled on first use, exact
     #: either way; falls back to the eager path where no compiler exists)
     compile: bool = True
-    amp: bool = True  # bf16 autocast on CUDA (fp32 master weights); no effect on the CPU
+    #: fp32 | bf16 | auto: bf16 autocast where the device runs bf16 natively (CUDA; CPUs with
+    #: AVX512-BF16/AMX), else fp32; weights, optimizer and loss stay fp32
+    precision: str = field(default="auto", metadata={"choices": PRECISIONS})
     accumulate: int = 1  # batches whose gradients are summed per optimizer step
     num_workers: int = 0  # background processes gathering batches (use 4-8 with a GPU)
     seed: int = 0
@@ -122,8 +142,10 @@ class PretrainConfig:
 
     data: DataConfig = field(default_factory=DataConfig)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    # the choices are the names of relcon.train.methods.METHODS, in its order (tests/test_methods.py
+    # keeps them so: the core layer imports nothing from train/)
     #: "relcon", or a self-supervised baseline trained on the same data with the same encoder,
-    #: budget and loop: "simclr", "augpred" or "rebar" (see relcon.train.baselines)
+    #: budget and loop (relcon.train.methods)
     method: str = field(
         default="relcon", metadata={"choices": ("relcon", "simclr", "augpred", "rebar")}
     )
@@ -149,7 +171,10 @@ class PretrainConfig:
     #: exists)
     compile: bool = True
     compile_encoder: bool = False  # torch.compile the encoder too (GPUs; slow to compile on CPUs)
-    amp: bool = True  # bf16 autocast on CUDA (fp32 master weights); CPU: bf16 scoring if native
+    #: fp32 | bf16 | auto: bf16 autocast (the encoder's forward and backward, and candidate
+    #: scoring) where the device runs bf16 natively (CUDA; CPUs with AVX512-BF16/AMX), else fp32;
+    #: weights, optimizer and loss stay fp32
+    precision: str = field(default="auto", metadata={"choices": PRECISIONS})
     accumulate: int = 1  # batches whose gradients are summed per optimizer step
     num_workers: int = 0  # background processes gathering batches (use 4-8 with a GPU)
     seed: int = 0
@@ -158,9 +183,6 @@ class PretrainConfig:
     ckpt_every: int = 200
     keep_checkpoints: int = 2
     max_seconds: float | None = None  # stop (and save) once training has run this long
-    #: with ``amp`` on a CPU with native bf16 (AVX512-BF16/AMX): the encoder's forward and
-    #: backward under bf16 autocast too, not only the candidate scoring (false: fp32 encoder)
-    cpu_bf16: bool = True
 
 
 @dataclass
@@ -185,18 +207,26 @@ class FinetuneConfig:
 
 @dataclass
 class EvalConfig:
-    """``relcon evaluate``: one method and protocol on one task, split by subject."""
+    """``relcon evaluate``: one kind of features and one protocol on one task, split by subject."""
 
     task: str = ""  # task .npz file; if empty, the labelled windows of `data` are the task
     data: DataConfig = field(default_factory=DataConfig)
     labels: list[str] | None = None  # with `data`: keep only windows of these classes
-    checkpoint: str = ""  # encoder run (RelCon or a baseline) for method "encoder"
-    method: str = "auto"  # encoder | random | handcrafted | minirocket | supervised
+    #: the model whose embeddings are measured (features 'model'): a shipped name ('default',
+    #: 'relcon-wrist-full'), a run folder, or a model.json / weights path
+    model: str = ""
+    #: model | random | handcrafted | minirocket | supervised (auto: 'model' when a model is given)
+    features: str = field(
+        default="auto",
+        metadata={
+            "choices": ("auto", "model", "random", "handcrafted", "minirocket", "supervised")
+        },
+    )
     protocol: str = "auto"  # linear | mlp | rf | ridge_classifier | finetune
     encoder: EncoderConfig = field(default_factory=EncoderConfig)  # for random / supervised
     folds: int = 5  # subject-wise folds (when the task has no fixed split)
     fold_seeds: int = 1  # repeat subject-wise k-fold with fold seeds seed, seed + 1, ...
-    # which subjects are evaluated (saved with the results, so two methods can be matched):
+    # which subjects are evaluated (saved with the results, so two runs can be matched):
     subjects: list[str] | None = None  # keep only these subjects (None: all of the task's)
     exclude_users_of: list[str] = field(default_factory=list)  # leave out these encoder runs'
     #   pretraining users (their model.json train_users; "default" = the shipped model)
@@ -285,6 +315,10 @@ def from_dict(cls: type[T], data: dict, where: str = "config", base: T | None = 
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(data) - names)
+    renamed = RENAMED.get(cls.__name__, {})
+    for old in unknown:
+        if old in renamed:
+            raise ValueError(f"{where}: {renamed_text(old, renamed[old])}")
     if unknown:
         raise ValueError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(names)}")
     kwargs = {}
@@ -295,6 +329,12 @@ def from_dict(cls: type[T], data: dict, where: str = "config", base: T | None = 
         else:
             kwargs[k] = _convert(hints[k], v, f"{where}.{k}")
     return dataclasses.replace(base, **kwargs) if base is not None else cls(**kwargs)
+
+
+def renamed_text(old: str, new: str) -> str:
+    """The error for a key of a config file or ``--set`` spelled with its old name
+    (:data:`RENAMED`); flags with old names are refused by the parser (:func:`add_flags`)."""
+    return f"key {old!r} was renamed {new!r} (one name per idea, no aliases)"
 
 
 def _read_mapping(path: Path) -> dict:
@@ -615,7 +655,7 @@ def add_flags(
     *,
     skip: Iterable[str] = (),
     flatten: Iterable[str] = (),
-    aliases: dict[str, list[str]] | None = None,
+    names: dict[str, list[str]] | None = None,
     positional: dict[str, dict[str, Any]] | None = None,
     types_: dict[str, Callable[[str], Any]] | None = None,
     _prefix: str = "",
@@ -628,14 +668,17 @@ def add_flags(
     default is "absent", so :func:`flag_overrides` turns exactly the flags given into overrides:
     a flag cannot exist without reaching the configuration. Help comes from the comment beside
     each field. ``skip``: dotted fields without a flag (still settable with ``--set``);
-    ``flatten``: nested sections whose fields get no prefix; ``aliases``: extra option strings
+    ``flatten``: nested sections whose fields get no prefix; ``names``: option strings used
+    instead of the generated one (one spelling per setting, no alias)
     (``{"data.source": ["--data"]}``); ``positional``: fields taken as positional arguments
     (``{"recordings": {"nargs": "+"}}``); ``types_``: a converter from the text (e.g. a file of
     names into a list). Fields of other types (dicts, optional sections) only take ``--set``.
     """
     skip, flatten = set(skip), set(flatten)
-    aliases, positional, types_ = aliases or {}, positional or {}, types_ or {}
+    names, positional, types_ = names or {}, positional or {}, types_ or {}
     base = base if base is not None else cls()
+    for old, new in RENAMED.get(cls.__name__, {}).items():  # old spellings: errors naming the new
+        _add_renamed_flag(parser, _name_prefix + old, _name_prefix + new)
     hints, helps = typing.get_type_hints(cls), _field_help(cls)
     later: list[tuple[str, dict[str, Any]]] = []  # positional arguments, in `positional`'s order
     for f in dataclasses.fields(cls):
@@ -648,7 +691,7 @@ def add_flags(
             group = parser if dotted in flatten else root.add_argument_group(f"[{dotted}]")
             group._root = root  # type: ignore[union-attr]
             add_flags(
-                group, tp, value, skip=skip, flatten=flatten, aliases=aliases,  # type: ignore[arg-type]
+                group, tp, value, skip=skip, flatten=flatten, names=names,  # type: ignore[arg-type]
                 positional=positional, types_=types_, _prefix=dotted + ".",
                 _name_prefix=_name_prefix if dotted in flatten else _name_prefix + f.name + ".",
             )  # fmt: skip
@@ -679,10 +722,31 @@ def add_flags(
             later.append((dotted, {**kwargs, **positional[dotted]}))
             continue
         name = "--" + (_name_prefix + f.name).replace(".", "-").replace("_", "-")
-        names = [*aliases.get(dotted, []), name]
-        parser.add_argument(*names, dest=dest, default=argparse.SUPPRESS, **kwargs)
+        parser.add_argument(
+            *(names.get(dotted) or [name]), dest=dest, default=argparse.SUPPRESS, **kwargs
+        )
     for dotted, kwargs in sorted(later, key=lambda item: list(positional).index(item[0])):
         parser.add_argument(FLAG_DEST + dotted, default=argparse.SUPPRESS, **kwargs)
+
+
+class _Renamed(argparse.Action):
+    """A hidden option with an old spelling (:data:`RENAMED`): using it is an error naming the
+    new one."""
+
+    def __call__(self, parser, namespace, values, option_string=None):  # type: ignore[override]
+        parser.error(f"{option_string} was renamed: use {self.metavar} (one name per idea)")
+
+
+def _add_renamed_flag(parser: Any, old: str, new: str) -> None:
+    """``--OLD`` and ``--no-OLD`` (any value or none) refused with ``--NEW`` named."""
+    flag = "--" + old.replace(".", "-").replace("_", "-")
+    shown = "--" + new.replace(".", "-").replace("_", "-")
+    for name in (flag, "--no-" + flag[2:]):
+        with contextlib.suppress(argparse.ArgumentError):  # a real option of that name wins
+            parser.add_argument(
+                name, action=_Renamed, nargs="?", metavar=shown, help=argparse.SUPPRESS,
+                dest="renamed:" + old,
+            )  # fmt: skip
 
 
 def flag_overrides(args: argparse.Namespace) -> dict:

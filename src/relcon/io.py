@@ -131,10 +131,10 @@ def environment_info() -> dict[str, str]:
     import sklearn
     import torch
 
-    import relcon
+    from relcon._version import __version__
 
     return {
-        "relcon": relcon.__version__,
+        "relcon": __version__,
         "python": platform.python_version(),
         "torch": torch.__version__,
         "numpy": np.__version__,

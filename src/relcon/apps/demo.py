@@ -59,7 +59,10 @@ def demo_config(quick: bool = False) -> DemoConfig:
         "log_every": 10, "ckpt_every": 100, "compile": True,
     }  # fmt: skip
     distance = DistanceTrainConfig(
-        model=MotifDistanceConfig(channels=32, bottleneck=4), steps=400, batch_size=64, **stage
+        architecture=MotifDistanceConfig(channels=32, bottleneck=4),
+        steps=400,
+        batch_size=64,
+        **stage,
     )
     pre = PretrainConfig(encoder=encoder, steps=600, batch_size=16, within_user=10, **stage)
     cfg = DemoConfig(distance=distance, pretrain=pre, pretrain_users=26, folds=5, seed=0)
@@ -153,7 +156,7 @@ def run_demo(
 
     # ---- 4. linear probes on held-out users -----------------------------------------------
     t = time.perf_counter()
-    from relcon.models.checkpoint import load_model
+    from relcon.models.hub import load_model
 
     encoder, _ = load_model(relcon_dir, kind="encoder")
     torch.manual_seed(cfg.seed)

@@ -268,7 +268,7 @@ def embed_array(
     x: np.ndarray,
     fs: float,
     *,
-    units: str | None = "g",
+    units: str | None = None,
     start_s: float = 0.0,
     model: ResNet1DEncoder | str | os.PathLike[str] | WindowFunction | None = None,
     stride_s: float = 2.56,
@@ -290,7 +290,8 @@ def embed_array(
     fs : float
         Sampling rate in Hz (resampled to 100 Hz when different).
     units : str or None
-        ``"g"`` (default), ``"m/s^2"``, ``"mg"``, or None to detect them.
+        ``"g"``, ``"m/s^2"``, ``"mg"``, or None (default) to detect them, as every other embed
+        function does (:func:`relcon.data.formats.detect_units`).
     start_s : float
         Time of the first sample, seconds (Unix time gives a ``start_time`` column).
     model : ResNet1DEncoder, path-like, WindowFunction or None

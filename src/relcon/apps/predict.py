@@ -87,14 +87,14 @@ def load_finetuned(model: ModelLike, device: str = "auto") -> FinetunedModel:
 
 
 def class_names(model: FinetunedModel, names: NamesLike = None) -> list[str]:
-    """Names of the model's outputs, in the order of ``model.classes``.
+    """Names of the model's outputs, in the order of ``model.classes_``.
 
     Parameters
     ----------
     model : FinetunedModel
         A classification model.
     names : sequence or mapping, optional
-        Names in the order of ``model.classes`` (a sequence of the same length), or a mapping
+        Names in the order of ``model.classes_`` (a sequence of the same length), or a mapping
         from class code to name. When None: ``model.info["label_names"]`` indexed by the
         (integer) class code, else the codes as text.
 
@@ -104,9 +104,9 @@ def class_names(model: FinetunedModel, names: NamesLike = None) -> list[str]:
         For a regression model, names of the wrong length, a code without a name, or duplicate
         names.
     """
-    if model.classes is None:
+    if model.classes_ is None:
         raise ValueError("class names only apply to a classification model")
-    codes = model.classes.tolist()
+    codes = model.classes_.tolist()
     if names is None:
         label_names = model.info.get("label_names")
         if label_names and all(isinstance(c, int) and 0 <= c < len(label_names) for c in codes):
@@ -132,7 +132,7 @@ def class_names(model: FinetunedModel, names: NamesLike = None) -> list[str]:
 def _predict_fn(
     model: FinetunedModel, batch_size: int, names: NamesLike, precision: str = "fp32"
 ) -> Callable[[np.ndarray], dict[str, Any]]:
-    if model.classes is None:
+    if model.classes_ is None:
 
         def regress(x: np.ndarray) -> dict[str, Any]:
             out = model.outputs(x, batch_size, precision)
@@ -142,7 +142,7 @@ def _predict_fn(
 
         return regress
     labels = np.asarray(class_names(model, names), dtype=object)
-    codes = model.classes
+    codes = model.classes_
     prob_cols = [f"prob_{n}" for n in labels]
 
     def classify(x: np.ndarray) -> dict[str, Any]:
@@ -170,14 +170,14 @@ def predictor(
     record = model_record(model, m)
     record["task_type"] = m.task_type
     record["precision"] = resolve_precision(precision, next(m.parameters()).device)
-    if m.classes is not None:
-        record["classes"] = m.classes.tolist()
+    if m.classes_ is not None:
+        record["classes"] = m.classes_.tolist()
     return WindowFunction(_predict_fn(m, batch_size, class_names, precision), "predict", record)
 
 
 def predict_recordings(
-    model_dir: ModelLike,
     paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    model: ModelLike,
     out: str | os.PathLike[str] = "predictions.parquet",
     *,
     class_names: NamesLike = None,
@@ -190,10 +190,11 @@ def predict_recordings(
 
     Parameters
     ----------
-    model_dir : FinetunedModel or path-like
-        The model, or the folder written by :meth:`FinetunedModel.save`.
     paths, out
         As in :func:`relcon.apps.embed.embed_recordings` (``*.parquet``, ``*.csv[.gz]``).
+    model : FinetunedModel or path-like
+        The model, or the folder written by :meth:`FinetunedModel.save` (the argument order of
+        :func:`relcon.apps.embed.embed_recordings`: the data, the model, the output).
     class_names : sequence or mapping, optional
         See :func:`class_names`.
     precision : str
@@ -215,7 +216,7 @@ def predict_recordings(
         paths, out, options.get("overwrite", False), options.get("skip_bad", False)
     )
     with claim:  # before the model is loaded
-        fn = predictor(model_dir, device, batch_size, class_names, precision)
+        fn = predictor(model, device, batch_size, class_names, precision)
         return embed_recordings(paths, fn, out, batch_size=batch_size, device=device, **options)
 
 
@@ -227,14 +228,14 @@ def predict_command(cfg: PredictConfig) -> int:
         raise ValueError("relcon predict: give the model folder written by relcon finetune")
     return run_command(
         cfg, "predict", "predictions",
-        lambda **kw: predict_recordings(cfg.model, cfg.recordings, cfg.out, **kw),
+        lambda **kw: predict_recordings(cfg.recordings, cfg.model, cfg.out, **kw),
     )  # fmt: skip
 
 
 def predict_array(
-    model: ModelLike,
     x: np.ndarray,
     fs: float,
+    model: ModelLike,
     *,
     class_names: NamesLike = None,
     batch_size: int = 256,
@@ -255,8 +256,8 @@ def predict_array(
 
 
 def predict_dataframe(
-    model: ModelLike,
     df: pd.DataFrame,
+    model: ModelLike,
     *,
     class_names: NamesLike = None,
     batch_size: int = 256,

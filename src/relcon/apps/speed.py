@@ -22,8 +22,8 @@ iterations; the median is reported (CUDA is synchronised around every timed iter
     windows, interleaved with (d) in the same run (so both see the same machine load);
     ``step_over_encoder`` is the ratio of their median times.
 (e) ``embedding``: :meth:`ResNet1DEncoder.embed` (eval mode, no grad) over batches of
-    ``embed_batch_size`` windows, host memory in and out, in ``embed_precision`` (default: bf16
-    autocast on CUDA with ``amp``, else embed's default fp32); segments/s.
+    ``embed_batch_size`` windows, host memory in and out, in ``precision`` (resolved on the
+    device: bf16 autocast with "auto" where native); segments/s.
 
 Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats``; on
 the CPU the resident-set high-water mark of this process (``VmHWM``, reset through
@@ -254,7 +254,7 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] | None = None) -> dic
         log: called with a line of progress per measurement (e.g. ``print``); silent if None.
     """
     from relcon.io import environment_info
-    from relcon.models.encoder import cpu_has_bf16
+    from relcon.models.encoder import resolve_precision
     from relcon.train.common import pick_device, scoring_dtype
 
     say = log or (lambda _line: None)
@@ -264,7 +264,7 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] | None = None) -> dic
         name = torch.cuda.get_device_name(device)
         model = gpu_model(name)
         peaks = GPU_PEAK_TFLOPS.get(model or "")
-        precision = "bf16" if rcfg.amp else "tf32"
+        precision = "bf16" if resolve_precision(rcfg.precision, device) == "bf16" else "tf32"
         dev_info = {
             "type": "cuda",
             "name": name,
@@ -274,12 +274,10 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] | None = None) -> dic
             "peak_tflops_table": peaks or "unknown",
         }
     else:
-        if scoring_dtype(device, rcfg.amp) is None:
+        if scoring_dtype(device, rcfg.precision) is None:
             cpu_precision = "fp32"
-        elif rcfg.cpu_bf16 and cpu_has_bf16():
-            cpu_precision = "bf16 autocast (encoder and scoring)"
         else:
-            cpu_precision = "fp32 (scoring bf16)"
+            cpu_precision = "bf16 autocast (encoder and scoring)"
         dev_info = {
             "type": device.type,
             "name": _cpu_name() if device.type == "cpu" else str(device),

@@ -20,6 +20,7 @@ from relcon.config import EncoderConfig, MotifDistanceConfig, PretrainConfig
 from relcon.data.sampling import CandidateSampler
 from relcon.data.windowing import SEGMENT_LENGTH, Segments
 from relcon.models.distance import MotifDistance
+from relcon.models.encoder import PRECISIONS
 
 __all__ = ["BenchConfig", "synthetic_segments"]
 
@@ -36,9 +37,10 @@ class BenchConfig:
     warmup: int | None = None  # untimed iterations first (None: 3 on CUDA, 1 on the CPU)
     compile: bool = True  # compiled sparsemax and candidate scoring, as in training (the default)
     compile_encoder: bool = False  # torch.compile the encoder too, as the training setting
-    amp: bool = True  # bf16 autocast on CUDA (TF32 is on either way); CPU: bf16 scoring if native
-    #: with amp on a CPU with native bf16: the encoder (steps (d), (f), embedding (e)) in bf16 too
-    cpu_bf16: bool = True
+    #: fp32 | bf16 | auto, of every stage, as in training: bf16 autocast where the device runs
+    #: bf16 natively (CUDA, where TF32 is on either way; CPUs with AVX512-BF16/AMX), else fp32.
+    #: The embedding stages use it too (relcon embed's own default is fp32)
+    precision: str = field(default="auto", metadata={"choices": PRECISIONS})
     num_workers: int | None = None  # loader workers (None: min(8, cores - 1) on CUDA, 0 on CPU)
     corpus: str | None = None  # prepared corpus folder for (a), (b), (d), (e); None: synthetic
     encoder: str = "full"  # "full" (paper, ~3.6M parameters) or "small"
@@ -47,9 +49,6 @@ class BenchConfig:
     distance_config: MotifDistanceConfig = field(default_factory=MotifDistanceConfig)
     distance_batch_size: int | None = None  # windows per distance step (None: 1024 CUDA, 64 CPU)
     embed_batch_size: int = 512  # windows per embedding forward pass
-    #: precision of (e) and (g), ResNet1DEncoder.embed's: None = "bf16" on CUDA with amp, else its
-    #: default "fp32"; or "fp32", "bf16", "auto" (bf16 on a CPU with native bf16)
-    embed_precision: str | None = None
     #: "embed end to end" (a recording file on disk -> Parquet, as ``relcon embed``; run it with
     #: ``only``): the encoder (a registry name, run folder or checkpoint), the recording (None:
     #: a synthetic ``embed_hours``-long 100 Hz CSV.gz, written once under ~/.cache/relcon)
@@ -238,9 +237,9 @@ class _Bench:
     """State shared by the measurements of one run."""
 
     def __init__(self, cfg: BenchConfig, device: torch.device, log: Callable[[str], None]):
-        from relcon.models.checkpoint import load_model
         from relcon.models.distance import set_sparsemax_backend
         from relcon.models.encoder import ResNet1DEncoder
+        from relcon.models.hub import load_model
         from relcon.train.common import scoring_dtype, speed_settings
         from relcon.train.steps import CandidatePool
 
@@ -251,8 +250,8 @@ class _Bench:
         self.workers = int(cfg.num_workers or 0)
         torch.manual_seed(cfg.seed)
         set_sparsemax_backend("compiled" if cfg.compile else "eager")
-        self.autocast = speed_settings(device, cfg.amp, cfg.cpu_bf16)  # as in the training loops
-        self.score_dtype = scoring_dtype(device, cfg.amp)  # CPU: bf16 scoring where native
+        self.autocast = speed_settings(device, cfg.precision)  # as in the training loops
+        self.score_dtype = scoring_dtype(device, cfg.precision)  # CPU: bf16 scoring where native
 
         # loader batches any one measurement draws from a fresh loader (all within epoch 0)
         rounds = max(1, self.workers)
@@ -359,7 +358,7 @@ class _Bench:
         )
         ctx = StepContext(  # what train_distance builds (one process, accumulate = 1)
             model, list(model.parameters()), opt, defaults.grad_clip,
-            autocast=speed_settings(self.device, self.cfg.amp), device=self.device,
+            autocast=speed_settings(self.device, self.cfg.precision), device=self.device,
         )  # fmt: skip
         batches = shuffled_batches(
             self.data.x, bd, self.cfg.seed, num_workers=self.workers, pin_memory=self.cuda
@@ -502,11 +501,10 @@ class _Bench:
 
     # ---- (e) embedding --------------------------------------------------------------------
     def _embed_precision(self) -> str:
-        """Precision of (e) and (g): ``embed_precision``, else bf16 on CUDA with amp, else fp32."""
+        """Precision of (e) and (g): ``precision`` resolved on the device ("fp32" or "bf16")."""
         from relcon.models.encoder import resolve_precision
 
-        precision = self.cfg.embed_precision or ("bf16" if self.cuda and self.cfg.amp else "fp32")
-        return resolve_precision(precision, self.device)
+        return resolve_precision(self.cfg.precision, self.device)
 
     def embedding(self) -> dict[str, Any]:
         e = self.cfg.embed_batch_size

@@ -30,7 +30,7 @@ Usage::
                      encoder=encoder, cfg=FinetuneConfig(epochs=20))
     y_hat = model.predict(x_test)          # class codes, as in y
     model.info["validation"]               # the best epoch's scores on the validation subjects
-    model.save("runs/finetuned")           # relcon.load("runs/finetuned")
+    relcon.models.hub.save_model("runs/finetuned", model)   # relcon.load("runs/finetuned")
 
 :func:`finetune_task` is ``relcon finetune``: a task file in, a saved model out.
 """
@@ -282,7 +282,7 @@ def finetune(
 
 def finetune_task(
     task: Task | str | Path,
-    encoder: str | Path | ResNet1DEncoder | None = "default",
+    model: str | Path | ResNet1DEncoder | None = "default",
     cfg: FinetuneConfig | None = None,
     *,
     out: str | Path | None = None,
@@ -294,9 +294,9 @@ def finetune_task(
     Args:
         task: a :class:`~relcon.data.tasks.Task` or its ``.npz`` file (all of its windows are
             used: the validation subjects for early stopping are drawn from them).
-        encoder: anything :func:`relcon.load` reads (``"default"``: the shipped model; a run or
-            checkpoint folder), an encoder, or ``"scratch"`` / ``None`` for a random encoder of
-            the paper's size.
+        model: the encoder to start from: anything :func:`relcon.load` reads (``"default"``:
+            the shipped model; a run or checkpoint folder), an encoder, or ``"scratch"`` /
+            ``None`` for a random encoder of the paper's size.
         cfg: hyperparameters (default :class:`FinetuneConfig`).
         out: folder to save the model in (``model.safetensors`` + ``model.json``); an existing
             model there is an error unless ``overwrite``.
@@ -309,26 +309,26 @@ def finetune_task(
         of the whole task (``n_task_windows`` / ``n_task_subjects``).
     """
     from relcon.data.tasks import load_task
-    from relcon.models.hub import load
+    from relcon.models.hub import load, save_model
 
     if out is not None and (Path(out) / "model.json").exists() and not overwrite:
         raise FileExistsError(f"{out} already holds a model; pass --overwrite to replace it")
     if not isinstance(task, Task):
         task = load_task(task)
-    scratch = encoder is None or (isinstance(encoder, str) and encoder == "scratch")
-    model = finetune(
+    scratch = model is None or (isinstance(model, str) and model == "scratch")
+    tuned = finetune(
         task.X, task.y, task.groups, task_type=task.task_type,
         n_classes=int(task.y.max()) + 1 if task.task_type == "classification" else None,
-        encoder=None if scratch else load(encoder, kind="encoder"), cfg=cfg, progress=progress,
+        encoder=None if scratch else load(model, kind="encoder"), cfg=cfg, progress=progress,
     )  # fmt: skip
-    model.info.update(
+    tuned.info.update(
         task=task.name, label_names=list(task.label_names) if task.label_names else None,
-        encoder_source="scratch" if scratch else str(getattr(encoder, "config", encoder)),
+        encoder_source="scratch" if scratch else str(getattr(model, "config", model)),
         n_task_windows=len(task), n_task_subjects=task.n_subjects,
     )  # fmt: skip
     if out is not None:
-        model.save(out)
-    return model
+        save_model(out, tuned)
+    return tuned
 
 
 def finetune_summary(model: FinetunedModel) -> str:

@@ -1,29 +1,31 @@
-"""The evaluation harness behind ``relcon evaluate``: one method, one protocol, one task.
+"""The evaluation harness behind ``relcon evaluate``: one kind of features, one protocol, one task.
 
-A run evaluates a **method** (where the features come from) with a **protocol** (what is trained
-on them) on a **task** file, honestly:
+A run evaluates **features** (where the representation comes from) with a **protocol** (what is
+trained on them) on a **task** file, honestly:
 
 * splits are by subject: the task's fixed ``split`` if it has one, else subject-wise k-fold;
   every fold is trained from scratch and writes its own folder (predictions and scores);
 * every hyperparameter (regularisation, early stopping) is chosen on validation subjects carved
   out of the fold's training subjects, never on its test subjects;
 * which subjects are evaluated is explicit and saved with the results: ``subjects`` (keep only
-  these) and ``exclude_users_of`` (leave out every user those encoder runs were pretrained on),
-  so that methods compared with each other are scored on the same subjects and, since the folds
+  these) and ``exclude_users_of`` (leave out every user those models were pretrained on),
+  so that runs compared with each other are scored on the same subjects and, since the folds
   depend only on the kept subjects and the seed, on the same folds (``relcon benchmark`` sets
-  both for every method). Users the evaluated encoder itself was pretrained on (its
+  both for every run). Users the evaluated model itself was pretrained on (its
   ``model.json``) are always left out;
 * every split records its test subjects and window counts in ``results.json`` (``task.splits``),
   which ``relcon report`` checks before it puts two runs side by side;
 * few-shot: the same protocol trained on ``k`` labelled windows per class drawn from the training
   subjects, for several seeds;
-* the summary is the mean and std over folds, with every fold's score kept.
+* the summary is the mean and std over folds, with every fold's score kept, in ``results.json``
+  (:mod:`relcon.eval.results`, the format).
 
-Methods: ``encoder`` (any encoder run: RelCon or a self-supervised baseline), ``random`` (the same
-architecture randomly initialised), ``handcrafted``, ``minirocket``, ``supervised`` (the encoder
-trained from scratch on the labels). Protocols: ``linear``, ``mlp``, ``rf``,
-``ridge_classifier`` on frozen features; ``finetune`` (encoder and head trained together; with
-``encoder`` it starts from the checkpoint, with ``supervised``/``random`` from scratch).
+Features (:data:`FEATURES`): ``model`` (the embeddings of ``model``: a shipped model, or any
+encoder run, RelCon or a self-supervised baseline), ``random`` (the encoder architecture
+randomly initialised), ``handcrafted``, ``minirocket``, ``supervised`` (the encoder trained from
+scratch on the labels). Protocols: ``linear``, ``mlp``, ``rf``, ``ridge_classifier`` on frozen
+features; ``finetune`` (encoder and head trained together; with ``model`` it starts from the
+model's weights, with ``supervised``/``random`` from scratch).
 """
 
 from __future__ import annotations
@@ -38,23 +40,23 @@ import numpy as np
 from relcon.config import EvalConfig, spell, to_dict
 from relcon.data.tasks import Task, load_task
 from relcon.eval.metrics import score, summarise
+from relcon.eval.results import FEATURES, write_results
 from relcon.eval.splits import subject_folds
 from relcon.io import atomic_write_json, environment_info
 
 __all__ = [
-    "METHODS",
+    "FEATURES",
     "PROTOCOLS",
     "Split",
     "evaluate",
     "plan_splits",
     "pretrained_users",
     "read_subjects_file",
-    "resolve_method_protocol",
+    "resolve_features_protocol",
     "select_subjects",
     "task_from_data",
 ]
 
-METHODS = ("encoder", "random", "handcrafted", "minirocket", "supervised")
 PROTOCOLS = ("linear", "mlp", "rf", "ridge_classifier", "finetune")
 FEW_SHOT_ALL = 0  # k = 0 in a few-shot list means "all labelled windows"
 
@@ -85,42 +87,53 @@ def task_from_data(cfg: EvalConfig) -> Task:
     )
 
 
-def resolve_method_protocol(cfg: EvalConfig) -> tuple[str, str]:
-    """Fill in ``auto`` method/protocol and check that the pair makes sense."""
-    method = cfg.method
-    if method == "auto":
-        method = (
-            "encoder"
-            if cfg.checkpoint not in ("", "random", "handcrafted")
-            else (cfg.checkpoint or "")
-        )
-        if not method:
-            raise ValueError(
-                f"evaluate: give {spell('checkpoint', 'RUN')} (an encoder run) or "
-                f"{spell('method', 'METHOD')}"
-            )
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
-    if method == "encoder" and not cfg.checkpoint:
+def resolve_features_protocol(cfg: EvalConfig) -> tuple[str, str]:
+    """Fill in ``auto`` features/protocol and check that the pair makes sense.
+
+    ``features="auto"`` is ``"model"`` when a model is given and an error otherwise; a model
+    given with other features is an error too (it would not be measured).
+    """
+    features = cfg.features
+    if cfg.model in FEATURES and not Path(cfg.model).exists():
         raise ValueError(
-            f"method 'encoder' needs {spell('checkpoint', 'RUN')} (a RelCon or baseline encoder "
-            "run, or a shipped model's name)"
+            f"{spell('model', cfg.model)}: {cfg.model!r} is not a model but features: use "
+            f"{spell('features', cfg.model)}"
+        )
+    if features == "auto":
+        if not cfg.model:
+            raise ValueError(
+                f"evaluate: give {spell('model', 'MODEL')} (a shipped model's name, a run "
+                f"folder or a model file) or {spell('features', 'FEATURES')} "
+                f"({' | '.join(FEATURES)})"
+            )
+        features = "model"
+    if features not in FEATURES:
+        raise ValueError(f"unknown features {features!r}; choose from {FEATURES}")
+    if features == "model" and not cfg.model:
+        raise ValueError(
+            f"features 'model' needs {spell('model', 'MODEL')} (a shipped model's name, a "
+            "RelCon or baseline encoder run, or a model file)"
+        )
+    if features != "model" and cfg.model:
+        raise ValueError(
+            f"{spell('model', cfg.model)} is only measured with {spell('features', 'model')}, "
+            f"not {features!r}: leave one of them out"
         )
     protocol = cfg.protocol
     if protocol == "auto":
         protocol = {"supervised": "finetune", "minirocket": "ridge_classifier"}.get(
-            method, "linear"
+            features, "linear"
         )
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; choose from {PROTOCOLS}")
-    if method == "supervised" and protocol != "finetune":
+    if features == "supervised" and protocol != "finetune":
         raise ValueError(
-            "method 'supervised' trains the encoder on the labels: use "
+            "features 'supervised' trains the encoder on the labels: use "
             f"{spell('protocol', 'finetune')}"
         )
-    if protocol == "finetune" and method in ("handcrafted", "minirocket"):
-        raise ValueError(f"protocol 'finetune' needs an encoder, not {method!r} features")
-    return method, protocol
+    if protocol == "finetune" and features in ("handcrafted", "minirocket"):
+        raise ValueError(f"protocol 'finetune' needs an encoder, not {features!r} features")
+    return features, protocol
 
 
 class Split(NamedTuple):
@@ -139,7 +152,7 @@ def plan_splits(task: Task, cfg: EvalConfig) -> list[Split]:
     (``cfg.use_task_folds``; folds left empty by the subject selection are dropped), else
     subject-wise k-fold with ``cfg.folds`` folds, repeated for ``cfg.fold_seeds`` fold seeds
     (``cfg.seed``, ``cfg.seed + 1``, ...). The k-fold assignment depends only on the set of
-    subjects and the fold seed, so two methods evaluated on the same subjects get the same folds.
+    subjects and the fold seed, so two runs evaluated on the same subjects get the same folds.
     """
     if task.split is not None and cfg.use_fixed_split:
         train, test = np.flatnonzero(task.split == "train"), np.flatnonzero(task.split == "test")
@@ -273,19 +286,19 @@ def select_subjects(
     return task, notes, sorted(subjects - keep)
 
 
-def _frozen_features(method: str, task: Task, cfg: EvalConfig, encoder, progress: bool):
+def _frozen_features(features: str, task: Task, cfg: EvalConfig, encoder, progress: bool):
     """Features for every window, or a per-split fitter (MiniRocket is fitted on training windows)."""
-    if method == "handcrafted":
+    if features == "handcrafted":
         from relcon.eval.features import handcrafted_features
 
         return handcrafted_features(task.X)
-    if method == "minirocket":
+    if features == "minirocket":
         return None  # fitted per split in _features_for
     return encoder.embed(task.X, batch_size=cfg.batch_size, progress=progress, allow_longer=True)
 
 
-def _features_for(method, all_feats, task, train, test, seed):
-    if method == "minirocket":
+def _features_for(features, all_feats, task, train, test, seed):
+    if features == "minirocket":
         from relcon.eval.minirocket import minirocket_features
 
         return minirocket_features(task.X[train], task.X[test], seed=seed)
@@ -302,9 +315,10 @@ def _few_shot(y, groups, k, seed, task_type):
 
 
 def _make_trainer(
-    method: str, protocol: str, task: Task, cfg: EvalConfig, encoder, encoder_cfg, progress
+    features: str, protocol: str, task: Task, cfg: EvalConfig, encoder, encoder_cfg, progress
 ):
-    """A function ``(train_idx, test_idx, seed) -> (predictions, info)`` for this method/protocol."""
+    """A function ``(train_idx, test_idx, seed) -> (predictions, info)`` for these
+    features/protocol."""
     n_classes = int(task.y.max()) + 1 if task.task_type == "classification" else None
     if protocol == "finetune":
         from relcon.eval.finetune import finetune
@@ -315,7 +329,7 @@ def _make_trainer(
             ft_cfg = copy.deepcopy(cfg.finetune)
             ft_cfg.seed = seed
             ft_cfg.device = cfg.device
-            start = None if method in ("supervised", "random") else copy.deepcopy(encoder)
+            start = None if features in ("supervised", "random") else copy.deepcopy(encoder)
             model = finetune(
                 task.X[train],
                 task.y[train],
@@ -333,14 +347,14 @@ def _make_trainer(
 
     from relcon.eval.probes import fit_predict
 
-    all_feats = _frozen_features(method, task, cfg, encoder, progress)
+    all_feats = _frozen_features(features, task, cfg, encoder, progress)
 
     def run(train, test, seed):
         n_all = len(train)
         if cfg.max_train_windows is not None and n_all > cfg.max_train_windows:
             rng = np.random.default_rng(seed)
             train = np.sort(rng.choice(train, cfg.max_train_windows, replace=False))
-        f_train, f_test = _features_for(method, all_feats, task, train, test, seed)
+        f_train, f_test = _features_for(features, all_feats, task, train, test, seed)
         pred, info = fit_predict(
             protocol,
             f_train,
@@ -360,7 +374,7 @@ def _make_trainer(
     return run
 
 
-def _load_encoder(method: str, cfg: EvalConfig):
+def _load_encoder(features: str, cfg: EvalConfig):
     import torch
 
     from relcon.models.encoder import ResNet1DEncoder
@@ -368,35 +382,36 @@ def _load_encoder(method: str, cfg: EvalConfig):
     from relcon.train.common import pick_device
 
     device = pick_device(cfg.device)
-    if method == "encoder":
-        encoder, meta = load_model(cfg.checkpoint, kind="encoder", device=device)
+    if features == "model":
+        encoder, meta = load_model(cfg.model, kind="encoder", device=device)
         return encoder, encoder.config, meta
-    if method in ("random", "supervised"):
+    if features in ("random", "supervised"):
         torch.manual_seed(cfg.seed)
         encoder = ResNet1DEncoder(cfg.encoder).to(device)
         return encoder, cfg.encoder, {}
     return None, None, {}
 
 
-def _method_label(method: str, meta: dict, cfg: EvalConfig) -> str:
+def _run_name(features: str, meta: dict, cfg: EvalConfig) -> str:
     """The run's name in results and reports: a shipped model by its own name (two shipped
-    models are two rows), an encoder from files by its training method and folder."""
-    if method != "encoder":
-        return method
+    models are two rows), an encoder from files by its training method and folder, other
+    features by their own name."""
+    if features != "model":
+        return features
     from relcon.models.hub import shipped_name
 
-    name = shipped_name(cfg.checkpoint)
+    name = shipped_name(cfg.model)
     if name is not None:
         return f"{name} (shipped)"
     trained = meta.get("method", "relcon")
-    folder = _model_folder(cfg.checkpoint)
+    folder = _model_folder(cfg.model)
     return trained if folder == trained else f"{trained} ({folder})"
 
 
-def _model_folder(checkpoint: str) -> str:
+def _model_folder(model: str) -> str:
     """The folder that names a model given as a path: the run of a checkpoint
     (``run/step-00000200``), the folder of a model file, else the folder itself."""
-    path = Path(checkpoint).expanduser().resolve()
+    path = Path(model).expanduser().resolve()
     if path.is_file():
         path = path.parent
     if path.parent.name == "checkpoints":
@@ -407,7 +422,8 @@ def _model_folder(checkpoint: str) -> str:
 def evaluate(
     cfg: EvalConfig, out: str | Path, *, overwrite: bool = False, progress: bool = True
 ) -> dict:
-    """Run one method/protocol on one task; write ``out/results.json`` and one folder per split."""
+    """Run one features/protocol pair on one task; write ``out/results.json``
+    (:mod:`relcon.eval.results`) and one folder per split."""
     out = Path(out)
     if out.suffix == ".json":  # a results file was named: keep the per-split folders beside it
         result_path, folder = out, out.with_suffix("")
@@ -418,21 +434,21 @@ def evaluate(
         raise FileExistsError(
             f"{result_path} exists; pass {spell('overwrite', True)} to replace it"
         )
-    method, protocol = resolve_method_protocol(cfg)
+    features, protocol = resolve_features_protocol(cfg)
     t0 = time.perf_counter()
 
     task = load_task(cfg.task) if cfg.task else task_from_data(cfg)
     # what was assumed where the task file was ambiguous (relcon.data.tasks), said once
     task_notes = [str(n) for n in dict.fromkeys(getattr(task, "notes", ()) or ())]
-    encoder, encoder_cfg, meta = _load_encoder(method, cfg)
+    encoder, encoder_cfg, meta = _load_encoder(features, cfg)
     task, notes, left_out = select_subjects(task, cfg, meta)
-    label = _method_label(method, meta, cfg)
+    label = _run_name(features, meta, cfg)
     splits = plan_splits(task, cfg)
     if cfg.fold_seeds > 1 and splits[0].fold_seed is None:
         notes.append(
             f"{spell('fold_seeds')} ignored: the task has a fixed split or predefined folds"
         )
-    trainer = _make_trainer(method, protocol, task, cfg, encoder, encoder_cfg, progress)
+    trainer = _make_trainer(features, protocol, task, cfg, encoder, encoder_cfg, progress)
 
     fold_rows, few_rows, confusion = [], [], None
     per_class: dict[int, list[float]] = {}
@@ -481,7 +497,7 @@ def evaluate(
         for metric, value in metrics.items():
             fold_rows.append(
                 {
-                    "method": label,
+                    "name": label,
                     "task": task.name,
                     "protocol": protocol,
                     "split": split_name,
@@ -510,10 +526,10 @@ def evaluate(
                 for metric, value in score(task.task_type, task.y[test], pred_k).items():
                     few_rows.append(
                         {
-                            "method": label,
+                            "name": label,
                             "task": task.name,
                             "protocol": protocol,
-                            "k": k,
+                            "k": "all" if k == FEW_SHOT_ALL else k,
                             "seed": s,
                             "split": split_name,
                             "metric": metric,
@@ -521,9 +537,7 @@ def evaluate(
                         }
                     )
 
-    rows = [
-        dict(r, protocol=protocol) for r in summarise([{**r, "method": label} for r in fold_rows])
-    ]
+    rows = [dict(r, protocol=protocol) for r in summarise(fold_rows, key="name")]
     few_summary = _summarise_few_shot(few_rows)
     results = {
         "rows": rows,
@@ -541,19 +555,23 @@ def evaluate(
             "splits": split_info,
             "description": task.description,
         },
-        "method": label,
+        "name": label,
+        "features": features,
+        "model": cfg.model if features == "model" else None,
         "protocol": protocol,
         "notes": notes,
         "task_notes": task_notes,
         "config": to_dict(cfg),
         "environment": environment_info(),
         "seconds": time.perf_counter() - t0,
+        "confusion": [],
+        "per_class_f1": [],
     }
     if confusion is not None:
         names = _names(task)
         results["confusion"] = [
             {
-                "method": label,
+                "name": label,
                 "task": task.name,
                 "protocol": protocol,
                 "labels": names,
@@ -562,7 +580,7 @@ def evaluate(
         ]
         results["per_class_f1"] = [
             {
-                "method": label,
+                "name": label,
                 "task": task.name,
                 "protocol": protocol,
                 "label": names[c],
@@ -572,7 +590,7 @@ def evaluate(
             }
             for c, v in sorted(per_class.items())
         ]
-    atomic_write_json(result_path, results)
+    write_results(result_path, results)
     _print_summary(results, notes, task_notes)
     print(f"results written to {result_path}")
     return results
@@ -586,15 +604,15 @@ def _names(task: Task) -> list[str]:
 def _summarise_few_shot(runs: list[dict]) -> list[dict]:
     groups: dict[tuple, list[float]] = {}
     for r in runs:
-        groups.setdefault((r["method"], r["task"], r["protocol"], r["k"], r["metric"]), []).append(
+        groups.setdefault((r["name"], r["task"], r["protocol"], r["k"], r["metric"]), []).append(
             r["value"]
         )
     return [
         {
-            "method": m,
+            "name": m,
             "task": t,
             "protocol": p,
-            "k": "all" if k == FEW_SHOT_ALL else k,
+            "k": k,
             "metric": metric,
             "mean": float(np.mean(v)),
             "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0,
@@ -608,7 +626,7 @@ def _summarise_few_shot(runs: list[dict]) -> list[dict]:
 def _print_summary(results: dict, notes: list[str], task_notes: list[str] | None = None) -> None:
     for r in results["rows"]:
         print(
-            f"{r['method']:<28} {r['protocol']:<10} {r['metric']:<18} {r['mean']:.3f} +- {r['std']:.3f} (n={r['n']})"
+            f"{r['name']:<28} {r['protocol']:<10} {r['metric']:<18} {r['mean']:.3f} +- {r['std']:.3f} (n={r['n']})"
         )
     for n in task_notes or []:
         print(f"task note: {n}")

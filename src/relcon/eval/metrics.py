@@ -45,17 +45,19 @@ def score(task_type: str, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, f
     raise ValueError(f"unknown task type {task_type!r}")
 
 
-def summarise(rows: list[dict]) -> list[dict]:
-    """Fold-level rows ``{method, task, metric, value}`` -> ``{method, task, metric, mean, std, n, values}``.
+def summarise(rows: list[dict], key: str = "method") -> list[dict]:
+    """Fold-level rows ``{KEY, task, metric, value}`` -> ``{KEY, task, metric, mean, std, n, values}``.
 
-    ``std`` is the sample standard deviation over the folds (``ddof=1``; 0 for a single fold).
+    ``key`` names what was scored (``relcon evaluate``'s results: ``"name"``; the demo's
+    representations: ``"method"``). ``std`` is the sample standard deviation over the folds
+    (``ddof=1``; 0 for a single fold).
     """
     out: dict[tuple, list[float]] = {}
     for r in rows:
-        out.setdefault((r["method"], r["task"], r["metric"]), []).append(float(r["value"]))
+        out.setdefault((r[key], r["task"], r["metric"]), []).append(float(r["value"]))
     return [
         {
-            "method": m,
+            key: m,
             "task": t,
             "metric": k,
             "mean": float(np.mean(v)),

@@ -1,12 +1,12 @@
 """Like-for-like comparisons for ``relcon report``: matched test subjects and paired statistics.
 
-Two methods can only be compared on the same people. :func:`check_subjects` reads each
+Two runs can only be compared on the same people. :func:`check_subjects` reads each
 ``results.json``'s per-split test subjects and window counts (``task.splits``, written by
-``relcon evaluate``; for older files, the subjects in ``<split>/predictions.npz``) and refuses,
+``relcon evaluate``) and refuses,
 with a :class:`SubjectMismatchError` naming the files and the differing subjects, to put runs
 of one task side by side unless they were scored on the same test subjects in the same folds.
 
-:func:`paired_comparisons` then scores every method against a reference method on the same
+:func:`paired_comparisons` then scores every run against a reference run on the same
 units: the headline metric per test subject (computed from the saved predictions; a subject's
 scores over repeated fold seeds are averaged), or per fold where predictions are missing. The
 mean difference gets a percentile bootstrap 95% interval over those units (seeded, 10,000
@@ -90,7 +90,7 @@ def bootstrap_ci(
 def paired_mark(ci: BootstrapCI | None, lower_is_better: bool) -> str:
     """``win`` / ``loss`` when the interval excludes zero (better / worse), else ``tie``.
 
-    ``ci`` is of (method - reference); for lower-is-better metrics a negative difference wins.
+    ``ci`` is of (run - reference); for lower-is-better metrics a negative difference wins.
     ``n/a`` when there is no interval (fewer than two units).
     """
     if ci is None or ci.n < 2:
@@ -140,33 +140,23 @@ def _load_predictions(path: Path, cache: dict | None) -> dict | None:
     return data
 
 
-def result_splits(result: dict, cache: dict | None = None) -> list[dict] | None:
+def result_splits(result: dict) -> list[dict] | None:
     """Per split ``{name, test_subjects (sorted str), n_test}`` of a loaded ``results.json``.
 
-    Read from ``task.splits`` (``relcon evaluate`` records them); for files written before the
-    subjects were recorded, from each split's ``predictions.npz``. ``None`` when unknown.
+    Read from ``task.splits`` (checked by :func:`relcon.eval.results.read_results`); ``None``
+    when the file lists no splits.
     """
     task = result.get("task")
-    if not isinstance(task, dict) or not isinstance(task.get("splits"), list):
+    if not isinstance(task, dict) or not task.get("splits"):
         return None
-    out = []
-    for split in task["splits"]:
-        if not isinstance(split, dict) or "name" not in split:
-            return None
-        subjects, n_test = split.get("test_subjects"), split.get("n_test")
-        if subjects is None:
-            pred = _load_predictions(_predictions_path(result, split), cache)
-            if pred is None or "groups" not in pred:
-                return None
-            subjects, n_test = np.unique(pred["groups"]).tolist(), len(pred["groups"])
-        out.append(
-            {
-                "name": str(split["name"]),
-                "test_subjects": sorted(str(s) for s in subjects),
-                "n_test": None if n_test is None else int(n_test),
-            }
-        )
-    return out or None
+    return [
+        {
+            "name": str(split["name"]),
+            "test_subjects": sorted(str(s) for s in split["test_subjects"]),
+            "n_test": int(split["n_test"]),
+        }
+        for split in task["splits"]
+    ]
 
 
 def _listing(items: Sequence[str], n: int = 12) -> str:
@@ -225,7 +215,7 @@ def check_subjects(
     for res in results:
         source = str(res.get("source", ""))
         task = _task_name(res)
-        sp = result_splits(res, cache) if task is not None else None
+        sp = result_splits(res) if task is not None else None
         splits[source] = sp
         if sp is None:
             unchecked.append(source)
@@ -263,12 +253,12 @@ def check_subjects(
 # one label, one run
 # --------------------------------------------------------------------------------------------
 
-#: the parts of a results file whose rows carry a method label
+#: the parts of a results file whose rows carry the run's name
 _LABELLED = ("rows", "few_shot", "per_class_f1", "confusion", "folds", "few_shot_runs")
 
 
 def _label_key(row: dict) -> tuple[str, str]:
-    return str(row["method"]), str(row.get("protocol") or "linear")
+    return str(row["name"]), str(row["protocol"])
 
 
 def _tail(source: str, n: int) -> str:
@@ -279,7 +269,7 @@ def _tail(source: str, n: int) -> str:
 
 
 def distinct_labels(results: Sequence[dict]) -> tuple[list[dict], list[str]]:
-    """``(results, notes)``: the results with no (task, method label, protocol) in two files.
+    """``(results, notes)``: the results with no (task, name, protocol) in two files.
 
     ``relcon evaluate`` names a run by its model (a shipped model's name, an encoder's folder),
     so two files share a label only when they hold runs of the same model: evaluated with other
@@ -293,7 +283,7 @@ def distinct_labels(results: Sequence[dict]) -> tuple[list[dict], list[str]]:
         src = str(res.get("source", ""))
         for part in _LABELLED:
             for row in res.get(part) or []:
-                if isinstance(row, dict) and "method" in row:
+                if isinstance(row, dict) and "name" in row:
                     key = (str(row.get("task")), *_label_key(row))
                     if src not in owners.setdefault(key, []):
                         owners[key].append(src)
@@ -331,16 +321,14 @@ def distinct_labels(results: Sequence[dict]) -> tuple[list[dict], list[str]]:
         for part in _LABELLED:
             if isinstance(res.get(part), list):
                 new[part] = [
-                    {**row, "method": rename[(src, *_label_key(row))]}
-                    if isinstance(row, dict)
-                    and "method" in row
-                    and (src, *_label_key(row)) in rename
+                    {**row, "name": rename[(src, *_label_key(row))]}
+                    if isinstance(row, dict) and "name" in row and (src, *_label_key(row)) in rename
                     else row
                     for row in res[part]
                 ]
-        if res.get("method") is not None:
-            own = (src, str(res["method"]), str(res.get("protocol") or "linear"))
-            new["method"] = rename.get(own, res["method"])
+        if res.get("name") is not None:
+            own = (src, str(res["name"]), str(res["protocol"]))
+            new["name"] = rename.get(own, res["name"])
         out.append(new)
     return out, notes
 
@@ -393,7 +381,7 @@ def subject_scores(result: dict, metric: str, cache: dict | None = None) -> dict
 
 
 def _choose_reference(entries: list[tuple[str, str]], reference: str | None):
-    """The reference (method, protocol) among ``entries``; ``None`` if ``reference`` is absent."""
+    """The reference (name, protocol) among ``entries``; ``None`` if ``reference`` is absent."""
     if reference is None:
         for m, p in entries:
             if "relcon" in m.lower() and p == "linear":
@@ -426,16 +414,16 @@ def paired_comparisons(
 
     Parameters
     ----------
-    results : loaded ``results.json`` files (each one method, protocol and task, as written by
-        ``relcon evaluate``; others are skipped).
+    results : loaded ``results.json`` files (:func:`relcon.eval.results.read_results`: each
+        one run, protocol and task).
     headline : task -> the metric compared.
-    reference : method label, or ``label:protocol``; default per task: the first run whose
+    reference : a run's name, or ``name:protocol``; default per task: the first run whose
         label contains "relcon" with the linear protocol, else the task's first run.
     lower_is_better : callable ``metric -> bool``: whether a smaller value is better.
 
     Returns
     -------
-    ``(rows, units, notes)``: one row per (task, method, protocol) with the reference, the fold
+    ``(rows, units, notes)``: one row per (task, name, protocol) with the reference, the fold
     and subject differences (``fold_diff``, ``diff``, ``ci_low``, ``ci_high``, ``n_units``,
     ``unit``, ``folds_better``, ``n_folds``) and the ``mark`` (``ref`` for the reference); one
     row per paired unit (subject or fold) with both scores and the difference; and notes on
@@ -443,9 +431,9 @@ def paired_comparisons(
     """
     runs: dict[str, dict[tuple[str, str], dict]] = {}
     for res in results:
-        task, method, protocol = _task_name(res), res.get("method"), res.get("protocol")
-        if task in headline and method is not None:
-            key = (str(method), str(protocol or "linear"))
+        task, name, protocol = _task_name(res), res.get("name"), res.get("protocol")
+        if task in headline and name is not None:
+            key = (str(name), str(protocol))
             prev = runs.setdefault(task, {}).setdefault(key, res)
             if prev is not res and prev.get("source") != res.get("source"):
                 raise ValueError(
@@ -463,17 +451,17 @@ def paired_comparisons(
         ref = by_entry[ref_key]
         ref_subjects = subject_scores(ref, metric, cache)
         ref_folds = fold_scores(ref, metric)
-        ref_tested = {s["name"]: s["test_subjects"] for s in result_splits(ref, cache) or []}
-        for (method, protocol), res in by_entry.items():
+        ref_tested = {s["name"]: s["test_subjects"] for s in result_splits(ref) or []}
+        for (name, protocol), res in by_entry.items():
             row = {
-                "task": task, "metric": metric, "method": method, "protocol": protocol,
+                "task": task, "metric": metric, "name": name, "protocol": protocol,
                 "reference": f"{ref_key[0]} ({ref_key[1]})", "source": res.get("source", ""),
             }  # fmt: skip
-            if (method, protocol) == ref_key:
+            if (name, protocol) == ref_key:
                 rows.append({**row, "mark": "ref"})
                 continue
             folds = fold_scores(res, metric)
-            tested = {s["name"]: s["test_subjects"] for s in result_splits(res, cache) or []}
+            tested = {s["name"]: s["test_subjects"] for s in result_splits(res) or []}
             if tested and ref_tested:  # pair only folds with the same test subjects
                 folds = {k: v for k, v in folds.items() if tested.get(k) == ref_tested.get(k)}
             f_units, f_diff = _pair(folds, ref_folds)
@@ -485,9 +473,7 @@ def paired_comparisons(
                 unit, u_ids, u_diff = "fold", f_units, f_diff
                 mine, theirs = folds, ref_folds
             if len(u_ids) == 0:
-                notes.append(
-                    f"{task}: {method} ({protocol}) shares no test units with the reference"
-                )
+                notes.append(f"{task}: {name} ({protocol}) shares no test units with the reference")
             ci = (
                 bootstrap_ci(u_diff, n_resamples=n_resamples, seed=seed)
                 if len(u_ids) >= 2
@@ -513,7 +499,7 @@ def paired_comparisons(
                 kinds.append(("subject", u_ids, u_diff, mine, theirs))
             for kind, ids, diffs, a, b in kinds:
                 units += [
-                    {"task": task, "metric": metric, "method": method, "protocol": protocol,
+                    {"task": task, "metric": metric, "name": name, "protocol": protocol,
                      "reference": row["reference"], "unit": kind, "id": u, "score": a[u],
                      "reference_score": b[u], "diff": float(d)}
                     for u, d in zip(ids, diffs, strict=True)

@@ -1,55 +1,21 @@
 """``relcon report RUNS... --out DIR``: tables and figures from one or more ``results.json``.
 
-Results file schema
--------------------
-A ``results.json`` is a JSON object; the report reads the four keys below, plus, for the
-subject check and the paired statistics, the keys ``relcon evaluate`` writes: ``method``,
-``protocol``, ``task`` (``name``, ``type``, ``splits``: per split its ``name``, ``n_test``,
-``test_subjects`` and ``predictions`` file), ``folds`` (per split and metric, its ``value``)
-and the ``<split>/predictions.npz`` files; it ignores any others (``config``,
-``environment``, ...). Every row is an object; unknown fields are kept but unused.
-
-``rows`` (required): one row per (method, task, protocol, metric), aggregated over folds::
-
-    {"method": "RelCon",          # representation / model, e.g. "RelCon", "MiniRocket"
-     "task": "wisdm:all",         # task name
-     "protocol": "linear",        # head / protocol, e.g. "linear", "mlp", "rf",
-                                  #   "ridge_classifier"; optional, default "linear"
-     "metric": "macro_f1",        # e.g. macro_f1, kappa, balanced_accuracy, mae, rmse,
-                                  #   pearson, spearman
-     "mean": 0.812,               # required, float (NaN/Infinity allowed)
-     "std": 0.034,                # optional, float, sample std over folds (ddof=1)
-     "n": 5,                      # optional, int, folds aggregated (default len(values))
-     "values": [0.80, ...]}       # optional, per-fold values
-
-``few_shot`` (optional): one row per (method, task, protocol, k, metric)::
-
-    {"method": "RelCon", "task": "wisdm:all", "protocol": "linear",
-     "k": 5,                      # labelled windows per class (per target bin for
-                                  #   regression); null or "all" = every training window
-     "metric": "macro_f1", "mean": 0.61, "std": 0.05,
-     "n": 5, "values": [...]}     # optional, as in "rows"
-
-``per_class_f1`` (optional): one row per (method, task, protocol, class)::
-
-    {"method": "RelCon", "task": "wisdm:all", "protocol": "linear",
-     "label": "walking",          # class name
-     "mean": 0.93, "std": 0.02, "n": 5}   # std and n optional
-
-``confusion`` (optional): one entry per (method, task, protocol)::
-
-    {"method": "RelCon", "task": "wisdm:all", "protocol": "linear",
-     "labels": ["walking", "sitting", ...],   # class names, in matrix order
-     "matrix": [[412, 3, ...], ...]}          # counts, rows = true class,
-                                              #   columns = predicted class, summed over folds
+Results files
+-------------
+The runs are ``results.json`` files in the one format of :mod:`relcon.eval.results` (its
+docstring is the specification; :func:`load_results` reads them through it, refusing a file
+with a missing or unknown ``schema_version``). The report uses their ``rows``, ``few_shot``,
+``per_class_f1`` and ``confusion`` (each row keyed by the run's ``name``, ``task`` and
+``protocol``), and for the subject check and the paired statistics ``task.splits``, ``folds``
+and the ``<split>/predictions.npz`` files.
 
 What is written
 ---------------
-``report.md`` (a table per task: rows = method and protocol, columns = metrics as
+``report.md`` (a table per task: rows = run name and protocol, columns = metrics as
 "mean ± std", the best mean of each column in **bold**: lowest for :data:`LOWER_IS_BETTER`
 metrics, highest otherwise; then few-shot tables and the figures), ``report.csv`` (every
-``rows`` entry), ``fewshot.csv``, ``fewshot_<task>.png`` (metric vs k, a line per method, std
-error bars), ``per_class_f1_<task>.png`` and ``confusion_<task>_<method>.png`` (row-normalised),
+``rows`` entry), ``fewshot.csv``, ``fewshot_<task>.png`` (metric vs k, a line per run, std
+error bars), ``per_class_f1_<task>.png`` and ``confusion_<task>_<name>.png`` (row-normalised),
 each only when its data are present; ``paired.csv`` and ``paired_units.csv`` (see below).
 Every file is written atomically. Names are made file-safe (anything but letters, digits,
 ``.``, ``-``, ``_`` becomes ``_``). The folder is locked while the report is written (a second
@@ -71,7 +37,7 @@ per fold where they are missing), its mean with a bootstrap 95% interval over su
 ``win`` / ``tie`` / ``loss`` mark that says win or loss only when the interval excludes zero
 (see :mod:`relcon.eval.paired`). The plain mean ± std tables stay beside the paired ones.
 
-No row is ever dropped. Runs in two files with the same (task, method label, protocol) -- the
+No row is ever dropped. Runs in two files with the same (task, name, protocol) -- the
 same model evaluated twice, or two files labelled before each shipped model kept its own name --
 are kept apart: each label gains the end of its file's path (``relcon (shipped) [small]``), and
 the report says so (:func:`relcon.eval.paired.distinct_labels`). A file reached twice is read
@@ -90,7 +56,8 @@ from pathlib import Path
 import numpy as np
 
 from relcon.eval.paired import N_RESAMPLES, check_subjects, distinct_labels, paired_comparisons
-from relcon.eval.report_load import _DEFAULT_PROTOCOL, _normalise, load_results
+from relcon.eval.report_load import load_results
+from relcon.eval.results import check_results
 from relcon.io import (
     CLAIM_SUFFIX,
     LOCK_FILE,
@@ -157,15 +124,13 @@ def _collect(results: Sequence[dict], part: str, key: Sequence[str]) -> list[dic
     for res in results:
         for row in res.get(part) or []:
             row = {**row, "source": row.get("source", res.get("source", ""))}
-            if "protocol" not in row:
-                row["protocol"] = _DEFAULT_PROTOCOL
             k = tuple(row.get(f) for f in key)
             if k in out:
                 if not _same(out[k], row):
                     where = sorted({out[k]["source"], row["source"]})
                     raise ValueError(
                         f"{part}: {dict(zip(key, k, strict=True))} is given twice, in "
-                        f"{' and '.join(where)}; give each run its own method label"
+                        f"{' and '.join(where)}; give each run its own name"
                     )
                 continue
             out[k] = row
@@ -215,11 +180,11 @@ def _best(means: list[float], lower: bool) -> set[int]:
 
 
 def _score_table(rows: list[dict], columns: list[str], col_key: str, label) -> list[str]:
-    """Markdown table: one line per (method, protocol), one column per ``col_key`` value."""
-    entries = _ordered((r["method"], r["protocol"]) for r in rows)
-    lookup = {(r["method"], r["protocol"], r[col_key]): r for r in rows}
+    """Markdown table: one line per (name, protocol), one column per ``col_key`` value."""
+    entries = _ordered((r["name"], r["protocol"]) for r in rows)
+    lookup = {(r["name"], r["protocol"], r[col_key]): r for r in rows}
     lines = [
-        "| method | protocol | n | " + " | ".join(label(c) for c in columns) + " |",
+        "| name | protocol | n | " + " | ".join(label(c) for c in columns) + " |",
         "|---|---|---:|" + "---:|" * len(columns),
     ]
     bold: dict[str, set[int]] = {}
@@ -228,7 +193,7 @@ def _score_table(rows: list[dict], columns: list[str], col_key: str, label) -> l
         means = [lookup[(m, p, c)]["mean"] if (m, p, c) in lookup else None for m, p in entries]
         bold[c] = _best(means, lower_is_better(metric))
     for i, (m, p) in enumerate(entries):
-        ns = sorted({r["n"] for r in rows if (r["method"], r["protocol"]) == (m, p) and r["n"]})
+        ns = sorted({r["n"] for r in rows if (r["name"], r["protocol"]) == (m, p) and r["n"]})
         cells = []
         for c in columns:
             r = lookup.get((m, p, c))
@@ -259,15 +224,15 @@ def _paired_table(p_rows: list[dict], digits: int) -> list[str]:
     ref = p_rows[0]["reference"]
     metric = p_rows[0]["metric"]
     lines = [
-        f"Paired with **{_md(ref)}** on {_metric_label(metric)} (Δ = method − reference; "
+        f"Paired with **{_md(ref)}** on {_metric_label(metric)} (Δ = run − reference; "
         "95% bootstrap interval over the paired units; win/loss only when it excludes zero):",
         "",
-        "| method | protocol | Δ of fold means | Δ per unit [95% CI] | paired on | folds better "
+        "| name | protocol | Δ of fold means | Δ per unit [95% CI] | paired on | folds better "
         "| vs reference |",
         "|---|---|---:|---:|---:|---:|---|",
     ]
     for r in p_rows:
-        head = f"| {_md(r['method'])} | {_md(r['protocol'])} |"
+        head = f"| {_md(r['name'])} | {_md(r['protocol'])} |"
         if r["mark"] == "ref":
             lines.append(f"{head}  |  |  |  | reference |")
             continue
@@ -285,12 +250,12 @@ def _paired_summary(
     rows: list[dict], p_rows: list[dict], headline: dict[str, str], flagged: set[str]
 ) -> list[str]:
     """One headline score per task with its paired mark against the task's reference."""
-    entries = _ordered((r["method"], r["protocol"]) for r in rows)
-    means = {(r["method"], r["protocol"], r["task"]): r["mean"] for r in rows}
-    marks = {(r["method"], r["protocol"], r["task"]): r for r in p_rows}
+    entries = _ordered((r["name"], r["protocol"]) for r in rows)
+    means = {(r["name"], r["protocol"], r["task"]): r["mean"] for r in rows}
+    marks = {(r["name"], r["protocol"], r["task"]): r for r in p_rows}
     tasks = [t for t in headline if any(r["task"] == t for r in p_rows)]
     lines = [
-        "| method | protocol | "
+        "| name | protocol | "
         + " | ".join(f"{_md(t)}{' †' if t in flagged else ''}" for t in tasks)
         + " |",
         "|---|---|" + "---:|" * len(tasks),
@@ -362,9 +327,9 @@ def _save(fig, path: Path) -> None:
         fig.savefig(tmp, format="png")
 
 
-def _method_labels(rows: list[dict]) -> dict[tuple[str, str], str]:
-    """Legend label per (method, protocol): the protocol is added only where it tells apart."""
-    pairs = _ordered((r["method"], r["protocol"]) for r in rows)
+def _legend_labels(rows: list[dict]) -> dict[tuple[str, str], str]:
+    """Legend label per (name, protocol): the protocol is added only where it tells apart."""
+    pairs = _ordered((r["name"], r["protocol"]) for r in rows)
     protocols = {p for _, p in pairs}
     return {(m, p): f"{m} ({p})" if len(protocols) > 1 else m for m, p in pairs}
 
@@ -373,7 +338,7 @@ def _plot_fewshot(rows: list[dict], task: str, path: Path) -> None:
     metrics = _ordered((r["metric"] for r in rows), _METRIC_ORDER)
     ks = _k_sorted(r["k"] for r in rows)
     xpos = {k: i for i, k in enumerate(ks)}
-    labels = _method_labels(rows)
+    labels = _legend_labels(rows)
     regression = set(metrics) <= _REGRESSION_METRICS
     ncols = min(3, len(metrics))
     nrows = -(-len(metrics) // ncols)
@@ -387,7 +352,7 @@ def _plot_fewshot(rows: list[dict], task: str, path: Path) -> None:
                 (
                     (xpos[r["k"]], r["mean"], r["std"])
                     for r in rows
-                    if (r["method"], r["protocol"]) == key and r["metric"] == metric
+                    if (r["name"], r["protocol"]) == key and r["metric"] == metric
                 ),
             )
             if not pts:
@@ -412,8 +377,8 @@ def _plot_fewshot(rows: list[dict], task: str, path: Path) -> None:
 
 def _plot_per_class(rows: list[dict], task: str, path: Path) -> None:
     classes = _ordered(r["label"] for r in rows)
-    labels = _method_labels(rows)
-    lookup = {(r["method"], r["protocol"], r["label"]): r for r in rows}
+    labels = _legend_labels(rows)
+    lookup = {(r["name"], r["protocol"], r["label"]): r for r in rows}
     n_m = len(labels)
     height = 0.8 / n_m
     width = 7.5
@@ -468,9 +433,8 @@ def _plot_confusion(entry: dict, path: Path) -> None:
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     fig.colorbar(im, ax=ax, shrink=0.8, label="% of the true class")
-    protocol = entry.get("protocol", _DEFAULT_PROTOCOL)
     ax.set_title(
-        f"{entry['method']} ({protocol}), {entry['task']}\nrow-normalised, % of true class",
+        f"{entry['name']} ({entry['protocol']}), {entry['task']}\nrow-normalised, % of true class",
         fontsize=10,
     )
     _save(fig, path)
@@ -570,23 +534,23 @@ def _write_report(
     results: Sequence[dict], out_dir: Path, allow_mismatch: bool, reference: str | None,
     n_resamples: int, seed: int,
 ) -> dict[str, Path]:  # fmt: skip
-    results = [r if "source" in r else _normalise(r, f"<results {i}>")
+    results = [r if "source" in r else check_results(r, f"<results {i}>")
                for i, r in enumerate(results)]  # fmt: skip
     results, label_notes = distinct_labels(results)  # no row dropped: same labels kept apart
     cache: dict = {}  # predictions.npz files, read once
     check = check_subjects(results, allow_mismatch=allow_mismatch, cache=cache)
-    rows = _collect(results, "rows", ("method", "task", "protocol", "metric"))
-    few = _collect(results, "few_shot", ("method", "task", "protocol", "k", "metric"))
-    pcf = _collect(results, "per_class_f1", ("method", "task", "protocol", "label"))
-    conf = _collect(results, "confusion", ("method", "task", "protocol"))
+    rows = _collect(results, "rows", ("name", "task", "protocol", "metric"))
+    few = _collect(results, "few_shot", ("name", "task", "protocol", "k", "metric"))
+    pcf = _collect(results, "per_class_f1", ("name", "task", "protocol", "label"))
+    conf = _collect(results, "confusion", ("name", "task", "protocol"))
     if not rows and not few:
         raise ValueError("nothing to report: the results hold no rows")
     written: dict[str, Path] = {}
-    fields = ["method", "task", "protocol", "metric", "mean", "std", "n", "values", "source"]
+    fields = ["name", "task", "protocol", "metric", "mean", "std", "n", "values", "source"]
     _write_csv(out_dir / "report.csv", rows, fields)
     written["report.csv"] = out_dir / "report.csv"
     if few:
-        fields = ["method", "task", "protocol", "k", "metric", "mean", "std", "n", "source"]
+        fields = ["name", "task", "protocol", "k", "metric", "mean", "std", "n", "source"]
         _write_csv(out_dir / "fewshot.csv", few, fields)
         written["fewshot.csv"] = out_dir / "fewshot.csv"
 
@@ -634,11 +598,11 @@ def _write_report(
         n_resamples=n_resamples, seed=seed, cache=cache,
     )  # fmt: skip
     if paired:
-        fields = ["task", "metric", "method", "protocol", "reference", "mark", "diff", "ci_low",
+        fields = ["task", "metric", "name", "protocol", "reference", "mark", "diff", "ci_low",
                   "ci_high", "unit", "n_units", "fold_diff", "folds_better", "n_folds", "source"]  # fmt: skip
         _write_csv(out_dir / "paired.csv", paired, fields)
         written["paired.csv"] = out_dir / "paired.csv"
-        fields = ["task", "metric", "method", "protocol", "reference", "unit", "id", "score",
+        fields = ["task", "metric", "name", "protocol", "reference", "unit", "id", "score",
                   "reference_score", "diff"]  # fmt: skip
         _write_csv(out_dir / "paired_units.csv", units, fields)
         written["paired_units.csv"] = out_dir / "paired_units.csv"
@@ -674,7 +638,7 @@ def _write_report(
         if t_paired:
             ref_mean = next(
                 (r["mean"] for r in t_rows if r["metric"] == t_paired[0]["metric"]
-                 and f"{r['method']} ({r['protocol']})" == t_paired[0]["reference"]), None,
+                 and f"{r['name']} ({r['protocol']})" == t_paired[0]["reference"]), None,
             )  # fmt: skip
             md += ["", "### Paired differences", ""]
             md += _paired_table(t_paired, _digits(ref_mean))
@@ -700,15 +664,15 @@ def _write_report(
         t_conf = [c for c in conf if c["task"] == task]
         if t_conf:
             md += ["", "### Confusion matrices", ""]
-            n_per_method: dict[str, int] = {}
+            n_per_name: dict[str, int] = {}
             for c in t_conf:
-                n_per_method[c["method"]] = n_per_method.get(c["method"], 0) + 1
+                n_per_name[c["name"]] = n_per_name.get(c["name"], 0) + 1
             for c in t_conf:
-                parts = [c["method"]] + ([c["protocol"]] if n_per_method[c["method"]] > 1 else [])
+                parts = [c["name"]] + ([c["protocol"]] if n_per_name[c["name"]] > 1 else [])
                 fname = name("confusion", task, *parts)
                 _plot_confusion(c, out_dir / fname)
                 written[fname] = out_dir / fname
-                md += [f"![confusion {_md(c['method'])} ({_md(c['protocol'])})]({fname})"]
+                md += [f"![confusion {_md(c['name'])} ({_md(c['protocol'])})]({fname})"]
     atomic_write_text(out_dir / "report.md", "\n".join(md) + "\n")
     written["report.md"] = out_dir / "report.md"
     return written

@@ -42,6 +42,7 @@ from relcon.config import (
 )
 from relcon.io import atomic_write_json, environment_info
 from relcon.models.distance import MotifDistanceConfig
+from relcon.train.methods import BASELINES
 
 __all__ = ["BenchmarkConfig", "evaluate_tasks", "matched_subjects", "run_benchmark"]
 
@@ -63,7 +64,7 @@ class BenchmarkConfig:
     pretrain_source: str = "wisdm_watch+spsw_smartwatch"  # unlabelled pretraining data (wrist)
     distance: DistanceTrainConfig = field(
         default_factory=lambda: DistanceTrainConfig(
-            model=MotifDistanceConfig(channels=32, bottleneck=4),
+            architecture=MotifDistanceConfig(channels=32, bottleneck=4),
             steps=400,
             warmup_steps=20,
             compile=True,
@@ -79,7 +80,10 @@ class BenchmarkConfig:
             compile=True,
         )
     )
-    baselines: list[str] = field(default_factory=lambda: ["simclr", "augpred", "rebar"])
+    #: self-supervised baselines pretrained and compared with RelCon (relcon.train.methods)
+    baselines: list[str] = field(
+        default_factory=lambda: list(BASELINES), metadata={"choices": BASELINES}
+    )
     #: encoders trained elsewhere to compare as well (registry names such as "relcon-wrist-full",
     #: or run folders); their pretraining subjects are left out of every method's scoring too
     compare: list[str] = field(default_factory=list)
@@ -95,27 +99,27 @@ class BenchmarkConfig:
 
 
 def _evaluations(cfg: BenchmarkConfig, runs: dict[str, Path]) -> list[tuple[str, dict]]:
-    """``(folder name, EvalConfig overrides)`` for every method/protocol pair."""
+    """``(folder name, EvalConfig overrides)`` for every features/protocol pair."""
     evals: list[tuple[str, dict]] = []
     for name, run in runs.items():
         evals.append(
-            (f"{name}-linear", {"method": "encoder", "checkpoint": str(run), "protocol": "linear"})
+            (f"{name}-linear", {"features": "model", "model": str(run), "protocol": "linear"})
         )
     evals += [
-        ("random-linear", {"method": "random", "protocol": "linear"}),
-        ("handcrafted-linear", {"method": "handcrafted", "protocol": "linear"}),
-        ("handcrafted-rf", {"method": "handcrafted", "protocol": "rf"}),
+        ("random-linear", {"features": "random", "protocol": "linear"}),
+        ("handcrafted-linear", {"features": "handcrafted", "protocol": "linear"}),
+        ("handcrafted-rf", {"features": "handcrafted", "protocol": "rf"}),
         # MiniRocket's ridge head on 10k features is the CPU bottleneck (an N x N Gram matrix and
         # its eigendecomposition per fold): fitted on at most 2,000 training windows per fold
         (
             "minirocket-ridge",
-            {"method": "minirocket", "protocol": "ridge_classifier", "max_train_windows": 2000},
+            {"features": "minirocket", "protocol": "ridge_classifier", "max_train_windows": 2000},
         ),
-        ("supervised-finetune", {"method": "supervised", "protocol": "finetune"}),
+        ("supervised-finetune", {"features": "supervised", "protocol": "finetune"}),
         # RelCon fine-tuned end to end with the same budget as the supervised baseline
         (
             "relcon-finetune",
-            {"method": "encoder", "checkpoint": str(runs["relcon"]), "protocol": "finetune"},
+            {"features": "model", "model": str(runs["relcon"]), "protocol": "finetune"},
         ),
     ]
     return evals
@@ -137,66 +141,23 @@ def matched_subjects(task, runs: dict[str, Path]) -> tuple[list[str], dict[str, 
     return sorted(subjects - left_out), seen
 
 
-def _reusable(res_path: Path, ecfg: EvalConfig, task) -> bool:
-    """Whether the results at ``res_path`` were scored on the subjects and splits ``ecfg`` plans.
-
-    Results that record their subject list are compared with it. Older ones (no list) are
-    checked split by split: the same split names, each with the same test subjects (from its
-    ``predictions.npz``) and the same training and test window counts; when they match, the
-    subject list and per-split test subjects are added to the file.
-    """
-    from relcon.eval.harness import plan_splits, select_subjects
+def _reusable(res_path: Path, ecfg: EvalConfig) -> bool:
+    """Whether the results at ``res_path`` were scored on the subjects and splits ``ecfg`` plans:
+    a readable results file (:func:`relcon.eval.results.read_results`) of the same subject list,
+    folds, fold seeds and seed."""
+    from relcon.eval.results import read_results
 
     try:
-        old = json.loads(res_path.read_text())
-        old_cfg = old["config"]
-    except (OSError, ValueError, KeyError, TypeError):
+        old_cfg = read_results(res_path).get("config") or {}
+    except ValueError:
         return False
-    same_plan = old_cfg.get("folds") == ecfg.folds and old_cfg.get("seed") == ecfg.seed
-    if old_cfg.get("subjects") is not None:
-        return (
-            same_plan
-            and sorted(map(str, old_cfg["subjects"])) == sorted(ecfg.subjects or [])
-            and old_cfg.get("fold_seeds", 1) == ecfg.fold_seeds
-        )
-    if not same_plan or ecfg.fold_seeds != 1:
-        return False
-    sub, _, _ = select_subjects(task, ecfg)
-    planned = plan_splits(sub, ecfg)
-    old_splits = old.get("task", {}).get("splits") or []
-    if [s.get("name") for s in old_splits] != [s.name for s in planned]:
-        return False
-    folder = res_path.parent
-    info = []
-    for split, entry in zip(planned, old_splits, strict=True):
-        subjects = sorted(np.unique(sub.groups[split.test].astype(str)).tolist())
-        try:
-            with np.load(folder / split.name / "predictions.npz", allow_pickle=False) as z:
-                groups = z["groups"].astype(str)
-        except (OSError, ValueError, KeyError):
-            return False
-        if (
-            sorted(np.unique(groups).tolist()) != subjects
-            or len(groups) != len(split.test)
-            or entry.get("n_test") != len(split.test)
-            or entry.get("n_train") != len(split.train)
-        ):
-            return False
-        info.append(
-            {**entry, "fold_seed": split.fold_seed, "test_subjects": subjects,
-             "n_train_subjects": len(np.unique(sub.groups[split.train])),
-             "predictions": f"{split.name}/predictions.npz"}
-        )  # fmt: skip
-    old["config"]["subjects"] = list(ecfg.subjects or [])
-    old["config"]["fold_seeds"] = ecfg.fold_seeds
-    old["task"]["splits"] = info
-    old["task"]["subjects"] = sorted(np.unique(sub.groups.astype(str)).tolist())
-    old.setdefault("notes", []).append(
-        "written before test subjects were recorded; relcon benchmark checked every split "
-        "against the matched subjects (same test subjects and window counts) and added them"
+    return (
+        old_cfg.get("folds") == ecfg.folds
+        and old_cfg.get("seed") == ecfg.seed
+        and old_cfg.get("fold_seeds") == ecfg.fold_seeds
+        and old_cfg.get("subjects") is not None
+        and sorted(map(str, old_cfg["subjects"])) == sorted(ecfg.subjects or [])
     )
-    atomic_write_json(res_path, old)
-    return True
 
 
 def evaluate_tasks(
@@ -247,7 +208,7 @@ def evaluate_tasks(
                 encoder=cfg.pretrain.encoder, finetune=cfg.finetune, **overrides,
             )  # fmt: skip
             if res_path.exists():
-                if _reusable(res_path, ecfg, task):
+                if _reusable(res_path, ecfg):
                     continue
                 print(f"== {task_name}: {folder} was not scored on the matched subjects; rerun")
             print(f"== {task_name}: {folder}")

@@ -25,6 +25,7 @@ def augmentation_prediction_loss(logits: Tensor, applied: Tensor) -> Tensor:
         Scalar loss.
 
     Example:
+        >>> import torch
         >>> logits = torch.randn(8, 8)
         >>> applied = torch.rand(8, 8) < 0.5
         >>> augmentation_prediction_loss(logits, applied).shape

@@ -24,7 +24,7 @@ __all__ = [
 
 WINDOW = 256  # samples per segment: 2.56 s at 100 Hz
 
-#: Inference precisions of :meth:`ResNet1DEncoder.embed`.
+#: The values of ``precision``, in training and inference alike (:func:`resolve_precision`).
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
@@ -41,13 +41,22 @@ def cpu_has_bf16() -> bool:
 def resolve_precision(precision: str, device: str | torch.device) -> str:
     """``"fp32"`` or ``"bf16"`` for ``precision`` on ``device``.
 
-    ``"auto"`` is ``"bf16"`` on a CPU that computes bf16 natively (:func:`cpu_has_bf16`) and
-    ``"fp32"`` everywhere else (other CPUs, CUDA); ``"fp32"`` and ``"bf16"`` are kept as given.
+    ``"auto"`` is ``"bf16"`` where the device computes bf16 natively (a CUDA GPU that supports
+    it; a CPU with AVX512-BF16 or AMX, :func:`cpu_has_bf16`) and ``"fp32"`` elsewhere;
+    ``"fp32"`` and ``"bf16"`` are kept as given.
+
+    >>> resolve_precision("fp32", "cpu"), resolve_precision("bf16", "cpu")
+    ('fp32', 'bf16')
+    >>> resolve_precision("auto", "cpu") == ("bf16" if cpu_has_bf16() else "fp32")
+    True
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if precision == "auto":
-        return "bf16" if torch.device(device).type == "cpu" and cpu_has_bf16() else "fp32"
+        dev = torch.device(device)
+        if dev.type == "cuda":
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+        return "bf16" if dev.type == "cpu" and cpu_has_bf16() else "fp32"
     return precision
 
 
@@ -206,8 +215,9 @@ class ResNet1DEncoder(nn.Module):
             progress: show a progress bar (:func:`relcon.progress.progress_bar`).
             allow_longer: accept windows longer than 256 samples (e.g. 10 s benchmarks); the
                 encoder is fully convolutional and pools over time, so it embeds them whole.
-            precision: ``"fp32"`` (default): plain float32. ``"auto"``: bf16 autocast on a CPU
-                that computes bf16 natively (AVX512-BF16 or AMX), fp32 everywhere else;
+            precision: ``"fp32"`` (default): plain float32. ``"auto"``: bf16 autocast where
+                the device computes bf16 natively (a CPU with AVX512-BF16 or AMX, a CUDA GPU
+                that supports bf16), fp32 everywhere else;
                 ``"bf16"``: bf16 autocast on any device (:func:`resolve_precision`). The weights
                 stay float32 and the output is float32 in every case. bf16 is about 1.7x faster
                 on such a CPU, but moves embeddings by about 1 % (relative), enough to move a
@@ -249,7 +259,8 @@ def run_windows(
     """``module``'s float32 outputs ``(N, out_dim)`` for windows ``x`` ``(N, T, C)`` (channels
     last; the module takes them channels first), ``batch_size`` at a time, in eval mode (its
     training mode is restored after) and under ``precision`` (:func:`resolve_precision`) on
-    ``device`` (default: where its weights are). What :meth:`ResNet1DEncoder.embed` and
+    ``device`` (default: where its weights are; a device given moves the module there too, and
+    it stays there: the model and the data move together). What :meth:`ResNet1DEncoder.embed` and
     :meth:`relcon.models.FinetunedModel.outputs` run. ``check_finite``: the caller's name, to
     refuse a batch holding NaN or infinity with a message naming the windows.
 
@@ -258,6 +269,7 @@ def run_windows(
     saying whether their inputs were finite (then the model itself is broken: damaged weights,
     or a training run that diverged), never a table of NaN."""
     device = torch.device(device if device is not None else next(module.parameters()).device)
+    module.to(device)
     precision = resolve_precision(precision, device)
     was_training = module.training
     module.eval()

@@ -1,14 +1,13 @@
 """A fine-tuned model: an encoder with a classification or regression head (``relcon finetune``).
 
-:func:`relcon.eval.finetune.finetune` trains it; :meth:`FinetunedModel.save` writes it as
-``model.safetensors`` + ``model.json`` (``"kind": "finetuned"``) through the model hub
-(:mod:`relcon.models.hub`), and ``relcon.load(folder)`` (or :meth:`FinetunedModel.load`) reads it
-back, e.g. for ``relcon predict``.
+:func:`relcon.eval.finetune.finetune` trains it; the model hub (:mod:`relcon.models.hub`) writes
+it as ``model.safetensors`` + ``model.json`` (``"kind": "finetuned"``; ``info`` goes into
+``model.json``) with ``save_model(folder, model)``, and ``relcon.load(folder)`` reads it back,
+e.g. for ``relcon predict``.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,13 +36,14 @@ class FinetunedModel(nn.Module):
         - ``predict(x (N, 256, 3)) -> (N,)`` numpy class codes (as given to :func:`finetune`)
           or values in the target's units;
         - ``predict_proba(x (N, 256, 3)) -> (N, K)`` class probabilities, columns in the order
-          of :attr:`classes`.
+          of :attr:`classes_` (scikit-learn's name).
 
     Args:
         encoder: the encoder (used as is, not copied).
         task_type: ``"classification"`` or ``"regression"``.
         classes: ``(K,)`` class codes; output ``k`` stands for ``classes[k]`` (classification).
-        target_mean, target_std: the regression target is ``mean + std * output``.
+        target_mean: the regression target is ``target_mean + target_std * output``.
+        target_std: see ``target_mean``.
         head_hidden: 0 for a linear head, else the width of its hidden layer.
         info: free-form provenance saved with the model (config, history, subjects, ...).
 
@@ -51,6 +51,8 @@ class FinetunedModel(nn.Module):
         >>> m = FinetunedModel(ResNet1DEncoder(), task_type="classification", classes=[0, 3, 7])
         >>> m.predict(np.zeros((2, 256, 3), dtype=np.float32)).shape
         (2,)
+        >>> m.classes_.tolist()
+        [0, 3, 7]
     """
 
     def __init__(
@@ -70,10 +72,10 @@ class FinetunedModel(nn.Module):
         if task_type == "classification":
             if classes is None or len(classes) < 2:
                 raise ValueError("classification needs at least 2 classes")
-            self.classes: np.ndarray | None = np.asarray(classes)
-            n_outputs = len(self.classes)
+            self.classes_: np.ndarray | None = np.asarray(classes)
+            n_outputs = len(self.classes_)
         else:
-            self.classes = None
+            self.classes_ = None
             n_outputs = 1
         self.task_type = task_type
         self.target_mean = float(target_mean)
@@ -101,33 +103,17 @@ class FinetunedModel(nn.Module):
 
     @property
     def head_out(self) -> int:
-        return 1 if self.classes is None else len(self.classes)
+        return 1 if self.classes_ is None else len(self.classes_)
 
     def predict(self, x: np.ndarray | Tensor, batch_size: int = 512) -> np.ndarray:
         """Class codes (classification) or target values (regression) for ``(N, 256, 3)``."""
         out = self.outputs(x, batch_size)
-        if self.classes is not None:
-            return self.classes[out.argmax(axis=1)]
+        if self.classes_ is not None:
+            return self.classes_[out.argmax(axis=1)]
         return self.target_mean + self.target_std * out[:, 0].astype(np.float64)
 
     def predict_proba(self, x: np.ndarray | Tensor, batch_size: int = 512) -> np.ndarray:
         """``(N, K)`` class probabilities (classification only)."""
-        if self.classes is None:
+        if self.classes_ is None:
             raise ValueError("predict_proba is only defined for classification")
         return torch.softmax(torch.from_numpy(self.outputs(x, batch_size)), dim=1).numpy()
-
-    # ---- files --------------------------------------------------------------------------
-    def save(self, folder: str | Path) -> Path:
-        """Write ``model.safetensors`` and ``model.json`` into ``folder``, each atomically
-        (:func:`relcon.models.hub.save_model`; ``info`` goes into ``model.json``)."""
-        from relcon.models.hub import save_model
-
-        return save_model(folder, self, "finetuned", extra=self.info)
-
-    @classmethod
-    def load(cls, folder: str | Path, device: str | torch.device = "cpu") -> FinetunedModel:
-        """Read a model written by :meth:`save`, in eval mode on ``device``
-        (``relcon.load(folder, kind="finetuned")``)."""
-        from relcon.models.hub import load
-
-        return load(folder, kind="finetuned", device=device)

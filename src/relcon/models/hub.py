@@ -53,10 +53,12 @@ __all__ = [
     "ALIASES",
     "KINDS",
     "SHIPPED",
+    "TRAINER_STATE",
     "ModelInfo",
     "build_model",
     "create_model",
     "is_shipped",
+    "latest_checkpoint",
     "list_models",
     "load",
     "load_model",
@@ -71,6 +73,9 @@ __all__ = [
 ]
 
 WEIGHTS, DESCRIPTION = "model.safetensors", "model.json"
+#: The trainer state of a run's checkpoint folder (:mod:`relcon.train.checkpoint`): a checkpoint
+#: folder without it is incomplete.
+TRAINER_STATE = "trainer.pt"
 #: The field of ``model.json`` holding the SHA-256 (hex) of the bytes of ``model.safetensors``
 #: (not to be confused with the hash of the state dict in the embed Parquet metadata).
 CHECKSUM = "safetensors_sha256"
@@ -100,7 +105,7 @@ def _to_dict(obj: Any) -> Any:
 def _describe_finetuned(model: FinetunedModel) -> dict:
     return {
         "task_type": model.task_type,
-        "classes": None if model.classes is None else model.classes.tolist(),
+        "classes": None if model.classes_ is None else model.classes_.tolist(),
         "target_mean": model.target_mean,
         "target_std": model.target_std,
         "architecture": {
@@ -108,6 +113,7 @@ def _describe_finetuned(model: FinetunedModel) -> dict:
             "head_hidden": model.head_hidden,
             "n_outputs": model.head_out,
         },
+        **_to_dict(model.info),  # what was fine-tuned on, its validation score, ...
     }
 
 
@@ -286,10 +292,19 @@ def list_models() -> list[ModelInfo]:
 # ----------------------------------------------------------------------------------------------
 # finding the files of a model
 # ----------------------------------------------------------------------------------------------
+def latest_checkpoint(run_dir: PathLike) -> Path | None:
+    """The newest complete checkpoint folder of a run, or None if it has none."""
+    pointer = Path(run_dir) / "checkpoints" / "LATEST"
+    if not pointer.is_file():
+        return None
+    folder = pointer.parent / pointer.read_text().strip()
+    if not (folder / TRAINER_STATE).is_file():
+        raise FileNotFoundError(f"{pointer} points at {folder}, which is incomplete or missing")
+    return folder
+
+
 def model_files(path: PathLike) -> tuple[Path, Path]:
     """``(model.safetensors, model.json)`` of a run folder, checkpoint folder or model file."""
-    from relcon.models.checkpoint import latest_checkpoint  # checkpoint.py imports the hub
-
     path = Path(path).expanduser()
     if path.is_file() and path.suffix == ".safetensors":
         return path, path.with_suffix(".json")
@@ -467,14 +482,15 @@ def record_checksum(path: PathLike, kind: str | None = None) -> str:
 
 
 def load(
-    name_or_path: Source = None,
+    model: Source = None,
     kind: str | None = None,
     device: str | torch.device | None = None,
 ) -> nn.Module:
     """Load a model written by relcon, in eval mode. The one loader of the package.
 
     Args:
-        name_or_path: ``None`` or ``"default"``: the pretrained model shipped with the package
+        model: which model (one name everywhere: ``--model`` on the command line).
+            ``None`` or ``"default"``: the pretrained model shipped with the package
             (``MODEL_CARD.md``); a shipped model's name (:func:`list_models`, e.g.
             ``"relcon-wrist-small"``); a run folder (its final ``model.safetensors``, else its
             latest checkpoint), a checkpoint folder, a ``model.safetensors`` / ``model.json``
@@ -505,33 +521,33 @@ def load(
     """
     if kind is not None:
         _kind(kind)
-    if isinstance(name_or_path, nn.Module):
-        held = _kind_of(name_or_path)
+    if isinstance(model, nn.Module):
+        held = _kind_of(model)
         if kind is not None and held != kind:
             raise TypeError(
-                f"got a {type(name_or_path).__name__} ({held!r} model), expected a "
+                f"got a {type(model).__name__} ({held!r} model), expected a "
                 f"{KINDS[kind].model_class.__name__} ({kind!r} model) or its folder"
             )
-        return name_or_path if device is None else name_or_path.to(device)
-    if not (name_or_path is None or isinstance(name_or_path, str | os.PathLike)):
+        return model if device is None else model.to(device)
+    if not (model is None or isinstance(model, str | os.PathLike)):
         expected = KINDS[kind].model_class.__name__ if kind else "model"
         raise TypeError(
-            f"expected a {expected}, a path or a shipped model's name, got "
-            f"{type(name_or_path).__name__}"
+            f"expected a {expected}, a path or a shipped model's name, got {type(model).__name__}"
         )
-    return load_model(name_or_path, kind=kind, device=device)[0]
+    return load_model(model, kind=kind, device=device)[0]
 
 
 def create_model(
     name: str = "encoder",
     *,
     pretrained: bool = False,
-    checkpoint_path: PathLike | None = None,
     kind: str | None = None,
     device: str | torch.device | None = None,
     **config: Any,
 ) -> nn.Module:
-    """Build a model by name, timm-style: an architecture with random weights, or with weights.
+    """Build a model by name, timm-style: an architecture with random weights, or a shipped
+    model's trained weights. Saved weights of any model (a run folder, a file) load with
+    :func:`load`, the one loader.
 
     Args:
         name: a kind (``"encoder"``, ``"distance"``): that architecture, sized by ``config``
@@ -539,8 +555,6 @@ def create_model(
             :class:`~relcon.models.distance.MotifDistanceConfig`; default: the paper's sizes);
             or a shipped model's name (:func:`list_models`, ``"default"``): its architecture.
         pretrained: with a shipped model's name, its trained weights (else random ones).
-        checkpoint_path: load these weights instead (anything :func:`load` reads); they must
-            fit the architecture ``name`` and ``config`` give, if ``config`` is given.
         kind: with a shipped model, which of its models (default: its encoder).
         device: where to put the model (default: the CPU).
 
@@ -559,30 +573,16 @@ def create_model(
         if pretrained:
             raise ValueError(
                 f"{name!r} is an architecture with no trained weights; name a shipped model "
-                f"({_known_names()}) or pass checkpoint_path"
+                f"({_known_names()}), or load saved weights with load(model)"
             )
         if kind is not None and kind != name:
             raise ValueError(f"name {name!r} and kind {kind!r} disagree")
-        model = KINDS[name].build({"architecture": config})
-        if checkpoint_path is None:
-            return model.to(device or "cpu")
-        loaded = load(checkpoint_path, kind=name, device=device)
-        if config and _to_dict(loaded.config) != _to_dict(model.config):
-            raise ValueError(
-                f"{checkpoint_path}: holds a {name} of architecture {_to_dict(loaded.config)}, "
-                f"not the requested {_to_dict(model.config)}"
-            )
-        return loaded
+        return KINDS[name].build({"architecture": config}).to(device or "cpu")
     if not is_shipped(name):
         raise ValueError(f"unknown model {name!r}: a kind ({tuple(KINDS)}) or {_known_names()}")
     if config:
         raise ValueError(f"{name!r} has a fixed architecture; config {sorted(config)} not allowed")
     meta = read_description(name, kind)
-    if checkpoint_path is not None:
-        model, theirs = load_model(checkpoint_path, kind=meta["kind"], device=device)
-        if theirs["architecture"] != meta["architecture"]:
-            raise ValueError(f"{checkpoint_path}: not the architecture of the model {name!r}")
-        return model
     if pretrained:
         return load(name, kind=kind, device=device)
     return KINDS[meta["kind"]].build(meta).to(device or "cpu")
@@ -601,8 +601,7 @@ def save_model(
     """Write ``model.safetensors`` and ``model.json`` into ``folder``, each atomically;
     ``model.json`` records the SHA-256 of the weights file (``safetensors_sha256``).
 
-    The one writer of model files: training runs, checkpoints, ``relcon finetune``
-    (:meth:`FinetunedModel.save`) and the export of the shipped model all call it.
+    The one writer of model files: training runs, checkpoints, ``relcon finetune`` and the export of the shipped model all call it.
 
     Args:
         folder: created if missing.

@@ -41,7 +41,7 @@ import torch.distributed as dist
 from torch import nn
 
 from relcon.io import LOCK_FILE, OutputInUse, OutputLock, clear_outputs, lock_folder
-from relcon.models.encoder import cpu_has_bf16
+from relcon.models.encoder import cpu_has_bf16, resolve_precision
 
 __all__ = [
     "LOCK_FILE",
@@ -222,30 +222,31 @@ class RunLogger:
 # --------------------------------------------------------------------------------------------
 # precision
 # --------------------------------------------------------------------------------------------
-def speed_settings(device: torch.device, amp: bool, cpu_bf16: bool = False):
+def speed_settings(device: torch.device, precision: str = "auto"):
     """TF32 on for CUDA matmuls, cuDNN autotuning on (the shapes of a run do not change);
     returns the autocast context factory of the training forwards.
 
-    bf16 autocast on CUDA if ``amp``; on a CPU with native bf16 (:func:`cpu_has_bf16`) if ``amp``
-    and ``cpu_bf16`` (the forward and, through autograd, the backward of every network; weights,
-    optimizer and loss stay float32); else none (float32).
+    bf16 autocast when ``precision`` resolves to bf16 on ``device``
+    (:func:`relcon.models.encoder.resolve_precision`: "auto" is bf16 on CUDA and on CPUs with
+    native bf16): the forward and, through autograd, the backward of every network; weights,
+    optimizer and loss stay float32. Otherwise none (float32).
     """
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = True
-        if amp:
-            return lambda: torch.autocast("cuda", dtype=torch.bfloat16)
-    if device.type == "cpu" and amp and cpu_bf16 and cpu_has_bf16():
-        return lambda: torch.autocast("cpu", dtype=torch.bfloat16)
+    if resolve_precision(precision, device) == "bf16":
+        return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext
 
 
-def scoring_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
-    """Precision of the no-grad candidate scoring on the CPU: bf16 with ``amp`` where the CPU has
-    native bf16 (about 1.5x faster; the distances change by ~0.1 %, the candidate ranking
-    hardly at all), else None (fp32). On CUDA scoring runs under the step's bf16 autocast."""
-    return torch.bfloat16 if device.type == "cpu" and amp and cpu_has_bf16() else None
+def scoring_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
+    """Precision of the no-grad candidate scoring on the CPU: bf16 when ``precision`` resolves
+    to bf16 there (about 1.5x faster on a CPU with native bf16; the distances change by ~0.1 %,
+    the candidate ranking hardly at all), else None (fp32). On CUDA scoring runs under the
+    step's autocast."""
+    bf16 = device.type == "cpu" and resolve_precision(precision, device) == "bf16"
+    return torch.bfloat16 if bf16 else None
 
 
 def scoring_autocast(score_dtype: torch.dtype | None, device: torch.device):
@@ -373,7 +374,8 @@ class Run:
         baseline's head); ``expect``: entries the trainer state must hold (e.g. its method).
         Opens the run's :class:`RunLogger` (rows after the resumed step dropped).
         """
-        from relcon.models.checkpoint import latest_checkpoint, load_trainer_state, restore_run
+        from relcon.models.hub import latest_checkpoint
+        from relcon.train.checkpoint import load_trainer_state, restore_run
 
         restored = None
         if self.resume:
@@ -445,16 +447,15 @@ class Throughput:
 
 @contextlib.contextmanager
 def open_run(
-    cfg: Any, out: str | Path, *, resume: bool = False, overwrite: bool = False,
-    cpu_bf16: bool = False,
-) -> Iterator[Run]:  # fmt: skip
-    """Set up a training run from its config (``device``, ``seed``, ``compile``, ``amp``).
+    cfg: Any, out: str | Path, *, resume: bool = False, overwrite: bool = False
+) -> Iterator[Run]:
+    """Set up a training run from its config (``device``, ``seed``, ``compile``, ``precision``).
 
     In order: join ``torchrun``'s process group (if any) and pick the device; on rank 0 lock the
     run folder (:func:`lock_run_dir`: a second process writing the same folder is refused),
     create it (:func:`prepare_run_dir`) and save ``config.toml``; seed everything; choose the
-    sparsemax backend (compiled if ``cfg.compile``) and the precision (:func:`speed_settings`
-    with ``cpu_bf16``, :func:`scoring_dtype`). On a normal exit the processes wait for each other
+    sparsemax backend (compiled if ``cfg.compile``) and the precision (:func:`speed_settings`,
+    :func:`scoring_dtype`). On a normal exit the processes wait for each other
     and leave the group; the lock is released and the logs closed however the block ends.
     """
     from relcon.config import save_run_config
@@ -475,8 +476,8 @@ def open_run(
             dir=Path(out),
             dist=info,
             resume=resume,
-            autocast=speed_settings(info.device, cfg.amp, cpu_bf16),
-            score_dtype=scoring_dtype(info.device, cfg.amp),
+            autocast=speed_settings(info.device, cfg.precision),
+            score_dtype=scoring_dtype(info.device, cfg.precision),
         )
         yield run
         barrier(info)

@@ -25,9 +25,10 @@ from relcon.config import DistanceTrainConfig, to_dict
 from relcon.data.corpus import user_names
 from relcon.data.loader import shuffled_batches
 from relcon.data.windowing import Segments
-from relcon.models.checkpoint import save_checkpoint, save_model, trainer_state
 from relcon.models.distance import MotifDistance
+from relcon.models.hub import save_model
 from relcon.progress import progress_bar
+from relcon.train.checkpoint import save_checkpoint, trainer_state
 from relcon.train.common import cosine_lr, open_run, set_lr
 from relcon.train.steps import augment_seed, distance_step
 
@@ -50,7 +51,7 @@ def train_distance(
         device = run.device
         segs = segments if segments is not None else load_segments(cfg.data)
         train_users = {"train_users": user_names(segs)}
-        model = MotifDistance.from_config(cfg.model).to(device)
+        model = MotifDistance.from_config(cfg.architecture).to(device)
         optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         step, epoch, batch_in_epoch = run.restore(model, optimizer, "distance")
         trainer = run.step_context(

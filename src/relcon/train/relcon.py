@@ -1,6 +1,6 @@
 """RelCon pretraining: train the encoder with the relative contrastive loss (and, with
-``PretrainConfig.method``, the self-supervised baselines of :mod:`relcon.train.baselines` in the
-same loop).
+``PretrainConfig.method``, the self-supervised baselines in the same loop: the table
+:data:`relcon.train.methods.METHODS` gives each method's step function and head).
 
 Read it top to bottom (one step is :func:`relcon.train.steps.relcon_step`). Each step:
 
@@ -14,10 +14,10 @@ Read it top to bottom (one step is :func:`relcon.train.steps.relcon_step`). Each
 5. the relative contrastive loss ranks the candidates by distance; AdamW with a cosine schedule,
    warmup and gradient clipping updates the encoder.
 
-On a GPU the forward passes run under bf16 autocast (fp32 master weights) with TF32 enabled. On a
-CPU with native bf16 (AVX512-BF16 or AMX) ``amp`` runs the no-grad candidate scoring in bf16
-(:func:`relcon.train.common.scoring_dtype`) and, with ``cpu_bf16`` (the default), the encoder's
-forward and backward under bf16 autocast too (about 1.6x faster; see ``benchmarks/README.md``).
+``precision`` ("auto" by default) runs the forward passes and the no-grad candidate scoring
+under bf16 autocast (fp32 master weights) where the device computes bf16 natively: a GPU (with
+TF32 enabled) or a CPU with AVX512-BF16 or AMX (about 1.6x faster there; see
+``benchmarks/README.md``; :func:`relcon.train.common.speed_settings`, ``scoring_dtype``).
 Under ``torchrun`` every process takes its own share of the batches and gradients are averaged
 (DistributedDataParallel); ``accumulate`` > 1 sums the gradients of several batches per step.
 
@@ -41,21 +41,18 @@ from relcon.data.corpus import user_names
 from relcon.data.loader import candidate_batches
 from relcon.data.sampling import CandidateSampler
 from relcon.data.windowing import Segments
-from relcon.models.checkpoint import load_model, save_checkpoint, save_model, trainer_state
 from relcon.models.encoder import ResNet1DEncoder
+from relcon.models.hub import load_model, save_model
 from relcon.progress import progress_bar
+from relcon.train.checkpoint import save_checkpoint, trainer_state
 from relcon.train.common import Throughput, cosine_lr, open_run, set_lr
+from relcon.train.methods import METHODS
 from relcon.train.steps import (
     CandidatePool,
     EncoderWithHead,
-    StepResult,
-    augpred_step,
     candidate_index,
     oracle_distances,
-    rebar_step,
     relcon_batch_loss,
-    relcon_step,
-    simclr_step,
 )
 
 __all__ = [
@@ -81,23 +78,25 @@ def pretrain(
 ) -> Path:
     """Pretrain the encoder with ``cfg.method``; returns the run folder (``model.safetensors``).
 
-    ``"relcon"`` (the default) is the relative contrastive loss; ``"simclr"``, ``"augpred"``
-    and ``"rebar"`` are the self-supervised baselines of :mod:`relcon.train.baselines`, trained
-    by this same loop (same sampler and anchors, optimiser, schedule, precision, checkpoints);
-    only the step function and a pretraining-only head differ.
+    ``"relcon"`` (the default) is the relative contrastive loss; the other methods of
+    :data:`relcon.train.methods.METHODS` (the self-supervised baselines) are trained by this same
+    loop (same sampler and anchors, optimiser, schedule, precision, checkpoints); only the step
+    function and a pretraining-only head differ.
     """
     from relcon.data.datasets import load_segments
-    from relcon.train.baselines import METHODS, build_head
 
     method = cfg.method
-    if method != "relcon" and method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; expected 'relcon' or one of {METHODS}")
-    if method in ("relcon", "rebar") and not cfg.distance:
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; expected one of {tuple(METHODS)}")
+    spec = METHODS[method]
+    if spec.needs_distance and not cfg.distance:
         raise ValueError(
             f"{method} needs a trained motif distance: set PretrainConfig.distance "
             "(relcon train-distance)"
         )
-    if cfg.teacher not in TEACHERS or (method != "relcon" and cfg.teacher != "distance"):
+    if cfg.teacher not in TEACHERS or (
+        not spec.takes("window_labels") and cfg.teacher != "distance"
+    ):
         raise ValueError(
             f"teacher must be one of {TEACHERS} (and 'distance' for the baselines, which rank "
             f"no candidates), got {cfg.teacher!r}"
@@ -105,7 +104,7 @@ def pretrain(
     CandidatePool(cfg.batch_size, cfg.within_user, cfg.between_user)  # check m before starting
 
     with open_run(
-        cfg, out, resume=resume, overwrite=overwrite, cpu_bf16=cfg.cpu_bf16
+        cfg, out, resume=resume, overwrite=overwrite
     ) as run:  # torchrun, run-folder lock, config.toml, seeds, precision
         device = run.device
 
@@ -135,15 +134,11 @@ def pretrain(
 
         # ---- models: encoder (saved), frozen distance, a baseline's head (pretraining only) -
         distance = None
-        if method in ("relcon", "rebar"):
+        if spec.needs_distance:
             distance, _ = load_model(cfg.distance, kind="distance", device=device)
             distance.requires_grad_(False)
         encoder = ResNet1DEncoder(cfg.encoder).to(device)
-        head = (
-            None
-            if method == "relcon"
-            else build_head(method, encoder.embed_dim, cfg.projection_dim)
-        )
+        head = None if spec.head is None else spec.head(encoder.embed_dim, cfg.projection_dim)
         trained = encoder if head is None else EncoderWithHead(encoder, head.to(device))
         optimizer = torch.optim.AdamW(
             trained.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
@@ -162,24 +157,17 @@ def pretrain(
             pin_memory=device.type == "cuda",
         )  # fmt: skip
 
-        def step_once() -> StepResult:
-            if method == "simclr":
-                return simclr_step(
-                    trainer, batches, seed=cfg.seed, n_augment=cfg.n_augment, tau=cfg.tau
-                )
-            if method == "augpred":
-                return augpred_step(trainer, batches, seed=cfg.seed)
-            step_fn = rebar_step if method == "rebar" else relcon_step
-            labels = {"window_labels": window_labels} if method == "relcon" else {}
-            return step_fn(
-                trainer, batches, pool, distance, tau=cfg.tau,  # type: ignore[arg-type]
-                chunk_pairs=cfg.distance_chunk_pairs, score_dtype=run.score_dtype, **labels,
-            )  # fmt: skip
+        # what a method's step function may take; each takes its own (Method.arguments)
+        step_args = spec.arguments({
+            "pool": pool, "distance": distance, "window_labels": window_labels, "seed": cfg.seed,
+            "tau": cfg.tau, "n_augment": cfg.n_augment, "chunk_pairs": cfg.distance_chunk_pairs,
+            "score_dtype": run.score_dtype,
+        })  # fmt: skip
 
         # ---- training loop ----------------------------------------------------------------
         trained.train()
         bar = progress_bar(
-            total=cfg.steps, initial=step, desc="pretrain" if head is None else method,
+            total=cfg.steps, initial=step, desc="pretrain" if method == "relcon" else method,
             enabled=progress and run.main, unit="step",
         )  # fmt: skip
         anchors = Throughput(step)
@@ -188,7 +176,7 @@ def pretrain(
             if cfg.max_seconds is not None and time.perf_counter() - t_start > cfg.max_seconds:
                 break  # out of time: the weights of this step are saved below
             lr = set_lr(optimizer, cosine_lr(step, cfg.steps, cfg.lr, cfg.warmup_steps))
-            out = step_once()
+            out = spec.step(trainer, batches, **step_args)
             step += 1
             bar.update(1)
 

@@ -27,8 +27,8 @@ The step functions take an optional ``marks(name)`` callback, called at the phas
 ``data``, ``scoring``, ``encoder_forward``, ``loss``, ``backward``, ``optimizer`` (each marks the end
 of that phase); the training loops pass none, ``relcon bench`` times the phases with it.
 
-Precision: under bf16 autocast (CUDA with ``amp``; a CPU with native bf16 with ``amp`` and
-``cpu_bf16``) the networks run in bf16 and the losses are computed in float32 from their outputs;
+Precision: under bf16 autocast (``precision`` "bf16", or "auto" on a device with native bf16)
+the networks run in bf16 and the losses are computed in float32 from their outputs;
 weights, gradients and the optimizer stay float32.
 
 The candidate pool

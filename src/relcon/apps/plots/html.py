@@ -1,5 +1,12 @@
 """The self-contained interactive HTML page: data as JSON, a small SVG viewer, the static PNG."""
 
+# Why a hand-written viewer rather than plotly (issue 21, measured with plotly 7.1.0 on the same
+# `relcon plot map` points, colours and hover text, one Scattergl trace per group): an offline
+# plotly file (include_plotlyjs=True; "cdn" needs network to open) is 5.16 MB for 5,000 points
+# against 0.39 MB here (PNG included), and 8.24 MB for 50,000 points against 3.45 MB. Its 4.8 MB
+# of plotly.js also takes about 116 ms only to compile in V8 (node 20) before anything is drawn;
+# this viewer's JavaScript is 12.7 kB (0.5 ms). Plotly would be larger and slower to open.
+
 from __future__ import annotations
 
 import base64

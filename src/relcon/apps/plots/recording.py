@@ -49,7 +49,7 @@ def _load_finetuned(model: FinetunedModel | str | os.PathLike[str]) -> Finetuned
     from relcon.models.hub import load
 
     model = load(model, kind="finetuned")
-    if model.task_type != "classification" or model.classes is None:
+    if model.task_type != "classification" or model.classes_ is None:
         raise ValueError(
             f"plot_recording colours windows by class, but the model is a {model.task_type} model"
         )

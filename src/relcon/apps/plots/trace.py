@@ -66,7 +66,7 @@ def _as_pieces(recording: Recording | Sequence[Recording]) -> list[Recording]:
 
 
 def _model_class_names(model: FinetunedModel, rec_names: tuple[str, ...]) -> dict[int, str]:
-    codes = [int(c) for c in np.asarray(model.classes)]
+    codes = [int(c) for c in np.asarray(model.classes_)]
     names = model.info.get("label_names") if isinstance(model.info, dict) else None
     if names:
         return {c: str(names[c]) if 0 <= c < len(names) else f"class {c}" for c in codes}

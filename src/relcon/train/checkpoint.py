@@ -1,4 +1,4 @@
-"""Run folders and checkpoints: weights + description (written by the model hub, one writer for
+"""Checkpoints of training runs: weights + description (written by the model hub, one writer for
 every model file: :func:`relcon.models.hub.save_model`) + trainer state, written atomically.
 
 A run folder looks like this::
@@ -17,7 +17,8 @@ A checkpoint folder is written under a temporary name and renamed when complete,
 is replaced atomically afterwards, so a run killed at any moment resumes from a complete
 checkpoint. ``trainer.pt`` is read with ``weights_only=True`` (:func:`load_trainer_state`): a run
 folder from someone else cannot run code on ``--resume``. Loading a run or checkpoint as a model
-is :func:`relcon.load` (:mod:`relcon.models.hub`).
+is :func:`relcon.load`, and finding a run's newest checkpoint
+:func:`relcon.models.hub.latest_checkpoint` (:mod:`relcon.models.hub`).
 """
 
 from __future__ import annotations
@@ -31,27 +32,14 @@ from typing import Any
 import torch
 from torch import nn
 
+from relcon.config import spell
 from relcon.io import atomic_write_text
-from relcon.models.hub import build_model, load_model, model_files, save_model
+from relcon.models.hub import TRAINER_STATE, latest_checkpoint, load_model, save_model
 
-# build_model, load_model, model_files and save_model are the hub's own (relcon.models.hub),
-# re-exported for the modules that still import them from here; new code imports the hub.
-__all__ = [
-    "TRAINER_STATE",
-    "build_model",
-    "latest_checkpoint",
-    "load_model",
-    "load_trainer_state",
-    "model_files",
-    "restore_run",
-    "save_checkpoint",
-    "save_model",
-    "trainer_state",
-]
+__all__ = ["load_trainer_state", "restore_run", "save_checkpoint", "trainer_state"]
 
-#: The trainer state of a checkpoint folder: read with ``torch.load(..., weights_only=True)``,
-#: so it may hold only tensors, numbers, strings, None and lists / tuples / dicts of them.
-TRAINER_STATE = "trainer.pt"
+# TRAINER_STATE is read with ``torch.load(..., weights_only=True)``, so it may hold only tensors,
+# numbers, strings, None and lists / tuples / dicts of them.
 
 
 def save_checkpoint(
@@ -85,17 +73,6 @@ def save_checkpoint(
     return final
 
 
-def latest_checkpoint(run_dir: str | Path) -> Path | None:
-    """The newest complete checkpoint folder of a run, or None if it has none."""
-    pointer = Path(run_dir) / "checkpoints" / "LATEST"
-    if not pointer.is_file():
-        return None
-    folder = pointer.parent / pointer.read_text().strip()
-    if not (folder / TRAINER_STATE).is_file():
-        raise FileNotFoundError(f"{pointer} points at {folder}, which is incomplete or missing")
-    return folder
-
-
 def load_trainer_state(folder: str | Path) -> dict[str, Any]:
     """The trainer state of a checkpoint folder, read without unpickling any Python object.
 
@@ -112,8 +89,6 @@ def load_trainer_state(folder: str | Path) -> dict[str, Any]:
             (ln for ln in lines if not ln.startswith(("Weights only", "Please file", "Check the"))),
             lines[-1] if lines else type(e).__name__,
         )
-        from relcon.config import spell  # not at module level: relcon.config imports models
-
         raise ValueError(
             f"{path}: refused to load this trainer state ({reason}): it holds pickled Python "
             "objects, which could run code when loaded, or is not a trainer state at all. A "
