@@ -16,6 +16,8 @@ import names the module itself, never its parent packages (``import relcon.a.b``
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,7 +46,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("train", ("relcon.train",)),
     ("eval", ("relcon.eval",)),
     ("apps", ("relcon.apps",)),
-    ("cli", ("relcon.cli", "relcon.__main__")),
+    ("cli", ("relcon.cli", "relcon.__main__", "relcon.api")),
 )
 MAX_LINES = 850
 
@@ -173,10 +175,24 @@ def import_graph(modules: dict[str, Path] = MODULES) -> dict[str, dict[str, int]
 
 def test_no_import_cycle() -> None:
     graph = import_graph()
+    for target in relcon._LAZY.values():  # relcon.__getattr__ imports them on first use
+        graph["relcon"].setdefault(target, 0)
     cycles = _cycles({m: set(targets) for m, targets in graph.items()})
     assert not cycles, "modules that import each other in a cycle:\n" + "\n".join(
         _describe_cycle(component, graph) for component in cycles
     )
+
+
+def test_the_top_level_names_the_top_layer_lazily() -> None:
+    """``relcon.evaluate`` & co. (``relcon._LAZY``) live in the top layer and are imported on
+    first use, never by ``import relcon``: the one reference from the package's ``__init__``
+    upwards (counted as an import by the cycle check above)."""
+    assert relcon._LAZY and all(layer_of(t) == len(LAYERS) - 1 for t in relcon._LAZY.values())
+    code = (
+        "import sys, relcon; assert not [m for m in set(relcon._LAZY.values()) if m in "
+        "sys.modules]; assert callable(relcon.evaluate) and 'relcon.api' in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
 def _describe_cycle(component: list[str], graph: dict[str, dict[str, int]]) -> str:

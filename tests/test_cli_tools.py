@@ -132,7 +132,7 @@ def test_plot_cli(task_file, csvs, encoder_dir, tmp_path):
     assert main(["plot", "recording", str(csvs["ms2"]), "--out", str(rec)]) == 0
     mp = tmp_path / "map.png"
     assert main(["plot", "map", str(task_file), "--out", str(mp), "--model", str(encoder_dir),
-                 "--method", "pca", "--no-progress"]) == 0  # fmt: skip
+                 "--projection", "pca", "--no-progress"]) == 0  # fmt: skip
     torch.manual_seed(0)
     dist = tmp_path / "dist"
     save_model(dist, MotifDistance(channels=8, bottleneck=2), "distance", step=0)

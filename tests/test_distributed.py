@@ -188,3 +188,53 @@ def test_baseline_two_ranks_equal_one_process(tmp_path, windows):
     cfg.accumulate, cfg.num_workers = 2, 1
     single = pretrain_baseline("simclr", cfg, tmp_path / "single", progress=False)
     _assert_same(_params(tmp_path / "ddp", "encoder"), _params(single, "encoder"))
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_pretraining_two_nodes_equal_one_process(tmp_path, windows):
+    """The README's two-machine command, as two nodes on this machine: two ``torchrun``
+    processes (node ranks 0 and 1, one process each) meeting at a c10d rendezvous on localhost,
+    gloo, train the same weights as one process with ``accumulate = 2``."""
+    torch.set_num_threads(1)
+    dcfg = DistanceTrainConfig(
+        data=DataConfig(source=str(windows)), architecture=TINY_DIST, steps=2, batch_size=8, device="cpu"
+    )  # fmt: skip
+    dist = train_distance(dcfg, tmp_path / "dist", progress=False)
+    cfg = PretrainConfig(
+        data=DataConfig(source=str(windows)), encoder=TINY_ENCODER, distance=str(dist), steps=8, batch_size=4,
+        within_user=3, warmup_steps=2, log_every=1, ckpt_every=4, compile=False,
+    )  # fmt: skip
+    save_config(cfg, tmp_path / "p.toml")
+    exe = os.path.join(os.path.dirname(sys.executable), "torchrun")
+    launcher = [exe] if os.path.exists(exe) else [sys.executable, "-m", "torch.distributed.run"]
+    endpoint = f"localhost:{_free_port()}"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    procs = []
+    for node in (0, 1):  # the README's command, one process per node
+        cmd = [*launcher, "--nnodes", "2", "--node-rank", str(node), "--nproc-per-node", "1",
+               "--rdzv-backend", "c10d", "--rdzv-endpoint", endpoint,
+               "-m", "relcon", "pretrain", "--config", str(tmp_path / "p.toml"),
+               "--out", str(tmp_path / "ddp"), "--device", "cpu", "--no-progress"]  # fmt: skip
+        log = open(tmp_path / f"node{node}.log", "w")
+        procs.append((subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT), log))
+    try:
+        codes = [p.wait(timeout=240) for p, _ in procs]
+    finally:
+        for p, log in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            log.close()
+    logs = "\n".join((tmp_path / f"node{n}.log").read_text()[-3000:] for n in (0, 1))
+    assert codes == [0, 0], logs
+
+    cfg.accumulate, cfg.device = 2, "cpu"  # the same global batches, one process
+    single = pretrain(cfg, tmp_path / "single", progress=False)
+    _assert_same(_params(tmp_path / "ddp", "encoder"), _params(single, "encoder"))

@@ -6,7 +6,6 @@ file runs in well under a minute on two CPU cores.
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import math
 import tracemalloc
@@ -393,8 +392,10 @@ def test_bad_inputs_name_the_file(tmp_path):
         iter_windows(tmp_path / "poisson.csv", fs=50, max_gap_s=0)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("actipy") is not None, reason="actipy is installed")
-def test_device_file_without_actipy(tmp_path):
+def test_device_file_without_actipy(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "actipy", None)  # as if not installed
     (tmp_path / "watch.cwa").write_bytes(b"\0" * 64)
     with pytest.raises(ImportError, match=r"watch\.cwa: .*actipy.*relcon\[devices\]"):
         iter_windows(tmp_path / "watch.cwa")
@@ -412,7 +413,9 @@ def test_device_file_through_fake_actipy(tmp_path, monkeypatch):
     data = pd.DataFrame(x, columns=["x", "y", "z"], index=index)
     fake = types.SimpleNamespace(read_device=lambda path, **kw: (data, {"SampleRate": fs}))
     monkeypatch.setitem(sys.modules, "actipy", fake)
-    (tmp_path / "watch.cwa").write_bytes(b"fake")
+    from device_writers import write_cwa  # a valid file: the damage check reads it first
+
+    write_cwa(tmp_path / "watch.cwa", np.zeros((80, 3)), 100.0, "2024-01-01")
     it = iter_windows(tmp_path / "watch.cwa", drop_nonwear=False)
     xw, k, start_s, _ = _collect(it)
     assert it.summary.fs_native == fs and len(k) == int(60 // 2.56)

@@ -1,6 +1,7 @@
 """The evaluation harness end to end on small synthetic tasks."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -139,3 +140,56 @@ def test_max_train_windows_subsamples_each_split(tmp_path):
         assert info["n_fit"] + info["n_val"] == 40
         assert info["train_subsample"].startswith("40 of 96")
     assert {r["metric"]: r for r in res["rows"]}["macro_f1"]["mean"] > 0.8
+
+
+def test_evaluate_task_in_memory_is_what_evaluate_writes(tmp_path):
+    """The core (no files) and the command's wrapper give the same results and predictions."""
+    from relcon.data.tasks import load_task
+    from relcon.eval.harness import evaluate_task
+    from relcon.eval.results import read_results
+
+    path = _sine_task(tmp_path)
+    cfg = EvalConfig(
+        task=str(path), features="handcrafted", folds=3, few_shot=[1], few_shot_seeds=2
+    )
+    written = evaluate(cfg, tmp_path / "out.json", progress=False)
+    results, splits = evaluate_task(load_task(path), cfg, progress=False)
+    assert not (tmp_path / "fold0").exists()  # the core wrote nothing
+    on_disk = read_results(tmp_path / "out.json")
+    for part in ("rows", "folds", "few_shot", "few_shot_runs", "confusion", "per_class_f1"):
+        assert results[part] == written[part] == on_disk[part], part
+    assert [s["predictions"] for s in results["task"]["splits"]] == [
+        f"fold{k}/predictions.npz" for k in range(3)
+    ]  # relative to a results folder; the wrapper put them beside out.json
+    assert [s["predictions"] for s in on_disk["task"]["splits"]] == [
+        f"out/fold{k}/predictions.npz" for k in range(3)
+    ]
+    for split in splits:
+        saved = np.load(tmp_path / "out" / split.name / "predictions.npz")
+        for key in ("index", "y_true", "y_pred", "groups"):
+            np.testing.assert_array_equal(saved[key], getattr(split, key))
+        scores = json.loads((tmp_path / "out" / split.name / "scores.json").read_text())
+        assert scores == json.loads(json.dumps(split.scores))
+
+
+def test_evaluate_task_with_an_encoder_object(tmp_path):
+    """An encoder given as an object scores as the same encoder loaded from its folder; its
+    pretraining users are unknown (a note says so) and it is named 'model'."""
+    from relcon.data.tasks import load_task
+    from relcon.eval.harness import evaluate_task
+
+    path = _sine_task(tmp_path)
+    torch.manual_seed(0)
+    encoder = ResNet1DEncoder(TINY_ENCODER)
+    save_model(tmp_path / "enc", encoder, "encoder", step=0)
+    cfg = EvalConfig(folds=3, device="cpu")
+    task = load_task(path)
+    from_files = evaluate_task(task, replace(cfg, model=str(tmp_path / "enc")), progress=False)
+    from_object = evaluate_task(task, cfg, encoder=encoder, progress=False)
+    assert from_object.results["rows"] == [
+        dict(r, name="model") for r in from_files.results["rows"]
+    ]
+    assert from_object.results["name"] == "model" and from_object.results["model"] is None
+    assert any("given as an object" in n for n in from_object.results["notes"])
+    with pytest.raises(ValueError, match="only measured with features='model'"):
+        evaluate_task(task, replace(cfg, features="handcrafted"), encoder=encoder)

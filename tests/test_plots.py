@@ -322,7 +322,7 @@ def test_plot_embedding_map_tsne_png(tmp_path):
 
 def test_plot_embedding_map_html_subsample_and_groups(tmp_path):
     emb, labels, users = _embeddings(300)
-    kw = dict(out=tmp_path / "map.html", method="pca", color_by="user", max_points=50, seed=3)
+    kw = dict(out=tmp_path / "map.html", projection="pca", color_by="user", max_points=50, seed=3)
     spec = _spec(plots.plot_embedding_map(emb, labels, users, **kw))
     assert spec["kind"] == "scatter" and len(spec["points"]["x"]) == 50
     assert "50 of 300 windows" in spec["subtitle"] and "seed 3" in spec["subtitle"]
@@ -340,7 +340,7 @@ def test_plot_embedding_map_html_subsample_and_groups(tmp_path):
     many = (np.arange(300) % 25).astype(str)
     spec = _spec(
         plots.plot_embedding_map(
-            emb, many, many, out=tmp_path / "m2.html", method="pca", max_groups=5
+            emb, many, many, out=tmp_path / "m2.html", projection="pca", max_groups=5
         )
     )
     names = [g["name"] for g in spec["groups"]]
@@ -367,7 +367,7 @@ def test_plot_embedding_map_many_equal_users(tmp_path, monkeypatch):
     emb = rng.standard_normal((len(users), 8)) + np.repeat(rng.standard_normal((46, 8)) * 3, 6, 0)
     kept = _figure(monkeypatch)
     plots.plot_embedding_map(
-        emb, None, users, out=tmp_path / "u.png", method="pca", color_by="user"
+        emb, None, users, out=tmp_path / "u.png", projection="pca", color_by="user"
     )
     fig = kept["fig"]
     colors = {tuple(c) for c in fig.axes[0].collections[0].get_facecolors().round(4)}
@@ -378,7 +378,7 @@ def test_plot_embedding_map_many_equal_users(tmp_path, monkeypatch):
     assert plots.class_palette(46)[:9] == plots.class_palette(9)
     # few groups keep their legend
     plots.plot_embedding_map(
-        emb[:60], None, users[:60], out=tmp_path / "f.png", method="pca", color_by="user"
+        emb[:60], None, users[:60], out=tmp_path / "f.png", projection="pca", color_by="user"
     )
     legend = kept["fig"].axes[0].get_legend()
     assert [t.get_text() for t in legend.get_texts()] == [f"{1600 + u} (6)" for u in range(10)]
@@ -415,7 +415,7 @@ def test_plot_command_map_reads_embed_output_and_explains_other_files(tmp_path, 
     kept = _figure(monkeypatch)
     table = _embed_table(tmp_path / "emb.parquet")
     cfg = plots.PlotConfig(what="map", input=str(table), out=str(tmp_path / "m.png"),
-                           method="pca", no_progress=True)  # fmt: skip
+                           projection="pca", no_progress=True)  # fmt: skip
     assert plots.plot_command(cfg) == tmp_path / "m.png"
     fig = kept["fig"]
     assert "coloured by recording" in fig._suptitle.get_text()
@@ -457,6 +457,7 @@ def test_plot_config_has_one_field_per_plot_option():
     plot = sub.choices["plot"]
     generic = {"help", "config", "set", "print_config"}  # flags every command may share
     options = {a.dest.removeprefix("cfg:") for a in plot._actions} - generic
+    options = {o for o in options if not o.startswith("renamed:")}  # old spellings, refused
     assert options == set(plots.PlotConfig.__dataclass_fields__)
 
 
@@ -488,7 +489,7 @@ def test_demo_figure_caption_legend_and_sign():
         ((np.ones((10, 4)), np.zeros(10, int), ["u"] * 11), {}, r"users must be .* \(10\)"),
         ((np.ones((10, 4)),), {}, "needs labels"),
         ((np.ones((10, 4)), np.zeros(10, int)), {"color_by": "user"}, "needs users"),
-        ((np.ones((10, 4)), np.zeros(10, int)), {"method": "mds"}, "unknown method 'mds'"),
+        ((np.ones((10, 4)), np.zeros(10, int)), {"projection": "mds"}, "unknown projection 'mds'"),
         ((np.ones((10, 4)), np.zeros(10, int)), {"color_by": "age"}, "unknown color_by 'age'"),
         ((np.full((10, 4), np.nan), np.zeros(10, int)), {}, "non-finite"),
         ((np.ones((10, 4)), np.full(10, 5)), {"label_names": ["a", "b"]}, "code 5 has no name"),
@@ -507,7 +508,7 @@ def test_plot_embedding_map_umap_missing(tmp_path):
     except ImportError:
         emb, labels, _ = _embeddings(20)
         with pytest.raises(ImportError, match="umap-learn"):
-            plots.plot_embedding_map(emb, labels, out=tmp_path / "u.png", method="umap")
+            plots.plot_embedding_map(emb, labels, out=tmp_path / "u.png", projection="umap")
     else:
         pytest.skip("umap-learn is installed")
 

@@ -12,10 +12,12 @@ from sklearn.preprocessing import StandardScaler
 
 from relcon.eval import probes
 from relcon.eval.metrics import classification_metrics, regression_metrics
-from relcon.eval.probes import DEFAULTS, PROBES, fit_predict, ridge_path
+from relcon.eval.probes import DEFAULTS, FIXED_PROBES, PROBES, fit_predict, ridge_path
 from relcon.eval.splits import validation_split
 
 N_SUBJECTS, PER_SUBJECT, N_FEATURES = 12, 30, 8
+#: the probes that choose their hyperparameter on validation subjects
+TUNED = [p for p in PROBES if p not in FIXED_PROBES]
 TEST_SUBJECTS = ("s00", "s01", "s02", "s03")
 
 
@@ -69,7 +71,8 @@ def test_classification_separable_scores_high_and_noise_near_chance(probe, separ
     pred, info = fit_predict(probe, xa, ya, ga, xt, task_type="classification", seed=0)
     assert pred.shape == yt.shape and set(np.unique(pred)) <= set(np.unique(ya))
     assert classification_metrics(yt, pred)["macro_f1"] > 0.95
-    assert info["selection"] == "validation_subjects" and info["fallback"] is None
+    chose = "fixed" if probe in FIXED_PROBES else "validation_subjects"
+    assert info["selection"] == chose and info["fallback"] is None
 
     xa, ya, ga, xt, yt = _split(*noise)
     pred, _ = fit_predict(probe, xa, ya, ga, xt, task_type="classification", seed=0)
@@ -174,7 +177,7 @@ def test_ridge_path_primal_and_dual_agree_with_sklearn():
             np.testing.assert_allclose(x @ w + b, ref.predict(x), rtol=1e-6, atol=1e-8)
 
 
-@pytest.mark.parametrize("probe", PROBES)
+@pytest.mark.parametrize("probe", TUNED)
 def test_validation_subjects_come_from_training_subjects_only(probe, separable):
     xa, ya, ga, xt, _ = _split(*separable)
     _, info = fit_predict(probe, xa, ya, ga, xt, task_type="classification", seed=3)
@@ -198,10 +201,68 @@ def test_validation_draw_is_a_seeded_choice_of_training_subjects(separable):
     assert set(np.unique(ga[is_val])) == set(expected)
 
 
+# ---- probes for few labels: nothing chosen on validation subjects -------------------------------
+
+
+def _few_labels(separable, k=5, seed=0):
+    """``k`` training windows per class, each from another subject (as a few-shot draw)."""
+    xa, ya, ga, xt, yt = _split(*separable)
+    rng = np.random.default_rng(seed)
+    take = np.concatenate(
+        [rng.choice(np.flatnonzero(ya == c), k, replace=False) for c in (0, 1, 2)]
+    )
+    return xa[take], ya[take], ga[take], xt, yt
+
+
+def test_nearest_centroid_matches_sklearn_on_standardised_features(separable, noise):
+    from sklearn.neighbors import NearestCentroid
+
+    for data in (_few_labels(separable), _few_labels(noise, seed=1), _split(*noise)):
+        xa, ya, ga, xt, _ = data
+        pred, info = fit_predict("nearest_centroid", xa, ya, ga, xt, task_type="classification")
+        scaler = StandardScaler().fit(xa)
+        ref = NearestCentroid().fit(scaler.transform(xa), ya).predict(scaler.transform(xt))
+        np.testing.assert_array_equal(pred, ref)
+        assert info["selection"] == "fixed" and info["val_subjects"] == [] and info["n_val"] == 0
+        assert info["n_fit"] == len(ya)
+        json.dumps(info)
+
+
+def test_linear_fixed_matches_sklearn_with_the_fixed_strength(separable, linear_targets):
+    xa, ya, ga, xt, _ = _few_labels(separable)
+    pred, info = fit_predict("linear_fixed", xa, ya, ga, xt, task_type="classification", seed=2)
+    scaler = StandardScaler().fit(xa)
+    ref = LogisticRegression(C=probes.FIXED_C, max_iter=5000, tol=1e-10).fit(
+        scaler.transform(xa), ya
+    )
+    np.testing.assert_array_equal(pred, ref.predict(scaler.transform(xt)))
+    assert (info["hyperparameter"], info["value"]) == ("C", probes.FIXED_C)
+    assert info["selection"] == "fixed"
+
+    xa, ya, ga, xt, _ = _split(*linear_targets)
+    pred, info = fit_predict("linear_fixed", xa, ya, ga, xt, task_type="regression")
+    scaler = StandardScaler().fit(xa)
+    ref = Ridge(alpha=probes.FIXED_ALPHA).fit(scaler.transform(xa), ya)
+    np.testing.assert_allclose(pred, ref.predict(scaler.transform(xt)), rtol=1e-8, atol=1e-8)
+    assert (info["hyperparameter"], info["value"]) == ("alpha", probes.FIXED_ALPHA)
+
+
+def test_fixed_probes_need_no_validation_subjects(separable):
+    # one subject per class: the tuned probes fall back to their default, the fixed ones do not
+    xa, ya, ga, xt, yt = _few_labels(separable)
+    ga = np.array([f"s{c}" for c in ya])
+    for probe in FIXED_PROBES:
+        pred, info = fit_predict(probe, xa, ya, ga, xt, task_type="classification")
+        assert info["selection"] == "fixed" and info["fallback"] is None
+        assert classification_metrics(yt, pred)["macro_f1"] > 0.9
+    with pytest.raises(ValueError, match="linear_fixed"):
+        fit_predict("nearest_centroid", xa, ya * 1.0, ga, xt, task_type="regression")
+
+
 # ---- fallbacks and errors ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("probe", PROBES)
+@pytest.mark.parametrize("probe", TUNED)
 def test_fallback_to_default_when_a_class_is_in_one_subject(probe, separable):
     xa, ya, ga, xt, _ = _split(*separable)
     ya = ya.copy()

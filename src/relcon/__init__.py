@@ -17,8 +17,15 @@ Public API::
     relcon.ResNet1DEncoder, relcon.MotifDistance   # the two models
     relcon.relative_contrastive_loss               # the loss
 
-``D`` is ``encoder.embed_dim``: 128 for the shipped model, 256 for the paper's full size. Every
-way of loading a model goes through :mod:`relcon.models.hub`.
+    # arrays in, arrays out (relcon.api; imported on first use, so `import relcon` stays light)
+    z = relcon.embed(x, "relcon-wrist-small")      # (N, 256, 3) -> (N, 128)
+    results = relcon.evaluate(x, y, groups, "relcon-wrist-small")  # relcon evaluate's numbers
+    tuned = relcon.finetune(x, y, groups, "relcon-wrist-small", epochs=20)
+    y_hat = relcon.predict(x, tuned)               # (N,) class codes
+
+``D`` is ``encoder.embed_dim``: 256 for the default shipped model (``relcon-wrist-full``) and the
+paper's full size, 128 for ``relcon-wrist-small``. Every way of loading a model goes through
+:mod:`relcon.models.hub`.
 """
 
 from __future__ import annotations
@@ -29,6 +36,11 @@ from relcon.models.distance import MotifDistance
 from relcon.models.encoder import ResNet1DEncoder
 from relcon.models.hub import create_model, list_models, load
 
+#: the functions of the notebook API (:mod:`relcon.api`, in the top layer), by name: imported on
+#: first use by :func:`__getattr__`, never when ``relcon`` is (tests/test_architecture.py counts
+#: these names as imports of ``relcon.api`` in its cycle check)
+_LAZY = {name: "relcon.api" for name in ("embed", "evaluate", "finetune", "predict")}
+
 __all__ = [
     "MotifDistance",
     "ResNet1DEncoder",
@@ -38,3 +50,17 @@ __all__ = [
     "load",
     "relative_contrastive_loss",
 ]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from importlib import import_module
+
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'relcon' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

@@ -76,6 +76,7 @@ RENAMED: dict[str, dict[str, str]] = {
     "DistanceTrainConfig": {"model": "architecture", "amp": "precision"},
     "PretrainConfig": {"amp": "precision", "cpu_bf16": "precision"},
     "BenchConfig": {"amp": "precision", "cpu_bf16": "precision", "embed_precision": "precision"},
+    "PlotConfig": {"method": "projection"},
     "EvalConfig": {"checkpoint": "model", "method": "features"},
     "FinetuneTaskConfig": {"checkpoint": "model"},
 }
@@ -112,6 +113,11 @@ class DistanceTrainConfig:
 
     data: DataConfig = field(default_factory=DataConfig)
     architecture: MotifDistanceConfig = field(default_factory=MotifDistanceConfig)
+    #: continue training a saved distance on these data: the model whose weights the run starts
+    #: from (a shipped name such as 'default', a run folder, or a model.json / weights path); its
+    #: architecture is the run's (an architecture left at its default is taken from it, another
+    #: one is refused); "" = random weights
+    init: str = ""
     steps: int = 1000
     batch_size: int = 64
     lr: float = 1e-3
@@ -142,6 +148,11 @@ class PretrainConfig:
 
     data: DataConfig = field(default_factory=DataConfig)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    #: continued pretraining on your own data: the model whose encoder weights the run starts from
+    #: (a shipped name such as 'relcon-wrist-small' or 'default', a run folder, or a model.json /
+    #: weights path); its architecture is the run's (an encoder left at its default is taken from
+    #: it, another one is refused); "" = random weights
+    init: str = ""
     # the choices are the names of relcon.train.methods.METHODS, in its order (tests/test_methods.py
     # keeps them so: the core layer imports nothing from train/)
     #: "relcon", or a self-supervised baseline trained on the same data with the same encoder,
@@ -149,7 +160,9 @@ class PretrainConfig:
     method: str = field(
         default="relcon", metadata={"choices": ("relcon", "simclr", "augpred", "rebar")}
     )
-    distance: str = ""  # run folder or checkpoint of a trained motif distance (RelCon, REBAR)
+    #: the frozen motif distance that ranks candidates (RelCon, REBAR): a shipped name
+    #: ('default', 'relcon-wrist-small'), or a train-distance run folder or checkpoint
+    distance: str = ""
     steps: int = 1000
     batch_size: int = 64  # anchors per step
     within_user: int = 20  # candidates per anchor from the same user and time block
@@ -222,7 +235,9 @@ class EvalConfig:
             "choices": ("auto", "model", "random", "handcrafted", "minirocket", "supervised")
         },
     )
-    protocol: str = "auto"  # linear | mlp | rf | ridge_classifier | finetune
+    #: linear | mlp | rf | ridge_classifier | linear_fixed | nearest_centroid | finetune
+    #: (linear_fixed and nearest_centroid choose nothing on validation subjects: for few labels)
+    protocol: str = "auto"
     encoder: EncoderConfig = field(default_factory=EncoderConfig)  # for random / supervised
     folds: int = 5  # subject-wise folds (when the task has no fixed split)
     fold_seeds: int = 1  # repeat subject-wise k-fold with fold seeds seed, seed + 1, ...

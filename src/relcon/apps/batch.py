@@ -55,18 +55,17 @@ from relcon.apps.table import (
     report_path,
 )
 from relcon.data.corpus.inputs import Input
-from relcon.data.formats import CHANNELS, check_time_unit, normalize_units
+from relcon.data.formats import CHANNELS
 from relcon.data.stream import (
     Source,
     WindowBatch,
     WindowIterator,
+    WindowOptions,
     WindowSummary,
     describe_duration,
     iter_windows,
     prefetch,
 )
-from relcon.data.stream.iterator import stride_samples
-from relcon.data.stream.reader import positive
 from relcon.data.windowing import SEGMENT_LENGTH
 from relcon.io import atomic_write_json
 
@@ -77,11 +76,11 @@ __all__ = [
     "METADATA_KEY",
     "WINDOW_COLUMN",
     "BadRecording",
+    "InferenceOptions",
     "TableWriter",
     "WindowFunction",
     "WindowRunConfig",
     "check_output",
-    "check_window_settings",
     "claimed_output",
     "frame_windows",
     "model_record",
@@ -279,11 +278,11 @@ class _Stage:
 
 
 def _one_file(
-    inp: Input, rid: str, compute: Compute, batch_size: int, window_kw: dict[str, Any],
+    inp: Input, rid: str, compute: Compute, batch_size: int, window: WindowOptions,
     write: Callable[[dict[str, Any]], None], bar: _Progress, i: int, depth: int, stage: _Stage,
 ) -> WindowSummary:  # fmt: skip
     stage.now = "read"
-    with iter_windows(inp.path, recording=rid, **window_kw) as it:
+    with iter_windows(inp.path, recording=rid, **window.kwargs()) as it:
         bar.update(it, i, rid)
         batches = prefetch(it, depth) if depth > 0 else iter(it)
         with contextlib.closing(batches):  # type: ignore[type-var]
@@ -298,28 +297,13 @@ def _one_file(
     return it.summary
 
 
-def check_window_settings(window_kw: dict[str, Any]) -> None:
-    """Refuse bad reading settings before any file is read (they are the same for every file:
-    an error there is not a recording's, so it is neither skipped nor blamed on the file)."""
-    stride_samples(window_kw.get("stride_s", 2.56))
-    for name in ("max_gap_s", "chunk_s"):
-        if name in window_kw:
-            positive(window_kw[name], name)
-    if window_kw.get("fs") is not None:
-        positive(window_kw["fs"], "fs")
-    if window_kw.get("units") is not None:
-        normalize_units(window_kw["units"], "units")
-    if "time_unit" in window_kw:
-        check_time_unit(window_kw["time_unit"], "settings")
-
-
 def run_recordings(
     paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     out: str | os.PathLike[str],
     compute: Compute,
     *,
     batch_size: int,
-    window_kw: dict[str, Any],
+    window: WindowOptions,
     desc: str = "windows",
     progress: bool = True,
     overwrite: bool = False,
@@ -332,7 +316,8 @@ def run_recordings(
     """Stream every recording's windows through ``compute`` into one table at ``out``.
 
     See the module docstring for the output rules. ``compute`` maps ``(n, 256, 3)`` windows to
-    a dict of ``n``-row columns; ``window_kw`` goes to :func:`relcon.data.stream.iter_windows`.
+    a dict of ``n``-row columns; ``window`` holds the settings of
+    :func:`relcon.data.stream.iter_windows` (checked first: :meth:`WindowOptions.check`).
     ``summaries`` receives one :class:`~relcon.data.stream.WindowSummary` per recording written,
     ``failed`` one :class:`BadRecording` per file left out (``skip_bad``); ``metadata`` is
     stored in the Parquet file with the recordings' records added. ``prefetch_depth`` batches
@@ -340,10 +325,10 @@ def run_recordings(
     """
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
-    check_window_settings(window_kw)
+    window.check()
     with claimed_output(paths, out, overwrite, skip_bad) as (out_p, inputs):
         return _run_claimed(
-            inputs, out_p, compute, batch_size=batch_size, window_kw=window_kw, desc=desc,
+            inputs, out_p, compute, batch_size=batch_size, window=window, desc=desc,
             progress=progress, skip_bad=skip_bad, summaries=summaries, failed=failed,
             metadata=metadata, prefetch_depth=prefetch_depth,
         )  # fmt: skip
@@ -351,7 +336,7 @@ def run_recordings(
 
 def _run_claimed(
     inputs: list[Input], out_p: Path, compute: Compute, *, batch_size: int,
-    window_kw: dict[str, Any], desc: str, progress: bool, skip_bad: bool,
+    window: WindowOptions, desc: str, progress: bool, skip_bad: bool,
     summaries: list[WindowSummary] | None, failed: list[BadRecording] | None,
     metadata: dict[str, Any] | None, prefetch_depth: int,
 ) -> Path:  # fmt: skip
@@ -362,7 +347,7 @@ def _run_claimed(
     ok = False
     try:
         for i, (inp, rid) in enumerate(zip(run.inputs, run.ids, strict=True)):
-            _process(run, i, inp, rid, compute, int(batch_size), window_kw, writer, bar,
+            _process(run, i, inp, rid, compute, int(batch_size), window, writer, bar,
                      skip_bad, prefetch_depth)  # fmt: skip
         if not run.summaries:
             reasons = "; ".join(f"{f.path}: {f.error}" for f in run.failed)
@@ -388,7 +373,7 @@ def _run_claimed(
 
 def _process(
     run: _Run, i: int, inp: Input, rid: str, compute: Compute, batch_size: int,
-    window_kw: dict[str, Any], writer: TableWriter, bar: _Progress, skip_bad: bool, depth: int,
+    window: WindowOptions, writer: TableWriter, bar: _Progress, skip_bad: bool, depth: int,
 ) -> None:  # fmt: skip
     """One file: its rows into ``writer`` (via a part file with ``skip_bad``, so that a file
     failing half-way leaves no rows behind)."""
@@ -402,7 +387,7 @@ def _process(
     sink = part.write if part is not None else writer.write
     stage = _Stage()
     try:
-        summary = _one_file(inp, rid, compute, batch_size, window_kw, sink, bar, i, depth, stage)
+        summary = _one_file(inp, rid, compute, batch_size, window, sink, bar, i, depth, stage)
     except ModelOutputError:  # the model is broken, not the file: no other file fares better
         if part is not None:
             part.close(False)
@@ -504,12 +489,12 @@ def summary_text(
 
 
 def frame_windows(
-    source: Source, compute: Compute, batch_size: int, window_kw: dict[str, Any],
+    source: Source, compute: Compute, batch_size: int, window: WindowOptions,
     summary: WindowSummary | None,
 ) -> pd.DataFrame:  # fmt: skip
     """``compute`` over the windows of an in-memory source, as a DataFrame (``window_index``,
     ``start_s``, ``start_time`` when the clock is absolute, then ``compute``'s columns)."""
-    it = WindowIterator(source, recording=source.src, **window_kw)
+    it = WindowIterator(source, recording=source.src, options=window)
     parts: list[pd.DataFrame] = []
     with it:
         for b in _batched(it, int(batch_size)):
@@ -529,6 +514,29 @@ def _frame_part(b: WindowBatch, compute: Compute) -> pd.DataFrame:
         cols["start_time"] = pd.DatetimeIndex(ns.astype("datetime64[ns]")).tz_localize("UTC")
     cols.update(compute(b.x))
     return pd.DataFrame(cols)
+
+
+@dataclass(frozen=True)
+class InferenceOptions(WindowOptions):
+    """The keyword options of the ``embed_*`` and ``predict_*`` functions: how recordings are read
+    and windowed (:class:`~relcon.data.stream.WindowOptions`) and how the model runs.
+
+    Attributes
+    ----------
+    batch_size : int
+        Windows per forward pass.
+    device : str
+        ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` ...; the model and the data go
+        there.
+    precision : str
+        ``"fp32"`` (default), ``"bf16"`` or ``"auto"`` (bf16 on a CPU with native bf16): see
+        :meth:`~relcon.models.ResNet1DEncoder.embed` (about 2x faster there; outputs move by
+        about 0.5 % median, up to 5 %).
+    """
+
+    batch_size: int = 256
+    device: str = "auto"
+    precision: str = "fp32"
 
 
 @dataclass
@@ -563,8 +571,9 @@ class WindowRunConfig:
 def run_command(cfg: WindowRunConfig, command: str, what: str, run: Callable[..., Path]) -> int:
     """What ``relcon embed`` and ``relcon predict`` do with their settings.
 
-    Checks that ``cfg`` names recordings and an output, calls ``run(**options)`` (the options of
-    :func:`relcon.apps.embed.embed_recordings`, which ``predict_recordings`` shares) and prints
+    Checks that ``cfg`` names recordings and an output, calls ``run(cfg.recordings, cfg.model,
+    cfg.out, **options)`` (:func:`relcon.apps.embed.embed_recordings` or
+    :func:`relcon.apps.predict.predict_recordings`, which take the same options) and prints
     one line per recording (kept windows, hours of data and of gaps, dropped windows by reason,
     rows removed), the files skipped and the total. Returns the exit status (0).
     """
@@ -575,6 +584,7 @@ def run_command(cfg: WindowRunConfig, command: str, what: str, run: Callable[...
     summaries: list[WindowSummary] = []
     failed: list[BadRecording] = []
     out = run(
+        cfg.recordings, cfg.model, cfg.out,  # type: ignore[attr-defined]  (each command's model)
         batch_size=cfg.batch_size, device=cfg.device, precision=cfg.precision,
         stride_s=cfg.stride_s, units=cfg.units,
         max_gap_s=cfg.max_gap_s, chunk_s=cfg.chunk_s, drop_nonwear=not cfg.keep_nonwear,

@@ -40,17 +40,17 @@ import pandas as pd
 
 from relcon.apps.batch import (
     BadRecording,
+    InferenceOptions,
     WindowFunction,
     WindowRunConfig,
-    check_window_settings,
     claimed_output,
     frame_windows,
     model_record,
     run_command,
     run_recordings,
 )
-from relcon.data.corpus.quality import QualityRules
 from relcon.data.stream import ArraySource, FrameSource, WindowSummary
+from relcon.data.stream.options import COLUMN_OPTIONS
 from relcon.models.encoder import resolve_precision
 
 if TYPE_CHECKING:
@@ -60,12 +60,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EmbedConfig",
+    "InferenceOptions",
     "embed_array",
     "embed_command",
     "embed_dataframe",
     "embed_recordings",
     "load_encoder",
-    "window_options",
 ]
 
 
@@ -117,34 +117,25 @@ def _model_device(module: torch.nn.Module) -> torch.device:
     return next(module.parameters()).device
 
 
-def window_options(
-    *,
-    units: str | None,
-    stride_s: float,
-    max_gap_s: float,
-    chunk_s: float,
-    drop_nonwear: bool,
-    rules: QualityRules | None,
-    fs: float | None = None,
-    time_unit: str = "auto",
-) -> dict[str, Any]:
-    """The keyword arguments of :func:`relcon.data.stream.iter_windows` (and
-    :class:`~relcon.data.stream.WindowIterator`) that the apps pass on."""
-    return {
-        "units": units, "stride_s": stride_s, "max_gap_s": max_gap_s, "chunk_s": chunk_s,
-        "drop_nonwear": drop_nonwear, "rules": rules, "fs": fs, "time_unit": time_unit,
-    }  # fmt: skip
+#: The options of :func:`embed_recordings` (and :func:`relcon.apps.predict.predict_recordings`).
+RECORDING_OPTIONS = (
+    "units", "stride_s", "max_gap_s", "chunk_s", "drop_nonwear", "rules",
+    "batch_size", "device", "precision",
+)  # fmt: skip
+#: The options of :func:`embed_array`: an array has no columns and no time unit to choose.
+ARRAY_OPTIONS = tuple(n for n in RECORDING_OPTIONS if n != "chunk_s")
+#: The options of :func:`embed_dataframe`.
+FRAME_OPTIONS = (*ARRAY_OPTIONS, *COLUMN_OPTIONS, "time_unit", "fs")
 
 
-def _window_function(
-    model: Any, device: str, batch_size: int, precision: str = "fp32"
-) -> WindowFunction:
+def _window_function(model: Any, options: InferenceOptions) -> WindowFunction:
     """``model`` as a :class:`WindowFunction` (an encoder's: columns ``e000`` ...)."""
     if isinstance(model, WindowFunction):
         return model
-    enc = load_encoder(model, device)
+    enc = load_encoder(model, options.device)
     names = [f"e{i:03d}" for i in range(enc.embed_dim)]
     dev = _model_device(enc)
+    batch_size, precision = options.batch_size, options.precision
 
     def compute(x: np.ndarray) -> dict[str, Any]:
         z = enc.embed(x, batch_size=batch_size, device=dev, precision=precision)
@@ -165,20 +156,12 @@ def embed_recordings(
     model: ResNet1DEncoder | str | os.PathLike[str] | WindowFunction | None = None,
     out: str | os.PathLike[str] = "embeddings.parquet",
     *,
-    batch_size: int = 256,
-    device: str = "auto",
-    precision: str = "fp32",
-    stride_s: float = 2.56,
-    units: str | None = None,
-    max_gap_s: float = 0.5,
-    chunk_s: float = 3600.0,
-    drop_nonwear: bool = True,
-    rules: QualityRules | None = None,
     progress: bool = True,
     overwrite: bool = False,
     skip_bad: bool = False,
     summaries: list[WindowSummary] | None = None,
     failed: list[BadRecording] | None = None,
+    **options: Any,
 ) -> Path:
     """Embed every 2.56 s window of recording files into one Parquet or CSV table.
 
@@ -197,17 +180,6 @@ def embed_recordings(
         :class:`~relcon.apps.batch.WindowFunction` computes its own columns instead.
     out : path-like
         ``*.parquet`` (or ``*.pq``), or ``*.csv`` / ``*.csv.gz``.
-    batch_size : int
-        Windows per forward pass.
-    device : str
-        ``"auto"``, ``"cpu"``, ``"cuda"`` ...
-    precision : str
-        ``"fp32"`` (default), ``"bf16"`` or ``"auto"`` (bf16 on a CPU with native bf16): see
-        :meth:`~relcon.models.ResNet1DEncoder.embed` (about 2x faster there; embeddings move by
-        about 0.5 % median, up to 5 %).
-    stride_s, units, max_gap_s, chunk_s, drop_nonwear, rules
-        As in :func:`~relcon.data.stream.iter_windows` (the same for every recording). A row
-        with a missing value is removed and counted; the hole follows the gap rule.
     progress : bool
         Show a progress bar (bytes of the input files read, with an estimate of the time left).
     overwrite : bool
@@ -219,6 +191,12 @@ def embed_recordings(
         Receives one :class:`~relcon.data.stream.WindowSummary` per recording written.
     failed : list, optional
         Receives the files left out by ``skip_bad``.
+    **options
+        ``batch_size`` (256), ``device`` ("auto"), ``precision`` ("fp32"), ``stride_s`` (2.56),
+        ``units`` (None: detected), ``max_gap_s`` (0.5), ``chunk_s`` (3600), ``drop_nonwear``
+        (True), ``rules`` (None): see :class:`~relcon.apps.batch.InferenceOptions` (the same
+        for every recording). A row with a missing value is removed and counted; the hole
+        follows the gap rule.
 
     Returns
     -------
@@ -235,50 +213,32 @@ def embed_recordings(
     relcon.io.OutputInUse
         When another run is writing ``out`` (checked first, before the model is loaded).
     """
-    kw = window_options(
-        units=units, stride_s=stride_s, max_gap_s=max_gap_s, chunk_s=chunk_s,
-        drop_nonwear=drop_nonwear, rules=rules,
-    )  # fmt: skip
-    check_window_settings(kw)
+    opts = InferenceOptions.of(options, "embed_recordings", RECORDING_OPTIONS)
+    opts.check()
     with claimed_output(paths, out, overwrite, skip_bad):  # before the model is loaded
-        fn = _window_function(model, device, batch_size, precision)
-        meta = {"command": fn.command, "model": fn.record, "settings": _settings(kw)}
+        fn = _window_function(model, opts)
+        meta = {"command": fn.command, "model": fn.record, "settings": opts.settings()}
         return run_recordings(
-            paths, out, fn.compute, batch_size=batch_size, window_kw=kw,
+            paths, out, fn.compute, batch_size=opts.batch_size, window=opts,
             desc=fn.command, progress=progress, overwrite=overwrite, skip_bad=skip_bad,
             summaries=summaries, failed=failed, metadata=meta,
         )  # fmt: skip
 
 
-def _settings(kw: dict[str, Any]) -> dict[str, Any]:
-    rules = kw.get("rules") or QualityRules()
-    return {**{k: v for k, v in kw.items() if k != "rules"}, "rules": rules.to_dict()}
-
-
 def embed_command(cfg: EmbedConfig) -> int:
     """``relcon embed``: embeds ``cfg.recordings`` into ``cfg.out`` (:func:`embed_recordings`)
     and prints the per-recording summaries (:func:`relcon.apps.batch.run_command`)."""
-    return run_command(
-        cfg, "embed", "embeddings",
-        lambda **kw: embed_recordings(cfg.recordings, cfg.model, cfg.out, **kw),
-    )  # fmt: skip
+    return run_command(cfg, "embed", "embeddings", embed_recordings)
 
 
 def embed_array(
     x: np.ndarray,
     fs: float,
     *,
-    units: str | None = None,
     start_s: float = 0.0,
     model: ResNet1DEncoder | str | os.PathLike[str] | WindowFunction | None = None,
-    stride_s: float = 2.56,
-    max_gap_s: float = 0.5,
-    drop_nonwear: bool = True,
-    rules: QualityRules | None = None,
-    batch_size: int = 256,
-    device: str = "auto",
-    precision: str = "fp32",
     summary: WindowSummary | None = None,
+    **options: Any,
 ) -> pd.DataFrame:
     """Embed a uniformly sampled recording held in memory.
 
@@ -289,25 +249,18 @@ def embed_array(
         Rows with a NaN are removed and the holes follow the gap rule of :func:`iter_windows`.
     fs : float
         Sampling rate in Hz (resampled to 100 Hz when different).
-    units : str or None
-        ``"g"``, ``"m/s^2"``, ``"mg"``, or None (default) to detect them, as every other embed
-        function does (:func:`relcon.data.formats.detect_units`).
     start_s : float
         Time of the first sample, seconds (Unix time gives a ``start_time`` column).
     model : ResNet1DEncoder, path-like, WindowFunction or None
         See :func:`embed_recordings`.
-    stride_s, max_gap_s, drop_nonwear, rules
-        As in :func:`iter_windows`.
-    batch_size : int
-        Windows per forward pass.
-    device : str
-        ``"auto"``, ``"cpu"``, ``"cuda"`` ...
-    precision : str
-        ``"fp32"`` (default), ``"bf16"`` or ``"auto"`` (bf16 on a CPU with native bf16): see
-        :meth:`~relcon.models.ResNet1DEncoder.embed` (about 2x faster there; embeddings move by
-        about 0.5 % median, up to 5 %).
     summary : WindowSummary, optional
         Filled with the counts.
+    **options
+        ``units`` (None: detected, as every other embed function does:
+        :func:`relcon.data.formats.detect_units`), ``stride_s``, ``max_gap_s``,
+        ``drop_nonwear``, ``rules``, ``batch_size``, ``device``, ``precision``: see
+        :class:`~relcon.apps.batch.InferenceOptions` (the same defaults as
+        :func:`embed_recordings`).
 
     Returns
     -------
@@ -315,33 +268,17 @@ def embed_array(
         ``N`` rows (kept windows): ``window_index`` (int64), ``start_s`` (float64), ``start_time``
         (only with absolute time) and ``e000`` ... ``e{D-1}`` (float32).
     """
-    fn = _window_function(model, device, batch_size, precision)
-    kw = window_options(
-        units=units, stride_s=stride_s, max_gap_s=max_gap_s, chunk_s=3600.0,
-        drop_nonwear=drop_nonwear, rules=rules,
-    )  # fmt: skip
-    return frame_windows(ArraySource(x, fs, start_s), fn.compute, batch_size, kw, summary)
+    opts = InferenceOptions.of(options, "embed_array", ARRAY_OPTIONS)
+    fn = _window_function(model, opts)
+    return frame_windows(ArraySource(x, fs, start_s), fn.compute, opts.batch_size, opts, summary)
 
 
 def embed_dataframe(
     df: pd.DataFrame,
     *,
-    time_column: str | None = None,
-    x_column: str | None = None,
-    y_column: str | None = None,
-    z_column: str | None = None,
-    units: str | None = None,
-    time_unit: str = "auto",
-    fs: float | None = None,
     model: ResNet1DEncoder | str | os.PathLike[str] | WindowFunction | None = None,
-    stride_s: float = 2.56,
-    max_gap_s: float = 0.5,
-    drop_nonwear: bool = True,
-    rules: QualityRules | None = None,
-    batch_size: int = 256,
-    device: str = "auto",
-    precision: str = "fp32",
     summary: WindowSummary | None = None,
+    **options: Any,
 ) -> pd.DataFrame:
     """Embed a recording held in a DataFrame with a time column and x, y, z columns.
 
@@ -353,16 +290,13 @@ def embed_dataframe(
         index when it is a :class:`pandas.DatetimeIndex` and no time column exists.
         Acceleration: ``x_column``, ``y_column``, ``z_column`` or the first of ``x,y,z``,
         ``acc_x,...``, ...; rows with a NaN are removed (gap rule of :func:`iter_windows`).
-    time_column, x_column, y_column, z_column : str, optional
-        Column names.
-    units : str, optional
-        ``"g"``, ``"m/s^2"``, ``"mg"``; detected when None.
-    time_unit : str
-        ``"auto"``, ``"s"``, ``"ms"``, ``"us"``, ``"ns"`` or ``"datetime"``.
-    fs : float, optional
-        Native sampling rate (estimated when None).
-    model, stride_s, max_gap_s, drop_nonwear, rules, batch_size, device, precision, summary
+    model, summary
         As in :func:`embed_array`.
+    **options
+        Those of :func:`embed_array` and ``time_column``, ``x_column``, ``y_column``,
+        ``z_column`` (column names), ``time_unit`` (``"auto"``, ``"s"``, ``"ms"``, ``"us"``,
+        ``"ns"`` or ``"datetime"``) and ``fs`` (the native sampling rate; estimated when None):
+        see :class:`~relcon.apps.batch.InferenceOptions`.
 
     Returns
     -------
@@ -370,10 +304,7 @@ def embed_dataframe(
         As :func:`embed_array`: ``window_index``, ``start_s``, ``start_time`` (with absolute time)
         and ``e000`` ... ``e{D-1}``.
     """
-    fn = _window_function(model, device, batch_size, precision)
-    source = FrameSource(df, time_column, (x_column, y_column, z_column))
-    kw = window_options(
-        units=units, stride_s=stride_s, max_gap_s=max_gap_s, chunk_s=3600.0,
-        drop_nonwear=drop_nonwear, rules=rules, fs=fs, time_unit=time_unit,
-    )  # fmt: skip
-    return frame_windows(source, fn.compute, batch_size, kw, summary)
+    opts = InferenceOptions.of(options, "embed_dataframe", FRAME_OPTIONS)
+    fn = _window_function(model, opts)
+    source = FrameSource(df, opts.time_column, opts.xyz)
+    return frame_windows(source, fn.compute, opts.batch_size, opts, summary)

@@ -32,6 +32,7 @@ import pandas as pd
 import torch
 
 from relcon.apps.batch import (
+    InferenceOptions,
     WindowFunction,
     WindowRunConfig,
     claimed_output,
@@ -175,15 +176,20 @@ def predictor(
     return WindowFunction(_predict_fn(m, batch_size, class_names, precision), "predict", record)
 
 
+def _predictor(model: ModelLike, names: NamesLike, options: Mapping[str, Any]) -> WindowFunction:
+    """:func:`predictor` with the ``batch_size``, ``device`` and ``precision`` among the
+    ``options`` of a ``predict_*`` function (their defaults where not given)."""
+    run = {k: options[k] for k in ("batch_size", "device", "precision") if k in options}
+    o = InferenceOptions(**run)
+    return predictor(model, o.device, o.batch_size, names, o.precision)
+
+
 def predict_recordings(
     paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     model: ModelLike,
     out: str | os.PathLike[str] = "predictions.parquet",
     *,
     class_names: NamesLike = None,
-    batch_size: int = 256,
-    device: str = "auto",
-    precision: str = "fp32",
     **options: Any,
 ) -> Path:
     """Predict every 2.56 s window of recording files with a fine-tuned model.
@@ -197,13 +203,11 @@ def predict_recordings(
         :func:`relcon.apps.embed.embed_recordings`: the data, the model, the output).
     class_names : sequence or mapping, optional
         See :func:`class_names`.
-    precision : str
-        ``"fp32"`` (default), ``"bf16"`` or ``"auto"``, as in
-        :func:`relcon.apps.embed.embed_recordings`.
-    batch_size, device, **options
-        Every other option of :func:`relcon.apps.embed.embed_recordings` (``stride_s``,
-        ``units``, ``max_gap_s``, ``chunk_s``, ``drop_nonwear``, ``rules``, ``progress``,
-        ``overwrite``, ``skip_bad``, ``summaries``, ``failed``), with the same meaning.
+    **options
+        Every option of :func:`relcon.apps.embed.embed_recordings` (``batch_size``, ``device``,
+        ``precision``, ``stride_s``, ``units``, ``max_gap_s``, ``chunk_s``, ``drop_nonwear``,
+        ``rules``, ``progress``, ``overwrite``, ``skip_bad``, ``summaries``, ``failed``), with
+        the same meaning and defaults.
 
     Returns
     -------
@@ -216,8 +220,7 @@ def predict_recordings(
         paths, out, options.get("overwrite", False), options.get("skip_bad", False)
     )
     with claim:  # before the model is loaded
-        fn = predictor(model, device, batch_size, class_names, precision)
-        return embed_recordings(paths, fn, out, batch_size=batch_size, device=device, **options)
+        return embed_recordings(paths, _predictor(model, class_names, options), out, **options)
 
 
 def predict_command(cfg: PredictConfig) -> int:
@@ -226,50 +229,31 @@ def predict_command(cfg: PredictConfig) -> int:
     summaries (:func:`relcon.apps.batch.run_command`)."""
     if not cfg.model:
         raise ValueError("relcon predict: give the model folder written by relcon finetune")
-    return run_command(
-        cfg, "predict", "predictions",
-        lambda **kw: predict_recordings(cfg.recordings, cfg.model, cfg.out, **kw),
-    )  # fmt: skip
+    return run_command(cfg, "predict", "predictions", predict_recordings)
 
 
 def predict_array(
-    x: np.ndarray,
-    fs: float,
-    model: ModelLike,
-    *,
-    class_names: NamesLike = None,
-    batch_size: int = 256,
-    device: str = "auto",
-    precision: str = "fp32",
-    **options: Any,
+    x: np.ndarray, fs: float, model: ModelLike, *, class_names: NamesLike = None, **options: Any
 ) -> pd.DataFrame:
     """Predict the windows of a uniformly sampled recording held in memory.
 
     ``x`` ``(T, 3)`` at ``fs`` Hz and ``**options`` (``units``, ``start_s``, ``stride_s``,
-    ``max_gap_s``, ``drop_nonwear``, ``rules``, ``summary``) as in
-    :func:`relcon.apps.embed.embed_array`; ``class_names`` as in :func:`class_names`. Returns
-    ``N`` rows: ``window_index``, ``start_s``, ``start_time`` (with absolute time), then the
-    prediction columns of the module docstring.
+    ``max_gap_s``, ``drop_nonwear``, ``rules``, ``batch_size``, ``device``, ``precision``,
+    ``summary``) as in :func:`relcon.apps.embed.embed_array`; ``class_names`` as in
+    :func:`class_names`. Returns ``N`` rows: ``window_index``, ``start_s``, ``start_time`` (with
+    absolute time), then the prediction columns of the module docstring.
     """
-    fn = predictor(model, device, batch_size, class_names, precision)
-    return embed_array(x, fs, model=fn, batch_size=batch_size, device=device, **options)
+    return embed_array(x, fs, model=_predictor(model, class_names, options), **options)
 
 
 def predict_dataframe(
-    df: pd.DataFrame,
-    model: ModelLike,
-    *,
-    class_names: NamesLike = None,
-    batch_size: int = 256,
-    device: str = "auto",
-    precision: str = "fp32",
-    **options: Any,
+    df: pd.DataFrame, model: ModelLike, *, class_names: NamesLike = None, **options: Any
 ) -> pd.DataFrame:
     """Predict the windows of a recording held in a DataFrame.
 
     The frame and ``**options`` (``time_column``, ``x_column`` ..., ``units``, ``time_unit``,
-    ``fs``, ``stride_s``, ``max_gap_s``, ``drop_nonwear``, ``rules``, ``summary``) are read as
-    by :func:`relcon.apps.embed.embed_dataframe`; the result is that of :func:`predict_array`.
+    ``fs``, ``stride_s``, ``max_gap_s``, ``drop_nonwear``, ``rules``, ``batch_size``,
+    ``device``, ``precision``, ``summary``) are read as by
+    :func:`relcon.apps.embed.embed_dataframe`; the result is that of :func:`predict_array`.
     """
-    fn = predictor(model, device, batch_size, class_names, precision)
-    return embed_dataframe(df, model=fn, batch_size=batch_size, device=device, **options)
+    return embed_dataframe(df, model=_predictor(model, class_names, options), **options)

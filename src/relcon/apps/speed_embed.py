@@ -215,7 +215,8 @@ def embed_end_to_end(
     import torch
 
     from relcon.apps.batch import model_record, run_recordings
-    from relcon.apps.embed import load_encoder, window_options
+    from relcon.apps.embed import load_encoder
+    from relcon.data.stream import WindowOptions
 
     say = log or (lambda _s: None)
     p = Path(path) if path is not None else synthetic_recording(data, hours)
@@ -233,8 +234,6 @@ def embed_end_to_end(
     def compute(w: np.ndarray) -> dict[str, Any]:
         return dict(zip(names, embed(w).T, strict=True))
 
-    kw = window_options(units=None, stride_s=2.56, max_gap_s=0.5, chunk_s=3600.0,
-                        drop_nonwear=True, rules=None)  # fmt: skip
     summaries: list = []
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "embeddings.parquet"
@@ -243,7 +242,7 @@ def embed_end_to_end(
         say(f"end to end: {p} -> Parquet ...")
         t0 = time.perf_counter()
         run_recordings(
-            p, out, compute, batch_size=batch_size, window_kw=kw, progress=False,
+            p, out, compute, batch_size=batch_size, window=WindowOptions(), progress=False,
             summaries=summaries, metadata={"command": "embed", "model": model_record(model, enc)},
             prefetch_depth=2 if prefetch else 0,
         )  # fmt: skip

@@ -57,7 +57,7 @@ from relcon.data.signal import TARGET_FS, resample
 from relcon.data.windowing import SEGMENT_LENGTH
 from relcon.io import atomic_path
 
-__all__ = ["TASK_TYPES", "Task", "fit_length", "load_task", "save_task"]
+__all__ = ["TASK_TYPES", "Task", "fit_length", "load_task", "save_task", "task_from_arrays"]
 
 TASK_TYPES = ("classification", "regression")
 _CORE_KEYS = {
@@ -203,6 +203,41 @@ def load_task(path: str | Path, *, min_subjects: int = 2) -> Task:
     except DAMAGED_ERRORS as e:
         raise ValueError(damaged_message(path, e)) from None
     return _check(path, min_subjects, **fields)
+
+
+def task_from_arrays(
+    X: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    *,
+    task_type: str | None = None,
+    label_names: tuple[str, ...] | list[str] | None = None,
+    split: np.ndarray | None = None,
+    fs: float = TARGET_FS,
+    units: str | None = None,
+    name: str = "arrays",
+    min_subjects: int = 2,
+) -> Task:
+    """A task from arrays, checked and brought to the model's contract exactly as
+    :func:`load_task` reads the same arrays from a file (errors name ``name`` instead of a file).
+
+    ``X`` ``(N, T, 3)`` at ``fs`` Hz, ``y`` ``(N,)``, ``groups`` ``(N,)``; ``task_type`` None:
+    classification for integer ``y``, regression otherwise.
+
+    >>> x = np.zeros((4, 256, 3), np.float32); x[..., 2] = 1
+    >>> task_from_arrays(x, np.array([0, 1, 0, 1]), np.array(["a", "a", "b", "b"]),
+    ...                  task_type="classification").n_subjects
+    2
+    """
+    y = np.asarray(y)
+    if task_type is None:
+        task_type = "classification" if y.dtype.kind in "iu" else "regression"
+    return _check(
+        Path(name), min_subjects, x=np.asarray(X), y=y, groups=np.asarray(groups),
+        fs=float(fs), split=None if split is None else np.asarray(split).astype(str),
+        label_names=None if label_names is None else tuple(str(s) for s in label_names),
+        task_type=task_type, name=name, description="", units=units, extra={},
+    )  # fmt: skip
 
 
 def _read_fields(z, path: Path) -> dict:

@@ -24,6 +24,11 @@ How windows are drawn
     ``k = 10`` set. Few-shot curves over ``k`` then vary less than with independent draws.
 
 ``k=None`` keeps every window.
+
+Scores per test subject
+    :func:`subject_scores_of` scores a few-shot run's predictions on each test subject's
+    windows: the optional ``subjects`` of a ``few_shot_runs`` row of ``results.json``, on which
+    ``relcon report`` pairs two runs subject by subject (:mod:`relcon.eval.paired`).
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["N_TARGET_BINS", "FewShotInfo", "few_shot_indices", "target_bins"]
+__all__ = ["N_TARGET_BINS", "FewShotInfo", "few_shot_indices", "subject_scores_of", "target_bins"]
 
 N_TARGET_BINS = 5
 
@@ -217,3 +222,25 @@ def few_shot_indices(
         if k is not None and len(idx) < k:
             info.short.append(name)
     return np.sort(np.concatenate(chosen)).astype(np.int64), info
+
+
+def subject_scores_of(
+    task_type: str, y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray
+) -> dict[str, dict[str, float]]:
+    """``metric -> {subject: value}``: every metric of :func:`relcon.eval.metrics.score` on each
+    subject's windows (``groups`` as str); what a ``few_shot_runs`` row keeps as ``subjects``.
+
+    >>> out = subject_scores_of("classification", np.array([0, 1, 0, 1]), np.array([0, 1, 1, 1]),
+    ...                         np.array(["a", "a", "b", "b"]))
+    >>> out["macro_f1"]["a"], round(out["macro_f1"]["b"], 3)
+    (1.0, 0.333)
+    """
+    from relcon.eval.metrics import score
+
+    y_true, y_pred, groups = np.asarray(y_true), np.asarray(y_pred), np.asarray(groups).astype(str)
+    out: dict[str, dict[str, float]] = {}
+    for g in np.unique(groups):
+        m = groups == g
+        for metric, value in score(task_type, y_true[m], y_pred[m]).items():
+            out.setdefault(metric, {})[str(g)] = float(value)
+    return out

@@ -20,6 +20,10 @@ trained on them) on a **task** file, honestly:
 * the summary is the mean and std over folds, with every fold's score kept, in ``results.json``
   (:mod:`relcon.eval.results`, the format).
 
+:func:`evaluate_task` does all of it in memory on a :class:`~relcon.data.tasks.Task` and returns
+the results and every split's predictions (what ``relcon.evaluate`` runs on arrays);
+:func:`evaluate` (``relcon evaluate``) reads the task, calls it and writes the files.
+
 Features (:data:`FEATURES`): ``model`` (the embeddings of ``model``: a shipped model, or any
 encoder run, RelCon or a self-supervised baseline), ``random`` (the encoder architecture
 randomly initialised), ``handcrafted``, ``minirocket``, ``supervised`` (the encoder trained from
@@ -39,16 +43,21 @@ import numpy as np
 
 from relcon.config import EvalConfig, spell, to_dict
 from relcon.data.tasks import Task, load_task
+from relcon.eval.fewshot import subject_scores_of
 from relcon.eval.metrics import score, summarise
-from relcon.eval.results import FEATURES, write_results
+from relcon.eval.probes import PROBES
+from relcon.eval.results import FEATURES, SCHEMA_VERSION, write_results
 from relcon.eval.splits import subject_folds
 from relcon.io import atomic_write_json, environment_info
 
 __all__ = [
     "FEATURES",
     "PROTOCOLS",
+    "Evaluation",
     "Split",
+    "SplitPredictions",
     "evaluate",
+    "evaluate_task",
     "plan_splits",
     "pretrained_users",
     "read_subjects_file",
@@ -57,7 +66,7 @@ __all__ = [
     "task_from_data",
 ]
 
-PROTOCOLS = ("linear", "mlp", "rf", "ridge_classifier", "finetune")
+PROTOCOLS = (*PROBES, "finetune")
 FEW_SHOT_ALL = 0  # k = 0 in a few-shot list means "all labelled windows"
 
 
@@ -87,20 +96,22 @@ def task_from_data(cfg: EvalConfig) -> Task:
     )
 
 
-def resolve_features_protocol(cfg: EvalConfig) -> tuple[str, str]:
+def resolve_features_protocol(cfg: EvalConfig, *, model_object: bool = False) -> tuple[str, str]:
     """Fill in ``auto`` features/protocol and check that the pair makes sense.
 
     ``features="auto"`` is ``"model"`` when a model is given and an error otherwise; a model
-    given with other features is an error too (it would not be measured).
+    given with other features is an error too (it would not be measured). ``model_object``: a
+    model object is given instead of ``cfg.model`` (:func:`evaluate_task`'s ``encoder``).
     """
     features = cfg.features
+    given = bool(cfg.model) or model_object
     if cfg.model in FEATURES and not Path(cfg.model).exists():
         raise ValueError(
             f"{spell('model', cfg.model)}: {cfg.model!r} is not a model but features: use "
             f"{spell('features', cfg.model)}"
         )
     if features == "auto":
-        if not cfg.model:
+        if not given:
             raise ValueError(
                 f"evaluate: give {spell('model', 'MODEL')} (a shipped model's name, a run "
                 f"folder or a model file) or {spell('features', 'FEATURES')} "
@@ -109,14 +120,14 @@ def resolve_features_protocol(cfg: EvalConfig) -> tuple[str, str]:
         features = "model"
     if features not in FEATURES:
         raise ValueError(f"unknown features {features!r}; choose from {FEATURES}")
-    if features == "model" and not cfg.model:
+    if features == "model" and not given:
         raise ValueError(
             f"features 'model' needs {spell('model', 'MODEL')} (a shipped model's name, a "
             "RelCon or baseline encoder run, or a model file)"
         )
-    if features != "model" and cfg.model:
+    if features != "model" and given:
         raise ValueError(
-            f"{spell('model', cfg.model)} is only measured with {spell('features', 'model')}, "
+            f"{spell('model', cfg.model or 'MODEL')} is only measured with {spell('features', 'model')}, "
             f"not {features!r}: leave one of them out"
         )
     protocol = cfg.protocol
@@ -374,14 +385,19 @@ def _make_trainer(
     return run
 
 
-def _load_encoder(features: str, cfg: EvalConfig):
+def _load_encoder(features: str, cfg: EvalConfig, encoder=None):
+    """``(encoder, its architecture, its model.json)`` for these features; ``encoder``: a model
+    object given for features ``model`` (moved to ``cfg.device``; no ``model.json``)."""
     import torch
 
     from relcon.models.encoder import ResNet1DEncoder
-    from relcon.models.hub import load_model
+    from relcon.models.hub import load, load_model
     from relcon.train.common import pick_device
 
     device = pick_device(cfg.device)
+    if features == "model" and encoder is not None:
+        encoder = load(encoder, kind="encoder", device=device)
+        return encoder, encoder.config, {}
     if features == "model":
         encoder, meta = load_model(cfg.model, kind="encoder", device=device)
         return encoder, encoder.config, meta
@@ -394,9 +410,9 @@ def _load_encoder(features: str, cfg: EvalConfig):
 
 def _run_name(features: str, meta: dict, cfg: EvalConfig) -> str:
     """The run's name in results and reports: a shipped model by its own name (two shipped
-    models are two rows), an encoder from files by its training method and folder, other
-    features by their own name."""
-    if features != "model":
+    models are two rows), an encoder from files by its training method and folder, an encoder
+    object as ``"model"``, other features by their own name."""
+    if features != "model" or not cfg.model:
         return features
     from relcon.models.hub import shipped_name
 
@@ -419,29 +435,51 @@ def _model_folder(model: str) -> str:
     return path.name
 
 
-def evaluate(
-    cfg: EvalConfig, out: str | Path, *, overwrite: bool = False, progress: bool = True
-) -> dict:
-    """Run one features/protocol pair on one task; write ``out/results.json``
-    (:mod:`relcon.eval.results`) and one folder per split."""
-    out = Path(out)
-    if out.suffix == ".json":  # a results file was named: keep the per-split folders beside it
-        result_path, folder = out, out.with_suffix("")
-        rel = Path(folder.name)  # the split folders, relative to the results file's folder
-    else:
-        result_path, folder, rel = out / "results.json", out, Path()
-    if result_path.exists() and not overwrite:
-        raise FileExistsError(
-            f"{result_path} exists; pass {spell('overwrite', True)} to replace it"
-        )
-    features, protocol = resolve_features_protocol(cfg)
-    t0 = time.perf_counter()
+class SplitPredictions(NamedTuple):
+    """One split's test predictions: what ``relcon evaluate`` writes to
+    ``<split>/predictions.npz`` (``index``, ``y_true``, ``y_pred``, ``groups``) and to
+    ``<split>/scores.json`` (``scores``)."""
 
-    task = load_task(cfg.task) if cfg.task else task_from_data(cfg)
+    name: str
+    index: np.ndarray  # the test windows, indices into the evaluated task
+    y_true: np.ndarray
+    y_pred: np.ndarray
+    groups: np.ndarray  # their subjects, as str
+    scores: dict  # metrics, info (what the protocol chose), n_train, n_test, fold_seed, ...
+
+
+class Evaluation(NamedTuple):
+    """What :func:`evaluate_task` returns: the results (the format of
+    :mod:`relcon.eval.results`) and every split's predictions, in ``task.splits`` order."""
+
+    results: dict
+    splits: list[SplitPredictions]
+
+
+def evaluate_task(
+    task: Task, cfg: EvalConfig, *, encoder=None, progress: bool = True
+) -> Evaluation:
+    """Run one features/protocol pair on ``task`` in memory: the core of ``relcon evaluate``.
+
+    ``cfg.task`` and ``cfg.data`` are not read (the task is given). ``encoder``: a
+    :class:`~relcon.models.encoder.ResNet1DEncoder` to measure (features ``model``) instead of
+    loading ``cfg.model``; it has no ``model.json``, so the users it was pretrained on are not
+    known and not left out (``cfg.exclude_users_of`` can name them). Writes nothing: the
+    results' ``task.splits[i].predictions`` names the file ``relcon evaluate`` writes for that
+    split, relative to its results file (:func:`evaluate`).
+    """
+    t0 = time.perf_counter()
+    features, protocol = resolve_features_protocol(cfg, model_object=encoder is not None)
     # what was assumed where the task file was ambiguous (relcon.data.tasks), said once
     task_notes = [str(n) for n in dict.fromkeys(getattr(task, "notes", ()) or ())]
-    encoder, encoder_cfg, meta = _load_encoder(features, cfg)
+    encoder, encoder_cfg, meta = _load_encoder(features, cfg, encoder)
     task, notes, left_out = select_subjects(task, cfg, meta)
+    if features == "model" and not cfg.model:
+        notes.append(
+            "the model was given as an object, without its model.json: the users it was "
+            f"pretrained on are not known and were not left out ({spell('exclude_users_of')} "
+            "can name its run)"
+        )
     label = _run_name(features, meta, cfg)
     splits = plan_splits(task, cfg)
     if cfg.fold_seeds > 1 and splits[0].fold_seed is None:
@@ -452,7 +490,7 @@ def evaluate(
 
     fold_rows, few_rows, confusion = [], [], None
     per_class: dict[int, list[float]] = {}
-    split_info = []
+    split_info, predictions = [], []
     for split_name, train, test, fold_seed in splits:
         if task.task_type == "classification":
             absent = sorted(set(task.y[test]) - set(task.y[train]))
@@ -463,7 +501,6 @@ def evaluate(
                 )
         pred, info = trainer(train, test, cfg.seed)
         metrics = score(task.task_type, task.y[test], pred)
-        split_dir = folder / split_name
         test_subjects = sorted(np.unique(task.groups[test].astype(str)).tolist())
         split_info.append(
             {
@@ -473,27 +510,16 @@ def evaluate(
                 "fold_seed": fold_seed,
                 "n_train_subjects": len(np.unique(task.groups[train])),
                 "test_subjects": test_subjects,
-                "predictions": (rel / split_name / "predictions.npz").as_posix(),
+                "predictions": f"{split_name}/predictions.npz",
             }
         )
-        np.savez_compressed(
-            split_dir.mkdir(parents=True, exist_ok=True) or split_dir / "predictions.npz",
-            index=test,
-            y_true=task.y[test],
-            y_pred=pred,
-            groups=task.groups[test].astype(str),
-        )
-        atomic_write_json(
-            split_dir / "scores.json",
-            {
-                "metrics": metrics,
-                "info": info,
-                "n_train": len(train),
-                "n_test": len(test),
-                "fold_seed": fold_seed,
-                "test_subjects": test_subjects,
-            },
-        )
+        predictions.append(
+            SplitPredictions(
+                split_name, test, task.y[test], pred, task.groups[test].astype(str),
+                {"metrics": metrics, "info": info, "n_train": len(train), "n_test": len(test),
+                 "fold_seed": fold_seed, "test_subjects": test_subjects},
+            )
+        )  # fmt: skip
         for metric, value in metrics.items():
             fold_rows.append(
                 {
@@ -523,6 +549,9 @@ def evaluate(
                     )
                 ]
                 pred_k, _ = trainer(sub, test, cfg.seed + s)
+                per_subject = subject_scores_of(
+                    task.task_type, task.y[test], pred_k, task.groups[test]
+                )
                 for metric, value in score(task.task_type, task.y[test], pred_k).items():
                     few_rows.append(
                         {
@@ -534,12 +563,14 @@ def evaluate(
                             "split": split_name,
                             "metric": metric,
                             "value": value,
+                            "subjects": per_subject[metric],
                         }
                     )
 
     rows = [dict(r, protocol=protocol) for r in summarise(fold_rows, key="name")]
     few_summary = _summarise_few_shot(few_rows)
     results = {
+        "schema_version": SCHEMA_VERSION,
         "rows": rows,
         "folds": fold_rows,
         "few_shot": few_summary,
@@ -557,7 +588,7 @@ def evaluate(
         },
         "name": label,
         "features": features,
-        "model": cfg.model if features == "model" else None,
+        "model": (cfg.model or None) if features == "model" else None,
         "protocol": protocol,
         "notes": notes,
         "task_notes": task_notes,
@@ -590,8 +621,44 @@ def evaluate(
             }
             for c, v in sorted(per_class.items())
         ]
+    return Evaluation(results, predictions)
+
+
+def evaluate(
+    cfg: EvalConfig, out: str | Path, *, overwrite: bool = False, progress: bool = True
+) -> dict:
+    """``relcon evaluate``: run one features/protocol pair on one task (``cfg.task``, else the
+    labelled windows of ``cfg.data``) with :func:`evaluate_task`; write ``out/results.json``
+    (:mod:`relcon.eval.results`) and one folder per split (``predictions.npz``,
+    ``scores.json``), print the summary and return the results."""
+    out = Path(out)
+    if out.suffix == ".json":  # a results file was named: keep the per-split folders beside it
+        result_path, folder = out, out.with_suffix("")
+        rel = Path(folder.name)  # the split folders, relative to the results file's folder
+    else:
+        result_path, folder, rel = out / "results.json", out, Path()
+    if result_path.exists() and not overwrite:
+        raise FileExistsError(
+            f"{result_path} exists; pass {spell('overwrite', True)} to replace it"
+        )
+    resolve_features_protocol(cfg)  # a bad pair is an error before the task is read
+    t0 = time.perf_counter()
+    task = load_task(cfg.task) if cfg.task else task_from_data(cfg)
+    results, splits = evaluate_task(task, cfg, progress=progress)
+    for info, split in zip(results["task"]["splits"], splits, strict=True):
+        split_dir = folder / split.name
+        info["predictions"] = (rel / split.name / "predictions.npz").as_posix()
+        np.savez_compressed(
+            split_dir.mkdir(parents=True, exist_ok=True) or split_dir / "predictions.npz",
+            index=split.index,
+            y_true=split.y_true,
+            y_pred=split.y_pred,
+            groups=split.groups,
+        )
+        atomic_write_json(split_dir / "scores.json", split.scores)
+    results["seconds"] = time.perf_counter() - t0  # reading the task included
     write_results(result_path, results)
-    _print_summary(results, notes, task_notes)
+    _print_summary(results, results["notes"], results["task_notes"])
     print(f"results written to {result_path}")
     return results
 

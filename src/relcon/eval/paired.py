@@ -12,12 +12,16 @@ scores over repeated fold seeds are averaged), or per fold where predictions are
 mean difference gets a percentile bootstrap 95% interval over those units (seeded, 10,000
 resamples by default), and a mark: ``win`` or ``loss`` only when the interval excludes zero
 (in the direction that is better for the metric: lower for MAE/RMSE), else ``tie``.
+
+:func:`paired_few_shot` does the same for the few-shot runs (``few_shot_runs``: ``k``
+labelled windows per class, several seeds), at every ``k``: each run's score per test subject
+is averaged over its seeds first, then paired with the reference's on the same subjects.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,8 +33,10 @@ __all__ = [
     "bootstrap_ci",
     "check_subjects",
     "distinct_labels",
+    "few_shot_scores",
     "fold_scores",
     "paired_comparisons",
+    "paired_few_shot",
     "paired_mark",
     "result_splits",
     "subject_scores",
@@ -400,6 +406,26 @@ def _pair(a: dict[str, float], b: dict[str, float]) -> tuple[list[str], np.ndarr
     return units, np.array([a[u] - b[u] for u in units], dtype=np.float64)
 
 
+def _runs_by_task(
+    results: list[dict], headline: dict[str, str], keep: Callable[[dict], bool]
+) -> dict[str, dict[tuple[str, str], dict]]:
+    """task -> (name, protocol) -> result, for the results of a headline task that ``keep``
+    accepts; two files giving one label to different runs are refused."""
+    runs: dict[str, dict[tuple[str, str], dict]] = {}
+    for res in results:
+        task, name, protocol = _task_name(res), res.get("name"), res.get("protocol")
+        if task in headline and name is not None and keep(res):
+            key = (str(name), str(protocol))
+            prev = runs.setdefault(task, {}).setdefault(key, res)
+            if prev is not res and prev.get("source") != res.get("source"):
+                raise ValueError(
+                    f"{task}: {key[0]} ({key[1]}) is the label of runs in two files, "
+                    f"{prev.get('source')} and {res.get('source')}; tell them apart first "
+                    "(relcon.eval.paired.distinct_labels, which relcon report applies)"
+                )
+    return runs
+
+
 def paired_comparisons(
     results: Sequence[dict],
     headline: dict[str, str],
@@ -429,18 +455,7 @@ def paired_comparisons(
     row per paired unit (subject or fold) with both scores and the difference; and notes on
     what could not be compared.
     """
-    runs: dict[str, dict[tuple[str, str], dict]] = {}
-    for res in results:
-        task, name, protocol = _task_name(res), res.get("name"), res.get("protocol")
-        if task in headline and name is not None:
-            key = (str(name), str(protocol))
-            prev = runs.setdefault(task, {}).setdefault(key, res)
-            if prev is not res and prev.get("source") != res.get("source"):
-                raise ValueError(
-                    f"{task}: {key[0]} ({key[1]}) is the label of runs in two files, "
-                    f"{prev.get('source')} and {res.get('source')}; tell them apart first "
-                    "(relcon.eval.paired.distinct_labels, which relcon report applies)"
-                )
+    runs = _runs_by_task(results, headline, lambda res: True)
     rows, units, notes = [], [], []
     for task, by_entry in runs.items():
         metric, lower = headline[task], lower_is_better(headline[task])
@@ -474,34 +489,198 @@ def paired_comparisons(
                 mine, theirs = folds, ref_folds
             if len(u_ids) == 0:
                 notes.append(f"{task}: {name} ({protocol}) shares no test units with the reference")
-            ci = (
-                bootstrap_ci(u_diff, n_resamples=n_resamples, seed=seed)
-                if len(u_ids) >= 2
-                else None
-            )
-            better = (f_diff < 0) if lower else (f_diff > 0)
-            rows.append(
-                {
-                    **row,
-                    "unit": unit,
-                    "n_units": len(u_ids),
-                    "diff": float(u_diff.mean()) if len(u_ids) else math.nan,
-                    "ci_low": ci.low if ci else math.nan,
-                    "ci_high": ci.high if ci else math.nan,
-                    "fold_diff": float(f_diff.mean()) if len(f_units) else math.nan,
-                    "folds_better": int(better.sum()),
-                    "n_folds": len(f_units),
-                    "mark": paired_mark(ci, lower),
-                }
-            )
+            stats = _stats((u_ids, u_diff), (f_units, f_diff), lower, n_resamples, seed)
+            rows.append({**row, "unit": unit, **stats})
             kinds = [("fold", f_units, f_diff, folds, ref_folds)]
             if unit == "subject":
                 kinds.append(("subject", u_ids, u_diff, mine, theirs))
-            for kind, ids, diffs, a, b in kinds:
-                units += [
-                    {"task": task, "metric": metric, "name": name, "protocol": protocol,
-                     "reference": row["reference"], "unit": kind, "id": u, "score": a[u],
-                     "reference_score": b[u], "diff": float(d)}
-                    for u, d in zip(ids, diffs, strict=True)
-                ]  # fmt: skip
+            units += _unit_rows(row, kinds)
     return rows, units, notes
+
+
+def _stats(paired_units, paired_folds, lower: bool, n_resamples: int, seed: int) -> dict:
+    """The paired numbers of one row: the mean difference per unit with its bootstrap interval
+    and mark, and the difference of fold means with the folds that are better."""
+    (u_ids, u_diff), (f_units, f_diff) = paired_units, paired_folds
+    ci = bootstrap_ci(u_diff, n_resamples=n_resamples, seed=seed) if len(u_ids) >= 2 else None
+    better = (f_diff < 0) if lower else (f_diff > 0)
+    return {
+        "n_units": len(u_ids),
+        "diff": float(u_diff.mean()) if len(u_ids) else math.nan,
+        "ci_low": ci.low if ci else math.nan,
+        "ci_high": ci.high if ci else math.nan,
+        "fold_diff": float(f_diff.mean()) if len(f_units) else math.nan,
+        "folds_better": int(better.sum()),
+        "n_folds": len(f_units),
+        "mark": paired_mark(ci, lower),
+    }
+
+
+def _unit_rows(row: dict, kinds: list) -> list[dict]:
+    """One row per paired unit: ``kinds`` holds ``(unit, ids, diffs, scores, ref_scores)``."""
+    keys = ("task", "metric", "name", "protocol", "reference", "k")
+    base = {key: row[key] for key in keys if key in row}
+    return [
+        {**base, "unit": kind, "id": u, "score": a[u], "reference_score": b[u], "diff": float(d)}
+        for kind, ids, diffs, a, b in kinds
+        for u, d in zip(ids, diffs, strict=True)
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# few-shot runs
+# --------------------------------------------------------------------------------------------
+
+
+def few_shot_scores(
+    result: dict, metric: str, k: int, keys: set[tuple[str, int]] | None = None
+) -> tuple[dict[str, float], dict[str, float] | None]:
+    """``(per split, per subject)`` scores of a results file's few-shot runs at ``k``.
+
+    Per split: the mean over the few-shot seeds. Per subject (from each run's ``subjects``,
+    ``None`` when a run lacks them): the mean over the seeds within each split the subject is
+    tested in, then over those splits (repeated fold seeds). ``keys`` restricts the runs to
+    these ``(split, seed)`` pairs (the ones both sides of a comparison have).
+    """
+    per_split: dict[str, list[float]] = {}
+    per_subject: dict[str, dict[str, list[float]]] = {}
+    complete = True
+    for row in result.get("few_shot_runs") or []:
+        if row.get("metric") != metric or row.get("k") != k:
+            continue
+        if keys is not None and (row["split"], row["seed"]) not in keys:
+            continue
+        per_split.setdefault(row["split"], []).append(float(row["value"]))
+        subjects = row.get("subjects")
+        if not isinstance(subjects, dict) or not subjects:
+            complete = False
+            continue
+        for g, v in subjects.items():
+            per_subject.setdefault(str(g), {}).setdefault(row["split"], []).append(float(v))
+    folds = {split: float(np.mean(v)) for split, v in per_split.items()}
+    if not complete or not per_subject:
+        return folds, None
+    subjects = {
+        g: float(np.mean([np.mean(v) for v in by_split.values()]))
+        for g, by_split in per_subject.items()
+    }
+    return folds, subjects
+
+
+def _run_keys(result: dict, metric: str, k: int) -> set[tuple[str, int]]:
+    return {
+        (row["split"], row["seed"])
+        for row in result.get("few_shot_runs") or []
+        if row.get("metric") == metric and row.get("k") == k
+    }
+
+
+def _run_subjects(result: dict, metric: str, k: int) -> dict[str, set[str]]:
+    """split -> the subjects its few-shot runs at ``k`` were scored on (where recorded)."""
+    out: dict[str, set[str]] = {}
+    for row in result.get("few_shot_runs") or []:
+        if row.get("metric") == metric and row.get("k") == k and row.get("subjects"):
+            out.setdefault(row["split"], set()).update(str(g) for g in row["subjects"])
+    return out
+
+
+def paired_few_shot(
+    results: Sequence[dict],
+    headline: dict[str, str],
+    *,
+    reference: str | None = None,
+    lower_is_better,
+    n_resamples: int = N_RESAMPLES,
+    seed: int = 0,
+    allow_mismatch: bool = False,
+) -> tuple[list[dict], list[dict], list[str]]:
+    """Few-shot runs against the reference run of their task, at every ``k``, on ``headline``.
+
+    As :func:`paired_comparisons`, per labelled windows per class ``k`` (the ``few_shot_runs``
+    of each file; ``k`` "all" is left out: the full-label comparison covers it). Each run's
+    score per test subject is first averaged over its few-shot seeds (and over repeated fold
+    seeds), then paired with the reference's on the same subject; without per-subject scores
+    in the files, per split (the mean over the seeds). Only ``(split, seed)`` runs present on
+    both sides are paired: the seeds fix the labelled windows drawn, so both sides were
+    trained on the same windows whatever their features. The reference is the run
+    :func:`paired_comparisons` would choose, with the same protocol as the run where the
+    reference features were evaluated with it (a nearest-centroid run is paired with the
+    reference's nearest-centroid run, which is itself paired with the reference run, so
+    that the two probes are compared too). Runs scored on other test subjects are refused
+    (:class:`SubjectMismatchError`) unless ``allow_mismatch``, as for full labels.
+
+    Returns ``(rows, units, notes)`` as :func:`paired_comparisons`, every row with its ``k``.
+    """
+    check_subjects(results, allow_mismatch=allow_mismatch)  # the splits: refused if they differ
+    runs = _runs_by_task(results, headline, lambda res: bool(res.get("few_shot_runs")))
+    rows, units, notes = [], [], []
+    for task, by_entry in runs.items():
+        metric, lower = headline[task], lower_is_better(headline[task])
+        chosen = _choose_reference(list(by_entry), reference)
+        if chosen is None:
+            notes.append(f"{task}: no few-shot run labelled {reference!r}; no paired few-shot")
+            continue
+        ks = sorted(
+            {r["k"] for res in by_entry.values() for r in res["few_shot_runs"]
+             if r.get("metric") == metric and r.get("k") is not None}
+        )  # fmt: skip
+        for k in ks:
+            for (name, protocol), res in by_entry.items():
+                ref_key = (chosen[0], protocol) if (chosen[0], protocol) in by_entry else chosen
+                if (name, protocol) == ref_key != chosen:  # the reference features' other probe
+                    ref_key = chosen  # against their first one: the probes compared
+                ref = by_entry[ref_key]
+                row = {
+                    "task": task, "metric": metric, "name": name, "protocol": protocol, "k": k,
+                    "reference": f"{ref_key[0]} ({ref_key[1]})", "source": res.get("source", ""),
+                }  # fmt: skip
+                mine, theirs = _run_keys(res, metric, k), _run_keys(ref, metric, k)
+                if not mine:
+                    continue
+                if (name, protocol) == ref_key:
+                    rows.append({**row, "mark": "ref"})
+                    continue
+                keys = mine & theirs
+                if keys != mine or keys != theirs:
+                    notes.append(
+                        f"{task} k={k}: {name} ({protocol}) and {row['reference']} share "
+                        f"{len(keys)} of {len(mine | theirs)} (split, seed) few-shot runs; "
+                        "paired on those"
+                    )
+                _check_few_shot_subjects(res, ref, metric, k, task, allow_mismatch)
+                folds, subj = few_shot_scores(res, metric, k, keys)
+                ref_folds, ref_subj = few_shot_scores(ref, metric, k, keys)
+                f_units, f_diff = _pair(folds, ref_folds)
+                if subj is not None and ref_subj is not None:
+                    unit, (u_ids, u_diff), a, b = "subject", _pair(subj, ref_subj), subj, ref_subj
+                else:
+                    unit, u_ids, u_diff, a, b = "fold", f_units, f_diff, folds, ref_folds
+                if len(u_ids) == 0:
+                    notes.append(
+                        f"{task} k={k}: {name} ({protocol}) shares no test units with "
+                        f"{row['reference']}"
+                    )
+                stats = _stats((u_ids, u_diff), (f_units, f_diff), lower, n_resamples, seed)
+                rows.append({**row, "unit": unit, **stats})
+                kinds = [("fold", f_units, f_diff, folds, ref_folds)]
+                if unit == "subject":
+                    kinds.append(("subject", u_ids, u_diff, a, b))
+                units += _unit_rows(row, kinds)
+    return rows, units, notes
+
+
+def _check_few_shot_subjects(res, ref, metric, k, task, allow_mismatch) -> None:
+    """Refuse few-shot runs whose per-subject scores name other subjects than the reference's
+    in one split (the splits' own test subjects are checked by :func:`check_subjects`)."""
+    a, b = _run_subjects(res, metric, k), _run_subjects(ref, metric, k)
+    diff = [
+        f"{split}: subjects only in {res.get('source')} {_listing(sorted(a[split] - b[split]))}, "
+        f"only in {ref.get('source')} {_listing(sorted(b[split] - a[split]))}"
+        for split in sorted(set(a) & set(b))
+        if a[split] != b[split]
+    ]
+    if diff and not allow_mismatch:
+        raise SubjectMismatchError(
+            f"task {task!r}, few-shot k={k}: runs were not scored on the same test subjects, "
+            "so their scores are not comparable:\n" + "\n".join(f"    {d}" for d in diff)
+        )

@@ -36,6 +36,11 @@ metric (macro-F1, else MAE): the difference per test subject (from the saved pre
 per fold where they are missing), its mean with a bootstrap 95% interval over subjects, and a
 ``win`` / ``tie`` / ``loss`` mark that says win or loss only when the interval excludes zero
 (see :mod:`relcon.eval.paired`). The plain mean ± std tables stay beside the paired ones.
+Few-shot runs are paired the same way at every ``k`` (each run's score per subject averaged
+over its few-shot seeds first; a run with another protocol is paired with the reference
+features' run of that protocol, e.g. ``nearest_centroid`` with ``nearest_centroid``), in a
+table per ``k`` of the task's few-shot section; ``paired.csv`` and ``paired_units.csv`` carry a
+``k`` column: the labelled windows per class, ``all`` for full labels.
 
 No row is ever dropped. Runs in two files with the same (task, name, protocol) -- the
 same model evaluated twice, or two files labelled before each shipped model kept its own name --
@@ -55,7 +60,13 @@ from pathlib import Path
 
 import numpy as np
 
-from relcon.eval.paired import N_RESAMPLES, check_subjects, distinct_labels, paired_comparisons
+from relcon.eval.paired import (
+    N_RESAMPLES,
+    check_subjects,
+    distinct_labels,
+    paired_comparisons,
+    paired_few_shot,
+)
 from relcon.eval.report_load import load_results
 from relcon.eval.results import check_results
 from relcon.io import (
@@ -277,6 +288,32 @@ def _paired_summary(
                 cells.append(f"{_fmt(mean)} ({d}, {_MARK_TEXT[pr['mark']]})")
         lines.append(f"| {_md(m)} | {_md(p)} | " + " | ".join(cells) + " |")
     return lines
+
+
+def _few_shot_paired(p_rows: list[dict], few: list[dict]) -> list[str]:
+    """A paired table per ``k`` (and per reference: each protocol is paired with the reference
+    features' run of that protocol, where there is one) of one task's few-shot runs."""
+    out = []
+    for k in _k_sorted(r["k"] for r in p_rows):
+        at_k = [r for r in p_rows if r["k"] == k]
+        out += ["", f"#### Paired differences, k={k}", ""]
+        for ref in _ordered(r["reference"] for r in at_k):
+            rows = [r for r in at_k if r["reference"] == ref]
+            rows.sort(key=lambda r: r["mark"] != "ref")  # the reference first
+            if all(r["mark"] == "ref" for r in rows):
+                continue
+            ref_mean = next(
+                (r["mean"] for r in few if r["k"] == k and r["metric"] == rows[0]["metric"]
+                 and f"{r['name']} ({r['protocol']})" == ref), None,
+            )  # fmt: skip
+            out += [*_paired_table(rows, _digits(ref_mean)), ""]
+        out += [
+            f"With {k} labelled windows per class (per target bin for regression): each run's "
+            "score per test subject (per split where the results hold no per-subject few-shot "
+            "scores) is its mean over the few-shot seeds, whose labelled windows are the same "
+            "for every run."
+        ]
+    return out
 
 
 def _metric_label(metric: str) -> str:
@@ -597,14 +634,22 @@ def _write_report(
         results, headline, reference=reference, lower_is_better=lower_is_better,
         n_resamples=n_resamples, seed=seed, cache=cache,
     )  # fmt: skip
-    if paired:
-        fields = ["task", "metric", "name", "protocol", "reference", "mark", "diff", "ci_low",
-                  "ci_high", "unit", "n_units", "fold_diff", "folds_better", "n_folds", "source"]  # fmt: skip
-        _write_csv(out_dir / "paired.csv", paired, fields)
+    few_headline = {**{r["task"]: r["metric"] for r in few}, **headline}
+    few_paired, few_units, few_notes = paired_few_shot(
+        results, {t: m for t, m in few_headline.items() if any(r["task"] == t for r in few)},
+        reference=reference, lower_is_better=lower_is_better, n_resamples=n_resamples,
+        seed=seed, allow_mismatch=allow_mismatch,
+    )  # fmt: skip
+    paired_notes += few_notes
+    if paired or few_paired:  # k: "all" for full labels, else labelled windows per class
+        fields = ["task", "metric", "name", "protocol", "k", "reference", "mark", "diff",
+                  "ci_low", "ci_high", "unit", "n_units", "fold_diff", "folds_better", "n_folds",
+                  "source"]  # fmt: skip
+        _write_csv(out_dir / "paired.csv", paired + few_paired, fields)
         written["paired.csv"] = out_dir / "paired.csv"
-        fields = ["task", "metric", "name", "protocol", "reference", "unit", "id", "score",
+        fields = ["task", "metric", "name", "protocol", "k", "reference", "unit", "id", "score",
                   "reference_score", "diff"]  # fmt: skip
-        _write_csv(out_dir / "paired_units.csv", units, fields)
+        _write_csv(out_dir / "paired_units.csv", units + few_units, fields)
         written["paired_units.csv"] = out_dir / "paired_units.csv"
     if len(headline) > 1:
         summary = [r for r in rows if headline.get(r["task"]) == r["metric"]]
@@ -655,6 +700,7 @@ def _write_report(
                 md += _score_table(m_rows, _k_sorted(r["k"] for r in m_rows), "k", _k_label)
                 md += [""]
             md += [f"![few-shot {_md(task)}]({fname})"]
+            md += _few_shot_paired([r for r in few_paired if r["task"] == task], t_few)
         t_pcf = [r for r in pcf if r["task"] == task]
         if t_pcf:
             fname = name("per_class_f1", task)

@@ -51,7 +51,9 @@ is refused, naming the file and the version.
     training window; read as ``None``), ``metric``, ``mean``, ``std``, ``n``, ``values``.
 ``few_shot_runs`` (list, optional)
     One per (split, k, seed, metric): ``name``, ``task``, ``protocol``, ``k``, ``seed`` (int),
-    ``split``, ``metric``, ``value``.
+    ``split``, ``metric``, ``value``; optional: ``subjects`` (object, test subject -> the
+    metric on that subject's test windows: what ``relcon report`` pairs per subject; without
+    it, few-shot runs are paired per split).
 ``per_class_f1`` (list, optional; classification)
     One per class: ``name``, ``task``, ``protocol``, ``label`` (str: the class), ``mean``,
     ``std``, ``n``.
@@ -166,6 +168,12 @@ def _row(part: str, row: Any, where: str) -> dict:
         out["seed"] = _int(out["seed"], f"{where}.seed")
     if "fold_seed" in out:
         out["fold_seed"] = _int(out["fold_seed"], f"{where}.fold_seed", none=True)
+    if part == "few_shot_runs" and out.get("subjects") is not None:
+        if not isinstance(out["subjects"], dict):
+            raise ValueError(f"{where}.subjects: expected an object (subject -> value)")
+        out["subjects"] = {
+            str(g): _float(v, f"{where}.subjects[{g!r}]") for g, v in out["subjects"].items()
+        }
     if part == "confusion":
         labels = _str_list(out["labels"], f"{where}.labels")
         try:

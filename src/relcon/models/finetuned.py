@@ -105,15 +105,22 @@ class FinetunedModel(nn.Module):
     def head_out(self) -> int:
         return 1 if self.classes_ is None else len(self.classes_)
 
-    def predict(self, x: np.ndarray | Tensor, batch_size: int = 512) -> np.ndarray:
-        """Class codes (classification) or target values (regression) for ``(N, 256, 3)``."""
-        out = self.outputs(x, batch_size)
+    def predict(
+        self, x: np.ndarray | Tensor, batch_size: int = 512, precision: str = "fp32"
+    ) -> np.ndarray:
+        """Class codes (classification) or target values (regression) for ``(N, 256, 3)``;
+        ``precision`` as in :meth:`outputs`."""
+        out = self.outputs(x, batch_size, precision)
         if self.classes_ is not None:
             return self.classes_[out.argmax(axis=1)]
         return self.target_mean + self.target_std * out[:, 0].astype(np.float64)
 
-    def predict_proba(self, x: np.ndarray | Tensor, batch_size: int = 512) -> np.ndarray:
-        """``(N, K)`` class probabilities (classification only)."""
+    def predict_proba(
+        self, x: np.ndarray | Tensor, batch_size: int = 512, precision: str = "fp32"
+    ) -> np.ndarray:
+        """``(N, K)`` class probabilities (classification only); ``precision`` as in
+        :meth:`outputs`."""
         if self.classes_ is None:
             raise ValueError("predict_proba is only defined for classification")
-        return torch.softmax(torch.from_numpy(self.outputs(x, batch_size)), dim=1).numpy()
+        out = self.outputs(x, batch_size, precision)
+        return torch.softmax(torch.from_numpy(out), dim=1).numpy()

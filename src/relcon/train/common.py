@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import math
 import os
 import random
@@ -56,6 +57,8 @@ __all__ = [
     "cleanup_distributed",
     "cosine_lr",
     "cpu_has_bf16",
+    "data_record",
+    "init_architecture",
     "lock_run_dir",
     "open_run",
     "pick_device",
@@ -66,6 +69,7 @@ __all__ = [
     "set_lr",
     "setup_distributed",
     "speed_settings",
+    "start_from_init",
 ]
 
 
@@ -443,6 +447,83 @@ class Throughput:
         out = (step - self.step) * items_per_step / max(now - self.t, 1e-9)
         self.t, self.step = now, step
         return out
+
+
+# --------------------------------------------------------------------------------------------
+# continued pretraining: a run that starts from a saved model's weights (the setting ``init``)
+# --------------------------------------------------------------------------------------------
+def init_architecture(cfg: Any, arch: str, kind: str, out: str | Path) -> Any:
+    """``cfg`` with the architecture of the ``kind`` model that ``cfg.init`` names, in its field
+    ``arch`` (``"encoder"`` of :class:`~relcon.config.PretrainConfig`, ``"architecture"`` of
+    :class:`~relcon.config.DistanceTrainConfig`); called before the run folder is made.
+
+    No ``init``: ``cfg`` as it is (random weights). Otherwise the saved model's architecture (read
+    from its ``model.json``) is the run's: one left at its default is replaced by it, and one set
+    to anything else must be it, else a ValueError names both (nothing is written). A model inside
+    the run folder ``out`` is refused (``--overwrite`` would delete it before it is read).
+    """
+    if not cfg.init:
+        return cfg
+    from relcon.config import from_dict, spell
+    from relcon.models.hub import locate, read_description
+
+    weights = locate(cfg.init, kind)[0].resolve()
+    if Path(out).resolve() in weights.parents:
+        raise ValueError(
+            f"{spell('init', cfg.init)} is inside the run folder {out}; start from a model "
+            "elsewhere (or continue that run with --resume)"
+        )
+    meta = read_description(cfg.init, kind)
+    ours = getattr(cfg, arch)
+    saved = from_dict(type(ours), meta.get("architecture") or {}, where=f"{cfg.init} model.json")
+    if ours == saved:
+        return cfg
+    if ours != type(ours)():
+        fields = [f.name for f in dataclasses.fields(saved)]
+        differ = [n for n in fields if getattr(saved, n) != getattr(ours, n)]
+        both = "; ".join(f"{n} {getattr(saved, n)} there, {getattr(ours, n)} here" for n in differ)
+        raise ValueError(
+            f"{spell('init', cfg.init)}: the saved {kind}'s architecture differs from this run's "
+            f"({both}); leave the {arch} settings at their defaults to take the saved model's, "
+            f"or leave {spell('init')} unset to start from random weights"
+        )
+    return dataclasses.replace(cfg, **{arch: saved})
+
+
+def start_from_init(run: Run, model: nn.Module, kind: str, init: str, step: int) -> dict:
+    """The weights a run starts from: at step 0, those of the ``kind`` model ``init`` names
+    (loaded by the one loader, :func:`relcon.models.hub.load_model`, its checksum checked) are
+    copied into ``model``. Returns the ``model.json`` record of it, ``{"init": {"model", "weights",
+    "step", "safetensors_sha256"}}`` (``{}`` without ``init``). A resumed run (``step`` > 0) has
+    its weights from its checkpoint: ``init``'s weights are not read again (they may have changed
+    since), and the record is the checkpoint's."""
+    if not init:
+        return {}
+    from relcon.io import read_json_object
+    from relcon.models.hub import CHECKSUM, DESCRIPTION, latest_checkpoint, load_model, locate
+
+    if step > 0:
+        ckpt = latest_checkpoint(run.dir)
+        meta = read_json_object(ckpt / DESCRIPTION, "a model description") if ckpt else {}
+        if isinstance(meta.get("init"), dict):
+            return {"init": meta["init"]}
+    weights, _ = locate(init, kind)
+    loaded, meta = load_model(weights, kind=kind)  # exactly that file, its checksum checked
+    if step == 0:
+        model.load_state_dict(loaded.state_dict())
+    return {
+        "init": {
+            "model": init,
+            "weights": str(weights.resolve()),
+            "step": meta.get("step"),
+            CHECKSUM: meta[CHECKSUM],
+        }
+    }
+
+
+def data_record(source: str, segs: Any, users: list[str]) -> dict:
+    """What a run saw, for ``model.json``: ``{"data": {"source", "windows", "users"}}``."""
+    return {"data": {"source": source, "windows": len(segs), "users": len(users)}}
 
 
 @contextlib.contextmanager

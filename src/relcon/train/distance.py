@@ -5,7 +5,8 @@ of the eight augmentations to every window (drawn per window, on the training de
 minimises the reconstruction distance ``d(x, x_aug)`` of :class:`relcon.models.MotifDistance` --
 the anchor is ``x`` (queries), the candidate is ``x_aug`` (keys and values). Once trained, the
 model is frozen and used by :mod:`relcon.train.relcon` to rank candidates. GPU speed settings,
-``torchrun`` data parallelism and resuming work as in :mod:`relcon.train.relcon`.
+``torchrun`` data parallelism, resuming and ``init`` (start from a saved distance's weights,
+e.g. a shipped model's, and go on training it on new data) work as in :mod:`relcon.train.relcon`.
 
 Usage from Python::
 
@@ -29,7 +30,14 @@ from relcon.models.distance import MotifDistance
 from relcon.models.hub import save_model
 from relcon.progress import progress_bar
 from relcon.train.checkpoint import save_checkpoint, trainer_state
-from relcon.train.common import cosine_lr, open_run, set_lr
+from relcon.train.common import (
+    cosine_lr,
+    data_record,
+    init_architecture,
+    open_run,
+    set_lr,
+    start_from_init,
+)
 from relcon.train.steps import augment_seed, distance_step
 
 __all__ = ["augment_seed", "train_distance"]
@@ -47,13 +55,17 @@ def train_distance(
     """Train a :class:`MotifDistance`; returns the run folder (final weights in ``model.safetensors``)."""
     from relcon.data.datasets import load_segments
 
+    cfg = init_architecture(cfg, "architecture", "distance", out)  # continued training: init's
     with open_run(cfg, out, resume=resume, overwrite=overwrite) as run:
         device = run.device
         segs = segments if segments is not None else load_segments(cfg.data)
-        train_users = {"train_users": user_names(segs)}
+        users = user_names(segs)
+        source = cfg.data.source if segments is None else "segments given in Python"
+        extra = {"train_users": users, **data_record(source, segs, users)}  # model.json
         model = MotifDistance.from_config(cfg.architecture).to(device)
         optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         step, epoch, batch_in_epoch = run.restore(model, optimizer, "distance")
+        extra.update(start_from_init(run, model, "distance", cfg.init, step))  # step 0 only
         trainer = run.step_context(
             model, optimizer, grad_clip=cfg.grad_clip, accumulate=cfg.accumulate
         )
@@ -84,14 +96,12 @@ def train_distance(
             if (step % cfg.ckpt_every == 0 or step == cfg.steps) and run.main:
                 save_checkpoint(
                     run.dir, model, "distance", step=step, run_config=to_dict(cfg),
-                    keep=cfg.keep_checkpoints, extra=train_users,
+                    keep=cfg.keep_checkpoints, extra=extra,
                     trainer_state=trainer_state(optimizer, out.epoch, out.next_batch),
                 )  # fmt: skip
         bar.close()
         if run.main:
-            save_model(
-                run.dir, model, "distance", step=step, run_config=to_dict(cfg), extra=train_users
-            )
+            save_model(run.dir, model, "distance", step=step, run_config=to_dict(cfg), extra=extra)
             if cfg.diagnose_task:  # is the new teacher worth learning from? (on unseen subjects)
                 _diagnose(cfg, run.dir, progress)
     return run.dir

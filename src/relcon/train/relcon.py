@@ -21,6 +21,13 @@ TF32 enabled) or a CPU with AVX512-BF16 or AMX (about 1.6x faster there; see
 Under ``torchrun`` every process takes its own share of the batches and gradients are averaged
 (DistributedDataParallel); ``accumulate`` > 1 sums the gradients of several batches per step.
 
+``init`` continues pretraining from a saved encoder (a shipped model such as
+``"relcon-wrist-small"``, or a run): the run takes its architecture
+(:func:`relcon.train.common.init_architecture`) and, at step 0 only, its weights
+(:func:`relcon.train.common.start_from_init`; ``--resume`` continues from the checkpoint); the
+schedule is that of a fresh run; ``model.json`` records ``init`` (the model, its weights file and
+their SHA-256) and ``data`` (source, windows, users). A baseline's head starts from random weights.
+
 Usage from Python::
 
     from relcon.config import PretrainConfig
@@ -36,7 +43,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from relcon.config import PretrainConfig, to_dict
+from relcon.config import PretrainConfig, spell, to_dict
 from relcon.data.corpus import user_names
 from relcon.data.loader import candidate_batches
 from relcon.data.sampling import CandidateSampler
@@ -45,7 +52,15 @@ from relcon.models.encoder import ResNet1DEncoder
 from relcon.models.hub import load_model, save_model
 from relcon.progress import progress_bar
 from relcon.train.checkpoint import save_checkpoint, trainer_state
-from relcon.train.common import Throughput, cosine_lr, open_run, set_lr
+from relcon.train.common import (
+    Throughput,
+    cosine_lr,
+    data_record,
+    init_architecture,
+    open_run,
+    set_lr,
+    start_from_init,
+)
 from relcon.train.methods import METHODS
 from relcon.train.steps import (
     CandidatePool,
@@ -91,8 +106,8 @@ def pretrain(
     spec = METHODS[method]
     if spec.needs_distance and not cfg.distance:
         raise ValueError(
-            f"{method} needs a trained motif distance: set PretrainConfig.distance "
-            "(relcon train-distance)"
+            f"{method} needs a trained motif distance: set {spell('distance')} to a shipped "
+            "model ('default', 'relcon-wrist-small') or a relcon train-distance run folder"
         )
     if cfg.teacher not in TEACHERS or (
         not spec.takes("window_labels") and cfg.teacher != "distance"
@@ -102,6 +117,7 @@ def pretrain(
             f"no candidates), got {cfg.teacher!r}"
         )
     CandidatePool(cfg.batch_size, cfg.within_user, cfg.between_user)  # check m before starting
+    cfg = init_architecture(cfg, "encoder", "encoder", out)  # continued pretraining: init's encoder
 
     with open_run(
         cfg, out, resume=resume, overwrite=overwrite
@@ -120,7 +136,9 @@ def pretrain(
             world_size=run.dist.world_size,
         )
         pool = CandidatePool(cfg.batch_size, cfg.within_user, cfg.between_user, device)
-        extra = {"train_users": user_names(segs)}  # model.json
+        users = user_names(segs)
+        source = cfg.data.source if segments is None else "segments given in Python"
+        extra = {"train_users": users, **data_record(source, segs, users)}  # model.json
         if method != "relcon":
             extra["method"] = method
         window_labels = None
@@ -148,6 +166,7 @@ def pretrain(
             {"modules": {"head": head}, "expect": {"method": method}} if head is not None else {}
         )
         step, epoch, batch_in_epoch = run.restore(encoder, optimizer, "encoder", **heads)
+        extra.update(start_from_init(run, encoder, "encoder", cfg.init, step))  # step 0 only
         trainer = run.step_context(
             trained, optimizer, grad_clip=cfg.grad_clip, accumulate=cfg.accumulate,
             compile=cfg.compile_encoder,

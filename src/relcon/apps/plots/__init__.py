@@ -51,13 +51,13 @@ from relcon.apps.plots.common import (
 )
 from relcon.apps.plots.distance import plot_distance_ranking, ranked_distances, ranking_windows
 from relcon.apps.plots.inputs import EmbeddingTable, read_embeddings, read_task_file
-from relcon.apps.plots.map import COLOR_BY, MAP_METHODS, plot_embedding_map, sample_indices
+from relcon.apps.plots.map import COLOR_BY, PROJECTIONS, plot_embedding_map, sample_indices
 from relcon.apps.plots.recording import plot_recording
 
 __all__ = [
     "AXIS_COLORS",
     "COLOR_BY",
-    "MAP_METHODS",
+    "PROJECTIONS",
     "UNLABELLED_COLOR",
     "EmbeddingTable",
     "PlotConfig",
@@ -88,7 +88,7 @@ class PlotConfig:
     model: str | None = None  # finetune folder (recording), encoder (map), distance (distance)
     html: bool = False  # interactive HTML instead of a PNG
     #: map projection: tsne | umap | pca
-    method: str = field(default="tsne", metadata={"choices": ("tsne", "umap", "pca")})
+    projection: str = field(default="tsne", metadata={"choices": ("tsne", "umap", "pca")})
     #: map colours: label | user
     color_by: str = field(default="label", metadata={"choices": ("label", "user")})
     max_points: int = 5000  # windows drawn on the map
@@ -126,7 +126,7 @@ def _map_command(cfg: PlotConfig, out: Path) -> Path:
     import relcon
 
     common = {
-        "out": out, "method": cfg.method, "html": cfg.html, "seed": cfg.seed,
+        "out": out, "projection": cfg.projection, "html": cfg.html, "seed": cfg.seed,
         "max_points": cfg.max_points, "progress": not cfg.no_progress,
     }  # fmt: skip
     name = Path(cfg.input).name.lower()

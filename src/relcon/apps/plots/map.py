@@ -20,10 +20,10 @@ from relcon.apps.plots.html import _write_html
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["COLOR_BY", "LEGEND_MAX", "MAP_METHODS", "plot_embedding_map", "sample_indices"]
+__all__ = ["COLOR_BY", "LEGEND_MAX", "PROJECTIONS", "plot_embedding_map", "sample_indices"]
 
 #: Projections :func:`plot_embedding_map` knows.
-MAP_METHODS: tuple[str, ...] = ("tsne", "umap", "pca")
+PROJECTIONS: tuple[str, ...] = ("tsne", "umap", "pca")
 
 #: What :func:`plot_embedding_map` can colour by.
 COLOR_BY: tuple[str, ...] = ("label", "user")
@@ -31,7 +31,7 @@ COLOR_BY: tuple[str, ...] = ("label", "user")
 #: Most colour groups that the map's legend lists one by one.
 LEGEND_MAX = 20
 
-_METHOD_TITLES = {"tsne": "t-SNE", "umap": "UMAP", "pca": "PCA"}
+_PROJECTION_TITLES = {"tsne": "t-SNE", "umap": "UMAP", "pca": "PCA"}
 
 
 def _display_names(
@@ -107,11 +107,11 @@ def _run_tsne(tsne: Any, x: np.ndarray, progress: bool) -> np.ndarray:
 
 
 def _project(
-    x: np.ndarray, method: str, seed: int, progress: bool = False
+    x: np.ndarray, projection: str, seed: int, progress: bool = False
 ) -> tuple[np.ndarray, list[str], str]:
     """2-D coordinates, axis names and a note on how they were made."""
     n = len(x)
-    if method == "pca":
+    if projection == "pca":
         from sklearn.decomposition import PCA
 
         pca = PCA(n_components=2, random_state=seed).fit(x)
@@ -119,13 +119,13 @@ def _project(
         axes = [f"PC{i + 1} ({100 * ev[i]:.0f}% of variance)" for i in range(2)]
         return pca.transform(x), axes, "PCA"
     note = ""
-    if method == "umap":
+    if projection == "umap":
         try:
             import umap
         except ImportError:
             raise ImportError(
-                "method='umap' needs the optional umap-learn package: pip install "
-                "'umap-learn>=0.5,<0.6' (or use method='tsne' or 'pca')"
+                "projection='umap' needs the optional umap-learn package: pip install "
+                "'umap-learn>=0.5,<0.6' (or use projection='tsne' or 'pca')"
             ) from None
         reducer = umap.UMAP(n_components=2, n_neighbors=min(15, n - 1), random_state=seed)
         return np.asarray(reducer.fit_transform(x)), ["UMAP 1", "UMAP 2"], "UMAP"
@@ -179,7 +179,7 @@ def plot_embedding_map(
     users: np.ndarray | Sequence | None = None,
     *,
     out: str | os.PathLike[str],
-    method: str = "tsne",
+    projection: str = "tsne",
     color_by: str = "label",
     label_names: Sequence[str] | None = None,
     html: bool = False,
@@ -215,7 +215,7 @@ def plot_embedding_map(
         ``(N,)`` class codes (with ``label_names``; ``-1`` = unlabelled) or class names.
     users : array-like, optional
         ``(N,)`` user ids (or any other grouping, e.g. recordings; see ``user_name``).
-    method : {"tsne", "umap", "pca"}
+    projection : {"tsne", "umap", "pca"}
         Projection to 2-D.
     color_by : {"label", "user"}
         What the colours show; the other one appears in the HTML tooltips.
@@ -238,14 +238,14 @@ def plot_embedding_map(
     Raises
     ------
     ValueError
-        On an unknown ``method`` or ``color_by``, embeddings that are not a finite ``(N, D)``
+        On an unknown ``projection`` or ``color_by``, embeddings that are not a finite ``(N, D)``
         array with ``N >= 3``, ``labels`` / ``users`` whose length is not ``N``, or a missing
         ``labels`` / ``users`` for the requested ``color_by``.
     ImportError
-        For ``method="umap"`` without ``umap-learn``.
+        For ``projection="umap"`` without ``umap-learn``.
     """
-    if method not in MAP_METHODS:
-        raise ValueError(f"unknown method {method!r}; use one of {list(MAP_METHODS)}")
+    if projection not in PROJECTIONS:
+        raise ValueError(f"unknown projection {projection!r}; use one of {list(PROJECTIONS)}")
     if color_by not in COLOR_BY:
         raise ValueError(f"unknown color_by {color_by!r}; use one of {list(COLOR_BY)}")
     path, as_html = common._output(out, html)
@@ -314,16 +314,18 @@ def plot_embedding_map(
     gidx = {g: i for i, g in enumerate(groups)}
     g_of = np.array([gidx[k] for k in key_names.tolist()], dtype=np.int64)
 
-    xy, axis_names, how = _project(emb[idx].astype(np.float64), method, seed, progress)
+    xy, axis_names, how = _project(emb[idx].astype(np.float64), projection, seed, progress)
     # random z-order: no group is buried systematically
     draw = np.random.default_rng([seed, 1]).permutation(len(idx))
-    head = title or f"{_METHOD_TITLES[method]} map of window embeddings, coloured by {what}"
+    head = title or f"{_PROJECTION_TITLES[projection]} map of window embeddings, coloured by {what}"
     sub = f"{sample_note}\n{how}{other_note}"
     if note:
         sub += f"\n{note}"
 
     legend = len(key_order) <= LEGEND_MAX
-    fig = _draw_map(xy, g_of, groups, palette, draw, axis_names, head, sub, what, method, legend)
+    fig = _draw_map(
+        xy, g_of, groups, palette, draw, axis_names, head, sub, what, projection, legend
+    )
     if not as_html:
         return common._save_figure(fig, path, dpi)
     tips = []
@@ -366,7 +368,7 @@ def _draw_map(
     head: str,
     sub: str,
     what: str,
-    method: str,
+    projection: str,
     legend: bool,
 ) -> Figure:
     from matplotlib.lines import Line2D
@@ -379,7 +381,7 @@ def _draw_map(
     ax.scatter(xy[draw, 0], xy[draw, 1], s=size, c=list(cols), alpha=0.75, lw=0, rasterized=True)
     ax.set_xlabel(axis_names[0], fontsize=10)
     ax.set_ylabel(axis_names[1], fontsize=10)
-    if method != "pca":  # t-SNE / UMAP coordinates have no units: hide the numbers
+    if projection != "pca":  # t-SNE / UMAP coordinates have no units: hide the numbers
         ax.set_xticks([])
         ax.set_yticks([])
     ax.set_aspect("equal", adjustable="datalim")

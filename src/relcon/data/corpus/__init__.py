@@ -78,7 +78,7 @@ Layout of a corpus folder
 ``corpus.json``
     The manifest, the commit point of every write: format and version, storage and scale,
     settings (stride, gap, block length, quality rules), the committed shards and index parts
-    (with their sizes in bytes), the inputs done (path, user, recording, size, mtime_ns,
+    (with their sizes in bytes and the SHA-256 of their bytes), the inputs done (path, user, recording, size, mtime_ns,
     segments, first segment, hours, drops), a ``pending`` input (one that an interrupted run
     left partly written), failed inputs, totals and a ``summary``.
 ``shards/shard-000000.npy``
@@ -95,7 +95,11 @@ Layout of a corpus folder
 ``.prepare.lock``
     Held while a ``prepare`` writes, so that two cannot write at once.
 
-Every file is written to a temporary name and renamed into place. Segment ``i`` of the corpus
+Every file is written to a temporary name and renamed into place. A shard's SHA-256 is computed
+while it is written; :class:`Corpus` checks it the first time a process reads the shard (once per
+shard, not per window; ``Corpus.open(..., verify=False)`` skips it, :meth:`Corpus.verify` checks
+every shard at once) and raises a :class:`ValueError` naming a shard whose bytes changed; index
+parts are checked whenever they are read. Segment ``i`` of the corpus
 is row ``i - first`` of the shard that holds it (shards in order); a run that adds inputs starts
 a new shard and never rewrites existing ones. A killed run leaves the corpus as of its last
 commit (every ``commit_every_s`` seconds and at the end); rerunning the same command discards

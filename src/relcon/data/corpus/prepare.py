@@ -33,8 +33,10 @@ from relcon.data.corpus.store import (
     MANIFEST_NAME,
     _build_cache,
     _check_files,
+    _discard_stray_manifests,
     _discard_uncommitted,
     _exclusive_lock,
+    _kill_point,
     _new_manifest,
     _part_file,
     _read_manifest,
@@ -279,8 +281,9 @@ class _Writer:
         self.consistent = False
         i = len(self.shards)
         n = self.n_buf
-        shard_bytes = _write_shard(self.out / _shard_file(i), self.buf[:n])
-        part_bytes = _write_part(
+        shard_bytes, shard_sha = _write_shard(self.out / _shard_file(i), self.buf[:n])
+        _kill_point("shard")
+        part_bytes, part_sha = _write_part(
             self.out / _part_file(i),
             self.buf_user,
             self.buf_rec,
@@ -288,8 +291,12 @@ class _Writer:
             float(self.m["block_seconds"]),
             i,
         )
-        self.shards.append({"file": _shard_file(i), "segments": n, "bytes": shard_bytes})
-        self.parts.append({"file": _part_file(i), "rows": n, "bytes": part_bytes})
+        self.shards.append(
+            {"file": _shard_file(i), "segments": n, "bytes": shard_bytes, "sha256": shard_sha}
+        )
+        self.parts.append(
+            {"file": _part_file(i), "rows": n, "bytes": part_bytes, "sha256": part_sha}
+        )
         self.n_written += n
         self.n_buf = 0
         self.buf_user, self.buf_rec = [], []
@@ -324,6 +331,7 @@ class _Writer:
         m["summary"] = _summarize(m)
         m["generation"] = int(m.get("generation", 0)) + 1
         _write_json(self.out / MANIFEST_NAME, m)
+        _kill_point("commit")
         self.last_commit = time.monotonic()
 
     def finish(self) -> None:
@@ -337,6 +345,7 @@ class _Writer:
 
 
 def _wipe(out: Path) -> None:
+    _discard_stray_manifests(out)
     if not (out / MANIFEST_NAME).is_file():
         others = [p.name for p in out.iterdir() if p.name != _LOCK_NAME]
         if others:
@@ -488,6 +497,7 @@ def prepare_corpus(
                     f"{spell('overwrite', True)})"
                 )
         else:
+            _discard_stray_manifests(out)  # a run killed while writing its first manifest
             if any(p.name != _LOCK_NAME for p in out.iterdir()):
                 raise ValueError(
                     f"{out}: folder is not empty and holds no {MANIFEST_NAME}: refusing to write a "
@@ -510,6 +520,7 @@ def prepare_corpus(
                 for inp, skip in bar:
                     try:
                         proc = _process_input(inp, cfg)
+                        _kill_point("input")
                     except (ValueError, OSError) as exc:
                         if on_error == "raise":
                             raise

@@ -26,6 +26,7 @@ from relcon.data.corpus.store import (
     _names,
     _read_manifest,
     _shards_fingerprint,
+    _verify_sha256,
 )
 from relcon.data.windowing import SEGMENT_LENGTH, Segments
 
@@ -38,7 +39,12 @@ logger = logging.getLogger(__name__)
 
 
 class _ShardStore:
-    """Memory-mapped shards: gathers rows, keeps at most ``max_open`` maps and drops pages."""
+    """Memory-mapped shards: gathers rows, keeps at most ``max_open`` maps and drops pages.
+
+    With ``verify``, a shard's bytes are checked against the SHA-256 that the manifest records
+    the first time this process maps it (one sequential read of the shard, then never again:
+    the verified shards are remembered across unmapping and in pickled copies).
+    """
 
     def __init__(
         self,
@@ -48,8 +54,10 @@ class _ShardStore:
         scale: float,
         max_open: int,
         release_bytes: int,
+        verify: bool = True,
     ) -> None:
         self.root = root
+        self.records = shards
         self.files = [s["file"] for s in shards]
         self.counts = np.array([s["segments"] for s in shards], dtype=np.int64)
         self.first = np.concatenate([[0], np.cumsum(self.counts)]).astype(np.int64)
@@ -60,6 +68,14 @@ class _ShardStore:
         self.maps: OrderedDict[int, tuple[mmap.mmap, np.ndarray]] = OrderedDict()
         self.touched = 0
         self.dirty: set[int] = set()
+        self.verify = verify
+        self.verified: set[int] = set()
+
+    def check(self, i: int) -> None:
+        """Verify shard ``i``'s checksum (once per process); a ValueError names a damaged one."""
+        if self.verify and i not in self.verified:
+            _verify_sha256(self.root / self.files[i], self.records[i], "shard")
+            self.verified.add(i)
 
     def __getstate__(self) -> dict[str, Any]:
         # for DataLoader workers started with "spawn": maps are reopened lazily in the worker
@@ -75,6 +91,7 @@ class _ShardStore:
             return hit[1]
         path = self.root / self.files[i]
         n = int(self.counts[i])
+        self.check(i)
         with open(path, "rb") as fh:
             try:
                 version = np.lib.format.read_magic(fh)
@@ -266,8 +283,14 @@ class Corpus:
         *,
         max_open_shards: int = 256,
         release_bytes: int = 64 << 20,
+        verify: bool = True,
     ) -> Corpus:
         """Open a corpus folder, validating the manifest and the size of every shard.
+
+        Opening reads the manifest and the index only. Each shard's bytes are checked against
+        the SHA-256 recorded in the manifest when the shard is first read (mapped) by this
+        process: a whole-shard sequential read, once, not per window (see
+        ``benchmarks/corpus_checksum.py`` for its cost). :meth:`verify` checks them all now.
 
         Parameters
         ----------
@@ -278,6 +301,9 @@ class Corpus:
         release_bytes : int
             Drop the pages touched by gathering from this process's resident memory after
             about this many bytes were read.
+        verify : bool
+            Check each shard's checksum the first time it is read (corpora prepared before
+            checksums were recorded are not checked).
 
         Raises
         ------
@@ -286,7 +312,8 @@ class Corpus:
         ValueError
             If the manifest is damaged or of another version, or a shard or index part does
             not have the size the manifest records (e.g. a truncated copy); the message names
-            the file.
+            the file. Later, reading a shard whose bytes changed raises a ValueError naming
+            the shard.
         """
         root = Path(path).expanduser()
         m = _read_manifest(root)
@@ -314,6 +341,7 @@ class Corpus:
             float(m["scale"]),
             max_open_shards,
             release_bytes,
+            verify,
         )
         return cls(root, m, store, index)
 
@@ -338,6 +366,19 @@ class Corpus:
         except (OSError, ValueError, KeyError):
             return None
         return _Index(*arrays, tuple(names["users"]), tuple(names["recordings"]))
+
+    def verify(self) -> None:
+        """Check every shard's checksum now (a sequential read of the whole corpus).
+
+        Raises
+        ------
+        ValueError
+            Naming the first shard whose bytes differ from what ``prepare`` wrote.
+        """
+        store = self._store
+        for i, record in enumerate(store.records):
+            _verify_sha256(store.root / store.files[i], record, "shard")
+            store.verified.add(i)
 
     def close(self) -> None:
         """Unmap the shards (a closed corpus reopens them on the next gather)."""

@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import re
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,31 @@ _CHANNELS = 3
 _STORAGE = {"int16": np.dtype("<i2"), "float16": np.dtype("<f2")}
 _SHARD_RE = re.compile(r"^shard-(\d{6,})\.npy$")
 _PART_RE = re.compile(r"^part-(\d{6,})\.parquet$")
+#: Test hook: ``POINT:N`` makes the process SIGKILL itself the N-th time it reaches ``POINT``
+#: (see :func:`_kill_point`), so that tests can interrupt ``prepare`` deterministically.
+KILL_ENV = "RELCON_TEST_KILL_AT"
+_kill_counts: dict[str, int] = {}
+_HASH_CHUNK = 1 << 20
+
+
+def _kill_point(name: str) -> None:
+    """SIGKILL this process at the N-th visit of ``name`` when ``$RELCON_TEST_KILL_AT=name:N``.
+
+    For tests only: it simulates a power cut at a precise point of ``prepare``. The points are
+    ``input`` (an input read, nothing of it written), ``shard-write`` (a shard's temporary file
+    holds its header only), ``shard`` (a shard renamed into place, its index part not yet
+    written), ``manifest-write`` (the manifest's temporary file written, not yet renamed),
+    ``commit`` (a manifest renamed into place) and ``cache`` (the index cache half rebuilt).
+    """
+    spec = os.environ.get(KILL_ENV)
+    if not spec:
+        return
+    point, _, count = spec.rpartition(":")
+    if point != name:
+        return
+    _kill_counts[name] = _kill_counts.get(name, 0) + 1
+    if _kill_counts[name] == int(count):
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _pyarrow() -> tuple[Any, Any]:
@@ -89,13 +115,61 @@ def _dumps(obj: dict[str, Any]) -> str:
 def _write_json(path: Path, obj: dict[str, Any]) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(_dumps(obj))
+        if path.name == MANIFEST_NAME:
+            _kill_point("manifest-write")
 
 
-def _write_shard(path: Path, arr: np.ndarray) -> int:
-    """Write ``arr`` as ``.npy`` atomically; returns the file size in bytes."""
+class _HashingWriter:
+    """A write-only file object that hashes (SHA-256) what it writes to ``fh``."""
+
+    def __init__(self, fh: Any) -> None:
+        self.fh = fh
+        self.sha = hashlib.sha256()
+        self.writes = 0
+
+    def write(self, b: Any) -> int:
+        self.sha.update(b)
+        n = self.fh.write(b)
+        self.writes += 1
+        if self.writes == 1:  # the header is on disk, the data not yet
+            _kill_point("shard-write")
+        return n
+
+
+def _write_shard(path: Path, arr: np.ndarray) -> tuple[int, str]:
+    """Write ``arr`` as ``.npy`` atomically; returns its size in bytes and its SHA-256 (hex)."""
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.save(fh, arr, allow_pickle=False)
-    return path.stat().st_size
+        w = _HashingWriter(fh)
+        np.lib.format.write_array(w, arr, allow_pickle=False)  # type: ignore[arg-type]
+    return path.stat().st_size, w.sha.hexdigest()
+
+
+def _file_sha256(path: Path) -> str:
+    """SHA-256 (hex) of a file's bytes, read in 1 MiB blocks (bounded memory)."""
+    sha = hashlib.sha256()
+    buf = bytearray(_HASH_CHUNK)
+    view = memoryview(buf)
+    with open(path, "rb", buffering=0) as fh:
+        while n := fh.readinto(buf):
+            sha.update(view[:n])
+    return sha.hexdigest()
+
+
+def _verify_sha256(path: Path, record: dict[str, Any], what: str) -> None:
+    """Raise a ValueError naming ``path`` if its bytes differ from the manifest's ``sha256``.
+
+    Records written before checksums existed (no ``sha256``) are not checked.
+    """
+    want = record.get("sha256")
+    if want is None:
+        return
+    got = _file_sha256(path)
+    if got != want:
+        raise ValueError(
+            f"{path}: {what} is damaged: its bytes changed since it was written (SHA-256 "
+            f"{got[:16]}..., {MANIFEST_NAME} records {want[:16]}...); restore it from a good "
+            "copy or prepare the corpus again"
+        )
 
 
 def _write_part(
@@ -105,7 +179,8 @@ def _write_part(
     start_s: np.ndarray,
     block_seconds: float,
     shard: int,
-) -> int:
+) -> tuple[int, str]:
+    """Write one index part atomically; returns its size in bytes and its SHA-256 (hex)."""
     pa, pq = _pyarrow()
     n = len(users)
     if math.isfinite(block_seconds) and block_seconds > 0:
@@ -124,7 +199,7 @@ def _write_part(
     )
     with atomic_path(path) as tmp:
         pq.write_table(table, str(tmp))
-    return path.stat().st_size
+    return path.stat().st_size, _file_sha256(path)
 
 
 def _summarize(m: dict[str, Any]) -> dict[str, Any]:
@@ -166,12 +241,12 @@ def _summarize(m: dict[str, Any]) -> dict[str, Any]:
 
 
 def _new_manifest(settings: dict[str, Any]) -> dict[str, Any]:
-    import relcon
+    from relcon._version import __version__
 
     m: dict[str, Any] = {
         "format": CORPUS_FORMAT,
         "format_version": CORPUS_FORMAT_VERSION,
-        "relcon_version": relcon.__version__,
+        "relcon_version": __version__,
         **settings,
         "generation": 0,
         "shards": [],
@@ -242,18 +317,31 @@ def _exclusive_lock(out: Path) -> Iterator[None]:
         os.close(fd)
 
 
+def _is_tmp(f: Path) -> bool:
+    """A temporary file of :func:`relcon.io.atomic_path` (left behind by a kill)."""
+    return f.name.startswith(".") and f.name.endswith(".tmp")
+
+
+def _discard_stray_manifests(out: Path) -> int:
+    """Delete temporary manifests (a run killed while writing one) from ``out``."""
+    stray = [f for f in out.glob(f".{MANIFEST_NAME}.*") if _is_tmp(f)]
+    for f in stray:
+        f.unlink()
+    return len(stray)
+
+
 def _discard_uncommitted(out: Path, m: dict[str, Any]) -> int:
     """Delete shards, parts and temporary files that no commit refers to."""
     n = len(m["shards"])
-    removed = 0
-    for sub, rx in (("shards", _SHARD_RE), ("index", _PART_RE)):
+    removed = _discard_stray_manifests(out)
+    for sub, rx in (("shards", _SHARD_RE), ("index", _PART_RE), ("index/cache", None)):
         folder = out / sub
         if not folder.is_dir():
             continue
         for f in folder.iterdir():
-            hit = rx.match(f.name)
+            hit = rx.match(f.name) if rx is not None else None
             stale = hit is not None and int(hit.group(1)) >= n
-            if stale or (f.name.startswith(".") and f.name.endswith(".tmp")):
+            if stale or _is_tmp(f):
                 f.unlink()
                 removed += 1
     if removed:
@@ -291,6 +379,7 @@ def _fill_index(
     pos = 0
     for i, (shard, part) in enumerate(zip(m["shards"], m["parts"], strict=True)):
         path = root / part["file"]
+        _verify_sha256(path, part, "index part")
         t = pq.read_table(
             path,
             columns=["user", "recording", "start_s", "shard", "offset"],
@@ -354,6 +443,7 @@ def _build_cache(root: Path, m: dict[str, Any]) -> None:
             if isinstance(a, np.memmap):
                 a.flush()
         del arrays
+        _kill_point("cache")
     _write_json(cache / "names.json", {"users": users, "recordings": recs})
     _write_json(cache / "meta.json", {"shards_sha1": fp, "segments": n})
 

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from relcon.data.datasets.base import _finish, _pieces_to_recordings
 from relcon.data.recording import ReadReport, Recording
 from relcon.data.signal import TARGET_FS
+from relcon.data.stream import WindowOptions
 from relcon.data.stream.recording import read_recording
 
 __all__ = ["read_accel_csv"]
 
 MIN_SAMPLES_100HZ = 256
+
+#: The :class:`~relcon.data.stream.WindowOptions` that :func:`read_accel_csv` takes as keywords.
+CSV_OPTIONS = ("x_column", "y_column", "z_column", "time_unit", "max_gap_s")
 
 
 def read_accel_csv(
@@ -20,16 +25,12 @@ def read_accel_csv(
     units: str | None = None,
     time_column: str | None = None,
     *,
-    x_column: str | None = None,
-    y_column: str | None = None,
-    z_column: str | None = None,
-    time_unit: str = "auto",
     label_column: str | None = None,
     user: str | None = None,
     fs_out: float = TARGET_FS,
-    max_gap_s: float = 0.5,
     min_samples: int = MIN_SAMPLES_100HZ,
     report: ReadReport | None = None,
+    **options: Any,
 ) -> list[Recording]:
     """Read a user's own accelerometer CSV (or CSV.gz) into 100 Hz recordings in g.
 
@@ -67,10 +68,6 @@ def read_accel_csv(
         ``"g"``, ``"m/s^2"`` or ``"mg"``; detected when None.
     time_column : str, optional
         Name of the time column.
-    x_column, y_column, z_column : str, optional
-        Names of the acceleration columns.
-    time_unit : str
-        ``"auto"``, ``"s"``, ``"ms"``, ``"us"``, ``"ns"`` or ``"datetime"``.
     label_column : str, optional
         Column of per-sample string labels; codes follow the sorted unique names and empty
         cells are unlabelled (``-1``).
@@ -78,12 +75,15 @@ def read_accel_csv(
         User id for the recordings; ``"csv:<file stem>"`` when None.
     fs_out : float
         Output rate in Hz.
-    max_gap_s : float
-        Gap threshold in seconds.
     min_samples : int
         Minimum output samples per piece (256 = one 2.56 s model segment at 100 Hz).
     report : ReadReport, optional
         Filled with counts.
+    **options
+        ``x_column``, ``y_column``, ``z_column`` (names of the acceleration columns),
+        ``time_unit`` (``"auto"``, ``"s"``, ``"ms"``, ``"us"``, ``"ns"`` or ``"datetime"``) and
+        ``max_gap_s`` (gap threshold in seconds, default 0.5), as in
+        :class:`relcon.data.stream.WindowOptions`.
 
     Returns
     -------
@@ -102,10 +102,10 @@ def read_accel_csv(
     p = Path(path).expanduser()
     if not p.is_file():
         raise FileNotFoundError(f"{p}: file not found")
+    opts = WindowOptions.of(options, "read_accel_csv", CSV_OPTIONS)
     pieces, info = read_recording(
-        p, file_format="csv", units=units, time_column=time_column, x_column=x_column, y_column=y_column,
-        z_column=z_column, label_column=label_column, time_unit=time_unit, max_gap_s=max_gap_s,
-        fs_out=fs_out, nan_policy="error",
+        p, file_format="csv", units=units, time_column=time_column, label_column=label_column,
+        fs_out=fs_out, nan_policy="error", **options,
     )  # fmt: skip
     local = ReadReport(dataset="csv", source=str(p), n_files=1, n_rows=info.rows)
     local.notes.append(f"time unit: {info.time_unit}; acceleration units: {info.units}")
@@ -126,7 +126,7 @@ def read_accel_csv(
         raise ValueError(
             f"{p}: too short: the longest gap-free piece has {longest} samples at {fs_out:g} Hz "
             f"after resampling, at least {min_samples} are needed "
-            f"({info.gaps} gaps > {max_gap_s} s were split)"
+            f"({info.gaps} gaps > {opts.max_gap_s} s were split)"
         )
     uid = user if user is not None else f"csv:{p.name.split('.')[0]}"
     recs = _pieces_to_recordings(

@@ -158,6 +158,7 @@ from relcon.data.stream.iterator import (
     prefetch,
     stride_samples,
 )
+from relcon.data.stream.options import WindowOptions
 from relcon.data.stream.reader import NAN_POLICIES, RecordingReader
 from relcon.data.stream.recording import read_recording, read_source
 from relcon.data.stream.sources import ArraySource, FrameSource, Source, open_source
@@ -172,6 +173,7 @@ __all__ = [
     "Source",
     "WindowBatch",
     "WindowIterator",
+    "WindowOptions",
     "WindowSummary",
     "describe_duration",
     "iter_windows",

@@ -9,16 +9,16 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Iterator
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from relcon.data.corpus.quality import QualityRules
-from relcon.data.formats import format_of
 from relcon.data.signal import TARGET_FS
 from relcon.data.stream.batch import WindowBatch, WindowSummary
+from relcon.data.stream.options import WindowOptions, open_recording, stride_samples
 from relcon.data.stream.reader import PROBE_ROWS, RecordingReader, positive
-from relcon.data.stream.sources import Source, open_source
+from relcon.data.stream.sources import Source
 from relcon.data.stream.steps import _Regularizer, _Resampler, _Windower
 from relcon.data.windowing import SEGMENT_LENGTH
 
@@ -28,18 +28,6 @@ logger = logging.getLogger(__name__)
 
 _NS = 1_000_000_000
 _NS_PER_SAMPLE = _NS // int(TARGET_FS)
-
-
-def stride_samples(stride_s: float) -> int:
-    """``stride_s`` in 100 Hz samples (an error unless it is a positive multiple of 0.01 s)."""
-    try:
-        val = float(stride_s)
-    except (TypeError, ValueError):
-        val = float("nan")
-    s = round(val * TARGET_FS) if math.isfinite(val) else 0
-    if s < 1 or abs(val * TARGET_FS - s) > 1e-6:
-        raise ValueError(f"stride_s must be a positive multiple of 0.01 s, got {stride_s!r}")
-    return s
 
 
 def ns_to_seconds(ns: np.ndarray) -> np.ndarray:
@@ -64,30 +52,23 @@ class WindowIterator(Iterator[WindowBatch]):
         source: Source,
         *,
         recording: str,
-        units: str | None,
-        stride_s: float,
-        max_gap_s: float,
-        chunk_s: float,
-        drop_nonwear: bool,
-        rules: QualityRules | None,
-        fs: float | None,
-        time_unit: str,
+        options: WindowOptions = WindowOptions(),  # noqa: B008 (frozen)
         nan_policy: str = "drop",
     ) -> None:
         self.source = source
         src = source.src
         self.summary = WindowSummary(source=src, recording=recording)
-        self._stride = stride_samples(stride_s)
-        self._max_gap_s = positive(max_gap_s, "max_gap_s")
-        chunk = positive(chunk_s, "chunk_s")
-        self._rules = rules or QualityRules()
-        self._drop_nonwear = bool(drop_nonwear)
-        fs_arg = None if fs is None else positive(fs, "fs")
+        self._stride = stride_samples(options.stride_s)
+        self._max_gap_s = positive(options.max_gap_s, "max_gap_s")
+        chunk = positive(options.chunk_s, "chunk_s")
+        self._rules = options.rules or QualityRules()
+        self._drop_nonwear = bool(options.drop_nonwear)
+        fs_arg = None if options.fs is None else positive(options.fs, "fs")
         rate = fs_arg or source.fs or TARGET_FS
         self._queue: deque[WindowBatch] = deque()
         self._done = False
         self._reader = RecordingReader(
-            source, self.summary, units=units, fs=fs_arg, time_unit=time_unit,
+            source, self.summary, units=options.units, fs=fs_arg, time_unit=options.time_unit,
             rows=math.ceil(chunk * rate), nan_policy=nan_policy, dtype=np.float64,
         )  # fmt: skip
         try:
@@ -230,20 +211,9 @@ def prefetch(it: Iterator[WindowBatch], depth: int = 4) -> Iterator[WindowBatch]
 def iter_windows(
     path: str | os.PathLike[str],
     *,
-    units: str | None = None,
-    stride_s: float = 2.56,
-    max_gap_s: float = 0.5,
-    chunk_s: float = 3600.0,
-    drop_nonwear: bool = True,
-    time_column: str | None = None,
-    x_column: str | None = None,
-    y_column: str | None = None,
-    z_column: str | None = None,
-    time_unit: str = "auto",
-    fs: float | None = None,
-    rules: QualityRules | None = None,
     recording: str | None = None,
     nan_policy: str = "drop",
+    **options: Any,
 ) -> WindowIterator:
     """Stream the 2.56 s windows of a recording file, a chunk at a time.
 
@@ -255,31 +225,15 @@ def iter_windows(
     path : path-like
         ``*.csv``, ``*.csv.gz``, ``*.parquet``, ``*.npz``, or a device file (``*.cwa``,
         ``*.cwa.gz``, ``*.gt3x``, ``*.bin``; needs ``actipy``).
-    units : str, optional
-        ``"g"``, ``"m/s^2"`` or ``"mg"``; detected when None.
-    stride_s : float
-        Seconds between window starts; a multiple of 0.01 s (2.56: no overlap).
-    max_gap_s : float
-        Longest interval between valid samples that is bridged by interpolation.
-    chunk_s : float
-        Input read and processed at a time, in seconds at the input's rate (100 Hz assumed when
-        the file does not state its rate). Changes memory and speed, not the result.
-    drop_nonwear : bool
-        Drop windows in non-wear stretches (the rule of ``relcon prepare``).
-    time_column, x_column, y_column, z_column : str, optional
-        Column names (CSV, Parquet); found automatically when None.
-    time_unit : str
-        ``"auto"``, ``"s"``, ``"ms"``, ``"us"``, ``"ns"`` or ``"datetime"`` for numeric time
-        columns.
-    fs : float, optional
-        Native sampling rate in Hz (skips the estimate; the file's own rate otherwise).
-    rules : QualityRules, optional
-        Non-wear thresholds (default :class:`relcon.data.corpus.QualityRules`).
     recording : str, optional
         Recording id for the batches and summary (default: the file stem).
     nan_policy : str
         ``"drop"`` (default: rows with a missing value are removed and counted, the hole follows
         the gap rule) or ``"error"`` (such a row is an error naming it).
+    **options
+        Any of :class:`~relcon.data.stream.options.WindowOptions` (``units``, ``stride_s``,
+        ``max_gap_s``, ``chunk_s``, ``drop_nonwear``, ``rules``, ``fs``, ``time_unit``,
+        ``time_column``, ``x_column``, ``y_column``, ``z_column``), with its defaults.
 
     Returns
     -------
@@ -299,26 +253,10 @@ def iter_windows(
         inferred, time stamps going backwards, a missing time stamp, a recording shorter than
         one window (raised at once when the file is that short, else at the end of iteration).
     """
-    p = Path(path).expanduser()
-    xyz = (x_column, y_column, z_column)
-    source = open_source(p, units, time_column, xyz)
-    if recording is None:
-        fmt = format_of(p.name)
-        recording = fmt[1] if fmt else p.stem
+    opts = WindowOptions.of(options, "iter_windows")
+    source, recording = open_recording(path, opts, recording)
     try:
-        return WindowIterator(
-            source,
-            recording=recording,
-            units=units,
-            stride_s=stride_s,
-            max_gap_s=max_gap_s,
-            chunk_s=chunk_s,
-            drop_nonwear=drop_nonwear,
-            rules=rules,
-            fs=fs,
-            time_unit=time_unit,
-            nan_policy=nan_policy,
-        )
+        return WindowIterator(source, recording=recording, options=opts, nan_policy=nan_policy)
     except BaseException:
         source.close()
         raise

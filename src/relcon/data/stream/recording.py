@@ -12,16 +12,16 @@ which the chunked stream cannot use). ``relcon prepare`` and
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from relcon.data.formats import format_of
 from relcon.data.signal import TARGET_FS, UniformPiece, resample, to_uniform_pieces
 from relcon.data.stream.batch import RecordingInfo
+from relcon.data.stream.options import COLUMN_OPTIONS, WindowOptions, open_recording
 from relcon.data.stream.reader import RecordingReader, positive
-from relcon.data.stream.sources import Source, open_source
+from relcon.data.stream.sources import Source
 
 __all__ = ["read_recording", "read_source"]
 
@@ -40,24 +40,26 @@ def _label_codes(raw: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
     return codes, names
 
 
+#: The :class:`~relcon.data.stream.WindowOptions` that reading a recording whole takes.
+READ_OPTIONS = ("units", "time_unit", "fs", "max_gap_s")
+
+
 def read_source(
     source: Source,
     *,
     recording: str | None = None,
-    units: str | None = None,
-    time_unit: str = "auto",
-    fs: float | None = None,
-    max_gap_s: float = 0.5,
     fs_out: float = TARGET_FS,
     nan_policy: str = "error",
+    **options: Any,
 ) -> tuple[list[UniformPiece], RecordingInfo]:
     """:func:`read_recording` for an open :class:`~relcon.data.stream.sources.Source` (closed
-    when done)."""
+    when done); ``options`` as there, column names aside (the source has its columns)."""
+    opts = WindowOptions.of(options, "read_source", READ_OPTIONS)
     info = RecordingInfo(source=source.src, recording=recording or source.src)
-    gap = positive(max_gap_s, "max_gap_s")
+    gap = positive(opts.max_gap_s, "max_gap_s")
     try:
         reader = RecordingReader(
-            source, info, units=units, fs=fs, time_unit=time_unit, rows=_ROWS,
+            source, info, units=opts.units, fs=opts.fs, time_unit=opts.time_unit, rows=_ROWS,
             nan_policy=nan_policy, dtype=np.float32,
         )  # fmt: skip
         try:
@@ -101,19 +103,12 @@ def read_source(
 def read_recording(
     path: str | os.PathLike[str],
     *,
-    units: str | None = None,
-    time_column: str | None = None,
-    x_column: str | None = None,
-    y_column: str | None = None,
-    z_column: str | None = None,
     label_column: str | None = None,
-    time_unit: str = "auto",
-    fs: float | None = None,
-    max_gap_s: float = 0.5,
     fs_out: float = TARGET_FS,
     nan_policy: str = "error",
     recording: str | None = None,
     file_format: str | None = None,
+    **options: Any,
 ) -> tuple[list[UniformPiece], RecordingInfo]:
     """Read a recording file whole: ``(pieces, info)``.
 
@@ -129,19 +124,9 @@ def read_recording(
     ----------
     path : path-like
         ``*.csv``, ``*.csv.gz``, ``*.parquet``, ``*.npz`` or a device file (needs actipy).
-    units : str, optional
-        ``"g"``, ``"m/s^2"`` or ``"mg"``; stated by the file or detected when None.
-    time_column, x_column, y_column, z_column : str, optional
-        Column names (CSV, Parquet); found automatically when None.
     label_column : str, optional
         A CSV column of per-row text labels, carried to the pieces as int16 codes of the sorted
         names (``info.label_names``; empty cells are ``-1``).
-    time_unit : str
-        ``"auto"``, ``"s"``, ``"ms"``, ``"us"``, ``"ns"`` or ``"datetime"``.
-    fs : float, optional
-        Native rate in Hz (estimated when the file does not state it).
-    max_gap_s : float
-        Longer intervals between valid samples split the recording.
     fs_out : float
         Output rate in Hz.
     nan_policy : str
@@ -153,6 +138,11 @@ def read_recording(
     file_format : str, optional
         ``"csv"``, ``"parquet"``, ``"npz"`` or ``"device"`` whatever the file's suffix
         (default: from the suffix).
+    **options
+        ``units``, ``time_unit``, ``fs`` (the native rate; estimated when the file does not
+        state it), ``max_gap_s`` (longer intervals between valid samples split the recording)
+        and the column names ``time_column``, ``x_column``, ``y_column``, ``z_column``: see
+        :class:`~relcon.data.stream.WindowOptions` (the same defaults).
 
     Returns
     -------
@@ -168,14 +158,9 @@ def read_recording(
     FileNotFoundError, ImportError, ValueError
         As :func:`~relcon.data.stream.iter_windows`, with the file (and row) named.
     """
-    p = Path(path).expanduser()
-    source = open_source(p, units, time_column, (x_column, y_column, z_column),
-                         label_column=label_column, file_format=file_format)  # fmt: skip
-    if recording is None:
-        fmt = format_of(p.name)
-        recording = fmt[1] if fmt else p.stem
-    pieces, info = read_source(
-        source, recording=recording, units=units, time_unit=time_unit, fs=fs,
-        max_gap_s=max_gap_s, fs_out=fs_out, nan_policy=nan_policy,
-    )  # fmt: skip
-    return pieces, info
+    opts = WindowOptions.of(options, "read_recording", (*READ_OPTIONS, *COLUMN_OPTIONS))
+    source, recording = open_recording(
+        path, opts, recording, label_column=label_column, file_format=file_format
+    )
+    reading = {k: v for k, v in options.items() if k not in COLUMN_OPTIONS}
+    return read_source(source, recording=recording, fs_out=fs_out, nan_policy=nan_policy, **reading)

@@ -11,6 +11,9 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import shutil
+import subprocess
+import sys
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -34,6 +37,7 @@ from relcon.data.formats import (
     sniff_csv,
     unsupported_message,
 )
+from relcon.data.stream.devicecheck import check_device_file
 
 __all__ = [
     "ArraySource",
@@ -602,8 +606,9 @@ def read_device_file(path: Path, units: str | None) -> tuple[pd.DataFrame, float
     """A ``.cwa`` / ``.gt3x`` / ``.bin`` file through actipy, in g with gravity calibration only.
 
     Returns actipy's DataFrame (x, y, z columns, time index) and the device's sampling rate (None
-    if it does not say). Clear errors for a missing actipy, units other than g, an empty file or
-    a file without samples.
+    if it does not say). Clear errors for a missing actipy or Java, units other than g, an empty
+    file, a file without samples, and a damaged file (:mod:`relcon.data.stream.devicecheck`
+    before decoding; any read error actipy counts after): it is refused, never read in part.
     """
     src = str(path)
     try:
@@ -617,16 +622,32 @@ def read_device_file(path: Path, units: str | None) -> tuple[pd.DataFrame, float
         raise ValueError(f"{src}: device files are read in g; units={units!r} does not apply")
     if path.stat().st_size == 0:
         raise ValueError(f"{src}: file is empty")
-    data, info = actipy.read_device(
-        src,
-        lowpass_hz=None,
-        calibrate_gravity=True,
-        detect_nonwear=False,
-        resample_hz=None,
-        verbose=False,
-    )
+    check_device_file(path)
+    if shutil.which("java") is None:
+        raise OSError(
+            f"{src}: reading device files needs Java (actipy decodes them with it) and there is "
+            "no `java` on PATH: install a Java runtime, e.g. apt install default-jre-headless"
+        )
+    try:
+        with contextlib.redirect_stdout(sys.stderr):  # actipy's notes stay off our stdout
+            data, info = actipy.read_device(
+                src,
+                lowpass_hz=None,
+                calibrate_gravity=True,
+                detect_nonwear=False,
+                resample_hz=None,
+                verbose=False,
+            )
+    except (subprocess.CalledProcessError, ValueError, EOFError) as exc:
+        raise ValueError(f"{src}: actipy cannot decode the file: {exc}") from None
     if len(data) == 0:
         raise ValueError(f"{src}: the device file holds no samples")
+    errors = info.get("ReadErrors", 0) if isinstance(info, dict) else 0
+    if errors:
+        raise ValueError(
+            f"{src}: actipy counted {errors} read error(s) in the file (damaged data, a "
+            "truncated end or time going backwards); the file is refused rather than read in part"
+        )
     rate = info.get("SampleRate") if isinstance(info, dict) else None
     return data, float(rate) if rate else None
 
