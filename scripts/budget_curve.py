@@ -1,23 +1,36 @@
-"""Budget curve on CPU: anchors seen against matched-subject linear-probe macro-F1.
+"""Budget curve: compute spent against matched-subject linear-probe macro-F1.
+
+Compute is counted in encoder window-passes (``metrics.csv``: ``passes_grad`` with gradient,
+``passes_nograd`` without; one window through the encoder is one pass) and summarised as
+gradient-pass equivalents, ``passes_grad + passes_nograd / 3`` (a pass without gradient is a
+forward alone, about a third of a forward and its backward); the second x-axis is the measured
+seconds of training on the named device (``curve.csv``'s ``device``), which checks that rule.
+A budget (``--budgets``) is in gradient-pass equivalents: a RelCon step of the paper's recipe
+costs ``B + B*K`` = 176 of them, a SimCLR step ``2B`` = 32, so at one budget every method has
+spent the same compute, not seen the same anchors.
 
 For every method and budget it pretrains the reduced encoder of ``relcon benchmark`` (141k
 parameters; ``configs/wrist_pretrain.toml``: 16 anchors per step, 10 within-user candidates, the
 15 other anchors as between-user candidates) on the CC BY wrist data minus the held-out subjects,
-for ``anchors / 16`` steps, then fits a linear probe on each classification task, scored on the
-task's subjects that no run saw (the same subjects and folds for every method):
+for as many steps as the budget buys, then fits a linear probe on each classification task,
+scored on the task's subjects that no run saw (the same subjects and folds for every method):
 
 * ``relcon``: RelCon ranked by the paper's motif distance (``configs/wrist_distance.toml``);
 * ``relcon_canonical``: ranked by the orientation-free distance (the same recipe with
   ``architecture.orientation = "canonical"``);
 * ``oracle``: ranked by the label oracle (same-label candidates first, motif order within): what
   a perfect teacher would buy; a diagnostic, never shipped;
-* ``simclr``: SimCLR with the same encoder, data, anchors per step and steps.
+* ``simclr``: SimCLR with the same encoder, data and anchors per step;
+* the cheaper RelCon variants (``relcon pretrain`` options; the paper's recipe is ``relcon``):
+  ``relcon_ema`` (candidates embedded without gradient by a momentum copy), ``relcon_copy`` (an
+  augmented copy of each anchor as its closest candidate), ``relcon_k5`` (5 within-user
+  candidates instead of 10).
 
 A randomly initialised encoder of the same architecture is the floor. Results land in
 ``--out`` (runs, evaluations, ``curve.csv``, ``curve.png``); rerunning resumes.
 
     python scripts/budget_curve.py --data-root ../shared/data --tasks-dir tasks --out runs/curve \\
-        --anchors 10000 30000
+        --budgets 110000 330000
 """
 
 from __future__ import annotations
@@ -26,10 +39,12 @@ import argparse
 import csv
 import dataclasses
 import json
+import platform
 import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -50,7 +65,21 @@ from relcon.train.distance import train_distance
 from relcon.train.relcon import pretrain
 
 ROOT = Path(__file__).resolve().parents[1]
-METHODS = ("relcon", "relcon_canonical", "oracle", "simclr")
+METHODS = (
+    "relcon",
+    "relcon_canonical",
+    "oracle",
+    "simclr",
+    "relcon_ema",
+    "relcon_copy",
+    "relcon_k5",
+)
+#: the settings of each RelCon variant (the paper's recipe: none)
+VARIANTS = {
+    "relcon_ema": {"candidate_encoder": "ema"},
+    "relcon_copy": {"anchor_copy": True},
+    "relcon_k5": {"within_user": 5},
+}
 TASKS = ("wisdm_har6", "spsw_har5", "hapt_har6", "hapt_har6_uci")
 
 
@@ -59,7 +88,10 @@ def main() -> None:
     p.add_argument("--data-root", required=True)
     p.add_argument("--tasks-dir", required=True, help="folder of built-in task files")
     p.add_argument("--out", required=True)
-    p.add_argument("--anchors", type=int, nargs="+", default=[10000, 30000])
+    p.add_argument(
+        "--budgets", type=int, nargs="+", default=[110000, 330000],
+        help="compute per run, in gradient-pass equivalents (passes_grad + passes_nograd / 3)",
+    )  # fmt: skip
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     p.add_argument("--tasks", nargs="+", default=list(TASKS))
     a = p.parse_args()
@@ -93,15 +125,16 @@ def main() -> None:
     # ---- pretraining runs -------------------------------------------------------------------
     pre_cfg = load_config(ROOT / "configs" / "wrist_pretrain.toml", PretrainConfig)
     runs: dict[tuple[str, int], Path] = {}
-    for anchors in a.anchors:
+    for budget in a.budgets:
         for method in a.methods:
-            run = out / f"{method}-{anchors}"
-            runs[(method, anchors)] = run
+            run = out / f"{method}-c{budget}"
+            runs[(method, budget)] = run
             if (run / "model.safetensors").is_file():
                 continue
-            steps = max(1, anchors // pre_cfg.batch_size)
+            variant = dataclasses.replace(pre_cfg, **VARIANTS.get(method, {}))
+            steps = max(1, round(budget / step_compute(variant, method)))
             cfg = dataclasses.replace(
-                pre_cfg,
+                variant,
                 steps=steps,
                 warmup_steps=max(1, steps // 30),
                 ckpt_every=max(50, steps // 5),
@@ -121,9 +154,11 @@ def main() -> None:
     every_run = [str(r) for r in runs.values()]
     rows = []
     evaluations = [(m, n, str(r)) for (m, n), r in runs.items()] + [("random", 0, "")]
-    for method, anchors, run in evaluations:
+    device = device_name()
+    for method, budget, run in evaluations:
+        spent = compute_spent(Path(run)) if run else {}
         for task in a.tasks:
-            res_dir = out / "eval" / task / f"{method}-{anchors}"
+            res_dir = out / "eval" / task / f"{method}-c{budget}"
             res_path = res_dir / "results.json"
             if not res_path.is_file():
                 cfg = EvalConfig(
@@ -140,7 +175,8 @@ def main() -> None:
                 r for r in result["rows"] if r["metric"] == "macro_f1" and r.get("k") in (None, 0)
             )
             rows.append({
-                "method": method, "anchors": anchors, "task": task, "macro_f1": row["mean"],
+                "method": method, "budget": budget, **spent, "device": device, "task": task,
+                "macro_f1": row["mean"],
                 "std": row["std"], "n_folds": row["n"],
                 "folds": json.dumps(row.get("values", [])),
             })  # fmt: skip
@@ -152,30 +188,70 @@ def main() -> None:
     print(f"wrote {out / 'curve.csv'} and {out / 'curve.png'}")
 
 
+def step_compute(cfg: PretrainConfig, method: str) -> float:
+    """Gradient-pass equivalents of one step (what ``relcon pretrain`` logs, per step)."""
+    b, k = cfg.batch_size * cfg.accumulate, cfg.within_user
+    if method == "simclr":
+        return 2.0 * b
+    pool = b * (1 + k) + (b if cfg.anchor_copy else 0)
+    return b + pool / 3 if cfg.candidate_encoder == "ema" else float(pool)
+
+
+def compute_spent(run: Path) -> dict:
+    """The compute a run logged at its last step: passes, their gradient-pass equivalents,
+    seconds of training, anchors."""
+    with open(run / "metrics.csv", newline="") as f:
+        last = list(csv.DictReader(f))[-1]
+    grad, nograd = float(last["passes_grad"]), float(last["passes_nograd"])
+    return {
+        "passes_grad": grad, "passes_nograd": nograd, "compute": grad + nograd / 3,
+        "seconds": float(last["seconds"]), "steps": int(last["step"]),
+    }  # fmt: skip
+
+
+def device_name() -> str:
+    """The device the runs were timed on (runs resumed from elsewhere mix devices: rerun them)."""
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"CPU {line.split(':', 1)[1].strip()} ({torch.get_num_threads()} threads)"
+    except OSError:
+        pass
+    return f"CPU {platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
+
+
 def _plot(rows: list[dict], tasks: list[str], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(tasks), figsize=(4 * len(tasks), 3.6), squeeze=False)
-    for ax, task in zip(axes[0], tasks, strict=True):
-        sub = [r for r in rows if r["task"] == task]
-        for method in [*METHODS, "random"]:
-            pts = sorted(
-                (r["anchors"], r["macro_f1"], r["std"]) for r in sub if r["method"] == method
-            )
-            if not pts:
-                continue
-            if method == "random":
-                ax.axhline(pts[0][1], color="grey", ls="--", label="random weights")
-                continue
-            x, y, s = map(np.array, zip(*pts, strict=True))
-            ax.errorbar(x, y, yerr=s, marker="o", capsize=3, label=method)
-        ax.set_xscale("log")
-        ax.set_title(task)
-        ax.set_xlabel("anchors seen in pretraining")
-        ax.set_ylabel("linear-probe macro-F1 (mean ± std over folds)")
+    device = rows[0]["device"]
+    xlabels = {
+        "compute": "encoder window-passes (gradient-pass equivalents)",
+        "seconds": f"seconds of training on {device}",
+    }
+    fig, axes = plt.subplots(2, len(tasks), figsize=(4 * len(tasks), 7.2), squeeze=False)
+    for axis_row, (key, xlabel) in zip(axes, xlabels.items(), strict=True):
+        for ax, task in zip(axis_row, tasks, strict=True):
+            sub = [r for r in rows if r["task"] == task]
+            for method in [*METHODS, "random"]:
+                pts = sorted(
+                    (r.get(key, 0), r["macro_f1"], r["std"]) for r in sub if r["method"] == method
+                )
+                if not pts:
+                    continue
+                if method == "random":
+                    ax.axhline(pts[0][1], color="grey", ls="--", label="random weights")
+                    continue
+                x, y, s = map(np.array, zip(*pts, strict=True))
+                ax.errorbar(x, y, yerr=s, marker="o", capsize=3, label=method)
+            ax.set_xscale("log")
+            ax.set_title(task)
+            ax.set_xlabel(xlabel, fontsize=8)
+            ax.set_ylabel("linear-probe macro-F1 (mean ± std over folds)", fontsize=8)
     axes[0][0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

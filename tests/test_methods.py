@@ -46,7 +46,8 @@ def test_arguments_pick_the_steps_own_keywords_and_name_what_is_missing():
     relcon, simclr = METHODS["relcon"], METHODS["simclr"]
     everything = {"pool": 1, "distance": 2, "tau": 0.1, "seed": 0, "n_augment": 2, "other": 3}
     assert simclr.arguments(everything) == {"seed": 0, "n_augment": 2, "tau": 0.1}
-    assert relcon.arguments(everything) == {"pool": 1, "distance": 2, "tau": 0.1}
+    # relcon's seed draws its anchor copies (anchor_copy)
+    assert relcon.arguments(everything) == {"pool": 1, "distance": 2, "tau": 0.1, "seed": 0}
     with pytest.raises(TypeError, match=r"relcon's step needs \['pool', 'distance'\]"):
         relcon.arguments({"tau": 0.1})
 

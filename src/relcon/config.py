@@ -86,6 +86,9 @@ RENAMED: dict[str, dict[str, str]] = {
 #: float32 elsewhere; "bf16" autocast everywhere; "fp32" none. Weights, optimizer state and
 #: losses stay float32.
 PRECISION_HELP = "fp32 | bf16 | auto (bf16 autocast where the device runs bf16 natively)"
+#: The training methods, names of relcon.train.methods.METHODS in its order (a copy: the core
+#: layer imports nothing from train/; tests/test_methods.py keeps them equal).
+_METHODS = ("relcon", "simclr", "augpred", "rebar")
 
 
 @dataclass
@@ -153,20 +156,24 @@ class PretrainConfig:
     #: weights path); its architecture is the run's (an encoder left at its default is taken from
     #: it, another one is refused); "" = random weights
     init: str = ""
-    # the choices are the names of relcon.train.methods.METHODS, in its order (tests/test_methods.py
-    # keeps them so: the core layer imports nothing from train/)
     #: "relcon", or a self-supervised baseline trained on the same data with the same encoder,
     #: budget and loop (relcon.train.methods)
-    method: str = field(
-        default="relcon", metadata={"choices": ("relcon", "simclr", "augpred", "rebar")}
-    )
+    method: str = field(default="relcon", metadata={"choices": _METHODS})
     #: the frozen motif distance that ranks candidates (RelCon, REBAR): a shipped name
     #: ('default', 'relcon-wrist-small'), or a train-distance run folder or checkpoint
     distance: str = ""
     steps: int = 1000
     batch_size: int = 64  # anchors per step
-    within_user: int = 20  # candidates per anchor from the same user and time block
+    #: candidates per anchor from the same user and time block (K): the cost lever, a step
+    #: embeds B + B*K windows
+    within_user: int = 20
     between_user: int | None = None  # other anchors used as candidates (None: all B - 1)
+    #: who embeds the candidates: "online" (the paper: the trained encoder, with gradient) or
+    #: "ema" (cheaper: a momentum copy, no gradient; the anchors keep theirs)
+    candidate_encoder: str = field(default="online", metadata={"choices": ("online", "ema")})
+    ema_decay: float = 0.99  # "ema": copy = decay * copy + (1 - decay) * encoder after each step
+    #: a variant (the paper: off): an augmented copy of each anchor as its closest candidate
+    anchor_copy: bool = False
     tau: float = 0.1
     #: how candidates are ranked: "distance" (the frozen motif distance, RelCon) or "oracle"
     #: (a diagnostic upper bound: candidates sharing the anchor's label first, in motif-distance
@@ -255,6 +262,14 @@ class EvalConfig:
     device: str = "auto"
     batch_size: int = 512
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)  # protocol "finetune"
+    #: continued pretraining within each fold (relcon.eval.adapt): this many steps on the
+    #: unlabelled windows of the fold's training subjects (never its test subjects), then the
+    #: probe; 0: none
+    adapt_steps: int = 0
+    adapt_lr: float = 1e-4  # its peak learning rate (cosine; warmup: a tenth of the steps, <= 50)
+    #: its objective: auto (the model's own method) | relcon | simclr | augpred | rebar
+    adapt_method: str = field(default="auto", metadata={"choices": ("auto", *_METHODS)})
+    adapt_distance: str = ""  # the frozen motif distance it ranks by ("": the model's own)
 
 
 @dataclass
@@ -461,10 +476,12 @@ _FRACTION = Bound(0, 1, low_open=True, high_open=True)
 #: Every ``int``/``float`` field of a command's settings must have its line here
 #: (``tests/test_cli_careless.py`` walks them), so no numeric setting goes unchecked.
 SETTING_RULES: dict[str, Bound] = {
-    "accumulate": _COUNT, "anchors": _COUNT, "attn_dropout": Bound(0, 1, high_open=True),
+    "accumulate": _COUNT, "adapt_lr": _POSITIVE, "adapt_steps": _NONNEG, "anchors": _COUNT,
+    "attn_dropout": Bound(0, 1, high_open=True),
     "batch_size": _COUNT, "between_user": _NONNEG, "block_seconds": _POSITIVE,
     "bottleneck": _COUNT, "channels": _COUNT, "chunk_s": _POSITIVE, "ckpt_every": _COUNT,
     "distance_batch_size": _COUNT, "distance_chunk_pairs": _COUNT, "embed_batch_size": _COUNT,
+    "ema_decay": Bound(0, 1, high_open=True),
     "embed_hours": _POSITIVE, "encoder_lr": _POSITIVE, "epochs": _COUNT, "eval_every": _COUNT,
     "farthest": _NONNEG, "few_shot": _NONNEG, "few_shot_seeds": _COUNT, "fold_seeds": _COUNT,
     "folds": Bound(2), "grad_clip": _POSITIVE, "head_hidden": _NONNEG, "in_channels": _COUNT,

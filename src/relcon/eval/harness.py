@@ -473,6 +473,11 @@ def evaluate_task(
     # what was assumed where the task file was ambiguous (relcon.data.tasks), said once
     task_notes = [str(n) for n in dict.fromkeys(getattr(task, "notes", ()) or ())]
     encoder, encoder_cfg, meta = _load_encoder(features, cfg, encoder)
+    adapt = None  # continued pretraining per split on its training subjects (relcon.eval.adapt)
+    if cfg.adapt_steps:
+        from relcon.eval import adapt
+
+        plan = adapt.plan_adapt(cfg, features, meta)
     task, notes, left_out = select_subjects(task, cfg, meta)
     if features == "model" and not cfg.model:
         notes.append(
@@ -481,12 +486,15 @@ def evaluate_task(
             "can name its run)"
         )
     label = _run_name(features, meta, cfg)
+    if adapt is not None:
+        label = adapt.adapted_name(label, cfg, plan)
     splits = plan_splits(task, cfg)
     if cfg.fold_seeds > 1 and splits[0].fold_seed is None:
         notes.append(
             f"{spell('fold_seeds')} ignored: the task has a fixed split or predefined folds"
         )
-    trainer = _make_trainer(features, protocol, task, cfg, encoder, encoder_cfg, progress)
+    if adapt is None:
+        trainer = _make_trainer(features, protocol, task, cfg, encoder, encoder_cfg, progress)
 
     fold_rows, few_rows, confusion = [], [], None
     per_class: dict[int, list[float]] = {}
@@ -499,6 +507,10 @@ def evaluate_task(
                 notes.append(
                     f"{split_name}: classes {names} are in the test subjects but not the training subjects"
                 )
+        if adapt is not None:  # the split's own encoder, from its training subjects' windows
+            segments = adapt.fold_segments(task, train)
+            adapted, record = adapt.adapt_encoder(encoder, segments, cfg, plan, progress=progress)
+            trainer = _make_trainer(features, protocol, task, cfg, adapted, encoder_cfg, progress)
         pred, info = trainer(train, test, cfg.seed)
         metrics = score(task.task_type, task.y[test], pred)
         test_subjects = sorted(np.unique(task.groups[test].astype(str)).tolist())
@@ -511,6 +523,7 @@ def evaluate_task(
                 "n_train_subjects": len(np.unique(task.groups[train])),
                 "test_subjects": test_subjects,
                 "predictions": f"{split_name}/predictions.npz",
+                **({"adapt": record} if adapt is not None else {}),
             }
         )
         predictions.append(
@@ -592,6 +605,7 @@ def evaluate_task(
         "protocol": protocol,
         "notes": notes,
         "task_notes": task_notes,
+        **({"adapt": plan.record(cfg)} if adapt is not None else {}),
         "config": to_dict(cfg),
         "environment": environment_info(),
         "seconds": time.perf_counter() - t0,

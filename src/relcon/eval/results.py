@@ -35,7 +35,8 @@ is refused, naming the file and the version.
     of its predictions), ``n_train`` (int), ``n_test`` (int), ``fold_seed`` (int or null: the
     task's own split or folds), ``n_train_subjects`` (int), ``test_subjects`` (list of str,
     sorted) and ``predictions`` (str: the split's ``predictions.npz``, relative to the folder
-    of the results file; arrays ``index``, ``y_true``, ``y_pred``, ``groups``).
+    of the results file; arrays ``index``, ``y_true``, ``y_pred``, ``groups``); optional:
+    ``adapt`` (object: what the split's continued pretraining saw, below).
 ``rows`` (list)
     One per metric, aggregated over the splits: ``name``, ``task`` (its name), ``protocol``,
     ``metric`` (str: ``macro_f1``, ``kappa``, ``balanced_accuracy``, ``mae``, ``rmse``,
@@ -64,6 +65,11 @@ is refused, naming the file and the version.
 ``notes``, ``task_notes`` (lists of str, optional)
     What the run left out or assumed (subjects, classes absent from a split); what was assumed
     where the task file was ambiguous.
+``adapt`` (object, optional; absent when not adapted)
+    Continued pretraining within each split on its training subjects' windows
+    (:mod:`relcon.eval.adapt`): ``steps``, ``lr``, ``method``, ``distance``, ``init``,
+    ``warmup_steps``, ``data``; each split's ``adapt`` holds ``windows``, ``users``,
+    ``steps``, ``init_sha256``, ``loss_first``, ``loss_last``, ``seconds``.
 ``config`` (object, optional)
     The :class:`relcon.config.EvalConfig` of the run, as a dict.
 ``environment`` (object, optional), ``seconds`` (float, optional)

@@ -28,7 +28,10 @@ Heads are used during pretraining only: the run folder holds a plain
 :class:`~relcon.models.encoder.ResNet1DEncoder` (``model.json`` records a baseline's
 ``"method"``); a head's weights live in the checkpoints' trainer state, so ``--resume``
 continues exactly. Encoded windows per step, with ``B = batch_size`` and ``K = within_user``:
-RelCon and REBAR ``B + B*K``; SimCLR ``2B``; augmentation prediction ``B``.
+RelCon and REBAR ``B + B*K``; SimCLR ``2B``; augmentation prediction ``B``; all with gradient.
+RelCon's cheaper options (``candidate_encoder = "ema"``: ``B`` with gradient and ``B + B*K``
+without; ``anchor_copy``: ``B`` more) are settings of the ``"relcon"`` entry, not methods; the
+loop logs the passes it ran (``passes_grad``, ``passes_nograd`` in ``metrics.csv``).
 """
 
 from __future__ import annotations

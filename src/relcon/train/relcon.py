@@ -28,6 +28,16 @@ Under ``torchrun`` every process takes its own share of the batches and gradient
 schedule is that of a fresh run; ``model.json`` records ``init`` (the model, its weights file and
 their SHA-256) and ``data`` (source, windows, users). A baseline's head starts from random weights.
 
+Cheaper RelCon (options; the defaults are the paper's recipe, and no variant is claimed better
+until measured on the budget curve, ``scripts/budget_curve.py``): ``candidate_encoder = "ema"``
+embeds the candidates without gradient by a momentum copy of the encoder (updated after every
+optimizer step with ``ema_decay``, kept in the checkpoints' trainer state, never in the saved
+model), so a step costs ``B`` window-passes with gradient and ``B + B*K`` without instead of
+``B + B*K`` with; a smaller ``within_user`` (``K``) cuts ``B*K`` of them; ``anchor_copy`` adds
+an augmented copy of every anchor as its closest candidate (``B`` more passes). Every logged step
+records the compute so far: ``passes_grad`` and ``passes_nograd`` (encoder window-passes, all
+processes) and ``seconds`` (of training), cumulative across ``--resume``.
+
 Usage from Python::
 
     from relcon.config import PretrainConfig
@@ -37,6 +47,7 @@ Usage from Python::
 
 from __future__ import annotations
 
+import copy
 import time
 from pathlib import Path
 
@@ -49,9 +60,9 @@ from relcon.data.loader import candidate_batches
 from relcon.data.sampling import CandidateSampler
 from relcon.data.windowing import Segments
 from relcon.models.encoder import ResNet1DEncoder
-from relcon.models.hub import load_model, save_model
+from relcon.models.hub import latest_checkpoint, load_model, save_model
 from relcon.progress import progress_bar
-from relcon.train.checkpoint import save_checkpoint, trainer_state
+from relcon.train.checkpoint import load_trainer_state, save_checkpoint, trainer_state
 from relcon.train.common import (
     Throughput,
     cosine_lr,
@@ -64,8 +75,10 @@ from relcon.train.common import (
 from relcon.train.methods import METHODS
 from relcon.train.steps import (
     CandidatePool,
+    CountingEncoder,
     EncoderWithHead,
     candidate_index,
+    ema_update,
     oracle_distances,
     relcon_batch_loss,
 )
@@ -117,6 +130,14 @@ def pretrain(
             f"no candidates), got {cfg.teacher!r}"
         )
     CandidatePool(cfg.batch_size, cfg.within_user, cfg.between_user)  # check m before starting
+    if cfg.candidate_encoder not in ("online", "ema"):
+        raise ValueError(
+            f"candidate_encoder must be 'online' or 'ema', got {cfg.candidate_encoder!r}"
+        )
+    for name, on in (("candidate_encoder", cfg.candidate_encoder == "ema"),
+                     ("anchor_copy", cfg.anchor_copy)):  # fmt: skip
+        if on and not spec.takes(name):
+            raise ValueError(f"{spell(name)} is an option of RelCon, not of {method}")
     cfg = init_architecture(cfg, "encoder", "encoder", out)  # continued pretraining: init's encoder
 
     with open_run(
@@ -161,16 +182,29 @@ def pretrain(
         optimizer = torch.optim.AdamW(
             trained.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
         )
-        # resume: a baseline's head comes back from the checkpoint's trainer state
+        # the momentum copy that embeds the candidates (candidate_encoder "ema"; trainer state)
+        ema = None
+        if cfg.candidate_encoder == "ema":
+            ema = copy.deepcopy(encoder).requires_grad_(False).train()
+        # resume: a baseline's head and the momentum copy come back from the trainer state
         heads = (
             {"modules": {"head": head}, "expect": {"method": method}} if head is not None else {}
         )
+        if ema is not None:
+            heads.setdefault("modules", {})["ema"] = ema
         step, epoch, batch_in_epoch = run.restore(encoder, optimizer, "encoder", **heads)
         extra.update(start_from_init(run, encoder, "encoder", cfg.init, step))  # step 0 only
+        if ema is not None and step == 0:
+            ema.load_state_dict(encoder.state_dict())
+        # compute so far: encoder window-passes [with gradient, without] and seconds (all processes)
+        done = load_trainer_state(latest_checkpoint(run.dir)) if step else {}
+        passes_before, seconds_before = done.get("passes", [0, 0]), done.get("seconds", 0.0)
+        passes = [0, 0]  # this process's, counted by CountingEncoder
         trainer = run.step_context(
             trained, optimizer, grad_clip=cfg.grad_clip, accumulate=cfg.accumulate,
             compile=cfg.compile_encoder,
         )  # fmt: skip
+        trainer.model = CountingEncoder(trainer.model, passes)
         batches = candidate_batches(
             segs.x, sampler, epoch, batch_in_epoch, num_workers=cfg.num_workers,
             pin_memory=device.type == "cuda",
@@ -180,7 +214,8 @@ def pretrain(
         step_args = spec.arguments({
             "pool": pool, "distance": distance, "window_labels": window_labels, "seed": cfg.seed,
             "tau": cfg.tau, "n_augment": cfg.n_augment, "chunk_pairs": cfg.distance_chunk_pairs,
-            "score_dtype": run.score_dtype,
+            "score_dtype": run.score_dtype, "anchor_copy": cfg.anchor_copy,
+            "candidate_encoder": None if ema is None else CountingEncoder(ema, passes),
         })  # fmt: skip
 
         # ---- training loop ----------------------------------------------------------------
@@ -196,7 +231,15 @@ def pretrain(
                 break  # out of time: the weights of this step are saved below
             lr = set_lr(optimizer, cosine_lr(step, cfg.steps, cfg.lr, cfg.warmup_steps))
             out = spec.step(trainer, batches, **step_args)
+            if ema is not None:
+                ema_update(ema, encoder, cfg.ema_decay)
             step += 1
+            world = run.dist.world_size
+            compute = {
+                "passes_grad": passes_before[0] + passes[0] * world,
+                "passes_nograd": passes_before[1] + passes[1] * world,
+                "seconds": seconds_before + time.perf_counter() - t_start,
+            }
             bar.update(1)
 
             if step % cfg.log_every == 0 or step == cfg.steps:
@@ -204,13 +247,17 @@ def pretrain(
                 metrics = {k: v.item() for k, v in out.metrics.items() if k == "acc"}
                 run.log(
                     step, loss=out.loss.item(), **metrics, lr=lr, grad_norm=out.grad_norm.item(),
-                    anchors_per_s=anchors.rate(step, per_step), epoch=out.epoch,
+                    anchors_per_s=anchors.rate(step, per_step), epoch=out.epoch, **compute,
                 )  # fmt: skip
                 bar.set_postfix(loss=f"{out.loss.item():.3f}", epoch=out.epoch)
             if (step % cfg.ckpt_every == 0 or step == cfg.steps) and run.main:
                 state = trainer_state(optimizer, out.epoch, out.next_batch)
+                state.update(passes=[compute["passes_grad"], compute["passes_nograd"]])
+                state.update(seconds=compute["seconds"])
                 if head is not None:
                     state.update(method=method, head=head.state_dict())
+                if ema is not None:
+                    state.update(ema=ema.state_dict())
                 save_checkpoint(
                     run.dir, encoder, "encoder", step=step, run_config=to_dict(cfg),
                     keep=cfg.keep_checkpoints, extra=extra, trainer_state=state,

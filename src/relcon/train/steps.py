@@ -44,6 +44,12 @@ between-user candidates, the anchors ``i+1, ..., i+m`` (mod ``B``), then its ``K
 candidates. Every window is encoded once per step, and the distance computes key/value features
 once per distinct window. (``relcon diagnose``, :mod:`.diagnose`, draws candidates of the same two
 kinds for labelled windows, with its between-user candidates drawn from all other subjects.)
+
+Cheaper RelCon (options of :func:`relcon_step`; the paper's recipe is neither): a
+``candidate_encoder`` (the momentum copy of the encoder) embeds the candidates without gradient
+while the trained encoder embeds the anchors; ``anchor_copy`` adds one augmented copy of every
+anchor (:func:`anchor_copies`) to its candidates, ranked closest of all. :class:`CountingEncoder`
+counts the window-passes of an encoder, with gradient and without (the loop's compute log).
 """
 
 from __future__ import annotations
@@ -73,8 +79,10 @@ from relcon.train.common import StepContext, scoring_autocast
 __all__ = [
     "AUGPRED_P",
     "CandidatePool",
+    "CountingEncoder",
     "EncoderWithHead",
     "StepResult",
+    "anchor_copies",
     "apply_augmentation_subset",
     "augment_seed",
     "augpred_batch_loss",
@@ -82,6 +90,7 @@ __all__ = [
     "candidate_index",
     "distance_batch_loss",
     "distance_step",
+    "ema_update",
     "no_marks",
     "optimizer_step",
     "oracle_distances",
@@ -221,23 +230,73 @@ def relcon_batch_loss(
     score_dtype: torch.dtype | None = None,
     labels: Tensor | None = None,
     marks: Marks = no_marks,
+    *,
+    candidate_encoder: Callable[[Tensor], Tensor] | None = None,
+    copies: Tensor | None = None,
 ) -> Tensor:
     """The RelCon loss of one batch. ``pool`` is ``[anchors; within-user candidates]``,
     ``(B + B*K, T, 3)`` (:class:`CandidatePool`); ``cand_idx`` its ``(B, C)`` index.
 
     ``score_dtype`` (CPU only, :func:`relcon.train.common.scoring_dtype`): autocast the candidate
     scoring to it. ``labels`` (``(B + B*K,)``, optional): rank with the label oracle
-    (:func:`oracle_distances`).
+    (:func:`oracle_distances`). The cheaper variants (module docstring): ``candidate_encoder``
+    embeds the candidates without gradient (``encoder`` then embeds the ``B`` anchors only);
+    ``copies`` ``(B, T, 3)``, an augmented copy of every anchor, becomes its first candidate,
+    ranked closest (its distance: 1 below the anchor's closest scored candidate).
     """
     b = cand_idx.shape[0]
     dist = score_candidates(distance, pool, cand_idx, chunk_pairs, score_dtype)
     marks("scoring")
     if labels is not None:
         dist = oracle_distances(dist.float(), labels, cand_idx)
-    z = encoder(pool.transpose(1, 2)).float()  # (B + B*K, D): one pass for every window
+    dist = dist.float()
+    windows = pool
+    if copies is not None:  # anchor i's copy is window B + B*K + i, candidate 0, the closest
+        first = pool.shape[0] + torch.arange(b, device=cand_idx.device)[:, None]
+        cand_idx = torch.cat([first, cand_idx], dim=1)
+        dist = torch.cat([dist.min(dim=1, keepdim=True).values - 1, dist], dim=1)
+        windows = torch.cat([pool, copies.to(pool.dtype)])
+    if candidate_encoder is None:  # the paper: one pass with gradient for every window
+        z = encoder(windows.transpose(1, 2)).float()  # (B + B*K [+ B], D)
+        z_anchor, z_cand = z[:b], z[cand_idx]
+    else:  # anchors with gradient; every candidate (other anchors too) without
+        z_anchor = encoder(pool[:b].transpose(1, 2)).float()
+        with torch.no_grad():
+            z_cand = candidate_encoder(windows.transpose(1, 2)).float()[cand_idx]
     marks("encoder_forward")
-    with _fp32(z):
-        return relative_contrastive_loss(z[:b], z[cand_idx], dist.float(), tau=tau)
+    with _fp32(z_anchor):
+        return relative_contrastive_loss(z_anchor, z_cand, dist, tau=tau)
+
+
+def anchor_copies(anchors: Tensor, g: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """One augmented copy of every anchor ``(B, T, 3)``: each with one of the eight augmentations
+    of :data:`relcon.data.augmentations.AUGMENTATIONS`, drawn uniformly with ``g``; returns the
+    copies and ``(B,)`` which augmentation each received (its position in ``AUGMENTATIONS``)."""
+    n = len(AUGMENTATIONS)
+    which = torch.randint(n, (anchors.shape[0],), generator=g, device=anchors.device)
+    return apply_augmentation_subset(anchors, F.one_hot(which, n).bool(), g), which
+
+
+@torch.no_grad()
+def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    """The momentum copy after an optimizer step: ``theta_ema = decay * theta_ema + (1 - decay) *
+    theta`` for every parameter; buffers (batch-norm statistics) are copied from ``model``."""
+    for e, p in zip(ema.parameters(), model.parameters(), strict=True):
+        e.mul_(decay).add_(p.detach(), alpha=1 - decay)
+    for e, b in zip(ema.buffers(), model.buffers(), strict=True):
+        e.copy_(b)
+
+
+class CountingEncoder:
+    """``encoder(x)`` that counts the windows it embeds into ``passes``: ``[with gradient,
+    without]`` (a list that several encoders may share); the loop logs them as its compute."""
+
+    def __init__(self, encoder: Callable[[Tensor], Tensor], passes: list[int]) -> None:
+        self.encoder, self.passes = encoder, passes
+
+    def __call__(self, x: Tensor) -> Tensor:
+        self.passes[0 if torch.is_grad_enabled() else 1] += x.shape[0]
+        return self.encoder(x)
 
 
 def simclr_batch_loss(
@@ -410,17 +469,23 @@ def _candidate_fetch(
     batches: Iterator[tuple[int, CandidateBatch, Tensor, Tensor]],
     pool: CandidatePool,
     window_labels: np.ndarray | None = None,
-) -> Callable[[], tuple[tuple[int, int], tuple[Tensor, Tensor | None]]]:
-    """Next batch of :func:`relcon.data.loader.candidate_batches` as ``(pool, labels)`` on the
-    device (``labels``: the pool windows' ``window_labels``, if given)."""
+    copy_seed: int | None = None,
+) -> Callable[[], tuple[tuple[int, int], tuple[Tensor, Tensor | None, Tensor | None]]]:
+    """Next batch of :func:`relcon.data.loader.candidate_batches` as ``(pool, labels, copies)``
+    on the device (``labels``: the pool windows' ``window_labels``, if given; ``copies``: with a
+    ``copy_seed``, the anchors' :func:`anchor_copies`, seeded by :func:`augment_seed`)."""
 
     def fetch():
         j, batch, anchors, within = next(batches)
         x = pool.assemble(anchors, within, ctx.device)  # (B + B*K, T, 3)
-        labels = None
+        labels = copies = None
         if window_labels is not None:
             labels = torch.as_tensor(window_labels[pool.window_ids(batch)], device=ctx.device)
-        return (batch.epoch, j), (x, labels)
+        if copy_seed is not None:
+            g = torch.Generator(device=ctx.device)
+            g.manual_seed(augment_seed(copy_seed, batch.epoch, batch.index))
+            copies = anchor_copies(x[: pool.batch_size], g)[0]
+        return (batch.epoch, j), (x, labels, copies)
 
     return fetch
 
@@ -435,21 +500,28 @@ def relcon_step(
     chunk_pairs: int | None = None,
     score_dtype: torch.dtype | None = None,
     window_labels: np.ndarray | None = None,
+    candidate_encoder: Callable[[Tensor], Tensor] | None = None,
+    anchor_copy: bool = False,
+    seed: int = 0,
     marks: Marks = no_marks,
 ) -> StepResult:
     """One RelCon pretraining step (:mod:`.relcon`): ``batches`` from
     :func:`relcon.data.loader.candidate_batches`, laid out by ``pool``; the frozen ``distance``
     ranks the candidates (the label oracle instead when ``window_labels``, every window's label,
-    are given); ``ctx.model`` is the encoder."""
+    are given); ``ctx.model`` is the encoder. The cheaper variants (:func:`relcon_batch_loss`):
+    ``candidate_encoder`` (e.g. the momentum copy) embeds the candidates without gradient;
+    ``anchor_copy`` adds each anchor's augmented copy (seeded by ``seed``) as its closest."""
 
     def forward(data):
-        x, labels = data
+        x, labels, copies = data
         loss = relcon_batch_loss(
-            ctx.model, distance, x, pool.index, tau, chunk_pairs, score_dtype, labels, marks
-        )
+            ctx.model, distance, x, pool.index, tau, chunk_pairs, score_dtype, labels, marks,
+            candidate_encoder=candidate_encoder, copies=copies,
+        )  # fmt: skip
         return loss, {}
 
-    return optimizer_step(ctx, _candidate_fetch(ctx, batches, pool, window_labels), forward, marks)
+    fetch = _candidate_fetch(ctx, batches, pool, window_labels, seed if anchor_copy else None)
+    return optimizer_step(ctx, fetch, forward, marks)
 
 
 def _anchor_fetch(
@@ -526,7 +598,7 @@ def rebar_step(
     candidate is also the most similar embedding."""
 
     def forward(data):
-        x, _labels = data
+        x = data[0]
         loss, acc = rebar_batch_loss(
             ctx.model, distance, x, pool.index, tau=tau, chunk_pairs=chunk_pairs,
             score_dtype=score_dtype, marks=marks,
