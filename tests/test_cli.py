@@ -55,7 +55,7 @@ def test_bad_config_is_a_clear_error(tmp_path, capsys):
 def test_demo_quick_end_to_end(tmp_path):
     out = tmp_path / "demo"
     assert main(["demo", "--quick", "--out", str(out), "--no-progress"]) == 0
-    res = json.loads((out / "results.json").read_text())
+    res = json.loads((out / "demo.json").read_text())
     rows = res["rows"]
     assert {r["method"] for r in rows} == {"RelCon", "Random init", "Hand-crafted"}
     assert {r["metric"] for r in rows} == {"macro_f1", "kappa"}
@@ -68,7 +68,8 @@ def test_demo_quick_end_to_end(tmp_path):
     hand = next(r for r in rows if r["method"] == "Hand-crafted" and r["metric"] == "macro_f1")
     assert hand["mean"] > 0.5
     assert not set(res["task"]["pretrain_users"]) & set(res["task"]["eval_users"])
-    assert (out / "results.png").stat().st_size > 5000 and (out / "results.csv").is_file()
+    assert (out / "demo.png").stat().st_size > 5000 and (out / "demo.csv").is_file()
+    assert not (out / "results.json").exists()  # that name is relcon.eval.results' format
     assert (out / "relcon/model.safetensors").is_file() and (out / "distance/metrics.csv").is_file()
     # a second run refuses to overwrite; evaluate the demo's encoder through the CLI on held-out users
     assert main(["demo", "--quick", "--out", str(out), "--no-progress"]) == 2

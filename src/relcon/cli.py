@@ -382,8 +382,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         "distance + RelCon pretraining + linear probe on the bundled WISDM data",
         "Train the motif distance and RelCon on 26 bundled WISDM users, then compare a "
         "subject-wise linear probe of RelCon, the same encoder randomly initialised, and "
-        "hand-crafted features on the 20 other users. Writes results.json, results.csv and "
-        "results.png to --out.",
+        "hand-crafted features on the 20 other users. Writes demo.json, demo.csv and demo.png "
+        "to --out.",
     )  # fmt: skip
     p.add_argument(
         "--device", dest="cfg:distance.device,pretrain.device", default=argparse.SUPPRESS,

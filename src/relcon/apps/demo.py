@@ -6,7 +6,8 @@
 4. on the held-out users only, a subject-wise k-fold linear probe (train on k-1 folds of users,
    test on the remaining users) of three representations: the RelCon encoder, the same encoder
    randomly initialised, and hand-crafted features;
-5. print the table, write ``results.json``, ``results.csv`` and ``results.png``.
+5. print the table, write ``demo.json``, ``demo.csv`` and ``demo.png`` (the demo's own record:
+   three representations in one file, not the ``results.json`` of :mod:`relcon.eval.results`).
 
 To fit in ten minutes on two CPU cores the demo uses reduced models (see :func:`demo_config`):
 a 141k-parameter ResNet (one residual block per stage, 32/64/128 filters) and a motif distance
@@ -94,13 +95,13 @@ def run_demo(
     overwrite: bool = False,
     progress: bool = True,
 ) -> dict:
-    """Run the demo; returns the ``results.json`` content."""
+    """Run the demo; returns the ``demo.json`` content."""
     from relcon.train.distance import train_distance
     from relcon.train.relcon import pretrain
 
     cfg = config if config is not None else demo_config(quick)
     out = Path(out)
-    if (out / "results.json").exists() and not (resume or overwrite):
+    if (out / "demo.json").exists() and not (resume or overwrite):
         raise FileExistsError(f"{out} already holds demo results; pass --resume or --overwrite")
     out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out / "demo_config.toml")
@@ -197,11 +198,11 @@ def run_demo(
         "timing": timing,
         "environment": environment_info(),
     }
-    atomic_write_json(out / "results.json", results)
-    _write_csv(out / "results.csv", rows)
-    plot_results(rows, out / "results.png", held_out_users=len(eval_users))
+    atomic_write_json(out / "demo.json", results)
+    _write_csv(out / "demo.csv", rows)
+    plot_results(rows, out / "demo.png", held_out_users=len(eval_users))
     print(format_table(rows))
-    print(f"results in {out}/ (results.json, results.csv, results.png); {timing['total_s']:.0f} s")
+    print(f"results in {out}/ (demo.json, demo.csv, demo.png); {timing['total_s']:.0f} s")
     return results
 
 
