@@ -99,7 +99,7 @@ class ReportConfig:
     runs: list[str] = field(default_factory=list)  # results.json files or folders holding them
     #: report runs of a task scored on different test subjects anyway (with a footnote)
     allow_mismatch: bool = False
-    #: method label (or LABEL:PROTOCOL) to pair every method with (default: the first RelCon
+    #: the run's name (or NAME:PROTOCOL) to pair every run with (default: the first RelCon
     #: linear probe of each task, else its first run)
     reference: str | None = None
     resamples: int = 10_000  # bootstrap resamples
@@ -488,7 +488,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         "merge results.json files into a table, CSV and plots",
         "Merge evaluation results into report.md (mean +- std, best in bold), report.csv "
         "and plots (few-shot curves, per-class F1, confusion matrices), with paired statistics: "
-        "per task, each method's difference from a reference method per test subject, its mean "
+        "per task, each run's difference from a reference run per test subject (at every k for "
+        "few-shot runs), its mean "
         "with a bootstrap 95 % interval, and win/tie/loss marks (paired.csv). Runs of one task "
         "must share their per-fold test subjects, else the report refuses (--allow-mismatch).",
         {"positional": {"runs": {"nargs": "+"}}},

@@ -46,6 +46,7 @@ except ImportError:  # pragma: no cover (Windows)
 __all__ = [
     "CLAIM_SUFFIX",
     "LOCK_FILE",
+    "Closing",
     "OutputInUse",
     "OutputLock",
     "PathLock",
@@ -397,3 +398,25 @@ def clear_outputs(
         else:
             e.unlink()
     return entries
+
+
+class Closing:
+    """Mixin for objects holding an open input: ``with obj:`` calls ``obj.close()`` at the end,
+    and :meth:`_or_close` runs a set-up step that closes the object if it fails."""
+
+    def close(self) -> None:  # pragma: no cover - every user defines it
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _or_close(self, step: Callable[[], None]) -> None:
+        """``step()``; on any exception (Ctrl-C included) close, then re-raise."""
+        try:
+            step()
+        except BaseException:
+            self.close()
+            raise

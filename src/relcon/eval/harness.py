@@ -44,7 +44,7 @@ import numpy as np
 from relcon.config import EvalConfig, spell, to_dict
 from relcon.data.tasks import Task, load_task
 from relcon.eval.fewshot import subject_scores_of
-from relcon.eval.metrics import score, summarise
+from relcon.eval.metrics import score, spread, summarise
 from relcon.eval.probes import PROBES
 from relcon.eval.results import FEATURES, SCHEMA_VERSION, write_results
 from relcon.eval.splits import subject_folds
@@ -689,17 +689,7 @@ def _summarise_few_shot(runs: list[dict]) -> list[dict]:
             r["value"]
         )
     return [
-        {
-            "name": m,
-            "task": t,
-            "protocol": p,
-            "k": k,
-            "metric": metric,
-            "mean": float(np.mean(v)),
-            "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0,
-            "n": len(v),
-            "values": v,
-        }
+        {"name": m, "task": t, "protocol": p, "k": k, "metric": metric, **spread(v)}
         for (m, t, p, k, metric), v in groups.items()
     ]
 

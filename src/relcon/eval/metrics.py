@@ -7,7 +7,7 @@ import numpy as np
 from scipy import stats
 from sklearn.metrics import balanced_accuracy_score, cohen_kappa_score, f1_score
 
-__all__ = ["classification_metrics", "regression_metrics", "score", "summarise"]
+__all__ = ["classification_metrics", "regression_metrics", "score", "spread", "summarise"]
 
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
@@ -45,6 +45,21 @@ def score(task_type: str, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, f
     raise ValueError(f"unknown task type {task_type!r}")
 
 
+def spread(values: list[float]) -> dict:
+    """``{mean, std, n, values}`` of scores: ``std`` is the sample standard deviation
+    (``ddof=1``; 0 for a single value).
+
+    >>> spread([0.5, 0.7])["mean"], spread([0.5])["std"]
+    (0.6, 0.0)
+    """
+    return {
+        "mean": float(np.mean(values)),
+        "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
+        "n": len(values),
+        "values": values,
+    }
+
+
 def summarise(rows: list[dict], key: str = "method") -> list[dict]:
     """Fold-level rows ``{KEY, task, metric, value}`` -> ``{KEY, task, metric, mean, std, n, values}``.
 
@@ -55,15 +70,4 @@ def summarise(rows: list[dict], key: str = "method") -> list[dict]:
     out: dict[tuple, list[float]] = {}
     for r in rows:
         out.setdefault((r[key], r["task"], r["metric"]), []).append(float(r["value"]))
-    return [
-        {
-            key: m,
-            "task": t,
-            "metric": k,
-            "mean": float(np.mean(v)),
-            "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0,
-            "n": len(v),
-            "values": v,
-        }
-        for (m, t, k), v in out.items()
-    ]
+    return [{key: m, "task": t, "metric": k, **spread(v)} for (m, t, k), v in out.items()]

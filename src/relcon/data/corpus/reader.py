@@ -29,6 +29,7 @@ from relcon.data.corpus.store import (
     _verify_sha256,
 )
 from relcon.data.windowing import SEGMENT_LENGTH, Segments
+from relcon.io import Closing
 
 if TYPE_CHECKING:
     from relcon.config import DataConfig
@@ -237,7 +238,7 @@ class _Index:
     recordings: tuple[str, ...]
 
 
-class Corpus:
+class Corpus(Closing):
     """A prepared corpus, read with bounded memory; a drop-in for :class:`Segments` in training.
 
     Open with :meth:`Corpus.open`. Signals stay on disk: ``x[idx]`` gathers the requested
@@ -383,12 +384,6 @@ class Corpus:
     def close(self) -> None:
         """Unmap the shards (a closed corpus reopens them on the next gather)."""
         self._store.close()
-
-    def __enter__(self) -> Corpus:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # ---- the Segments interface ---------------------------------------------------------
     def __len__(self) -> int:

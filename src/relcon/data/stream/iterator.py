@@ -21,6 +21,7 @@ from relcon.data.stream.reader import PROBE_ROWS, RecordingReader, positive
 from relcon.data.stream.sources import Source
 from relcon.data.stream.steps import _Regularizer, _Resampler, _Windower
 from relcon.data.windowing import SEGMENT_LENGTH
+from relcon.io import Closing
 
 __all__ = ["PROBE_ROWS", "WindowIterator", "iter_windows", "prefetch", "stride_samples"]
 
@@ -37,7 +38,7 @@ def ns_to_seconds(ns: np.ndarray) -> np.ndarray:
     return whole.astype(np.float64) + frac.astype(np.float64) / 1e9
 
 
-class WindowIterator(Iterator[WindowBatch]):
+class WindowIterator(Closing, Iterator[WindowBatch]):
     """Iterator over the :class:`WindowBatch` es of one recording; see :func:`iter_windows`.
 
     The input is opened and its first rows are read when the iterator is created, so that bad
@@ -71,11 +72,7 @@ class WindowIterator(Iterator[WindowBatch]):
             source, self.summary, units=options.units, fs=fs_arg, time_unit=options.time_unit,
             rows=math.ceil(chunk * rate), nan_policy=nan_policy, dtype=np.float64,
         )  # fmt: skip
-        try:
-            self._setup()
-        except BaseException:
-            self.close()
-            raise
+        self._or_close(self._setup)
 
     def _setup(self) -> None:
         s = self.summary
@@ -152,12 +149,6 @@ class WindowIterator(Iterator[WindowBatch]):
     def close(self) -> None:
         """Close the input (the iterator then yields what it already holds, nothing more)."""
         self._reader.close()
-
-    def __enter__(self) -> WindowIterator:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 _END = object()

@@ -25,6 +25,7 @@ from relcon.data.formats import (
 )
 from relcon.data.stream.batch import RecordingInfo
 from relcon.data.stream.sources import RawBlock, Source
+from relcon.io import Closing
 
 __all__ = ["NAN_POLICIES", "PROBE_ROWS", "RecordingReader"]
 
@@ -62,7 +63,7 @@ def _seconds_to_ns(t_s: float) -> int:
     return int(whole) * _NS + round((t_s - whole) * 1e6) * 1000
 
 
-class RecordingReader:
+class RecordingReader(Closing):
     """The checked rows of a :class:`~relcon.data.stream.sources.Source`, block by block.
 
     The first rows are read when the reader is created (so that a bad file fails at once); they
@@ -113,11 +114,7 @@ class RecordingReader:
         self._first_t: Any = None
         self._blocks = source.blocks(self.rows)
         self._probe_blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []
-        try:
-            self._probe()
-        except BaseException:
-            self.close()
-            raise
+        self._or_close(self._probe)
 
     # ---- setup ----------------------------------------------------------------------------
     def _probe(self) -> None:
