@@ -4,13 +4,16 @@ beside the model alone in the same run.
     python benchmarks/embed_speed.py --model shipped  # 24 h at 100 Hz, CSV.gz and .npz
     python benchmarks/embed_speed.py --hours 2        # a quick look
     python benchmarks/embed_speed.py --formats npz --threads 4
+    python benchmarks/embed_speed.py --hours 168 --formats csv.gz cwa --steps windows  # a week
 
 The recording (written once to ``--data``, default ``/tmp/relcon-embed-bench``, and reused;
 :func:`relcon.apps.speed_embed.synthetic_recording`): a wrist-like signal at 100 Hz in g --
 gravity in a slowly turning direction, movement whose intensity changes every 10 minutes, noise
 -- with a 3-hour motionless stretch (off the wrist, dropped by the non-wear rule) starting at
 hour 2. As ``.csv.gz`` (numeric Unix time in seconds with 4 decimals, x, y, z with 4 decimals,
-gzip level 6) and as ``.npz`` (``x`` float32 and ``fs``, uncompressed).
+gzip level 6), as ``.npz`` (``x`` float32 and ``fs``, uncompressed) and, with ``--formats
+cwa``, as an Axivity ``.cwa`` (:func:`write_cwa_recording`: unpacked 1/256 g, the same samples
+and start; read by relcon's own streaming decoder, :mod:`relcon.data.stream.cwa`).
 
 For each format, in a fresh child process (so that each peak resident set size is its own;
 ``VmHWM`` is reset through ``/proc/self/clear_refs`` after the imports and the model are set up,
@@ -23,7 +26,9 @@ where the kernel allows it):
    with the model), and the **model alone** on windows in memory measured before and after it in
    the same process, with the full-size default architecture (``ResNet1DEncoder()``, about 3.6M
    parameters, random weights: the speed does not depend on them) or, with ``--model shipped``,
-   the model shipped in the package, on the CPU, ``--batch-size`` windows per forward pass.
+   the model shipped in the package, on the CPU, ``--batch-size`` windows per forward pass;
+   the model-only figure is the median of ``--repeats`` passes over ``--model-windows`` windows,
+   before and after.
 
 Reported per step: wall seconds, windows/s (kept windows), hours of recording per minute of
 wall time, peak RSS (absolute, and growth over the set-up), and for ``embed`` the model-only
@@ -68,6 +73,49 @@ def _reset_peak() -> bool:
         return False
 
 
+def write_cwa_recording(folder: Path, hours: float) -> Path:
+    """The synthetic recording as an Axivity ``.cwa`` (unpacked, 1/256 g), an hour at a time.
+
+    The same samples as the CSV.gz and .npz (``relcon.apps.speed_embed._signal`` with the same
+    random generator), from the same start (Unix time 1.7e9 s), written with the tests' writer
+    (``tests/device_writers.py``, imported by path: it is test code, not part of the package);
+    the blocks of each hour are renumbered so the sequence numbers run on through the file.
+    """
+    import struct
+
+    import numpy as np
+    import pandas as pd
+
+    from relcon.apps.speed_embed import _signal
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from device_writers import cwa_blocks, seal_cwa_block
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"day-{hours:g}h.cwa"
+    if path.exists():
+        return path
+    n = round(hours * 3600 * FS)
+    step = int(3600 * FS)  # whole blocks of 80 samples, starting on whole seconds
+    rng = np.random.default_rng(0)
+    t0 = pd.Timestamp(1.7e9, unit="s")
+    tmp = path.with_name(path.name + f".{os.getpid()}.part")
+    seq = 0
+    with open(tmp, "wb") as fh:
+        for a in range(0, n, step):
+            x = _signal(a, min(n, a + step), rng)
+            header, blocks = cwa_blocks(x, FS, t0 + pd.Timedelta(seconds=a / FS))
+            if a == 0:
+                fh.write(header)
+            for b in blocks:
+                struct.pack_into("<I", b, 10, seq)
+                seal_cwa_block(b)
+                seq += 1
+            fh.write(b"".join(blocks))
+    os.replace(tmp, path)
+    return path
+
+
 def make_data(folder: Path, hours: float, formats: list[str]) -> dict[str, Path]:
     """Write (or reuse) the synthetic recording in the requested formats."""
     from relcon.apps.speed_embed import synthetic_recording
@@ -76,7 +124,10 @@ def make_data(folder: Path, hours: float, formats: list[str]) -> dict[str, Path]
     for fmt in formats:
         t0 = time.perf_counter()
         existed = (folder / f"day-{hours:g}h.{fmt}").exists()
-        paths[fmt] = synthetic_recording(folder, hours, fmt)
+        if fmt == "cwa":
+            paths[fmt] = write_cwa_recording(folder, hours)
+        else:
+            paths[fmt] = synthetic_recording(folder, hours, fmt)
         if not existed:
             print(f"wrote {paths[fmt]} ({paths[fmt].stat().st_size / 2**20:.0f} MiB) in "
                   f"{time.perf_counter() - t0:.0f} s", flush=True)  # fmt: skip
@@ -113,7 +164,10 @@ def _child(args: argparse.Namespace) -> dict:
         end = _status()
         windows, hours, extra = summary.windows_kept, summary.duration_s / 3600, {}
     else:
-        r = embed_end_to_end(path, model=model, batch_size=args.batch_size, device="cpu")
+        r = embed_end_to_end(
+            path, model=model, batch_size=args.batch_size, device="cpu",
+            model_windows=args.model_windows, repeats=args.repeats,
+        )  # fmt: skip
         wall, windows, hours = r["seconds"], r["windows"], r["recording"]["hours"]
         end = _status()
         extra = {
@@ -143,7 +197,9 @@ def _child(args: argparse.Namespace) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--hours", type=float, default=24.0, help="length of the recording")
-    p.add_argument("--formats", nargs="+", default=["csv.gz", "npz"], choices=["csv.gz", "npz"])
+    p.add_argument(
+        "--formats", nargs="+", default=["csv.gz", "npz"], choices=["csv.gz", "npz", "cwa"]
+    )
     p.add_argument("--steps", nargs="+", default=["windows", "embed"], choices=["windows", "embed"])
     p.add_argument("--batch-size", type=int, default=512)
     p.add_argument(
@@ -151,6 +207,10 @@ def main() -> None:
         help="full: ResNet1DEncoder() (3.6M parameters, random weights); shipped: relcon.load()",
     )  # fmt: skip
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument(
+        "--model-windows", type=int, default=4096, help="windows of each model-only pass"
+    )
+    p.add_argument("--repeats", type=int, default=3, help="model-only passes before and after")
     p.add_argument("--data", default="/tmp/relcon-embed-bench", help="where the data go")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "embed_speed.json"))
     p.add_argument("--child", help=argparse.SUPPRESS)
@@ -166,7 +226,8 @@ def main() -> None:
         for step in args.steps:
             cmd = [sys.executable, __file__, "--child", str(paths[fmt]), "--mode", step,
                    "--data", args.data, "--batch-size", str(args.batch_size),
-                   "--threads", str(args.threads), "--model", args.model]  # fmt: skip
+                   "--threads", str(args.threads), "--model", args.model,
+                   "--model-windows", str(args.model_windows), "--repeats", str(args.repeats)]  # fmt: skip
             proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
             line = next((s for s in proc.stdout.splitlines() if s.startswith("RESULT ")), None)
             if proc.returncode or line is None:
@@ -204,7 +265,9 @@ def main() -> None:
             "drop_nonwear": True,
             "stride_s": 2.56,
             "chunk_s": 3600.0,
+            "model_only": {"windows": args.model_windows, "repeats_before_and_after": args.repeats},
         },
+        "command": " ".join(["python", "benchmarks/embed_speed.py", *sys.argv[1:]]),
         "machine": {
             "cpus": os.cpu_count(),
             "platform": platform.platform(),

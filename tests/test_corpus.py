@@ -539,6 +539,7 @@ def test_device_files_through_actipy(tmp_path, monkeypatch):
         return data, {"SampleRate": fs}
 
     monkeypatch.setitem(sys.modules, "actipy", types.SimpleNamespace(read_device=read_device))
+    monkeypatch.setenv("RELCON_CWA_READER", "actipy")  # the actipy path, not relcon's own reader
     raw = tmp_path / "raw"
     raw.mkdir()
     from device_writers import write_cwa  # a valid file: the damage check reads it first

@@ -396,9 +396,10 @@ def test_device_file_without_actipy(tmp_path, monkeypatch):
     import sys
 
     monkeypatch.setitem(sys.modules, "actipy", None)  # as if not installed
-    (tmp_path / "watch.cwa").write_bytes(b"\0" * 64)
-    with pytest.raises(ImportError, match=r"watch\.cwa: .*actipy.*relcon\[devices\]"):
-        iter_windows(tmp_path / "watch.cwa")
+    # .gt3x: read only through actipy (.cwa has relcon's own reader, relcon.data.stream.cwa)
+    (tmp_path / "watch.gt3x").write_bytes(b"\0" * 64)
+    with pytest.raises(ImportError, match=r"watch\.gt3x: .*actipy.*relcon\[devices\]"):
+        iter_windows(tmp_path / "watch.gt3x")
 
 
 def test_device_file_through_fake_actipy(tmp_path, monkeypatch):
@@ -413,6 +414,7 @@ def test_device_file_through_fake_actipy(tmp_path, monkeypatch):
     data = pd.DataFrame(x, columns=["x", "y", "z"], index=index)
     fake = types.SimpleNamespace(read_device=lambda path, **kw: (data, {"SampleRate": fs}))
     monkeypatch.setitem(sys.modules, "actipy", fake)
+    monkeypatch.setenv("RELCON_CWA_READER", "actipy")  # the actipy path, not relcon's own reader
     from device_writers import write_cwa  # a valid file: the damage check reads it first
 
     write_cwa(tmp_path / "watch.cwa", np.zeros((80, 3)), 100.0, "2024-01-01")

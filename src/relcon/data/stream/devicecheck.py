@@ -24,12 +24,13 @@ itself counted read errors (without the place, which actipy does not say).
 from __future__ import annotations
 
 import gzip
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 
-__all__ = ["check_device_file"]
+__all__ = ["check_device_file", "cwa_chunks"]
 
 _BLOCK = 512
 _CHUNK_BLOCKS = 8192  # 4 MiB read at a time
@@ -135,7 +136,11 @@ def _read_full(fh: BinaryIO, size: int) -> bytes:
     return b"".join(parts)
 
 
-def _check_cwa(path: Path) -> None:
+def cwa_chunks(path: Path, chunk_blocks: int = _CHUNK_BLOCKS) -> Iterator[tuple[int, bytes, int]]:
+    """The whole 512-byte blocks of a ``.cwa`` / ``.cwa.gz`` file, ``chunk_blocks`` at a time, as
+    ``(index of the first block, bytes, bytes of the file read so far)``, each chunk checked (checksums, time stamps, clock order)
+    before it is yielded; a truncated end raises at the end. ``ValueError`` names the file and the
+    damage (see the module)."""
     src = str(path)
     gz = path.name.lower().endswith(".gz")
     opener = gzip.open if gz else open
@@ -144,7 +149,7 @@ def _check_cwa(path: Path) -> None:
         with opener(path, "rb") as fh:
             first = 0
             while True:
-                raw = _read_full(fh, _CHUNK_BLOCKS * _BLOCK)
+                raw = _read_full(fh, chunk_blocks * _BLOCK)
                 whole = len(raw) - len(raw) % _BLOCK
                 if whole:
                     scan.chunk(first, raw[:whole])
@@ -154,11 +159,19 @@ def _check_cwa(path: Path) -> None:
                         f"{src}: the file is truncated: it ends {len(raw) % _BLOCK} bytes into "
                         f"{scan.at(i)}; a .cwa file is whole {_BLOCK}-byte blocks"
                     )
-                if len(raw) < _CHUNK_BLOCKS * _BLOCK:
+                if whole:
+                    pos = fh.fileobj.tell() if gz else fh.tell()  # type: ignore[attr-defined]
+                    yield first, raw if whole == len(raw) else raw[:whole], pos
+                if len(raw) < chunk_blocks * _BLOCK:
                     return
-                first += _CHUNK_BLOCKS
+                first += chunk_blocks
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise ValueError(f"{src}: cannot read the file: {exc}") from None
+
+
+def _check_cwa(path: Path) -> None:
+    for _ in cwa_chunks(path):
+        pass
 
 
 # ----------------------------------------------------------------------------------------------

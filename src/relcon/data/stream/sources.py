@@ -37,6 +37,7 @@ from relcon.data.formats import (
     sniff_csv,
     unsupported_message,
 )
+from relcon.data.stream.cwa import CwaReader
 from relcon.data.stream.devicecheck import check_device_file
 
 __all__ = [
@@ -682,6 +683,21 @@ class _DeviceSource(Source):
         self.data = None
 
 
+class _CwaSource(Source):
+    """An Axivity file decoded natively, a chunk at a time (:mod:`relcon.data.stream.cwa`)."""
+
+    def __init__(self, path: Path, units: str | None) -> None:
+        self.reader = CwaReader(path, units)
+        self.src, self.size, self.fs, self.units = str(path), self.reader.size, self.reader.fs, "g"
+
+    def position(self) -> int:
+        return self.reader.position
+
+    def blocks(self, rows: int) -> Iterator[RawBlock]:
+        for row0, ns, x in self.reader.chunks(rows):
+            yield RawBlock(row0, "datetime", ns, x)
+
+
 # ----------------------------------------------------------------------------------------------
 # data in memory
 # ----------------------------------------------------------------------------------------------
@@ -774,4 +790,7 @@ def open_source(
         return _ParquetSource(p, time_column, xyz)
     if fmt == "npz":
         return _NpzSource(p)
+    native = os.environ.get("RELCON_CWA_READER", "native") != "actipy"  # actipy: the old path
+    if native and p.name.lower().endswith((".cwa", ".cwa.gz")):
+        return _CwaSource(p, units)
     return _DeviceSource(p, units)
