@@ -81,11 +81,6 @@ RENAMED: dict[str, dict[str, str]] = {
     "FinetuneTaskConfig": {"checkpoint": "model"},
 }
 
-#: The ``precision`` setting of training (as of inference, :data:`PRECISIONS`): "auto" is bf16
-#: autocast where the device computes bf16 natively (CUDA; CPUs with AVX512-BF16 or AMX) and
-#: float32 elsewhere; "bf16" autocast everywhere; "fp32" none. Weights, optimizer state and
-#: losses stay float32.
-PRECISION_HELP = "fp32 | bf16 | auto (bf16 autocast where the device runs bf16 natively)"
 #: The training methods, names of relcon.train.methods.METHODS in its order (a copy: the core
 #: layer imports nothing from train/; tests/test_methods.py keeps them equal).
 _METHODS = ("relcon", "simclr", "augpred", "rebar")
