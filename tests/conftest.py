@@ -105,3 +105,16 @@ def encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("encoder")
     save_model(folder, ResNet1DEncoder(TINY_ENCODER), "encoder", step=0)
     return folder
+
+
+def kill_after(monkeypatch: pytest.MonkeyPatch, module, at_step: int) -> None:
+    """Make ``module.save_checkpoint`` raise KeyboardInterrupt right after writing the checkpoint
+    of step ``at_step`` (a run interrupted there, its checkpoint on disk)."""
+    real = module.save_checkpoint
+
+    def save_then_die(*args, **kwargs):
+        real(*args, **kwargs)
+        if kwargs["step"] == at_step:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(module, "save_checkpoint", save_then_die)

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 
 import relcon.train.relcon as loop_mod  # the one pretraining loop (RelCon and baselines)
-from conftest import TINY_DISTANCE, TINY_ENCODER
+from conftest import TINY_DISTANCE, TINY_ENCODER, kill_after
 from relcon.config import DistanceTrainConfig, PretrainConfig
 from relcon.data.augmentations import AUGMENTATIONS
 from relcon.data.windowing import Segments
@@ -216,21 +216,10 @@ def test_baseline_argument_errors(tmp_path, segs, distance_run):
         pretrain_baseline("rebar", cfg, tmp_path / "y", segments=segs)
 
 
-def _kill_after(monkeypatch, at_step):
-    real = loop_mod.save_checkpoint
-
-    def save_then_die(*args, **kwargs):
-        real(*args, **kwargs)
-        if kwargs["step"] == at_step:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(loop_mod, "save_checkpoint", save_then_die)
-
-
 def test_simclr_resumes_exactly_with_its_projection_head(tmp_path, segs, distance_run, monkeypatch):
     cfg = _cfg(distance_run)
     straight = pretrain_baseline("simclr", cfg, tmp_path / "a", segments=segs, progress=False)
-    _kill_after(monkeypatch, 2)
+    kill_after(monkeypatch, loop_mod, 2)
     with pytest.raises(KeyboardInterrupt):
         pretrain_baseline("simclr", cfg, tmp_path / "b", segments=segs, progress=False)
     monkeypatch.setattr(loop_mod, "save_checkpoint", save_checkpoint)

@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 
 import relcon.train.relcon as pretrain_mod
 import relcon.train.steps as steps_mod
-from conftest import TINY_DISTANCE, TINY_ENCODER
+from conftest import TINY_DISTANCE, TINY_ENCODER, kill_after
 from relcon.config import PretrainConfig
 from relcon.data.augmentations import AUGMENTATIONS
 from relcon.losses import relative_contrastive_loss
@@ -219,14 +219,7 @@ def test_ema_run_updates_after_every_step_and_resumes_bit_for_bit(
     assert set(load_file(str(straight / "model.safetensors"))) == set(theta[0])
     assert not any(k.startswith("ema") for k in theta[0])
 
-    real = pretrain_mod.save_checkpoint
-
-    def save_then_die(*args, **kwargs):
-        real(*args, **kwargs)
-        if kwargs["step"] == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(pretrain_mod, "save_checkpoint", save_then_die)
+    kill_after(monkeypatch, pretrain_mod, 2)
     with pytest.raises(KeyboardInterrupt):
         pretrain_mod.pretrain(cfg, tmp_path / "b", segments=segs, progress=False)
     monkeypatch.setattr(pretrain_mod, "save_checkpoint", save_checkpoint)

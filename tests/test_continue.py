@@ -19,7 +19,7 @@ from safetensors.torch import load_file
 
 import relcon
 import relcon.train.relcon as pretrain_mod
-from conftest import TINY_DISTANCE, TINY_ENCODER
+from conftest import TINY_DISTANCE, TINY_ENCODER, kill_after
 from relcon.cli import main
 from relcon.config import (
     DistanceTrainConfig,
@@ -223,14 +223,7 @@ def test_the_run_records_its_init_and_resumes_from_its_checkpoint(
     }
     assert meta["config"]["init"] == str(init)
 
-    real = pretrain_mod.save_checkpoint
-
-    def save_then_die(*args, **kwargs):
-        real(*args, **kwargs)
-        if kwargs["step"] == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(pretrain_mod, "save_checkpoint", save_then_die)
+    kill_after(monkeypatch, pretrain_mod, 2)
     with pytest.raises(KeyboardInterrupt):
         pretrain_mod.pretrain(cfg, tmp_path / "b", segments=segs, progress=False)
     monkeypatch.setattr(pretrain_mod, "save_checkpoint", save_checkpoint)

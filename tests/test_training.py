@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 
 import relcon.train.distance as distance_mod
 import relcon.train.relcon as pretrain_mod
-from conftest import TINY_DISTANCE, TINY_ENCODER
+from conftest import TINY_DISTANCE, TINY_ENCODER, kill_after
 from relcon.config import DistanceTrainConfig, EncoderConfig, PretrainConfig
 from relcon.models.encoder import cpu_has_bf16
 from relcon.train.checkpoint import save_checkpoint
@@ -43,17 +43,6 @@ def _pre_cfg(distance, steps=6):
     )  # fmt: skip
 
 
-def _kill_after(monkeypatch, module, at_step):
-    real = module.save_checkpoint
-
-    def save_then_die(*args, **kwargs):
-        real(*args, **kwargs)
-        if kwargs["step"] == at_step:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(module, "save_checkpoint", save_then_die)
-
-
 def _weights(run):
     return load_file(str(run / "model.safetensors"))
 
@@ -62,7 +51,7 @@ def test_distance_training_resumes_exactly(tmp_path, segs, monkeypatch):
     straight = distance_mod.train_distance(
         _dist_cfg(), tmp_path / "a", segments=segs, progress=False
     )
-    _kill_after(monkeypatch, distance_mod, 3)
+    kill_after(monkeypatch, distance_mod, 3)
     with pytest.raises(KeyboardInterrupt):
         distance_mod.train_distance(_dist_cfg(), tmp_path / "b", segments=segs, progress=False)
     assert not (tmp_path / "b/model.safetensors").exists()
@@ -85,7 +74,7 @@ def test_pretraining_resumes_exactly_and_records_users(tmp_path, segs, monkeypat
         _dist_cfg(steps=2), tmp_path / "d", segments=segs, progress=False
     )
     straight = pretrain_mod.pretrain(_pre_cfg(dist), tmp_path / "a", segments=segs, progress=False)
-    _kill_after(monkeypatch, pretrain_mod, 3)
+    kill_after(monkeypatch, pretrain_mod, 3)
     with pytest.raises(KeyboardInterrupt):
         pretrain_mod.pretrain(_pre_cfg(dist), tmp_path / "b", segments=segs, progress=False)
     monkeypatch.setattr(pretrain_mod, "save_checkpoint", save_checkpoint)
