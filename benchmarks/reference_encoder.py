@@ -81,9 +81,9 @@ def copy_weights(reference_net, encoder) -> None:
         state[kd] = vs.clone()
     encoder.load_state_dict(state)
     with torch.no_grad():
-        x = torch.randn(4, 3, 256)
+        x = torch.randn(4, 256, 3)  # ours takes (B, T, 3); the reference (B, 3, T)
         reference_net.eval(), encoder.eval()
-        diff = (reference_net(x) - encoder(x)).abs().max().item()
+        diff = (reference_net(x.transpose(1, 2)) - encoder(x)).abs().max().item()
     if diff > 1e-4:
         raise SystemExit(f"the two encoders differ (max |diff| {diff:.2e}) with the same weights")
     return diff
@@ -133,7 +133,7 @@ def speed(args: argparse.Namespace) -> dict:
             )
             with torch.no_grad(), ctx:
                 for s in range(0, n, WINDOWS_PER_BATCH):
-                    xb = torch.from_numpy(x[s : s + WINDOWS_PER_BATCH]).transpose(1, 2)
+                    xb = torch.from_numpy(x[s : s + WINDOWS_PER_BATCH])
                     compiled(xb).float().numpy()
 
         ours.eval()

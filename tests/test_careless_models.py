@@ -122,14 +122,14 @@ def test_embed_with_a_nan_model_fails_naming_the_model(tmp_path, capsys):
 
 
 class _Overflow(nn.Module):
-    """Sums each window's channels: finite inputs of 1e38 overflow to infinity."""
+    """Sums each window over time (``(B, T, 3)`` in): finite inputs of 1e38 overflow to infinity."""
 
     def __init__(self) -> None:
         super().__init__()
         self.scale = nn.Parameter(torch.ones(()))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.scale * x.sum(dim=2)[:, :2]
+        return self.scale * x.sum(dim=1)[:, :2]
 
 
 def test_run_windows_names_the_windows_and_the_inputs():

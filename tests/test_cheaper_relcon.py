@@ -79,7 +79,7 @@ def test_ema_update_equals_a_plain_loop():
     d = 0.9
     for step in range(4):
         opt.zero_grad()
-        enc(torch.randn(6, 3, T)).pow(2).mean().backward()
+        enc(torch.randn(6, T, 3)).pow(2).mean().backward()
         opt.step()
         ema_update(ema, enc, d)
         theta = enc.state_dict()
@@ -109,8 +109,8 @@ def test_ema_candidates_carry_no_gradient_only_the_anchors_do():
     # the hand-built reference: candidates' embeddings are constants
     enc.zero_grad(set_to_none=True)
     dist = score_candidates(distance, pool, index).float()
-    z_cand = ema(pool.transpose(1, 2)).detach()[index]
-    ref = relative_contrastive_loss(enc(pool[:B].transpose(1, 2)), z_cand, dist, tau=0.1)
+    z_cand = ema(pool).detach()[index]
+    ref = relative_contrastive_loss(enc(pool[:B]), z_cand, dist, tau=0.1)
     ref.backward()
     torch.testing.assert_close(loss, ref)
     for n, p in enc.named_parameters():
@@ -170,7 +170,7 @@ def test_anchor_copy_ranks_first_for_every_anchor(monkeypatch, candidate_encoder
     torch.testing.assert_close(d[:, 1:], score_candidates(distance, pool, index).float())
     if cand is not None:  # candidate 0 is the copy's embedding
         with torch.no_grad():
-            torch.testing.assert_close(seen["candidates"][:, 0], cand(copies.transpose(1, 2)))
+            torch.testing.assert_close(seen["candidates"][:, 0], cand(copies))
 
 
 def test_options_of_relcon_only(tmp_path, segs, distance_dir):

@@ -78,7 +78,7 @@ class _Payload:
 def _run_with_checkpoint(tmp_path):
     enc = ResNet1DEncoder(TINY_ENCODER)
     opt = torch.optim.AdamW(enc.parameters())
-    enc(torch.randn(2, 3, 256)).sum().backward()
+    enc(torch.randn(2, 256, 3)).sum().backward()
     opt.step()
     save_checkpoint(tmp_path / "run", enc, "encoder", step=4,
                     trainer_state=trainer_state(opt, epoch=1, next_batch=2))  # fmt: skip

@@ -88,7 +88,7 @@ def _train_mode_outputs(run, x):
     model, _ = load_model(run)
     model.train()  # batch statistics: independent of the BatchNorm buffers, which DDP broadcasts
     with torch.no_grad():
-        return model(x.transpose(1, 2))
+        return model(x)
 
 
 def _assert_same(a: dict, b: dict) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 
 from relcon.eval.fewshot import subject_scores_of
 from relcon.eval.metrics import score
-from relcon.eval.paired import SubjectMismatchError, paired_few_shot
+from relcon.eval.paired import Pairing, SubjectMismatchError, paired_few_shot
 from relcon.eval.report import load_results, lower_is_better, write_report
 from relcon.eval.results import write_results
 
@@ -112,9 +113,10 @@ def _loop_bootstrap(diffs: list[float], n_resamples: int, seed: int) -> tuple[fl
 def test_paired_few_shot_matches_brute_force_subject_means_and_loop_bootstrap(tmp_path):
     results = _files(tmp_path, _result("ref"), _result("better"))
     rows, units, notes = paired_few_shot(
-        results, {"t": "macro_f1"}, reference="ref", lower_is_better=lower_is_better,
-        n_resamples=2000, seed=7,
-    )  # fmt: skip
+        results,
+        {"t": "macro_f1"},
+        Pairing(lower_is_better, reference="ref", n_resamples=2000, seed=7),
+    )
     assert notes == []
     by = {(r["name"], r["k"]): r for r in rows}
     assert set(by) == {(n, k) for n in ("ref", "better") for k in KS}
@@ -150,9 +152,8 @@ def test_without_per_subject_scores_runs_are_paired_per_split_and_seeds_must_be_
     other["few_shot_runs"] = [r for r in other["few_shot_runs"] if r["seed"] != 2]
     results = _files(tmp_path, ref, other)
     rows, _, notes = paired_few_shot(
-        results, {"t": "macro_f1"}, reference="ref", lower_is_better=lower_is_better,
-        n_resamples=500,
-    )  # fmt: skip
+        results, {"t": "macro_f1"}, Pairing(lower_is_better, reference="ref", n_resamples=500)
+    )
     row = next(r for r in rows if r["name"] == "better" and r["k"] == 5)
     assert row["unit"] == "fold" and row["n_units"] == 4
     expected = np.mean(
@@ -180,12 +181,14 @@ def test_subject_scores_of_scores_each_subject_alone():
 def test_mismatched_subjects_are_refused(tmp_path):
     moved = dict(SPLITS, **{"s0-fold0": ["u0", "u1", "u2", "u9"]})
     results = _files(tmp_path, _result("ref"), _result("better", splits=moved))
-    kw = {"reference": "ref", "lower_is_better": lower_is_better, "n_resamples": 100}
+    pairing = Pairing(lower_is_better, reference="ref", n_resamples=100)
     with pytest.raises(SubjectMismatchError, match="u9"):
-        paired_few_shot(results, {"t": "macro_f1"}, **kw)
+        paired_few_shot(results, {"t": "macro_f1"}, pairing)
     with pytest.raises(SubjectMismatchError):
         write_report(results, tmp_path / "report")
-    rows, _, _ = paired_few_shot(results, {"t": "macro_f1"}, allow_mismatch=True, **kw)
+    rows, _, _ = paired_few_shot(
+        results, {"t": "macro_f1"}, dataclasses.replace(pairing, allow_mismatch=True)
+    )
     assert next(r for r in rows if r["name"] == "better")["n_units"] == 8  # u9 unshared
 
     # the same splits, but one run's per-subject few-shot scores name another subject
@@ -195,7 +198,7 @@ def test_mismatched_subjects_are_refused(tmp_path):
             r["subjects"] = {("u99" if s == "u7" else s): v for s, v in r["subjects"].items()}
     results = _files(tmp_path / "b", _result("ref"), other)
     with pytest.raises(SubjectMismatchError, match=r"k=10(.|\n)*u99"):
-        paired_few_shot(results, {"t": "macro_f1"}, **kw)
+        paired_few_shot(results, {"t": "macro_f1"}, pairing)
 
 
 # ---- (d) the report and paired.csv ------------------------------------------------------------------

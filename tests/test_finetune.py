@@ -123,7 +123,7 @@ def test_frozen_encoder_is_unchanged_and_caller_encoder_untouched(clf_data):
     torch.manual_seed(0)
     pretrained = ResNet1DEncoder(TINY_ENCODER)
     pretrained.train()
-    pretrained(torch.randn(16, 3, 256))  # non-trivial batch-norm statistics
+    pretrained(torch.randn(16, 256, 3))  # non-trivial batch-norm statistics
     before = copy.deepcopy(pretrained.state_dict())
     keep = np.isin(y, [0, 2])
     for augment in (False, True):  # cached embeddings, and encoder passes with augmentation

@@ -194,9 +194,9 @@ def finetune(
             return model.head(xb)
         if cfg.freeze_encoder:
             with torch.no_grad():
-                h = model.encoder(xb.transpose(1, 2))
+                h = model.encoder(xb)
             return model.head(h)
-        return model(xb.transpose(1, 2))
+        return model(xb)
 
     @torch.no_grad()
     def validation_loss() -> float:

@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 __all__ = [
     "BootstrapCI",
+    "Pairing",
     "SubjectMismatchError",
     "bootstrap_ci",
     "check_subjects",
@@ -426,15 +427,49 @@ def _runs_by_task(
     return runs
 
 
+@dataclass(frozen=True)
+class Pairing:
+    """How :func:`paired_comparisons` and :func:`paired_few_shot` pair runs.
+
+    Parameters
+    ----------
+    lower_is_better : callable ``metric -> bool``: whether a smaller value is better.
+    reference : a run's name, or ``name:protocol``; default per task: the first run whose
+        label contains "relcon" with the linear protocol, else the task's first run.
+    n_resamples, seed : the bootstrap's resamples and seed.
+    allow_mismatch : pair runs scored on different test subjects (on the ones they share)
+        instead of raising :class:`SubjectMismatchError`.
+    cache : a dict the functions fill with the prediction files they read (pass one dict
+        to several calls to read each file once).
+    """
+
+    lower_is_better: Callable[[str], bool]
+    reference: str | None = None
+    n_resamples: int = N_RESAMPLES
+    seed: int = 0
+    allow_mismatch: bool = False
+    cache: dict | None = field(default=None, compare=False)
+
+
+def _tasks_to_pair(
+    results: Sequence[dict], headline: dict[str, str], p: Pairing, few_shot: bool, notes: list
+):
+    """Per task: ``(task, metric, lower, runs by (name, protocol), the reference's key)``,
+    after the subjects are checked (:func:`check_subjects`); a task without the asked-for
+    reference gets a note instead."""
+    check_subjects(results, allow_mismatch=p.allow_mismatch, cache=p.cache)
+    keep = (lambda res: bool(res.get("few_shot_runs"))) if few_shot else (lambda res: True)
+    for task, by_entry in _runs_by_task(results, headline, keep).items():
+        ref_key = _choose_reference(list(by_entry), p.reference)
+        if ref_key is None:
+            what = "few-shot run" if few_shot else "run"
+            notes.append(f"{task}: no {what} labelled {p.reference!r}; no paired statistics")
+            continue
+        yield task, headline[task], p.lower_is_better(headline[task]), by_entry, ref_key
+
+
 def paired_comparisons(
-    results: Sequence[dict],
-    headline: dict[str, str],
-    *,
-    reference: str | None = None,
-    lower_is_better,
-    n_resamples: int = N_RESAMPLES,
-    seed: int = 0,
-    cache: dict | None = None,
+    results: Sequence[dict], headline: dict[str, str], pairing: Pairing
 ) -> tuple[list[dict], list[dict], list[str]]:
     """Every run against the reference run of its task, on ``headline[task]``.
 
@@ -443,9 +478,7 @@ def paired_comparisons(
     results : loaded ``results.json`` files (:func:`relcon.eval.results.read_results`: each
         one run, protocol and task).
     headline : task -> the metric compared.
-    reference : a run's name, or ``name:protocol``; default per task: the first run whose
-        label contains "relcon" with the linear protocol, else the task's first run.
-    lower_is_better : callable ``metric -> bool``: whether a smaller value is better.
+    pairing : the reference, the metric's direction, the bootstrap (:class:`Pairing`).
 
     Returns
     -------
@@ -455,14 +488,10 @@ def paired_comparisons(
     row per paired unit (subject or fold) with both scores and the difference; and notes on
     what could not be compared.
     """
-    runs = _runs_by_task(results, headline, lambda res: True)
+    p, cache = pairing, pairing.cache
     rows, units, notes = [], [], []
-    for task, by_entry in runs.items():
-        metric, lower = headline[task], lower_is_better(headline[task])
-        ref_key = _choose_reference(list(by_entry), reference)
-        if ref_key is None:
-            notes.append(f"{task}: no run labelled {reference!r}; no paired statistics")
-            continue
+    tasks = _tasks_to_pair(results, headline, p, few_shot=False, notes=notes)
+    for task, metric, lower, by_entry, ref_key in tasks:
         ref = by_entry[ref_key]
         ref_subjects = subject_scores(ref, metric, cache)
         ref_folds = fold_scores(ref, metric)
@@ -479,23 +508,33 @@ def paired_comparisons(
             tested = {s["name"]: s["test_subjects"] for s in result_splits(res) or []}
             if tested and ref_tested:  # pair only folds with the same test subjects
                 folds = {k: v for k, v in folds.items() if tested.get(k) == ref_tested.get(k)}
-            f_units, f_diff = _pair(folds, ref_folds)
             subj = subject_scores(res, metric, cache)
-            if subj is not None and ref_subjects is not None:
-                unit, (u_ids, u_diff) = "subject", _pair(subj, ref_subjects)
-                mine, theirs = subj, ref_subjects
-            else:
-                unit, u_ids, u_diff = "fold", f_units, f_diff
-                mine, theirs = folds, ref_folds
-            if len(u_ids) == 0:
-                notes.append(f"{task}: {name} ({protocol}) shares no test units with the reference")
-            stats = _stats((u_ids, u_diff), (f_units, f_diff), lower, n_resamples, seed)
-            rows.append({**row, "unit": unit, **stats})
-            kinds = [("fold", f_units, f_diff, folds, ref_folds)]
-            if unit == "subject":
-                kinds.append(("subject", u_ids, u_diff, mine, theirs))
-            units += _unit_rows(row, kinds)
+            scores = (folds, ref_folds, subj, ref_subjects)
+            _add_paired(row, scores, lower, p, (rows, units, notes), f"{task}: ")
     return rows, units, notes
+
+
+def _add_paired(row: dict, scores: tuple, lower: bool, p: Pairing, out: tuple, where: str):
+    """Pair one run with its reference: per subject where both have per-subject scores, else
+    per fold; append its row to ``out[0]``, its unit rows to ``out[1]`` and any note to
+    ``out[2]``. ``scores``: ``(folds, reference folds, subjects, reference subjects)``."""
+    folds, ref_folds, subj, ref_subj = scores
+    rows, units, notes = out
+    f_units, f_diff = _pair(folds, ref_folds)
+    if subj is not None and ref_subj is not None:
+        unit, (u_ids, u_diff), mine, theirs = "subject", _pair(subj, ref_subj), subj, ref_subj
+    else:
+        unit, u_ids, u_diff, mine, theirs = "fold", f_units, f_diff, folds, ref_folds
+    if len(u_ids) == 0:
+        notes.append(
+            f"{where}{row['name']} ({row['protocol']}) shares no test units with {row['reference']}"
+        )
+    stats = _stats((u_ids, u_diff), (f_units, f_diff), lower, p.n_resamples, p.seed)
+    rows.append({**row, "unit": unit, **stats})
+    kinds = [("fold", f_units, f_diff, folds, ref_folds)]
+    if unit == "subject":
+        kinds.append(("subject", u_ids, u_diff, mine, theirs))
+    units += _unit_rows(row, kinds)
 
 
 def _stats(paired_units, paired_folds, lower: bool, n_resamples: int, seed: int) -> dict:
@@ -585,14 +624,7 @@ def _run_subjects(result: dict, metric: str, k: int) -> dict[str, set[str]]:
 
 
 def paired_few_shot(
-    results: Sequence[dict],
-    headline: dict[str, str],
-    *,
-    reference: str | None = None,
-    lower_is_better,
-    n_resamples: int = N_RESAMPLES,
-    seed: int = 0,
-    allow_mismatch: bool = False,
+    results: Sequence[dict], headline: dict[str, str], pairing: Pairing
 ) -> tuple[list[dict], list[dict], list[str]]:
     """Few-shot runs against the reference run of their task, at every ``k``, on ``headline``.
 
@@ -607,19 +639,14 @@ def paired_few_shot(
     reference features were evaluated with it (a nearest-centroid run is paired with the
     reference's nearest-centroid run, which is itself paired with the reference run, so
     that the two probes are compared too). Runs scored on other test subjects are refused
-    (:class:`SubjectMismatchError`) unless ``allow_mismatch``, as for full labels.
+    (:class:`SubjectMismatchError`) unless ``pairing.allow_mismatch``, as for full labels.
 
     Returns ``(rows, units, notes)`` as :func:`paired_comparisons`, every row with its ``k``.
     """
-    check_subjects(results, allow_mismatch=allow_mismatch)  # the splits: refused if they differ
-    runs = _runs_by_task(results, headline, lambda res: bool(res.get("few_shot_runs")))
+    p = pairing
     rows, units, notes = [], [], []
-    for task, by_entry in runs.items():
-        metric, lower = headline[task], lower_is_better(headline[task])
-        chosen = _choose_reference(list(by_entry), reference)
-        if chosen is None:
-            notes.append(f"{task}: no few-shot run labelled {reference!r}; no paired few-shot")
-            continue
+    tasks = _tasks_to_pair(results, headline, p, few_shot=True, notes=notes)
+    for task, metric, lower, by_entry, chosen in tasks:
         ks = sorted(
             {r["k"] for res in by_entry.values() for r in res["few_shot_runs"]
              if r.get("metric") == metric and r.get("k") is not None}
@@ -647,25 +674,11 @@ def paired_few_shot(
                         f"{len(keys)} of {len(mine | theirs)} (split, seed) few-shot runs; "
                         "paired on those"
                     )
-                _check_few_shot_subjects(res, ref, metric, k, task, allow_mismatch)
+                _check_few_shot_subjects(res, ref, metric, k, task, p.allow_mismatch)
                 folds, subj = few_shot_scores(res, metric, k, keys)
                 ref_folds, ref_subj = few_shot_scores(ref, metric, k, keys)
-                f_units, f_diff = _pair(folds, ref_folds)
-                if subj is not None and ref_subj is not None:
-                    unit, (u_ids, u_diff), a, b = "subject", _pair(subj, ref_subj), subj, ref_subj
-                else:
-                    unit, u_ids, u_diff, a, b = "fold", f_units, f_diff, folds, ref_folds
-                if len(u_ids) == 0:
-                    notes.append(
-                        f"{task} k={k}: {name} ({protocol}) shares no test units with "
-                        f"{row['reference']}"
-                    )
-                stats = _stats((u_ids, u_diff), (f_units, f_diff), lower, n_resamples, seed)
-                rows.append({**row, "unit": unit, **stats})
-                kinds = [("fold", f_units, f_diff, folds, ref_folds)]
-                if unit == "subject":
-                    kinds.append(("subject", u_ids, u_diff, a, b))
-                units += _unit_rows(row, kinds)
+                scores = (folds, ref_folds, subj, ref_subj)
+                _add_paired(row, scores, lower, p, (rows, units, notes), f"{task} k={k}: ")
     return rows, units, notes
 
 

@@ -62,6 +62,7 @@ import numpy as np
 
 from relcon.eval.paired import (
     N_RESAMPLES,
+    Pairing,
     check_subjects,
     distinct_labels,
     paired_comparisons,
@@ -630,15 +631,12 @@ def _write_report(
         have = [r["metric"] for r in rows if r["task"] == task]
         if have:
             headline[task] = next((m for m in ("macro_f1", "mae") if m in have), have[0])
-    paired, units, paired_notes = paired_comparisons(
-        results, headline, reference=reference, lower_is_better=lower_is_better,
-        n_resamples=n_resamples, seed=seed, cache=cache,
-    )  # fmt: skip
+    pairing = Pairing(lower_is_better, reference, n_resamples, seed, allow_mismatch, cache)
+    paired, units, paired_notes = paired_comparisons(results, headline, pairing)
     few_headline = {**{r["task"]: r["metric"] for r in few}, **headline}
     few_paired, few_units, few_notes = paired_few_shot(
         results, {t: m for t, m in few_headline.items() if any(r["task"] == t for r in few)},
-        reference=reference, lower_is_better=lower_is_better, n_resamples=n_resamples,
-        seed=seed, allow_mismatch=allow_mismatch,
+        pairing,
     )  # fmt: skip
     paired_notes += few_notes
     if paired or few_paired:  # k: "all" for full labels, else labelled windows per class

@@ -1,6 +1,6 @@
 """The networks, and the model hub that builds, saves and loads them.
 
-* :class:`ResNet1DEncoder` (:mod:`.encoder`) -- windows ``(B, 3, T)`` -> embeddings;
+* :class:`ResNet1DEncoder` (:mod:`.encoder`) -- windows ``(B, T, 3)`` -> embeddings;
 * :class:`MotifDistance` (:mod:`.distance`) -- the learned distance that ranks candidates;
 * :class:`FinetunedModel` (:mod:`.finetuned`) -- encoder + head;
 * :mod:`.hub` -- the one registry and loader: kinds, architectures, the shipped models,

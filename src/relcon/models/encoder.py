@@ -148,13 +148,14 @@ class ResNet1DEncoder(nn.Module):
     4, 4); global average pooling over time. About 3.6M parameters at the default size.
 
     Shapes:
-        - ``forward(x (B, 3, T)) -> (B, 256)`` (channels first, as in ``torch.nn.Conv1d``)
-        - ``embed(x (N, T, 3) array or tensor) -> (N, 256) numpy array`` (channels last, the
-          package's data layout; batched, no gradient, eval mode)
+        - ``forward(x (B, T, 3)) -> (B, 256)`` (channels last, the package's one layout; the
+          convolutions get it channels first inside)
+        - ``embed(x (N, T, 3) array or tensor) -> (N, 256) numpy array`` (batched, no gradient,
+          eval mode)
 
     Example:
         >>> enc = ResNet1DEncoder()
-        >>> enc(torch.randn(2, 3, 256)).shape
+        >>> enc(torch.randn(2, 256, 3)).shape
         torch.Size([2, 256])
         >>> enc.embed(np.zeros((5, 256, 3), dtype=np.float32)).shape
         (5, 256)
@@ -189,12 +190,19 @@ class ResNet1DEncoder(nn.Module):
         return self.config.embed_dim
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.ndim != 3 or x.shape[1] != self.config.in_channels:
-            raise ValueError(
-                f"ResNet1DEncoder.forward expects (B, {self.config.in_channels}, T) channels-first "
-                f"input, got {tuple(x.shape)}; use .embed() for (N, T, 3) arrays"
+        """``x`` ``(B, T, 3)`` in g -> ``(B, embed_dim)``."""
+        c = self.config.in_channels
+        if x.ndim != 3 or x.shape[-1] != c:
+            hint = (
+                " (channels first? transpose it: x.transpose(1, 2))"
+                if x.ndim == 3 and x.shape[1] == c
+                else ""
             )
-        return self.blocks(self.stem(x)).mean(dim=-1)
+            raise ValueError(
+                f"ResNet1DEncoder.forward expects (B, T, {c}) windows (channels last), got "
+                f"{tuple(x.shape)}{hint}"
+            )
+        return self.blocks(self.stem(x.transpose(1, 2))).mean(dim=-1)
 
     @torch.no_grad()
     def embed(
@@ -257,7 +265,7 @@ def run_windows(
     name: str | None = None,
 ) -> np.ndarray:
     """``module``'s float32 outputs ``(N, out_dim)`` for windows ``x`` ``(N, T, C)`` (channels
-    last; the module takes them channels first), ``batch_size`` at a time, in eval mode (its
+    last, as the module takes them), ``batch_size`` at a time, in eval mode (its
     training mode is restored after) and under ``precision`` (:func:`resolve_precision`) on
     ``device`` (default: where its weights are; a device given moves the module there too, and
     it stays there: the model and the data move together). What :meth:`ResNet1DEncoder.embed` and
@@ -284,7 +292,7 @@ def run_windows(
             xb = torch.as_tensor(np.asarray(x[s : s + batch_size]), dtype=torch.float32)
             if check_finite and not torch.isfinite(xb).all():
                 raise ValueError(f"{check_finite}: non-finite values in windows {s}..{s + len(xb)}")
-            xb = xb.to(device).transpose(1, 2)
+            xb = xb.to(device)
             with _autocast(precision, device):
                 z = module(xb)
             z = z.float().cpu()

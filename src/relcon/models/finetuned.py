@@ -31,8 +31,8 @@ class FinetunedModel(nn.Module):
     """An encoder with a classification or regression head, and what turns outputs into labels.
 
     Shapes:
-        - ``forward(x (B, 3, T)) -> (B, K)`` logits, or ``(B, 1)`` standardised values
-          (channels first, as :meth:`ResNet1DEncoder.forward`);
+        - ``forward(x (B, T, 3)) -> (B, K)`` logits, or ``(B, 1)`` standardised values
+          (as :meth:`ResNet1DEncoder.forward`);
         - ``predict(x (N, 256, 3)) -> (N,)`` numpy class codes (as given to :func:`finetune`)
           or values in the target's units;
         - ``predict_proba(x (N, 256, 3)) -> (N, K)`` class probabilities, columns in the order

@@ -190,7 +190,7 @@ def _euclidean(anchor: torch.Tensor, pool: torch.Tensor, index: torch.Tensor) ->
 def _cosine_scorer(encoder: torch.nn.Module, batch: int = 512) -> Scorer:
     def embed(x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            parts = [encoder(x[s : s + batch].transpose(1, 2)) for s in range(0, len(x), batch)]
+            parts = [encoder(x[s : s + batch]) for s in range(0, len(x), batch)]
         return torch.nn.functional.normalize(torch.cat(parts).float(), dim=-1)
 
     def score(anchor: torch.Tensor, pool: torch.Tensor, index: torch.Tensor) -> torch.Tensor:

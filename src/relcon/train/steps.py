@@ -257,12 +257,12 @@ def relcon_batch_loss(
         dist = torch.cat([dist.min(dim=1, keepdim=True).values - 1, dist], dim=1)
         windows = torch.cat([pool, copies.to(pool.dtype)])
     if candidate_encoder is None:  # the paper: one pass with gradient for every window
-        z = encoder(windows.transpose(1, 2)).float()  # (B + B*K [+ B], D)
+        z = encoder(windows).float()  # (B + B*K [+ B], D)
         z_anchor, z_cand = z[:b], z[cand_idx]
     else:  # anchors with gradient; every candidate (other anchors too) without
-        z_anchor = encoder(pool[:b].transpose(1, 2)).float()
+        z_anchor = encoder(pool[:b]).float()
         with torch.no_grad():
-            z_cand = candidate_encoder(windows.transpose(1, 2)).float()[cand_idx]
+            z_cand = candidate_encoder(windows).float()[cand_idx]
     marks("encoder_forward")
     with _fp32(z_anchor):
         return relative_contrastive_loss(z_anchor, z_cand, dist, tau=tau)
@@ -306,7 +306,7 @@ def simclr_batch_loss(
     NT-Xent loss, and how often the partner view is the most similar one."""
     b = x.shape[0]
     views = torch.cat([random_augment(x, n=n_augment, g=g), random_augment(x, n=n_augment, g=g)])
-    z = model(views.transpose(1, 2)).float()  # (2B, P), one pass for both views
+    z = model(views).float()  # (2B, P), one pass for both views
     with _fp32(z):
         loss = nt_xent_loss(z[:b], z[b:], tau=tau)
     with torch.no_grad(), _fp32(z):
@@ -351,7 +351,7 @@ def augpred_batch_loss(
     """Random augmentation subsets for ``x (B, T, 3)`` through ``model`` (encoder + linear head)
     -> BCE loss, and the bit accuracy."""
     applied = torch.rand(x.shape[0], len(AUGMENTATIONS), generator=g, device=x.device) < AUGPRED_P
-    logits = model(apply_augmentation_subset(x, applied, g).transpose(1, 2)).float()  # (B, 8)
+    logits = model(apply_augmentation_subset(x, applied, g)).float()  # (B, 8)
     with _fp32(logits):
         loss = augmentation_prediction_loss(logits, applied)
     acc = ((logits.detach() > 0) == applied).float().mean()
@@ -374,7 +374,7 @@ def rebar_batch_loss(
     b = cand_idx.shape[0]
     dist = score_candidates(distance, pool, cand_idx, chunk_pairs, score_dtype).float()  # (B, C)
     marks("scoring")
-    z = encoder(pool.transpose(1, 2)).float()  # (B + B*K, D), one pass for all windows
+    z = encoder(pool).float()  # (B + B*K, D), one pass for all windows
     marks("encoder_forward")
     cand = z[cand_idx]
     with _fp32(z):
