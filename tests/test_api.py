@@ -112,3 +112,17 @@ def test_embed_finetune_predict(task_file, tiny):
     )  # fmt: skip
     assert regression.task_type == "regression" and regression.info["config"]["batch_size"] == 32
     assert relcon.predict(task.X[:5], regression, device="cpu").dtype == np.float64
+
+
+def test_load_puts_the_model_where_device_says(monkeypatch):
+    """``relcon.load`` picks the device as every command's ``--device`` does: ``"auto"`` by
+    default (CUDA when available), and a named device moves the weights there."""
+    meta = relcon.load("relcon-wrist-small", device="meta")
+    assert {p.device.type for p in meta.parameters()} == {"meta"}
+    assert {p.device.type for p in relcon.load("relcon-wrist-small").parameters()} == {"cpu"}
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # what "auto" would pick
+    with pytest.raises((RuntimeError, AssertionError), match=r"(?i)cuda|nvidia|driver"):
+        relcon.load("relcon-wrist-small")  # the default tries CUDA where it is said to exist
+    model = relcon.load("relcon-wrist-small", device="cpu")
+    assert relcon.load(model, device="meta") is model  # an object is moved, not copied
+    assert next(model.parameters()).device.type == "meta"

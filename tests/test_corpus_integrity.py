@@ -185,14 +185,18 @@ def test_a_damaged_index_part_is_caught(straight, tmp_path):
         prepare_corpus([], out, shard_segments=SHARD, progress=False)
 
 
-def test_a_corpus_without_checksums_still_opens(straight, tmp_path):
-    """Corpora prepared before checksums existed are read as before (nothing to check)."""
+def test_a_corpus_without_checksums_is_refused(straight, tmp_path):
+    """A manifest without a shard's checksum cannot vouch for it: refused, naming the file
+    (no unchecked reading kept for corpora of unreleased versions)."""
     out = tmp_path / "old"
     shutil.copytree(straight, out)
     m = json.loads((out / "corpus.json").read_text())
-    for rec in m["shards"] + m["parts"]:
-        del rec["sha256"]
+    del m["parts"][0]["sha256"]
     (out / "corpus.json").write_text(json.dumps(m))
-    c = Corpus.open(out)
-    c.verify()
-    np.testing.assert_array_equal(c.x[:], Corpus.open(straight).x[:])
+    with pytest.raises(ValueError, match=r"part-000000\.parquet: corpus\.json records no SHA-256"):
+        Corpus.open(out)
+    m = json.loads((straight / "corpus.json").read_text())
+    del m["shards"][1]["sha256"]
+    (out / "corpus.json").write_text(json.dumps(m))
+    with pytest.raises(ValueError, match=r"shard-000001\.npy: corpus\.json records no SHA-256"):
+        Corpus.open(out)

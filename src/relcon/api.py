@@ -68,7 +68,7 @@ def _options(cls: type[T], options: T | None, settings: dict[str, Any], where: s
 
 
 def _device(device: str):
-    from relcon.train.common import pick_device
+    from relcon.models.encoder import pick_device
 
     return pick_device(device)
 

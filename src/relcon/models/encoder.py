@@ -60,6 +60,16 @@ def resolve_precision(precision: str, device: str | torch.device) -> str:
     return precision
 
 
+def pick_device(name: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` -> CUDA if available, else CPU; anything else is passed to ``torch.device``."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {name!r} requested but CUDA is not available")
+    return device
+
+
 def _autocast(precision: str, device: torch.device):
     """bf16 autocast on ``device`` for ``"bf16"``; nothing for ``"fp32"``."""
     if precision == "bf16":

@@ -46,7 +46,7 @@ from torch import nn
 
 from relcon.io import read_json_object
 from relcon.models.distance import MotifDistance, MotifDistanceConfig
-from relcon.models.encoder import EncoderConfig, ResNet1DEncoder
+from relcon.models.encoder import EncoderConfig, ResNet1DEncoder, pick_device
 from relcon.models.finetuned import FinetunedModel
 
 __all__ = [
@@ -500,7 +500,9 @@ def load(
         kind: ``"encoder"``, ``"distance"`` or ``"finetuned"``: the kind expected (an error if
             the file holds another); with a shipped model or bundle, which of its models.
             ``None``: whatever the file holds (a shipped model's encoder).
-        device: where to put the weights (default: the CPU; a model object stays where it is).
+        device: where to put the weights: ``"auto"`` (the default: CUDA when available, as
+            every command's ``--device``), ``"cpu"``, ``"cuda:1"``, ...; a model object stays
+            where it is unless a device is given.
 
     Loaded from files, the model is in eval mode, and its weights file is checked against the
     SHA-256 that :func:`save_model` recorded in ``model.json`` (``safetensors_sha256``); its
@@ -534,7 +536,7 @@ def load(
         raise TypeError(
             f"expected a {expected}, a path or a shipped model's name, got {type(model).__name__}"
         )
-    return load_model(model, kind=kind, device=device)[0]
+    return load_model(model, kind=kind, device=pick_device(device or "auto"))[0]
 
 
 def create_model(

@@ -42,7 +42,7 @@ import torch.distributed as dist
 from torch import nn
 
 from relcon.io import LOCK_FILE, OutputInUse, OutputLock, clear_outputs, lock_folder
-from relcon.models.encoder import cpu_has_bf16, resolve_precision
+from relcon.models.encoder import cpu_has_bf16, pick_device, resolve_precision
 
 __all__ = [
     "LOCK_FILE",
@@ -71,16 +71,6 @@ __all__ = [
     "speed_settings",
     "start_from_init",
 ]
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    """``"auto"`` -> CUDA if available, else CPU; anything else is passed to ``torch.device``."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {name!r} requested but CUDA is not available")
-    return device
 
 
 def seed_everything(seed: int) -> torch.Generator:

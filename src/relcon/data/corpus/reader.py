@@ -303,8 +303,8 @@ class Corpus(Closing):
             Drop the pages touched by gathering from this process's resident memory after
             about this many bytes were read.
         verify : bool
-            Check each shard's checksum the first time it is read (corpora prepared before
-            checksums were recorded are not checked).
+            Check each shard's checksum the first time it is read (a manifest without a
+            shard's checksum is refused at open).
 
         Raises
         ------

@@ -156,13 +156,8 @@ def _file_sha256(path: Path) -> str:
 
 
 def _verify_sha256(path: Path, record: dict[str, Any], what: str) -> None:
-    """Raise a ValueError naming ``path`` if its bytes differ from the manifest's ``sha256``.
-
-    Records written before checksums existed (no ``sha256``) are not checked.
-    """
-    want = record.get("sha256")
-    if want is None:
-        return
+    """Raise a ValueError naming ``path`` if its bytes differ from the manifest's ``sha256``."""
+    want = record["sha256"]  # present: _check_files refuses a manifest without it
     got = _file_sha256(path)
     if got != want:
         raise ValueError(
@@ -277,7 +272,14 @@ def _read_manifest(root: Path) -> dict[str, Any]:
 
 
 def _check_files(root: Path, m: dict[str, Any]) -> None:
-    """Every committed shard and part exists with the size the manifest records."""
+    """Every committed shard and part exists with the size the manifest records, and has a
+    recorded checksum."""
+    for rec, what in [(s, "shard") for s in m["shards"]] + [(p, "index part") for p in m["parts"]]:
+        if "sha256" not in rec:
+            raise ValueError(
+                f"{root / rec['file']}: {MANIFEST_NAME} records no SHA-256 for this {what}, so "
+                "it cannot be checked; prepare the corpus again with this relcon (relcon prepare)"
+            )
     for s in m["shards"]:
         p = root / s["file"]
         if not p.is_file():
