@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Few labels on data the model never saw (issue 24), on two CPU cores: every feature set on the
+# four built-in activity tasks, on the same subjects and folds, with 5 and 10 labelled windows
+# per class (3 draws each) and with all labels; then `relcon report` for the paired marks.
+#
+#   relcon tasks build --data-root ../shared/data --out runs/tasks
+#   bash scripts/fewshot_campaign.sh            # TASKS=runs/tasks OUT=runs/e24 by default
+#
+# Feature sets: the shipped full-size model (relcon-wrist-full, "default"), the same network
+# with random weights, hand-crafted features, each with the linear probe (regularisation chosen
+# on validation subjects) and the nearest-centroid probe (nothing chosen: for few labels); the
+# small shipped model as it is and adapted within each fold on the training subjects' unlabelled
+# windows (`--adapt-steps`, its own recipe: 16 anchors per step). The full-size model's recipe
+# (256 anchors per step) is a GPU's work, so only the small model is adapted here.
+# Every run leaves out the users either shipped model was pretrained on, so all share subjects
+# and folds. A run whose results.json exists is skipped (rerun to finish an interrupted campaign).
+set -uo pipefail
+TASKS=${TASKS:-runs/tasks}
+OUT=${OUT:-runs/e24}
+ADAPT_STEPS=${ADAPT_STEPS:-200}
+COMMON=(--exclude-users-of default relcon-wrist-small --few-shot 5 10 0 --few-shot-seeds 3
+        --device cpu --no-progress)
+
+run() {  # run NAME TASK ARGS...: one `relcon evaluate` into $OUT/TASK/NAME
+  local name=$1 task=$2
+  shift 2
+  local out=$OUT/$task/$name
+  if [ -f "$out/results.json" ]; then return; fi
+  echo "== $(date -u +%H:%M:%S) $task $name (load $(cut -d' ' -f1 /proc/loadavg))"
+  relcon evaluate --task "$TASKS/$task.npz" "$@" "${COMMON[@]}" --out "$out" --overwrite \
+    > "$OUT/$task.$name.log" 2>&1 || echo "FAILED: $task $name (see $OUT/$task.$name.log)"
+}
+
+mkdir -p "$OUT"
+for task in spsw_har5 hapt_har6_uci hapt_har6 wisdm_har6; do
+  for protocol in linear nearest_centroid; do
+    run "shipped_$protocol" "$task" --model default --protocol "$protocol"
+    run "random_$protocol" "$task" --features random --protocol "$protocol"
+    run "handcrafted_$protocol" "$task" --features handcrafted --protocol "$protocol"
+  done
+  run small_linear "$task" --model relcon-wrist-small --protocol linear
+  run "small_adapt${ADAPT_STEPS}_linear" "$task" --model relcon-wrist-small --protocol linear \
+    --adapt-steps "$ADAPT_STEPS"
+done
+relcon report "$OUT"/*/*/ --reference "relcon-wrist-full (shipped):linear" --out "$OUT/report" \
+  --overwrite
