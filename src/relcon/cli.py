@@ -38,6 +38,7 @@ from relcon.config import (
     spelled_as_flags,
     to_toml,
 )
+from relcon.data.formats import UNITS
 
 __all__ = ["RunOptions", "build_parser", "main", "resolve"]
 
@@ -68,7 +69,7 @@ class PrepareConfig:
 
     inputs: list[str] = field(default_factory=list)  # files or folders of recordings
     #: units of the inputs: g, m/s^2 or mg (default: detected)
-    units: str | None = field(default=None, metadata={"choices": ("g", "m/s^2", "mg")})
+    units: str | None = field(default=None, metadata={"choices": UNITS})
     #: how segments are stored: int16 or float16
     storage: str = field(default="int16", metadata={"choices": ("int16", "float16")})
     shard_segments: int = 65536  # segments per shard file

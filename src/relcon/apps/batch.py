@@ -55,7 +55,7 @@ from relcon.apps.table import (
     report_path,
 )
 from relcon.data.corpus.inputs import Input
-from relcon.data.formats import CHANNELS
+from relcon.data.formats import CHANNELS, UNITS
 from relcon.data.stream import (
     Source,
     WindowBatch,
@@ -557,7 +557,7 @@ class WindowRunConfig:
     batch_size: int = 256
     stride_s: float = 2.56  # seconds between windows (2.56: no overlap)
     #: acceleration units: g, m/s^2 or mg (default: detected)
-    units: str | None = field(default=None, metadata={"choices": ("g", "m/s^2", "mg")})
+    units: str | None = field(default=None, metadata={"choices": UNITS})
     max_gap_s: float = 0.5  # longer gaps split a recording
     keep_nonwear: bool = False  # do not drop non-wear windows
     no_progress: bool = False  # no progress bar

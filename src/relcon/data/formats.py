@@ -43,6 +43,7 @@ __all__ = [
     "TIME_COLUMNS",
     "TIME_UNITS",
     "TIME_UNIT_CHOICES",
+    "UNITS",
     "XYZ_COLUMNS",
     "G",
     "UnitsWarning",
@@ -352,6 +353,8 @@ _UNIT_ALIASES: dict[str, str] = {
 
 #: Factor that converts a value in the given unit to g.
 _TO_G: dict[str, float] = {"g": 1.0, "m/s^2": 1.0 / G, "mg": 1e-3}
+#: The acceleration units, as every ``units`` setting and flag spells them.
+UNITS: tuple[str, ...] = tuple(_TO_G)
 
 #: Range of plausible median vector magnitudes, in g, used by :func:`detect_units`.
 _PLAUSIBLE_MEDIAN_G = (0.5, 2.0)
@@ -474,7 +477,7 @@ def detect_units(x: np.ndarray, source: str = "<array>") -> str:
     if not np.isfinite(med):
         raise ValueError(f"{source}: cannot detect units, no finite samples")
     lo, hi = _PLAUSIBLE_MEDIAN_G
-    for unit in ("g", "m/s^2", "mg"):
+    for unit in UNITS:
         if lo <= med * _TO_G[unit] <= hi:
             return unit
     raise ValueError(
