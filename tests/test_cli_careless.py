@@ -237,6 +237,22 @@ def test_progress_in_a_log_is_a_few_whole_lines():
     assert lines[0].startswith("embed:   0%") and lines[-1].startswith("embed: 100%")
 
 
+def test_progress_in_a_log_stopped_at_once_says_so_once():
+    """Work that fails before its first update: one line at 0 %, not the same line twice."""
+    log = io.StringIO()
+    bar = progress_bar(total=50, desc="embed", unit="window", file=log, mininterval=0)
+    bar.close()
+    assert [line.split("|")[0] for line in log.getvalue().splitlines()] == ["embed:   0%"]
+    log = io.StringIO()
+    bar = progress_bar(total=50, desc="embed", unit="window", file=log, mininterval=0)
+    bar.update(20)  # 40 %: a quarter passed, its line written; closing adds nothing new
+    bar.close()
+    assert [line.split("|")[0] for line in log.getvalue().splitlines()] == [
+        "embed:   0%",
+        "embed:  40%",
+    ]
+
+
 def test_progress_on_a_terminal_is_a_live_bar():
     term = _Terminal()
     bar = progress_bar(total=100, desc="embed", file=term, mininterval=0)

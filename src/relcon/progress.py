@@ -42,6 +42,7 @@ class LogLines(tqdm):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._next_quarter = 0.25
         self._last_line: float | None = None
+        self._last_line_n: float | None = None  # the count the last line showed
         self._ended = False
         kwargs.setdefault("mininterval", 0.5)
         kwargs["dynamic_ncols"] = False
@@ -65,14 +66,14 @@ class LogLines(tqdm):  # type: ignore[misc]
     def _write_line(self, now: float) -> None:
         self.fp.write(self.__str__().rstrip() + "\n")
         self.fp.flush()
-        self._last_line = now
+        self._last_line, self._last_line_n = now, self.n
 
     def close(self) -> None:
         if self.disable:
             return
         if not self._ended:
             self._ended = True
-            if self.n != getattr(self, "last_print_n", None) or self._next_quarter <= 1.0:
+            if self.n != self._last_line_n:  # the last line already says where it stopped
                 self._write_line(time.monotonic())
         self.disable = True
         self._decr_instances(self)
