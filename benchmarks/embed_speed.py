@@ -1,10 +1,11 @@
-"""Benchmark: speed and memory of ``relcon embed`` on CPU, on a synthetic day-long recording,
-beside the model alone in the same run.
+"""Benchmark: speed and memory of ``relcon embed`` (beside the model alone in the same run) and
+of ``relcon prepare`` on CPU, on a synthetic day-long (or week-long) recording.
 
     python benchmarks/embed_speed.py --model shipped  # 24 h at 100 Hz, CSV.gz and .npz
     python benchmarks/embed_speed.py --hours 2        # a quick look
     python benchmarks/embed_speed.py --formats npz --threads 4
     python benchmarks/embed_speed.py --hours 168 --formats csv.gz cwa --steps windows  # a week
+    python benchmarks/embed_speed.py --hours 168 --formats csv.gz cwa --steps prepare  # relcon prepare
 
 The recording (written once to ``--data``, default ``/tmp/relcon-embed-bench``, and reused;
 :func:`relcon.apps.speed_embed.synthetic_recording`): a wrist-like signal at 100 Hz in g --
@@ -28,12 +29,17 @@ where the kernel allows it):
    parameters, random weights: the speed does not depend on them) or, with ``--model shipped``,
    the model shipped in the package, on the CPU, ``--batch-size`` windows per forward pass;
    the model-only figure is the median of ``--repeats`` passes over ``--model-windows`` windows,
-   before and after.
+   before and after;
+3. ``prepare``: :func:`relcon.data.corpus.prepare_corpus` with its defaults on the file alone
+   (``relcon prepare FILE --out CORPUS``: the stream, the flat rule, int16 encoding, the spool
+   file and 65,536-segment shards) into a temporary corpus folder beside the data, removed
+   afterwards; no model is loaded for it (the ``--model`` options do not apply).
 
-Reported per step: wall seconds, windows/s (kept windows), hours of recording per minute of
-wall time, peak RSS (absolute, and growth over the set-up), and for ``embed`` the model-only
-windows/s and the ratio end-to-end / model-only (the issue-13 target: >= 0.5); the torch thread
-count, the load average (the machine may be shared) and the CPU model. Writes
+Reported per step: wall seconds, windows/s (kept windows; for ``prepare`` the segments
+stored), hours of recording per minute of wall time, peak RSS (absolute, and growth over the
+set-up), for ``embed`` the model-only windows/s and the ratio end-to-end / model-only (the
+issue-13 target: >= 0.5), for ``prepare`` the corpus's counts and size; the torch thread count,
+the load average (the machine may be shared) and the CPU model. Writes
 ``benchmarks/results/embed_speed.json``.
 """
 
@@ -134,7 +140,48 @@ def make_data(folder: Path, hours: float, formats: list[str]) -> dict[str, Path]
     return paths
 
 
+def _child_prepare(args: argparse.Namespace) -> dict:
+    """The ``prepare`` step (no model)."""
+    import shutil
+    import tempfile
+
+    from relcon.data.corpus import prepare_corpus
+
+    path = Path(args.child)
+    out = Path(tempfile.mkdtemp(prefix="prepare-", dir=args.data)) / "corpus"
+    before = _status()
+    reset = _reset_peak()
+    base = _status()
+    try:
+        t0 = time.perf_counter()
+        s = prepare_corpus([path], out, progress=False)
+        wall = time.perf_counter() - t0
+        end = _status()
+    finally:
+        shutil.rmtree(out.parent, ignore_errors=True)
+    return {
+        "format": path.name.split(".", 1)[1],
+        "step": args.mode,
+        "seconds": round(wall, 2),
+        "windows": s.segments,
+        "windows_per_s": round(s.segments / wall, 1),
+        "dropped": s.dropped,
+        "rows": s.rows,
+        "corpus_mib": round(s.bytes / 2**20, 1),
+        "recording_hours": round(s.hours, 3),
+        "hours_per_minute": round(s.hours / (wall / 60), 3),
+        "peak_rss_mib": round(end["VmHWM"] if reset else max(end["VmHWM"], before["VmHWM"]), 1),
+        "setup_rss_mib": round(base["VmRSS"], 1),
+        "peak_rss_growth_mib": round(end["VmHWM"] - base["VmRSS"], 1) if reset else None,
+        "peak_reset": reset,
+        "torch_threads": None,
+        "load_average_after": list(os.getloadavg()),
+    }
+
+
 def _child(args: argparse.Namespace) -> dict:
+    if args.mode == "prepare":
+        return _child_prepare(args)
     import torch
 
     from relcon.apps.speed_embed import embed_end_to_end
@@ -200,7 +247,9 @@ def main() -> None:
     p.add_argument(
         "--formats", nargs="+", default=["csv.gz", "npz"], choices=["csv.gz", "npz", "cwa"]
     )
-    p.add_argument("--steps", nargs="+", default=["windows", "embed"], choices=["windows", "embed"])
+    p.add_argument(
+        "--steps", nargs="+", default=["windows", "embed"], choices=["windows", "embed", "prepare"]
+    )
     p.add_argument("--batch-size", type=int, default=512)
     p.add_argument(
         "--model", choices=["full", "shipped"], default="full",
@@ -248,8 +297,17 @@ def main() -> None:
 
     from relcon.apps.speed_embed import cpu_name
 
+    settings: dict = {"drop_nonwear": True, "stride_s": 2.56, "chunk_s": 3600.0}
+    if "embed" in args.steps:
+        settings.update(
+            batch_size=args.batch_size, device="cpu",
+            encoder="relcon.load()" if args.model == "shipped" else "ResNet1DEncoder()",
+            model_only={"windows": args.model_windows, "repeats_before_and_after": args.repeats},
+        )  # fmt: skip
+    if "prepare" in args.steps:
+        settings["prepare"] = "prepare_corpus defaults (int16, drop_flat, 65,536-segment shards)"
     result = {
-        "benchmark": "relcon embed speed (CPU)",
+        "benchmark": "relcon embed / prepare speed (CPU)",
         "recording": {
             "hours": args.hours,
             "fs_hz": FS,
@@ -258,15 +316,7 @@ def main() -> None:
                 for k, v in paths.items()
             },
         },
-        "settings": {
-            "batch_size": args.batch_size,
-            "device": "cpu",
-            "encoder": "relcon.load()" if args.model == "shipped" else "ResNet1DEncoder()",
-            "drop_nonwear": True,
-            "stride_s": 2.56,
-            "chunk_s": 3600.0,
-            "model_only": {"windows": args.model_windows, "repeats_before_and_after": args.repeats},
-        },
+        "settings": settings,
         "command": " ".join(["python", "benchmarks/embed_speed.py", *sys.argv[1:]]),
         "machine": {
             "cpus": os.cpu_count(),

@@ -311,4 +311,6 @@ def test_prepare_progress_is_whole_lines_in_a_log(tmp_path, capsys):
     _csv(tmp_path / "in" / "u0.csv", n=1200)
     prepare_corpus([tmp_path / "in"], tmp_path / "corpus", progress=True)
     err = capsys.readouterr().err
-    assert "\r" not in err and any(ln.startswith("prepare: 100%") for ln in err.splitlines())
+    lines = err.splitlines()
+    assert "\r" not in err and any(ln.startswith("prepare: 100%") for ln in lines)
+    assert any(ln.startswith("read: 100%") for ln in lines)  # bytes of the inputs read

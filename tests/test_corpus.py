@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import tracemalloc
 import types
 
 import numpy as np
@@ -27,11 +28,11 @@ from relcon.data.corpus import (  # noqa: E402
     prepare_corpus,
     user_names,
 )
-from relcon.data.datasets import load_segments, read_accel_csv  # noqa: E402
-from relcon.data.recording import Recording  # noqa: E402
+from relcon.data.datasets import load_segments  # noqa: E402
 from relcon.data.sampling import CandidateSampler  # noqa: E402
-from relcon.data.signal import G, resample, to_g, to_uniform_pieces  # noqa: E402
-from relcon.data.windowing import Segments, window_recordings  # noqa: E402
+from relcon.data.signal import G, resample, to_g  # noqa: E402
+from relcon.data.stream import iter_windows  # noqa: E402
+from relcon.data.windowing import Segments  # noqa: E402
 from relcon.models.distance import MotifDistanceConfig  # noqa: E402
 
 STEP = INT16_SCALE
@@ -47,10 +48,6 @@ def _activity(rng, n, fs, amp=0.25):
     return (g + amp * osc + 0.02 * rng.standard_normal((n, 3))).astype(np.float32)
 
 
-def _rec(user, x, start_s, fs=100.0):
-    return Recording(user, f"{user}:0", np.asarray(x, np.float32), fs, start_s, None, (), "")
-
-
 def _prep(inputs, out, **kw):
     kw.setdefault("progress", False)
     kw.setdefault("commit_every_s", 0.0)
@@ -63,27 +60,25 @@ def _sha(path):
 
 @pytest.fixture(scope="module")
 def raw4(tmp_path_factory):
-    """Four users in four formats, with an independent reference windowing of each."""
+    """Four users in four formats; the signals they hold, in g, for independent checks."""
     root = tmp_path_factory.mktemp("raw4")
     rng = np.random.default_rng(0)
-    recs = []
+    sig = {}
     # alice: uniform 50 Hz .npz in g
     xa = _activity(rng, 50 * 150, 50.0)
     np.savez(root / "alice.npz", x=xa, fs=50.0, start_s=1000.0)
-    recs.append(_rec("alice", resample(xa, 50.0, 100.0), 1000.0))
+    sig["alice"] = (xa, 1000.0)
     # bob: irregular time stamps with a 2 s gap, m/s^2 declared in the file
     t = np.concatenate([np.arange(0, 70, 0.01), 72 + np.arange(0, 45, 0.01)]) + 5e4
     xb = _activity(rng, t.size, 100.0) * G
     np.savez(root / "bob.npz", xyz=xb, t=t, units="m/s^2")
-    pieces, _ = to_uniform_pieces(t, to_g(xb, "m/s^2"), max_gap_s=0.5)
-    recs += [_rec("bob", p.x, p.t0_s) for p in pieces]
+    sig["bob"] = (to_g(xb, "m/s^2"), t)
     # carol: CSV in mg at 50 Hz
     xc = _activity(rng, 50 * 90, 50.0)
     tc = 20.0 + np.arange(xc.shape[0]) / 50.0
     pd.DataFrame(
         {"time": tc, "x": xc[:, 0] * 1e3, "y": xc[:, 1] * 1e3, "z": xc[:, 2] * 1e3}
     ).to_csv(root / "carol.csv", index=False)
-    recs += [_rec("carol", r.x, r.start_s) for r in read_accel_csv(root / "carol.csv")]
     # dave: Parquet with a timestamp column, 100 Hz, in g
     xd = _activity(rng, 100 * 60, 100.0)
     ts = 1.7e9 + np.arange(xd.shape[0]) / 100.0
@@ -92,9 +87,8 @@ def raw4(tmp_path_factory):
         pa.table({"timestamp": ns, "x": xd[:, 0], "y": xd[:, 1], "z": xd[:, 2]}),
         root / "dave.parquet",
     )
-    pieces, _ = to_uniform_pieces(ts, xd, max_gap_s=0.5)
-    recs += [_rec("dave", p.x, p.t0_s) for p in pieces]
-    return root, window_recordings(recs)
+    sig["dave"] = (xd, ts[0])
+    return root, sig
 
 
 @pytest.fixture(scope="module")
@@ -104,27 +98,91 @@ def corpus4(raw4, tmp_path_factory):
     return out, summary
 
 
-def test_prepared_segments_equal_independent_windowing(raw4, corpus4):
-    _, ref = raw4
+def _stream_windows(path, nan_policy="error", **settings):
+    """What :func:`iter_windows` yields for ``path``: its windows int16-quantized here (round to
+    the nearest 1/2048 g, saturate at +-16 g), their start times, and its summary."""
+    with iter_windows(path, nan_policy=nan_policy, **settings) as it:
+        batches = list(it)
+    x = np.concatenate([b.x for b in batches]).astype(np.float64)
+    q = (np.clip(np.rint(x / STEP), -32768, 32767) * STEP).astype(np.float32)
+    return q, np.concatenate([b.start_s for b in batches]), it.summary
+
+
+def test_segments_are_the_streams_windows_quantized(raw4, corpus4):
+    """Each recording's segments, in corpus order, are the windows ``iter_windows`` yields for
+    its file with the same settings, quantized; start times and counts are the stream's."""
+    root, _ = raw4
     out, summary = corpus4
     c = Corpus.open(out)
-    assert is_corpus(out) and not is_corpus(raw4[0])
-    assert summary.users == 4 and summary.segments == len(ref) == len(c)
-    assert c.user_names == ("alice", "bob", "carol", "dave")
+    assert is_corpus(out) and not is_corpus(root)
+    assert c.user_names == ("alice", "bob", "carol", "dave") and summary.users == 4
+    entries = {e["recording"]: e for e in c.manifest["inputs"]}
+    total = 0
     for code, name in enumerate(c.user_names):
-        mine = np.flatnonzero(c.user == code)
-        theirs = np.flatnonzero(ref.user == name)
-        assert mine.size == theirs.size > 0
-        mine = mine[np.argsort(c.start_s[mine], kind="stable")]
-        np.testing.assert_allclose(c.start_s[mine], ref.start_s[theirs], rtol=0, atol=1e-5)
-        assert np.abs(c.x[mine] - ref.x[theirs]).max() <= TOL
-    # bob's gap: no segment straddles it (his pieces are [5e4, 5e4 + 70) and [5e4 + 72, ...))
-    bob = c.start_s[c.user == c.user_names.index("bob")] - 5e4
-    assert not ((bob < 70.0) & (bob + 2.56 > 70.0)).any()
-    assert summary.dropped["tail_samples"] > 0 and summary.dropped["nonwear_segments"] == 0
-    m = json.loads((out / "corpus.json").read_text())
-    units = {e["user"]: e["units"] for e in m["inputs"]}
+        (path,) = root.glob(f"{name}.*")
+        want_x, want_s, ref = _stream_windows(path)
+        rows = np.flatnonzero(c.user == code)
+        assert rows.size == len(want_x) == ref.windows_kept > 0
+        assert np.array_equal(rows, np.arange(rows[0], rows[0] + rows.size))  # contiguous
+        np.testing.assert_array_equal(c.start_s[rows], want_s)
+        np.testing.assert_array_equal(c.x[rows], want_x)
+        e = entries[name]
+        assert e["segments"] == rows.size and e["first_segment"] == rows[0]
+        assert e["dropped"] == {"clipped": 0, "flat": 0, **ref.dropped}
+        for k in ("rows", "duplicate_rows", "nan_rows", "gaps", "pieces", "short_pieces",
+                  "windows_grid", "windows_empty", "units"):  # fmt: skip
+            assert e[k] == getattr(ref, k), (name, k)
+        assert e["hours"] == ref.data_s / 3600
+        assert e["windows_grid"] == e["segments"] + sum(e["dropped"].values()) + e["windows_empty"]
+        total += rows.size
+    assert summary.segments == len(c) == total
+    assert summary.rows == sum(e["rows"] for e in entries.values())
+    assert summary.gaps == 1 and summary.dropped["gap"] == entries["bob"]["dropped"]["gap"] == 2
+    units = {e["user"]: e["units"] for e in entries.values()}
     assert units == {"alice": "g", "bob": "m/s^2", "carol": "mg", "dave": "g"}
+
+
+def test_segments_hold_the_recorded_signal_on_the_recordings_grid(raw4, corpus4):
+    """Independent of the stream: windows every 2.56 s from the first time stamp, the samples
+    themselves where no resampling is needed, none across bob's gap."""
+    _, sig = raw4
+    c = Corpus.open(corpus4[0])
+
+    def rows(name):
+        return np.flatnonzero(c.user == c.user_names.index(name))
+
+    # dave: 100 Hz in g, so window k is samples 256k .. 256k + 255
+    xd, t0 = sig["dave"]
+    r = rows("dave")
+    k = np.arange(len(xd) // 256)
+    assert r.size == k.size
+    np.testing.assert_allclose(c.start_s[r], t0 + 2.56 * k, rtol=0, atol=1e-6)
+    assert np.abs(c.x[r] - xd[: k.size * 256].reshape(-1, 256, 3)).max() <= TOL
+    # alice: 50 Hz; away from the ends the stream's chunked filter is the whole-signal one
+    xa, t0 = sig["alice"]
+    y = resample(xa, 50.0, 100.0)
+    r = rows("alice")
+    k = np.arange(len(y) // 256)
+    assert r.size == k.size
+    np.testing.assert_allclose(c.start_s[r], t0 + 2.56 * k, rtol=0, atol=1e-9)
+    inner = y[256 : (k.size - 1) * 256].reshape(-1, 256, 3)
+    assert np.abs(c.x[r[1:-1]] - inner).max() <= TOL
+    # bob: 100 Hz stretches [5e4, 5e4 + 70) and [5e4 + 72, 5e4 + 117); a plain loop over the
+    # grid keeps the windows that lie inside one stretch
+    xb, t = sig["bob"]
+    j = np.rint((t - t[0]) * 100).astype(int)  # sample numbers on the 100 Hz grid
+    cuts = np.flatnonzero(np.diff(j) > 50) + 1  # more than max_gap_s = 0.5 s apart
+    stretches = [(int(a[0]), int(a[-1]) + 1) for a in np.split(j, cuts)]
+    kept = [k for k in range(j[-1] // 256 + 1)
+            if any(a <= 256 * k and 256 * k + 256 <= b for a, b in stretches)]  # fmt: skip
+    r = rows("bob")
+    assert len(stretches) == 2 and r.size == len(kept) == 43
+    np.testing.assert_allclose(c.start_s[r], t[0] + 2.56 * np.array(kept), rtol=0, atol=1e-6)
+    inside = np.concatenate([np.arange(a, b) for a, b in stretches])
+    for i, k in zip(r[::7], kept[::7], strict=True):  # the samples, where they are the file's
+        at = np.searchsorted(j, 256 * k + np.arange(256))
+        assert np.isin(256 * k + np.arange(256), inside).all()
+        assert np.abs(c.x[i] - xb[at]).max() <= TOL
 
 
 def test_index_matches_shards_and_blocks(corpus4):
@@ -234,6 +292,36 @@ def test_open_and_gather_keep_resident_memory_small(tmp_path):
     before, opened, after = map(int, res.stdout.split())
     assert opened - before < 4  # MiB: opening reads no shard
     assert after - before < 10  # every segment read once, pages dropped as it goes
+
+
+def test_prepare_memory_does_not_grow_with_the_recording(tmp_path):
+    """Peak memory (numpy and Python allocations, tracemalloc) of preparing a 2-hour and an
+    8-hour recording: the stream reads an hour at a time (its buffers are full from the second
+    hour on), the segments wait in a spool file, so the extra 6 hours may only add their start
+    times (8 bytes per segment)."""
+    rng = np.random.default_rng(11)
+    fs, hours = 100, (2, 8)
+    for h in hours:
+        np.savez(tmp_path / f"rec{h}h.npz", x=_activity(rng, fs * 3600 * h, fs), fs=float(fs))
+    # 10-min non-wear windows: the rule's look-back (2.5 windows) stays well under an hour
+    rules = QualityRules(nonwear_window_s=600, nonwear_step_s=150)
+    peaks = {}
+    for h in hours:
+        tracemalloc.start()
+        try:
+            base = tracemalloc.get_traced_memory()[0]
+            s = _prep([tmp_path / f"rec{h}h.npz"], tmp_path / f"c{h}", shard_segments=512,
+                      rules=rules)  # fmt: skip
+            peaks[h] = tracemalloc.get_traced_memory()[1] - base
+        finally:
+            tracemalloc.stop()
+        assert s.segments == fs * 3600 * h // 256
+    extra_segments = fs * 3600 * (hours[1] - hours[0]) // 256
+    # holding the extra segments in any form would take at least their int16 bytes (1.5 KiB
+    # each, 13 MB here; as float32 pieces, as before, 4x that): allow a quarter of it
+    bound = extra_segments * 256 * 3 * 2 // 4
+    assert peaks[8] - peaks[2] < bound, (peaks, bound)
+    assert not list((tmp_path / "c8/shards").glob(".*"))  # the spool is gone
 
 
 def test_append_keeps_existing_shards_byte_identical(raw4, tmp_path):
@@ -378,6 +466,46 @@ def test_bad_inputs_can_be_skipped_and_counted(tmp_path):
     assert json.loads((tmp_path / "c/corpus.json").read_text())["failed_inputs"] == []
 
 
+def test_a_file_failing_late_leaves_nothing_behind(tmp_path, monkeypatch):
+    """A CSV whose time goes backwards after windows of it were already spooled: with
+    on_error="skip" the corpus holds nothing of it, and no spool file is left."""
+    rng = np.random.default_rng(12)
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    n, back = 110_000, 100_000  # the rows read first to settle rate and units end before
+    x = _activity(rng, n, 100.0)
+    t = np.arange(n) / 100.0
+    t[back:] -= 1.0
+    pd.DataFrame({"t": t, "x": x[:, 0], "y": x[:, 1], "z": x[:, 2]}).to_csv(
+        raw / "late.csv", index=False, float_format="%.4f"
+    )
+    np.savez(raw / "good.npz", x=x[:3000], fs=100.0)
+    spools, quantized = [], []
+    real_spool, real_quantize = corpus_mod._new_spool, corpus_mod._quantize
+
+    def spool(out):
+        path, fh = real_spool(out)
+        spools.append(path)
+        return path, fh
+
+    def quantize(w, storage):
+        quantized.append((len(spools), len(w)))
+        return real_quantize(w, storage)
+
+    monkeypatch.setattr(corpus_mod, "_new_spool", spool)
+    monkeypatch.setattr(corpus_mod, "_quantize", quantize)
+    out = tmp_path / "c"
+    s = _prep([raw], out, on_error="skip", drop_nonwear=False)
+    assert [(p.rsplit("/", 1)[1], "row 100001" in e) for p, e in s.failed] == [("late.csv", True)]
+    assert spools[0].parent == out / "shards" and len(spools) == 2  # good.npz, then late.csv
+    assert sum(k for i, k in quantized if i == 2) >= 65_536 // 256  # late.csv was spooled...
+    assert not any(p.exists() for p in spools) and not list((out / "shards").glob(".*"))
+    m = json.loads((out / "corpus.json").read_text())
+    assert [e["recording"] for e in m["inputs"]] == ["good"] and m["pending"] is None
+    assert s.segments == 3000 // 256 == len(Corpus.open(out))  # ... and nothing of it is kept
+    assert Corpus.open(out).recording_names == ("good",)
+
+
 def test_quality_rules_drop_and_count_by_reason(tmp_path):
     rng = np.random.default_rng(5)
     fs = 100
@@ -416,7 +544,8 @@ def test_quality_rules_drop_and_count_by_reason(tmp_path):
         elif np.abs(w).max() >= 2 and (np.abs(w) >= np.abs(w).max() - 0.05).sum() >= 8:
             reason[j] = "clipped"
     for r in ("nonwear", "flat", "clipped"):
-        assert s.dropped[f"{r}_segments"] == (reason == r).sum() > 0
+        assert s.dropped[r] == (reason == r).sum() > 0
+    assert s.dropped["gap"] == 0 and s.segments == (reason == "").sum()
     assert (reason == "nonwear").sum() >= 90 / 2.56 - 1
     c = Corpus.open(tmp_path / "c")
     np.testing.assert_allclose(c.start_s, starts[reason == ""] / fs, atol=1e-9)
@@ -427,7 +556,7 @@ def test_quality_rules_drop_and_count_by_reason(tmp_path):
         [raw], tmp_path / "c_off", drop_nonwear=False, drop_flat=False, drop_clipped=False
     )
     assert s_off.segments == n_win
-    assert all(s_off.dropped[f"{r}_segments"] == 0 for r in ("nonwear", "flat", "clipped"))
+    assert all(s_off.dropped[r] == 0 for r in ("nonwear", "flat", "clipped"))
 
 
 def test_default_nonwear_rule_needs_an_hour_of_stillness(tmp_path):
@@ -442,7 +571,7 @@ def test_default_nonwear_rule_needs_an_hour_of_stillness(tmp_path):
     s = _prep([raw], tmp_path / "c")
     # still from 600 s to 5100 s: the 60-min windows starting every 15 min that lie inside it
     # cover [900, 4500); the 50 min of stillness at the end never fill a 60-min window.
-    assert s.dropped["nonwear_segments"] == int(np.ceil(4500 / 2.56)) - int(900 // 2.56)
+    assert s.dropped["nonwear"] == int(np.ceil(4500 / 2.56)) - int(900 // 2.56)
     c = Corpus.open(tmp_path / "c")
     assert not ((c.start_s + 2.56 > 900) & (c.start_s < 4500)).any()
     assert (c.start_s > 5700).sum() == 3000 // 2.56
@@ -496,6 +625,14 @@ def test_changed_inputs_settings_and_duplicates_are_refused(tmp_path):
         _prep([raw], tmp_path / "c", stride_s=1.28)
     s = _prep([raw], tmp_path / "c", overwrite=True)
     assert s.segments == 4000 // 256
+    # a corpus whose windows lay on another grid (an older relcon's, per gap-free piece) is
+    # never extended: mixing the two would make a resumed recording half one, half the other
+    m = json.loads((tmp_path / "c/corpus.json").read_text())
+    del m["window_grid"]
+    (tmp_path / "c/corpus.json").write_text(json.dumps(m))
+    with pytest.raises(ValueError, match=r"window_grid=None; this call asks for window_grid="):
+        _prep([raw], tmp_path / "c")
+    _prep([raw], tmp_path / "c", overwrite=True)
     (raw / "sub").mkdir()
     np.savez(raw / "sub/u1.npz", x=_activity(rng, 3000, 100.0), fs=100.0)
     with pytest.raises(ValueError, match="two inputs give the recording id 'u1'"):
@@ -529,7 +666,7 @@ def test_device_files_through_actipy(tmp_path, monkeypatch):
     fs = 50
     n = fs * 120
     x = _activity(np.random.default_rng(9), n, fs)
-    x[3000:3010] = np.nan  # invalid rows: removed and counted, the hole splits the recording
+    x[3000:3010] = np.nan  # invalid rows: removed and counted; the 0.22 s hole is bridged
     index = pd.DatetimeIndex(pd.Timestamp("2024-01-01") + pd.to_timedelta(np.arange(n) / fs, "s"))
     data = pd.DataFrame(x, columns=["x", "y", "z"], index=index)
     seen = {}
@@ -547,7 +684,7 @@ def test_device_files_through_actipy(tmp_path, monkeypatch):
     write_cwa(raw / "w1.cwa", np.zeros((80, 3)), 100.0, "2024-01-01")
     s = _prep([raw], tmp_path / "c")
     assert seen["resample_hz"] is None and seen["detect_nonwear"] is False
-    assert s.dropped["device_nan_rows"] == 10 and s.segments == (6000 // 256) + (5980 // 256)
+    assert s.nan_rows == 10 and s.gaps == 0 and s.segments == 12000 // 256
     c = Corpus.open(tmp_path / "c")
     np.testing.assert_allclose(c.start_s[0], pd.Timestamp("2024-01-01", tz="UTC").timestamp())
     monkeypatch.setitem(sys.modules, "actipy", None)

@@ -111,6 +111,8 @@ def test_prepare_killed_anywhere_resumes_to_an_identical_corpus(raw, straight, t
     if specs[0] == "commit:2":
         pend = json.loads((out / "corpus.json").read_text())["pending"]
         assert pend is not None and pend["recording"] == "u0"
+    if specs[0] == "input:1":  # killed with u0's segments in their spool: the rerun drops it
+        assert [p.name.startswith(".spool-") for p in (out / "shards").iterdir()] == [True]
     resumed = _prep(raw, out, commit_every_s=0.0)
     assert _state(out) == _state(straight)
     assert resumed.segments == 127 and resumed.shards == 8

@@ -1,5 +1,5 @@
-"""Input files of ``relcon prepare`` (CSV, npz, Parquet, device files): finding them and reading
-each one into gap-free pieces at 100 Hz in g.
+"""Input files of ``relcon prepare`` (CSV, npz, Parquet, device files): finding them and opening
+each one as a stream of 2.56 s windows at 100 Hz in g (:func:`relcon.data.stream.iter_windows`).
 
 See :mod:`relcon.data.corpus` for the formats accepted.
 """
@@ -10,8 +10,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from relcon.data.formats import (
     DEVICE_SUFFIXES,
@@ -19,10 +18,20 @@ from relcon.data.formats import (
     format_of,
     unsupported_message,
 )
-from relcon.data.stream.recording import read_recording
 from relcon.data.stream.sources import read_device_file
 
-__all__ = ["DEVICE_SUFFIXES", "TABULAR_SUFFIXES", "Input", "collect_inputs", "read_device_file"]
+if TYPE_CHECKING:
+    from relcon.data.stream.iterator import WindowIterator
+    from relcon.data.stream.options import WindowOptions
+
+__all__ = [
+    "DEVICE_SUFFIXES",
+    "TABULAR_SUFFIXES",
+    "Input",
+    "collect_inputs",
+    "open_input",
+    "read_device_file",
+]
 
 # ----------------------------------------------------------------------------------------------
 # inputs
@@ -92,26 +101,13 @@ _Input = Input
 _collect_inputs = collect_inputs
 
 
-Piece = tuple[float, np.ndarray]  # (start time in seconds, (n, 3) float32 at 100 Hz in g)
+def open_input(inp: Input, options: WindowOptions) -> WindowIterator:
+    """One input through :func:`relcon.data.stream.iter_windows` with ``options``: a row with a
+    missing value is an error naming it, except in device files, whose decoder marks invalid
+    samples NaN (removed and counted: ``nan_rows``)."""
+    from relcon.data.stream.iterator import iter_windows  # not at import: a cycle
 
-
-def _read(inp: Input, units: str | None, max_gap_s: float) -> tuple[list[Piece], dict, str]:
-    """One input through :func:`relcon.data.stream.read_recording`: a row with a missing value
-    is an error naming it, except in device files, whose decoder marks invalid samples NaN
-    (removed and counted)."""
-    device = inp.fmt == "device"
-    pieces, info = read_recording(
-        inp.path, units=units, max_gap_s=max_gap_s, nan_policy="drop" if device else "error",
-        recording=inp.recording,
-    )  # fmt: skip
-    counts = {
-        "duplicate_timestamp_rows": info.duplicate_rows,
-        "unresampleable_pieces": info.short_pieces,
-        "gap_splits": info.gaps,
-    }
-    if device:
-        counts["device_nan_rows"] = info.nan_rows
-    return [(float(p.t0_s), p.x) for p in pieces], counts, info.units
-
-
-_READERS = {"csv": _read, "npz": _read, "parquet": _read, "device": _read}
+    nan_policy = "drop" if inp.fmt == "device" else "error"
+    return iter_windows(
+        inp.path, recording=inp.recording, nan_policy=nan_policy, **options.kwargs()
+    )

@@ -9,8 +9,9 @@ import contextlib
 import logging
 import os
 import shutil
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,19 +19,16 @@ from typing import Any
 import numpy as np
 
 from relcon.config import spell
-from relcon.data.corpus.inputs import _READERS, _collect_inputs, _Input
-from relcon.data.corpus.quality import (
-    QualityRules,
-    _flag_segments,
-    _quantize,
-    _windows,
-)
+from relcon.data.corpus.inputs import _collect_inputs, _Input, open_input
+from relcon.data.corpus.quality import WINDOW_RULES, QualityRules, _quantize, flag_windows
 from relcon.data.corpus.store import (
     _CHANNELS,
     _LOCK_NAME,
     _STORAGE,
+    INPUT_COUNTS,
     INT16_SCALE,
     MANIFEST_NAME,
+    SPOOL_PREFIX,
     _build_cache,
     _check_files,
     _discard_stray_manifests,
@@ -46,10 +44,8 @@ from relcon.data.corpus.store import (
     _write_part,
     _write_shard,
 )
-from relcon.data.signal import (
-    TARGET_FS,
-    normalize_units,
-)
+from relcon.data.signal import TARGET_FS, normalize_units
+from relcon.data.stream.options import WindowOptions
 from relcon.data.windowing import SEGMENT_LENGTH
 from relcon.progress import progress_bar
 
@@ -57,55 +53,75 @@ __all__ = ["CorpusSummary", "prepare_corpus"]
 
 logger = logging.getLogger(__name__)
 
-_DROP_REASONS = ("nonwear", "flat", "clipped")
+#: How the windows of a recording are placed (a corpus setting: corpora whose windows were
+#: placed otherwise are not appended to): every ``stride_s`` from the recording's first time
+#: stamp, on its own clock (:mod:`relcon.data.stream`).
+WINDOW_GRID = "recording"
 
 
 @dataclass
 class _Processed:
-    q: np.ndarray  # (n, 256, 3) in the storage dtype
+    """One input's kept segments, waiting in a spool file to be written into shards."""
+
+    spool: Path  # (n, 256, 3) segments in the storage dtype, raw bytes in order
     start_s: np.ndarray  # (n,) float64
     entry: dict[str, Any]  # manifest record of the input
 
+    @property
+    def n(self) -> int:
+        return int(self.start_s.shape[0])
 
-def _process_input(inp: _Input, cfg: dict[str, Any]) -> _Processed:
-    """Read one input file and turn it into quality-checked, encoded segments."""
+    def discard(self) -> None:
+        self.spool.unlink(missing_ok=True)
+
+
+def _new_spool(out: Path) -> tuple[Path, Any]:
+    """A new spool file in ``out/shards`` (a name that :func:`_discard_uncommitted` removes
+    when a killed run left it), open for writing."""
+    folder = out / "shards"
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=SPOOL_PREFIX, suffix=".tmp", dir=folder)
+    return Path(name), os.fdopen(fd, "wb")
+
+
+def _process_input(
+    inp: _Input, cfg: dict[str, Any], out: Path, tick: Callable[[int], None] | None = None
+) -> _Processed:
+    """Stream one input file through the quality rules into a spool of encoded segments.
+
+    Only the segments' start times stay in memory; ``tick(bytes read)`` follows the input. On
+    any failure the spool is removed, so nothing of the input is left behind.
+    """
     rules: QualityRules = cfg["rules"]
-    stride = cfg["stride"]
-    pieces, counts, unit = _READERS[inp.fmt](inp, cfg["units"], cfg["max_gap_s"])
-    dropped: dict[str, int] = {f"{r}_segments": 0 for r in _DROP_REASONS}
-    dropped.update(short_pieces=0, short_piece_samples=0, tail_samples=0)
-    for k in ("duplicate_timestamp_rows", "unresampleable_pieces", "device_nan_rows"):
-        if k in counts:
-            dropped[k] = int(counts[k])
-    qs: list[np.ndarray] = []
+    dtype = _STORAGE[cfg["storage"]]
+    by_rule = dict.fromkeys(WINDOW_RULES, 0)
     starts: list[np.ndarray] = []
     saturated = 0
-    n_samples = 0
-    for t0, x in pieces:
-        n = x.shape[0]
-        n_samples += n
-        if n < SEGMENT_LENGTH:
-            dropped["short_pieces"] += 1
-            dropped["short_piece_samples"] += n
-            continue
-        n_win = (n - SEGMENT_LENGTH) // stride + 1
-        dropped["tail_samples"] += n - ((n_win - 1) * stride + SEGMENT_LENGTH)
-        reason = _flag_segments(
-            x, stride, rules, cfg["drop_nonwear"], cfg["drop_flat"], cfg["drop_clipped"]
-        )
-        for code, name in enumerate(_DROP_REASONS, start=1):
-            dropped[f"{name}_segments"] += int(np.count_nonzero(reason == code))
-        keep = np.flatnonzero(reason == 0)
-        if keep.size == 0:
-            continue
-        view = _windows(x, stride)
-        for a in range(0, keep.size, 8192):  # bounded temporaries
-            q, sat = _quantize(view[keep[a : a + 8192]], cfg["storage"])
-            qs.append(q)
-            saturated += sat
-        starts.append(float(t0) + keep * (stride / TARGET_FS))
-    dtype = _STORAGE[cfg["storage"]]
-    q_all = np.concatenate(qs) if qs else np.zeros((0, SEGMENT_LENGTH, _CHANNELS), dtype=dtype)
+    spool: Path | None = None
+    try:
+        with open_input(inp, cfg["window"]) as it:
+            spool, fh = _new_spool(out)
+            with fh:
+                for b in it:
+                    reason = flag_windows(b.x, rules, cfg["drop_flat"], cfg["drop_clipped"])
+                    for code, name in enumerate(WINDOW_RULES, start=1):
+                        by_rule[name] += int(np.count_nonzero(reason == code))
+                    keep = reason == 0
+                    if keep.any():
+                        q, sat = _quantize(b.x if keep.all() else b.x[keep], cfg["storage"])
+                        fh.write(np.ascontiguousarray(q, dtype=dtype).data)
+                        saturated += sat
+                        starts.append(b.start_s[keep])
+                    if tick is not None:
+                        tick(it.progress()[0])
+    except BaseException:
+        if spool is not None:
+            spool.unlink(missing_ok=True)
+        raise
+    assert spool is not None
+    s = it.summary
+    start_s = np.concatenate(starts) if starts else np.zeros(0)
+    dropped = {"gap": s.dropped["gap"], "nonwear": s.dropped["nonwear"], **by_rule}
     entry = {
         "path": str(inp.path),
         "format": inp.fmt,
@@ -113,17 +129,18 @@ def _process_input(inp: _Input, cfg: dict[str, Any]) -> _Processed:
         "recording": inp.recording,
         "size": inp.size,
         "mtime_ns": inp.mtime_ns,
-        "units": unit,
-        "segments": int(q_all.shape[0]),
+        "units": s.units,
+        "segments": int(start_s.shape[0]),
         "first_segment": -1,
-        "hours": n_samples / TARGET_FS / 3600.0,
-        "pieces": len(pieces),
-        "gap_splits": int(counts.get("gap_splits", 0)),
-        "dropped": dropped,
+        "hours": s.data_s / 3600.0,
+        **{k: int(getattr(s, k)) for k in INPUT_COUNTS},
+        "pieces": s.pieces,
+        "windows_grid": s.windows_grid,
+        "windows_empty": s.windows_empty,
+        "dropped": dict(sorted(dropped.items())),
         "saturated_values": saturated,
     }
-    s_all = np.concatenate(starts) if starts else np.zeros(0)
-    return _Processed(q_all, s_all, entry)
+    return _Processed(spool, start_s, entry)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -146,8 +163,15 @@ class CorpusSummary:
     segment_hours : float
         ``segments x 2.56 s`` in hours.
     dropped : dict
-        Reason -> count over the corpus (``*_segments`` are segments, the others samples,
-        rows or pieces as named).
+        Windows of the inputs' grids that hold data but were not stored, by reason: ``gap``
+        (cut by a gap), ``nonwear``, ``flat``, ``clipped``.
+    rows, duplicate_rows, nan_rows : int
+        Input rows read, and rows removed for a repeated time stamp or (device files) a
+        missing value.
+    gaps : int
+        Intervals longer than ``max_gap_s`` that split a recording.
+    short_pieces : int
+        Gap-free stretches too short to hold one window (256 samples at 100 Hz).
     users_single_segment : int
         Users with exactly one segment (never anchors with within-user candidates).
     inputs : int
@@ -182,6 +206,11 @@ class CorpusSummary:
     hours: float
     segment_hours: float
     dropped: dict[str, int]
+    rows: int
+    duplicate_rows: int
+    nan_rows: int
+    gaps: int
+    short_pieces: int
     users_single_segment: int
     inputs: int
     inputs_without_segments: int
@@ -197,15 +226,29 @@ class CorpusSummary:
     wall_s: float = 0.0
 
     def __str__(self) -> str:
-        drops = ", ".join(f"{k}={v}" for k, v in self.dropped.items() if v) or "nothing"
+        drops = ", ".join(f"{k}={v}" for k, v in self.dropped.items() if v) or "none"
         return (
             f"{self.path}: {self.users} users, {self.recordings} recordings, {self.segments} "
             f"segments ({self.segment_hours:.1f} h) in {self.shards} shards; this run: "
             f"{len(self.processed)} inputs processed, {len(self.skipped_existing)} already "
             f"present, {len(self.failed)} failed, {self.segments_added} segments added in "
-            f"{self.wall_s:.1f} s; dropped {drops}; {self.users_single_segment} users with a "
-            f"single segment; {self.saturated_values} values saturated"
+            f"{self.wall_s:.1f} s; from {self.rows} rows ({self.hours:.1f} h of data, "
+            f"{self.gaps} gaps, {self.short_pieces} stretches too short for a window; rows "
+            f"removed: duplicate_rows={self.duplicate_rows}, nan_rows={self.nan_rows}); "
+            f"windows dropped: {drops}; {self.users_single_segment} users with a single "
+            f"segment; {self.saturated_values} values saturated"
         )
+
+
+def _read_into(fh: Any, dest: np.ndarray, path: Path) -> None:
+    """Fill the C-contiguous ``dest`` with the next bytes of ``fh`` (a spool file)."""
+    view = memoryview(dest).cast("B")
+    got = 0
+    while got < view.nbytes:
+        n = fh.readinto(view[got:])
+        if not n:
+            raise OSError(f"{path}: spool file ends early ({got} of {view.nbytes} bytes read)")
+        got += n
 
 
 class _Writer:
@@ -235,8 +278,10 @@ class _Writer:
         self.shards_added = 0
 
     def add(self, proc: _Processed, skip: int) -> None:
+        """Append ``proc``'s segments from ``skip`` on (those before were committed by an
+        interrupted run), copying them from its spool a shard's free space at a time."""
         entry = proc.entry
-        n = int(proc.q.shape[0])
+        n = proc.n
         if skip:
             pend = self.pending
             if pend is None or self.n_buf or self.n_written != pend["first_segment"] + skip:
@@ -253,23 +298,25 @@ class _Writer:
         self.failed.pop(entry["path"], None)
         pos, total, staged = skip, n, False
         self.consistent = False
-        while pos < total:
-            take = min(self.cap - self.n_buf, total - pos)
-            sl = slice(self.n_buf, self.n_buf + take)
-            self.buf[sl] = proc.q[pos : pos + take]
-            self.buf_start[sl] = proc.start_s[pos : pos + take]
-            self.buf_user.extend([entry["user"]] * take)
-            self.buf_rec.extend([entry["recording"]] * take)
-            self.n_buf += take
-            pos += take
-            self.segments_added += take
-            if self.n_buf == self.cap:
-                if pos == total:
-                    self.staged.append(entry)
-                    staged = True
-                    self._flush(None)
-                else:
-                    self._flush((entry, pos))
+        with open(proc.spool, "rb") as fh:
+            fh.seek(skip * self.buf[0].nbytes)
+            while pos < total:
+                take = min(self.cap - self.n_buf, total - pos)
+                sl = slice(self.n_buf, self.n_buf + take)
+                _read_into(fh, self.buf[sl], proc.spool)
+                self.buf_start[sl] = proc.start_s[pos : pos + take]
+                self.buf_user.extend([entry["user"]] * take)
+                self.buf_rec.extend([entry["recording"]] * take)
+                self.n_buf += take
+                pos += take
+                self.segments_added += take
+                if self.n_buf == self.cap:
+                    if pos == total:
+                        self.staged.append(entry)
+                        staged = True
+                        self._flush(None)
+                    else:
+                        self._flush((entry, pos))
         if not staged:
             self.staged.append(entry)
         self.consistent = True
@@ -416,7 +463,8 @@ def prepare_corpus(
     overwrite : bool
         Delete an existing corpus in ``out`` first.
     progress : bool
-        Show a progress bar.
+        Show progress bars: inputs done, and bytes of the inputs read (it moves within a long
+        file).
     commit_every_s : float
         Commit the manifest at most this often while filling shards (and always at the end);
         a killed run redoes at most this much work. 0 commits after every shard.
@@ -445,14 +493,14 @@ def prepare_corpus(
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
     if int(shard_segments) != shard_segments or shard_segments < 1:
         raise ValueError(f"shard_segments must be a positive integer, got {shard_segments}")
-    stride = round(stride_s * TARGET_FS)
-    if stride < 1 or abs(stride - stride_s * TARGET_FS) > 1e-6:
-        raise ValueError(f"stride_s must be a positive multiple of 0.01 s, got {stride_s}")
-    if not max_gap_s > 0:
-        raise ValueError(f"max_gap_s must be positive, got {max_gap_s}")
     if units is not None:
         units = normalize_units(units, "prepare_corpus")
     rules = rules if rules is not None else QualityRules()
+    window = WindowOptions(
+        units=units, stride_s=stride_s, max_gap_s=max_gap_s, drop_nonwear=drop_nonwear,
+        rules=rules,
+    )  # fmt: skip
+    window.check()
     settings = {
         "segment_length": SEGMENT_LENGTH,
         "channels": _CHANNELS,
@@ -462,6 +510,7 @@ def prepare_corpus(
         "shard_segments": int(shard_segments),
         "stride_s": float(stride_s),
         "max_gap_s": float(max_gap_s),
+        "window_grid": WINDOW_GRID,
         "block_seconds": float(block_seconds),
         "user_from": user_from,
         "drop_nonwear": bool(drop_nonwear),
@@ -470,12 +519,9 @@ def prepare_corpus(
         "rules": rules.to_dict(),
     }
     cfg = {
+        "window": window,
         "rules": rules,
-        "stride": stride,
-        "units": units,
-        "max_gap_s": float(max_gap_s),
         "storage": storage,
-        "drop_nonwear": drop_nonwear,
         "drop_flat": drop_flat,
         "drop_clipped": drop_clipped,
     }
@@ -515,11 +561,22 @@ def prepare_corpus(
             logger.warning("%s: %d inputs already in the corpus were skipped", out, len(skipped))
         processed: list[str] = []
         failed: list[tuple[str, str]] = []
+        read_bytes = 0  # of the inputs done, for the bar of bytes read
         try:
-            with progress_bar(todo, enabled=progress, desc="prepare", unit="file") as bar:
+            with (
+                progress_bar(todo, enabled=progress, desc="prepare", unit="file") as bar,
+                progress_bar(
+                    total=sum(inp.size for inp, _ in todo), enabled=progress, desc="read",
+                    unit="B", unit_scale=True, unit_divisor=1024,
+                ) as read_bar,
+            ):  # fmt: skip
+
+                def tick(pos: int) -> None:
+                    read_bar.update(max(0, read_bytes + pos - read_bar.n))
+
                 for inp, skip in bar:
                     try:
-                        proc = _process_input(inp, cfg)
+                        proc = _process_input(inp, cfg, out, tick)
                         _kill_point("input")
                     except (ValueError, OSError) as exc:
                         if on_error == "raise":
@@ -529,7 +586,13 @@ def prepare_corpus(
                         writer.fail(str(inp.path), msg)
                         failed.append((str(inp.path), msg))
                         continue
-                    writer.add(proc, skip)
+                    finally:
+                        read_bytes += inp.size
+                        tick(0)
+                    try:
+                        writer.add(proc, skip)
+                    finally:
+                        proc.discard()
                     processed.append(str(inp.path))
                     bar.set_postfix(segments=writer.n_written + writer.n_buf, refresh=False)
             writer.finish()
@@ -548,6 +611,7 @@ def prepare_corpus(
         hours=s["hours"],
         segment_hours=s["segment_hours"],
         dropped=s["dropped"],
+        **{k: s[k] for k in INPUT_COUNTS},
         users_single_segment=s["users_single_segment"],
         inputs=s["inputs"],
         inputs_without_segments=s["inputs_without_segments"],

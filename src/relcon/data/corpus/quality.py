@@ -18,7 +18,7 @@ from relcon.data.signal import (
 )
 from relcon.data.windowing import SEGMENT_LENGTH
 
-__all__ = ["QualityRules", "nonwear_segments"]
+__all__ = ["WINDOW_RULES", "QualityRules", "flag_windows", "nonwear_segments"]
 
 # ----------------------------------------------------------------------------------------------
 # quality rules
@@ -145,51 +145,41 @@ def nonwear_segments(
 _nonwear_segments = nonwear_segments  # the name this module's callers used
 
 
-def _flag_segments(
-    x: np.ndarray,
-    stride: int,
-    rules: QualityRules,
-    drop_nonwear: bool,
-    drop_flat: bool,
-    drop_clipped: bool,
+#: The rules applied to each window on its own, in this order (non-wear, which needs the
+#: hours around a window, is the stream's: :func:`nonwear_segments` in
+#: :mod:`relcon.data.stream.steps`); :func:`flag_windows` returns ``1 + index`` of the first
+#: one a window meets, 0 when it meets none.
+WINDOW_RULES = ("flat", "clipped")
+
+
+def flag_windows(
+    w: np.ndarray, rules: QualityRules, drop_flat: bool = True, drop_clipped: bool = False
 ) -> np.ndarray:
-    """Drop reason per window of piece ``x`` ``(n, 3)``: 0 keep, 1 nonwear, 2 flat, 3 clipped."""
-    n_win = (x.shape[0] - SEGMENT_LENGTH) // stride + 1
-    reason = np.zeros(n_win, dtype=np.int8)
-    if not (drop_nonwear or drop_flat or drop_clipped):
+    """Drop reason per window of ``w`` ``(n, 256, 3)`` in g: 0 keep, 1 flat, 2 clipped
+    (:data:`WINDOW_RULES`); a window meeting both is flat.
+
+    ``flat``: on every axis the 256 samples lie within ``rules.flat_tol_g`` of each other.
+    ``clipped``: with ``m`` the largest ``|value|`` of the window's 768 values, ``m >=
+    rules.clip_min_g`` and at least ``ceil(rules.clip_fraction * 768)`` values satisfy
+    ``|value| >= m - rules.clip_tol_g``.
+    """
+    n = w.shape[0]
+    reason = np.zeros(n, dtype=np.int8)
+    if n == 0 or not (drop_flat or drop_clipped):
         return reason
-    xt = np.ascontiguousarray(x.T)  # channel-major: reductions run along contiguous memory
-    starts = np.arange(n_win, dtype=np.int64) * stride
-    if drop_nonwear:
-        reason[nonwear_segments(xt, starts, rules)] = 1
-    if drop_flat or drop_clipped:
-        view = sliding_window_view(xt, SEGMENT_LENGTH, axis=1)[:, ::stride]  # (3, n_win, 256)
-        vmax = view.max(axis=2)
-        vmin = view.min(axis=2)
-        if drop_flat:
-            flat = ((vmax - vmin) <= rules.flat_tol_g).all(axis=0)
-            reason[(reason == 0) & flat] = 2
-        if drop_clipped:
-            peak = np.maximum(vmax, -vmin).max(axis=0)
-            cand = np.flatnonzero((peak >= rules.clip_min_g) & (reason == 0))
-            need = max(1, math.ceil(rules.clip_fraction * SEGMENT_LENGTH * _CHANNELS - 1e-9))
-            for a in range(0, cand.size, 1024):
-                c = cand[a : a + 1024]
-                near = (np.abs(view[:, c]) >= (peak[c] - rules.clip_tol_g)[None, :, None]).sum(
-                    axis=(0, 2)
-                )
-                reason[c[near >= need]] = 3
+    vmax = w.max(axis=1)  # (n, 3)
+    vmin = w.min(axis=1)
+    if drop_flat:
+        reason[((vmax - vmin) <= rules.flat_tol_g).all(axis=1)] = 1
+    if drop_clipped:
+        peak = np.maximum(vmax, -vmin).max(axis=1)
+        cand = np.flatnonzero((peak >= rules.clip_min_g) & (reason == 0))
+        need = max(1, math.ceil(rules.clip_fraction * SEGMENT_LENGTH * _CHANNELS - 1e-9))
+        for a in range(0, cand.size, 1024):  # bounded temporaries
+            c = cand[a : a + 1024]
+            near = np.abs(w[c]) >= (peak[c] - rules.clip_tol_g)[:, None, None]
+            reason[c[near.sum(axis=(1, 2)) >= need]] = 2
     return reason
-
-
-def _windows(x: np.ndarray, stride: int) -> np.ndarray:
-    """Read-only ``(n_win, 256, 3)`` view of the windows of piece ``x`` ``(n, 3)``."""
-    x = np.ascontiguousarray(x)
-    n_win = (x.shape[0] - SEGMENT_LENGTH) // stride + 1
-    s0, s1 = x.strides
-    return np.lib.stride_tricks.as_strided(
-        x, shape=(n_win, SEGMENT_LENGTH, x.shape[1]), strides=(stride * s0, s0, s1), writeable=False
-    )
 
 
 def _quantize(w: np.ndarray, storage: str) -> tuple[np.ndarray, int]:

@@ -50,16 +50,26 @@ _PART_RE = re.compile(r"^part-(\d{6,})\.parquet$")
 KILL_ENV = "RELCON_TEST_KILL_AT"
 _kill_counts: dict[str, int] = {}
 _HASH_CHUNK = 1 << 20
+#: Name prefix of the temporary file that holds one input's segments in ``shards/`` until
+#: they are written into shards (a ``.tmp`` name: :func:`_discard_uncommitted` removes one
+#: that a killed run left).
+SPOOL_PREFIX = ".spool-"
+#: What reading an input counted, recorded per input in the manifest and summed in its
+#: summary, under the names of :class:`relcon.data.stream.WindowSummary`: input rows read,
+#: rows removed for a repeated time stamp or (device files) a missing value, gaps that split
+#: the recording, and gap-free stretches too short to hold a window.
+INPUT_COUNTS = ("rows", "duplicate_rows", "nan_rows", "gaps", "short_pieces")
 
 
 def _kill_point(name: str) -> None:
     """SIGKILL this process at the N-th visit of ``name`` when ``$RELCON_TEST_KILL_AT=name:N``.
 
     For tests only: it simulates a power cut at a precise point of ``prepare``. The points are
-    ``input`` (an input read, nothing of it written), ``shard-write`` (a shard's temporary file
-    holds its header only), ``shard`` (a shard renamed into place, its index part not yet
-    written), ``manifest-write`` (the manifest's temporary file written, not yet renamed),
-    ``commit`` (a manifest renamed into place) and ``cache`` (the index cache half rebuilt).
+    ``input`` (an input read into its spool file, nothing of it in a shard), ``shard-write``
+    (a shard's temporary file holds its header only), ``shard`` (a shard renamed into place,
+    its index part not yet written), ``manifest-write`` (the manifest's temporary file written,
+    not yet renamed), ``commit`` (a manifest renamed into place) and ``cache`` (the index cache
+    half rebuilt).
     """
     spec = os.environ.get(KILL_ENV)
     if not spec:
@@ -204,6 +214,7 @@ def _summarize(m: dict[str, Any]) -> dict[str, Any]:
     hours = 0.0
     saturated = 0
     empty = 0
+    counts = dict.fromkeys(INPUT_COUNTS, 0)
     for e in m["inputs"]:
         per_user[e["user"]] = per_user.get(e["user"], 0) + int(e["segments"])
         if e["segments"]:
@@ -214,6 +225,8 @@ def _summarize(m: dict[str, Any]) -> dict[str, Any]:
         saturated += int(e["saturated_values"])
         for k, v in e["dropped"].items():
             dropped[k] = dropped.get(k, 0) + int(v)
+        for k in INPUT_COUNTS:
+            counts[k] += int(e[k])
     pend = m.get("pending")
     if pend and pend["committed_segments"]:
         per_user[pend["user"]] = per_user.get(pend["user"], 0) + int(pend["committed_segments"])
@@ -226,6 +239,7 @@ def _summarize(m: dict[str, Any]) -> dict[str, Any]:
         "hours": hours,
         "segment_hours": n_seg * SEGMENT_LENGTH / TARGET_FS / 3600.0,
         "dropped": dict(sorted(dropped.items())),
+        **counts,
         "users_single_segment": sum(1 for c in per_user.values() if c == 1),
         "inputs": len(m["inputs"]),
         "inputs_without_segments": empty,

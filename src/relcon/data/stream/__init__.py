@@ -60,11 +60,12 @@ Missing values (``nan_policy``; the one rule of each command)
       the valid samples on both sides are at most ``max_gap_s`` apart, a gap that splits the
       recording otherwise. Windows are only ever cut from real samples and such short bridges,
       and the printed summary says how many rows were removed.
-    * ``relcon prepare`` and :func:`relcon.data.datasets.read_accel_csv`
-      (:func:`read_recording`'s default ``nan_policy="error"``): the file is refused with an
-      error naming the first such row, so a training corpus never holds guessed samples. The
-      exception is a device file, whose decoder (actipy) marks invalid samples NaN: those rows
-      are removed and counted (``device_nan_rows``).
+    * ``relcon prepare`` (:func:`iter_windows` with ``nan_policy="error"``) and
+      :func:`relcon.data.datasets.read_accel_csv` (:func:`read_recording`'s default
+      ``nan_policy="error"``): the file is refused with an error naming the first such row, so
+      a training corpus never holds guessed samples. The exception is a device file, whose
+      decoder marks invalid samples NaN: ``relcon prepare`` removes and counts those rows
+      (``nan_rows``) as above.
 
     Text in an acceleration column is an error naming the row, whatever the policy; so is a
     finite value beyond what float32 holds (``|x| > 3.4e38``, e.g. a ``1e39`` spike), which
@@ -107,8 +108,8 @@ Regularisation and resampling
     2e-6 g, and at 100 Hz input (the common case) the step is skipped anyway.
     :func:`read_recording` holds the whole recording and so uses the in-memory steps of
     :func:`relcon.data.signal.to_uniform_pieces` instead: each stretch on its own grid
-    ``t0 + k / fs`` from its first sample, ``padtype="line"`` (what ``relcon prepare`` and
-    ``read_accel_csv`` have always produced).
+    ``t0 + k / fs`` from its first sample, ``padtype="line"`` (what ``read_accel_csv`` has
+    always produced).
 Windows
     Window ``k`` starts at ``T0 + k * stride_s`` (``stride_s`` a multiple of 0.01 s) and holds
     the 256 samples from 100 Hz sample ``k * stride_s * 100`` on; its ``start_s`` is computed
@@ -126,8 +127,8 @@ Non-wear (``drop_nonwear=True``)
     60 min are not assessed. It runs chunked without approximation: a window is decided once
     the stretch is known up to 60 min past it (or has ended), from the samples of the
     block-aligned span that can reach it, which is why about 2.5 hours of 100 Hz samples are
-    held (see Memory). Other quality rules of ``relcon prepare`` (flat, clipped) are not
-    applied.
+    held (see Memory). The other quality rules of ``relcon prepare`` (flat, clipped) look at
+    one window each; ``prepare`` applies them to the windows yielded here.
 Too short
     A recording without a single 2.56 s window in a gap-free stretch is an error naming the
     file (a recording shorter than 2.56 s, or one whose gaps leave no room for a window).

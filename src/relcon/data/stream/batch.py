@@ -104,9 +104,10 @@ class RecordingInfo:
     pieces : int
         Gap-free stretches.
     short_pieces, short_piece_samples : int
-        Stretches of a single sample, which cannot be resampled, and their samples
-        (:func:`~relcon.data.stream.read_recording` drops them; the window stream counts them
-        among the stretches too short for a window).
+        Stretches too short to hold a window, and their samples: in the window stream, those
+        of fewer than 256 samples at 100 Hz (their windows are counted as cut by a gap); in
+        :func:`~relcon.data.stream.read_recording`, which drops them, those of a single sample
+        (they cannot be resampled).
     label_names : tuple of str
         Code -> name of the per-sample labels (:func:`~relcon.data.stream.read_recording` with
         ``label_column``), else empty.

@@ -5,8 +5,8 @@
 row checks as :func:`~relcon.data.stream.iter_windows` (one :class:`RecordingReader`), then every
 gap-free stretch regularised and resampled whole by
 :func:`relcon.data.signal.to_uniform_pieces` (``padtype="line"`` at the ends of each stretch,
-which the chunked stream cannot use). ``relcon prepare`` and
-:func:`relcon.data.datasets.read_accel_csv` read through it.
+which the chunked stream cannot use). :func:`relcon.data.datasets.read_accel_csv` reads through
+it (``relcon prepare`` streams, through :func:`~relcon.data.stream.iter_windows`).
 """
 
 from __future__ import annotations

@@ -114,6 +114,9 @@ class _Windower:
     def end(self) -> None:
         self._decide(final=True)
         a, b = self.j0, self.buf.end
+        if b - a < SEGMENT_LENGTH:  # no window fits in this stretch
+            self.summary.short_pieces += 1
+            self.summary.short_piece_samples += b - a
         if b > a:
             self._count_cut(a, b)
             self.samples += b - a
