@@ -17,7 +17,7 @@
 set -uo pipefail
 TASKS=${TASKS:-runs/tasks}
 OUT=${OUT:-runs/e24}
-ADAPT_STEPS=${ADAPT_STEPS:-200}
+ADAPT_STEPS=${ADAPT_STEPS:-200}  # ADAPT_TASKS="spsw_har5 wisdm_har6": only these adapted
 COMMON=(--exclude-users-of default relcon-wrist-small --few-shot 5 10 0 --few-shot-seeds 3
         --device cpu --no-progress)
 
@@ -33,6 +33,7 @@ run() {  # run NAME TASK ARGS...: one `relcon evaluate` into $OUT/TASK/NAME
 
 mkdir -p "$OUT"
 TASK_NAMES=(spsw_har5 hapt_har6_uci hapt_har6 wisdm_har6)
+ADAPT_TASKS=(${ADAPT_TASKS:-${TASK_NAMES[@]}})
 for task in "${TASK_NAMES[@]}"; do
   for protocol in linear nearest_centroid; do
     run "shipped_$protocol" "$task" --model default --protocol "$protocol"
@@ -42,7 +43,7 @@ for task in "${TASK_NAMES[@]}"; do
   run small_linear "$task" --model relcon-wrist-small --protocol linear
 done
 if [ "$ADAPT_STEPS" -gt 0 ]; then  # the slow part last (ADAPT_STEPS=0 leaves it out)
-  for task in "${TASK_NAMES[@]}"; do
+  for task in "${ADAPT_TASKS[@]}"; do
     run "small_adapt${ADAPT_STEPS}_linear" "$task" --model relcon-wrist-small --protocol linear \
       --adapt-steps "$ADAPT_STEPS"
   done
