@@ -289,29 +289,20 @@ def _check_files(root: Path, m: dict[str, Any]) -> None:
     """Every committed shard and part exists with the size the manifest records, and has a
     recorded checksum."""
     for rec, what in [(s, "shard") for s in m["shards"]] + [(p, "index part") for p in m["parts"]]:
+        p = root / rec["file"]
         if "sha256" not in rec:
             raise ValueError(
-                f"{root / rec['file']}: {MANIFEST_NAME} records no SHA-256 for this {what}, so "
-                "it cannot be checked; prepare the corpus again with this relcon (relcon prepare)"
+                f"{p}: {MANIFEST_NAME} records no SHA-256 for this {what}, so it cannot be "
+                "checked; prepare the corpus again with this relcon (relcon prepare)"
             )
-    for s in m["shards"]:
-        p = root / s["file"]
         if not p.is_file():
-            raise FileNotFoundError(f"{p}: shard listed in {MANIFEST_NAME} is missing")
+            raise FileNotFoundError(f"{p}: {what} listed in {MANIFEST_NAME} is missing")
         size = p.stat().st_size
-        if size != s["bytes"]:
+        if size != rec["bytes"]:
             raise ValueError(
-                f"{p}: shard is {size} bytes on disk but {MANIFEST_NAME} records {s['bytes']}: "
-                "the shard is truncated or damaged; restore it or prepare the corpus again"
-            )
-    for part in m["parts"]:
-        p = root / part["file"]
-        if not p.is_file():
-            raise FileNotFoundError(f"{p}: index part listed in {MANIFEST_NAME} is missing")
-        if p.stat().st_size != part["bytes"]:
-            raise ValueError(
-                f"{p}: index part is {p.stat().st_size} bytes on disk but {MANIFEST_NAME} "
-                f"records {part['bytes']}: it is truncated or damaged"
+                f"{p}: {what} is {size} bytes on disk but {MANIFEST_NAME} records "
+                f"{rec['bytes']}: it is truncated or damaged; restore it or prepare the corpus "
+                "again"
             )
     if len(m["parts"]) != len(m["shards"]):
         raise ValueError(f"{root}: {len(m['shards'])} shards but {len(m['parts'])} index parts")
