@@ -142,9 +142,6 @@ def nonwear_segments(
     return out
 
 
-_nonwear_segments = nonwear_segments  # the name this module's callers used
-
-
 #: The rules applied to each window on its own, in this order (non-wear, which needs the
 #: hours around a window, is the stream's: :func:`nonwear_segments` in
 #: :mod:`relcon.data.stream.steps`); :func:`flag_windows` returns ``1 + index`` of the first
