@@ -30,7 +30,8 @@ A randomly initialised encoder of the same architecture is the floor. Results la
 ``--out`` (runs, evaluations, ``curve.csv``, ``curve.png``); rerunning resumes.
 
     python scripts/budget_curve.py --data-root ../shared/data --tasks-dir tasks --out runs/curve \\
-        --budgets 110000 330000
+        --budgets 110000 330000 --few-shot 5 10
+    relcon report runs/curve/eval/wisdm_har6/* --reference relcon-c110000 --out runs/curve/report
 """
 
 from __future__ import annotations
@@ -94,6 +95,11 @@ def main() -> None:
     )  # fmt: skip
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     p.add_argument("--tasks", nargs="+", default=list(TASKS))
+    p.add_argument(
+        "--few-shot", type=int, nargs="+", default=[],
+        help="also probe with this many labelled windows per class (0 = all), 3 draws each; "
+        "the curve plots all labels, `relcon report` over eval/TASK pairs every k",
+    )  # fmt: skip
     a = p.parse_args()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -168,6 +174,7 @@ def main() -> None:
                     protocol="linear",
                     encoder=pre_cfg.encoder,
                     exclude_users_of=every_run,
+                    few_shot=sorted(set(a.few_shot) | {0}) if a.few_shot else [],
                 )
                 evaluate(cfg, res_dir, overwrite=True, progress=False)
             result = read_results(res_path)

@@ -163,3 +163,47 @@ def test_shipped_config_files_use_current_keys(name):
     folder = Path(__file__).resolve().parents[1] / "configs"
     assert load_config(folder / f"{name}_distance.toml", DistanceTrainConfig).steps > 0
     assert load_config(folder / f"{name}_pretrain.toml", PretrainConfig).steps > 0
+
+
+def _documented_script_commands():
+    """``(file, line, script, flags)`` of every ``python scripts/X.py ... --flag`` (and
+    benchmarks/) written in the README, the model card, docs/, benchmarks/ and scripts/."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    files = [root / "README.md", root / "MODEL_CARD.md", *sorted((root / "docs").glob("*.md"))]
+    for folder in ("benchmarks", "scripts"):
+        files += sorted((root / folder).glob("*.sh")) + sorted((root / folder).glob("*.py"))
+    files += [root / "benchmarks" / "README.md"]
+    for path in files:
+        lines = path.read_text().splitlines()
+        for no, line in enumerate(lines, 1):
+            # a command continued with a trailing backslash reads as one line
+            while line.rstrip().endswith("\\") and no < len(lines):
+                line = line.rstrip()[:-1] + " " + lines[no]
+                no += 1
+            for m in re.finditer(
+                r"\bpython3? ((?:scripts|benchmarks)/\w+\.py)([^`;|&)'\"]*)", line
+            ):
+                flags = [
+                    f.split("=")[0] for f in re.findall(r"(?<!\S)--[a-z][a-z0-9-]*", m.group(2))
+                ]
+                if flags:
+                    yield path.name, no, root / m.group(1), flags
+
+
+def test_documented_script_commands_use_current_flags():
+    """Every flag shown with a ``python scripts/...``/``benchmarks/...`` command is declared
+    by that script (argparse flags are string literals in its source): a documented command
+    with a renamed or dropped flag fails here, not in a reader's shell."""
+    bad, seen = [], 0
+    for name, no, script, flags in _documented_script_commands():
+        if not script.is_file():
+            bad.append(f"{name}:{no}: {script.name} does not exist")
+            continue
+        source = script.read_text()
+        seen += 1
+        bad += [f"{name}:{no}: {script.name} {f}" for f in flags if f'"{f}"' not in source]
+    assert seen > 5, "the pattern found almost no documented script commands"
+    assert not bad, "\n".join(bad)
