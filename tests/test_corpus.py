@@ -223,6 +223,23 @@ def test_index_matches_shards_and_blocks(corpus4):
     )
 
 
+def test_prepare_shows_files_and_bytes_read(raw4, tmp_path, capsys):
+    """With progress on (a log, not a terminal) the file bar and the bytes bar both end at their
+    totals: the four inputs, and the sum of their sizes on disk."""
+    root = raw4[0]
+    total = sum(p.stat().st_size for p in root.iterdir())
+    _prep([root], tmp_path / "c", progress=True)
+    lines = capsys.readouterr().err.splitlines()
+    files = [ln for ln in lines if ln.startswith("prepare:")]
+    read = [ln for ln in lines if ln.startswith("read:")]
+    assert files and files[-1].startswith("prepare: 100%") and "4/4" in files[-1]
+    assert read and read[-1].startswith("read: 100%")
+    from tqdm import tqdm
+
+    size = tqdm.format_sizeof(total, divisor=1024)  # how tqdm writes the sum of the sizes
+    assert f"| {size}/{size} [" in read[-1], read[-1]
+
+
 def test_gather_random_indices_across_shards(corpus4):
     out, _ = corpus4
     c = Corpus.open(out, max_open_shards=2, release_bytes=10_000)  # forces eviction and release

@@ -29,7 +29,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-__all__ = ["LOG_EVERY_S", "LogLines", "progress_bar"]
+__all__ = ["LOG_EVERY_S", "BytesBar", "LogLines", "progress_bar"]
 
 #: Seconds between two lines of a log when the total is unknown (or a quarter takes longer).
 LOG_EVERY_S = 60.0
@@ -103,3 +103,48 @@ def progress_bar(
     if live:
         kwargs.setdefault("dynamic_ncols", True)
     return cls(iterable, file=fp, disable=not enabled, **kwargs)
+
+
+class BytesBar:
+    """A bar over the bytes of input files read one after another (``relcon embed``,
+    ``predict`` and ``prepare``): the sizes of the files done plus how far the current one is
+    read, so that it moves within a week-long file.
+
+    Example::
+
+        >>> import io
+        >>> log = io.StringIO()
+        >>> with BytesBar([1000, 3000], desc="read", file=log) as bar:
+        ...     bar.at(500)         # half of the first file
+        ...     bar.file_done(1000)
+        ...     bar.at(3000)        # all of the second
+        >>> bar.bar.n
+        4000
+    """
+
+    def __init__(
+        self, sizes: Iterable[int], *, desc: str, enabled: bool = True, file: Any = None
+    ) -> None:
+        self.bar = progress_bar(
+            total=sum(sizes), desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
+            enabled=enabled, file=file,
+        )  # fmt: skip
+        self.done = 0  # bytes of the files finished
+
+    def at(self, pos: int) -> None:
+        """The current file is read up to byte ``pos`` (the bar never moves back)."""
+        self.bar.update(max(0, self.done + pos - self.bar.n))
+
+    def file_done(self, size: int) -> None:
+        """The current file (``size`` bytes) is finished, read whole or given up."""
+        self.done += size
+        self.at(0)
+
+    def close(self) -> None:
+        self.bar.close()
+
+    def __enter__(self) -> BytesBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -68,6 +68,7 @@ from relcon.data.stream import (
 )
 from relcon.data.windowing import SEGMENT_LENGTH
 from relcon.io import atomic_write_json
+from relcon.progress import BytesBar
 
 if TYPE_CHECKING:
     import torch
@@ -241,32 +242,18 @@ def _not_processed(run: _Run, i: int) -> str:
     return f"; not processed: {shown}"
 
 
-class _Progress:
+class _Progress(BytesBar):
     """A bar over the bytes of all input files, with the current file and windows done."""
 
     def __init__(self, inputs: Sequence[Input], desc: str, enabled: bool) -> None:
-        from relcon.progress import progress_bar
-
-        self.bar = progress_bar(
-            total=sum(inp.size for inp in inputs), desc=desc, unit="B", unit_scale=True,
-            unit_divisor=1024, enabled=enabled,
-        )  # fmt: skip
-        self.done = 0
+        super().__init__((inp.size for inp in inputs), desc=desc, enabled=enabled)
         self.windows = 0
         self.n = len(inputs)
 
     def update(self, it: WindowIterator | None, i: int, rid: str, windows: int = 0) -> None:
         self.windows += windows
-        pos = it.progress()[0] if it is not None else 0
-        self.bar.update(max(0, self.done + pos - self.bar.n))
+        self.at(it.progress()[0] if it is not None else 0)
         self.bar.set_postfix_str(f"{i + 1}/{self.n} {rid}, {self.windows:,} windows", refresh=False)
-
-    def file_done(self, size: int) -> None:
-        self.done += size
-        self.bar.update(max(0, self.done - self.bar.n))
-
-    def close(self) -> None:
-        self.bar.close()
 
 
 @dataclass

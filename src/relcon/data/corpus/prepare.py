@@ -47,7 +47,7 @@ from relcon.data.corpus.store import (
 from relcon.data.signal import TARGET_FS, normalize_units
 from relcon.data.stream.options import WindowOptions
 from relcon.data.windowing import SEGMENT_LENGTH
-from relcon.progress import progress_bar
+from relcon.progress import BytesBar, progress_bar
 
 __all__ = ["CorpusSummary", "prepare_corpus"]
 
@@ -92,7 +92,7 @@ def _process_input(
     Only the segments' start times stay in memory; ``tick(bytes read)`` follows the input. On
     any failure the spool is removed, so nothing of the input is left behind.
     """
-    rules: QualityRules = cfg["rules"]
+    rules: QualityRules = cfg["window"].rules
     dtype = _STORAGE[cfg["storage"]]
     by_rule = dict.fromkeys(WINDOW_RULES, 0)
     starts: list[np.ndarray] = []
@@ -519,8 +519,7 @@ def prepare_corpus(
         "rules": rules.to_dict(),
     }
     cfg = {
-        "window": window,
-        "rules": rules,
+        "window": window,  # its rules are the flat and clipped rules too
         "storage": storage,
         "drop_flat": drop_flat,
         "drop_clipped": drop_clipped,
@@ -561,22 +560,14 @@ def prepare_corpus(
             logger.warning("%s: %d inputs already in the corpus were skipped", out, len(skipped))
         processed: list[str] = []
         failed: list[tuple[str, str]] = []
-        read_bytes = 0  # of the inputs done, for the bar of bytes read
         try:
             with (
                 progress_bar(todo, enabled=progress, desc="prepare", unit="file") as bar,
-                progress_bar(
-                    total=sum(inp.size for inp, _ in todo), enabled=progress, desc="read",
-                    unit="B", unit_scale=True, unit_divisor=1024,
-                ) as read_bar,
-            ):  # fmt: skip
-
-                def tick(pos: int) -> None:
-                    read_bar.update(max(0, read_bytes + pos - read_bar.n))
-
+                BytesBar((inp.size for inp, _ in todo), desc="read", enabled=progress) as read,
+            ):
                 for inp, skip in bar:
                     try:
-                        proc = _process_input(inp, cfg, out, tick)
+                        proc = _process_input(inp, cfg, out, read.at)
                         _kill_point("input")
                     except (ValueError, OSError) as exc:
                         if on_error == "raise":
@@ -587,8 +578,7 @@ def prepare_corpus(
                         failed.append((str(inp.path), msg))
                         continue
                     finally:
-                        read_bytes += inp.size
-                        tick(0)
+                        read.file_done(inp.size)
                     try:
                         writer.add(proc, skip)
                     finally:
