@@ -36,6 +36,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "relcon",
             "relcon._version",
             "relcon.config",
+            "relcon.flags",
             "relcon.io",
             "relcon.progress",
             "relcon.losses",

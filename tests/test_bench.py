@@ -255,7 +255,7 @@ def test_gpu_names():
 def test_cli_flags():
     import argparse
 
-    from relcon.config import resolve_config
+    from relcon.flags import resolve_config
 
     p = argparse.ArgumentParser()
     add_bench_arguments(p)

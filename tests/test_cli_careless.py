@@ -13,7 +13,8 @@ import warnings
 import pytest
 
 import relcon.cli as cli
-from relcon.config import SETTING_RULES, _leaf, check_settings
+from relcon.config import SETTING_RULES, check_settings
+from relcon.flags import _leaf
 from relcon.progress import progress_bar
 
 

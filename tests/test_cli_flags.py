@@ -22,7 +22,7 @@ import pytest
 
 import relcon
 from relcon.cli import RunOptions, build_parser, main, resolve
-from relcon.config import FLAG_DEST
+from relcon.flags import FLAG_DEST
 
 #: options that are neither settings nor run options
 NOT_SETTINGS = {"help", "version"}

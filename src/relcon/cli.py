@@ -2,7 +2,7 @@
 finetune | prepare | tasks | report | benchmark | embed | predict | plot | bench``.
 
 Each command is one configuration dataclass and one function. Its flags are generated from the
-dataclass (:func:`relcon.config.add_flags`: one flag per field, nested sections with a dotted
+dataclass (:func:`relcon.flags.add_flags`: one flag per field, nested sections with a dotted
 prefix, help from the field's comment), so a flag cannot exist without reaching the
 configuration; ``tests/test_cli_flags.py`` walks every flag of every command to keep it so.
 Every command that trains or evaluates also takes ``--config FILE`` (TOML, YAML or JSON, the
@@ -27,18 +27,16 @@ from typing import Any
 
 from relcon import __version__
 from relcon.config import (
-    FLAG_DEST,
     DemoConfig,
     DistanceTrainConfig,
     EvalConfig,
     FinetuneConfig,
     PretrainConfig,
-    add_flags,
-    resolve_config,
     spelled_as_flags,
     to_toml,
 )
 from relcon.data.formats import UNITS
+from relcon.flags import FLAG_DEST, add_flags, resolve_config
 
 __all__ = ["RunOptions", "build_parser", "main", "resolve"]
 

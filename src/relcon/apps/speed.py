@@ -441,7 +441,7 @@ def format_table(results: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------------------------
 def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     """The ``relcon bench`` flags: one per :class:`BenchConfig` field, plus ``--json``/``--quiet``."""
-    from relcon.config import add_flags
+    from relcon.flags import add_flags
 
     add_flags(p, BenchConfig, skip=["distance_config"])
     p.add_argument("--json", help="also write the results to this JSON file")
@@ -464,7 +464,7 @@ def run_and_print(cfg: BenchConfig, json_path: str | None = None, quiet: bool = 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m relcon.apps.speed [flags]``: the same as ``relcon bench``."""
-    from relcon.config import resolve_config
+    from relcon.flags import resolve_config
 
     parser = argparse.ArgumentParser(
         prog="python -m relcon.apps.speed", description="Throughput and memory of RelCon's stages."
