@@ -118,7 +118,10 @@ def main() -> None:
     # ---- the two distances (the shipped recipe, paper and orientation-free) -----------------
     dist_cfg = load_config(ROOT / "configs" / "wrist_distance.toml", DistanceTrainConfig)
     distances = {}
+    canonical = any("canonical" in m for m in a.methods)
     for name, orientation in (("distance", "none"), ("distance_canonical", "canonical")):
+        if orientation == "canonical" and not canonical:
+            continue  # no method ranks with it
         run = out / name
         if not (run / "model.safetensors").is_file():
             cfg = dataclasses.replace(
@@ -178,12 +181,14 @@ def main() -> None:
                 )
                 evaluate(cfg, res_dir, overwrite=True, progress=False)
             result = read_results(res_path)
+            have = {r["metric"] for r in result["rows"]}
+            metric = "macro_f1" if "macro_f1" in have else "mae"  # a regression task: its MAE
             row = next(
-                r for r in result["rows"] if r["metric"] == "macro_f1" and r.get("k") in (None, 0)
+                r for r in result["rows"] if r["metric"] == metric and r.get("k") in (None, 0)
             )
             rows.append({
                 "method": method, "budget": budget, **spent, "device": device, "task": task,
-                "macro_f1": row["mean"],
+                "metric": metric, "value": row["mean"],
                 "std": row["std"], "n_folds": row["n"],
                 "folds": json.dumps(row.get("values", [])),
             })  # fmt: skip
@@ -246,7 +251,7 @@ def _plot(rows: list[dict], tasks: list[str], path: Path) -> None:
             sub = [r for r in rows if r["task"] == task]
             for method in [*METHODS, "random"]:
                 pts = sorted(
-                    (r.get(key, 0), r["macro_f1"], r["std"]) for r in sub if r["method"] == method
+                    (r.get(key, 0), r["value"], r["std"]) for r in sub if r["method"] == method
                 )
                 if not pts:
                     continue
@@ -258,7 +263,8 @@ def _plot(rows: list[dict], tasks: list[str], path: Path) -> None:
             ax.set_xscale("log")
             ax.set_title(task)
             ax.set_xlabel(xlabel, fontsize=8)
-            ax.set_ylabel("linear-probe macro-F1 (mean ± std over folds)", fontsize=8)
+            metric = "MAE" if sub and sub[0]["metric"] == "mae" else "macro-F1"
+            ax.set_ylabel(f"linear-probe {metric} (mean ± std over folds)", fontsize=8)
     axes[0][0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -10,7 +10,8 @@
 # with random weights, hand-crafted features, each with the linear probe (regularisation chosen
 # on validation subjects) and the nearest-centroid probe (nothing chosen: for few labels); the
 # small shipped model as it is and adapted within each fold on the training subjects' unlabelled
-# windows (`--adapt-steps`, its own recipe: 16 anchors per step). The full-size model's recipe
+# windows (`--adapt-steps`, its own recipe: 16 anchors per step); the shipped model's embedding
+# and random weights' pooled from every stage (`--pooling stages`) with the linear probe. The full-size model's recipe
 # (256 anchors per step) is a GPU's work, so only the small model is adapted here.
 # Every run leaves out the users either shipped model was pretrained on, so all share subjects
 # and folds. A run whose results.json exists is skipped (rerun to finish an interrupted campaign).
@@ -41,6 +42,8 @@ for task in "${TASK_NAMES[@]}"; do
     run "handcrafted_$protocol" "$task" --features handcrafted --protocol "$protocol"
   done
   run small_linear "$task" --model relcon-wrist-small --protocol linear
+  run stages_linear "$task" --model default --protocol linear --pooling stages
+  run random_stages_linear "$task" --features random --protocol linear --pooling stages
 done
 if [ "$ADAPT_STEPS" -gt 0 ]; then  # the slow part last (ADAPT_STEPS=0 leaves it out)
   for task in "${ADAPT_TASKS[@]}"; do

@@ -60,12 +60,19 @@ def _gpu_rows(folder: Path) -> list[dict]:
     return rows
 
 
-def _cpu_rows(path: Path) -> list[dict]:
+def _cpu_rows(path: Path, anchors_per_step: int = 16) -> list[dict]:
+    """The classification rows of ``budget_curve.py``'s ``curve.csv`` (a compute-budget table:
+    anchors = steps x 16; an older anchors table is read as it is)."""
+    rows = []
     with path.open() as f:
-        return [
-            {**r, "encoder": "small (141k, CPU)", "run": f"{r['method']}-{r['anchors']}"}
-            for r in csv.DictReader(f)
-        ]
+        for r in csv.DictReader(f):
+            if r.get("metric", "macro_f1") != "macro_f1" or r["task"] not in TASKS:
+                continue
+            anchors = r.get("anchors") or str(int(r["steps"] or 0) * anchors_per_step)
+            score = r.get("macro_f1") or r["value"]
+            rows.append({**r, "anchors": anchors, "macro_f1": score,
+                         "encoder": "small (141k, CPU)", "run": f"{r['method']}-{anchors}"})  # fmt: skip
+    return rows
 
 
 def main() -> None:

@@ -92,6 +92,8 @@ def test_embed_finetune_predict(task_file, tiny):
     task = load_task(task_file)
     z = relcon.embed(task.X, tiny, device="cpu")
     np.testing.assert_array_equal(z, relcon.load(tiny).embed(task.X))
+    zs = relcon.embed(task.X, tiny, device="cpu", pooling="stages")  # the last columns: z
+    np.testing.assert_array_equal(zs[:, -z.shape[1] :], z)
     model = relcon.finetune(
         task.X, task.y, None, tiny, label_names=["slow", "mid", "fast"], epochs=2,
         batch_size=16, device="cpu",

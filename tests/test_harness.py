@@ -193,3 +193,40 @@ def test_evaluate_task_with_an_encoder_object(tmp_path):
     assert any("given as an object" in n for n in from_object.results["notes"])
     with pytest.raises(ValueError, match="only measured with features='model'"):
         evaluate_task(task, replace(cfg, features="handcrafted"), encoder=encoder)
+
+
+def test_stage_pooling_is_every_stages_time_average(tmp_path):
+    """``pooling="stages"``: the time-averages of each stage's last block output (taken here
+    with forward hooks, independently of the encoder's own loop), first stage first; its last
+    ``embed_dim`` columns are the plain embedding. An evaluation with it probes those columns,
+    is named for it, and a pooling that cannot apply is an error naming the setting."""
+    torch.manual_seed(0)
+    enc = ResNet1DEncoder(TINY_ENCODER).eval()
+    x = np.random.default_rng(0).normal(size=(9, 256, 3)).astype(np.float32)
+    ends = np.cumsum(TINY_ENCODER.stage_blocks) - 1  # index of each stage's last block
+    seen: list[torch.Tensor] = []
+    hooks = [enc.blocks[int(i)].register_forward_hook(lambda m, i, o: seen.append(o)) for i in ends]
+    with torch.no_grad():
+        enc(torch.from_numpy(x))
+    for h in hooks:
+        h.remove()
+    reference = torch.cat([o.mean(dim=-1) for o in seen], dim=1).numpy()
+    stages = enc.embed(x, pooling="stages")
+    assert stages.shape == (9, sum(TINY_ENCODER.stage_filters)) == (9, enc.pooled_dim("stages"))
+    np.testing.assert_allclose(stages, reference, rtol=1e-5, atol=1e-6)  # float32, one pass
+    np.testing.assert_array_equal(stages[:, -enc.embed_dim :], enc.embed(x))
+    with pytest.raises(ValueError, match="pooling must be one of last, stages"):
+        enc.embed(x, pooling="mean")
+
+    path = _sine_task(tmp_path)
+    run = tmp_path / "enc"
+    save_model(run, enc, "encoder", step=0, extra={"train_users": [], "method": "relcon"})
+    cfg = EvalConfig(task=str(path), model=str(run), folds=3, pooling="stages")
+    res = evaluate(cfg, tmp_path / "out", progress=False)
+    assert res["name"] == "relcon (enc, stages pooling)" and res["config"]["pooling"] == "stages"
+    with pytest.raises(ValueError, match="pooling='stages' pools an encoder's embeddings"):
+        evaluate(
+            EvalConfig(task=str(path), features="handcrafted", folds=3, pooling="stages"),
+            tmp_path / "h",
+            progress=False,
+        )

@@ -80,6 +80,7 @@ def embed(
     batch_size: int = 512,
     device: str = "auto",
     precision: str = "fp32",
+    pooling: str = "last",
     progress: bool = False,
 ) -> np.ndarray:
     """Embed windows of acceleration with an encoder.
@@ -92,11 +93,14 @@ def embed(
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda:1"``, ...; the model and
             the data move there together.
         precision: ``"fp32"``, ``"bf16"`` or ``"auto"`` (:meth:`ResNet1DEncoder.embed`).
+        pooling: ``"last"`` (the paper's embedding) or ``"stages"`` (every stage's
+            time-average side by side: 448 values for the default model;
+            :meth:`ResNet1DEncoder.embed`).
         progress: show a progress bar.
 
     Returns:
         ``(N, D)`` float32 embeddings, ``D`` the encoder's ``embed_dim`` (128 for
-        ``relcon-wrist-small``, 256 for the default). The same numbers as
+        ``relcon-wrist-small``, 256 for the default) with ``pooling="last"``. The same numbers as
         ``relcon.load(model).embed(X)``.
 
     Example:
@@ -108,7 +112,9 @@ def embed(
     from relcon.models.hub import load
 
     encoder = load(model, kind="encoder", device=_device(device))
-    return encoder.embed(X, batch_size=batch_size, progress=progress, precision=precision)
+    return encoder.embed(
+        X, batch_size=batch_size, progress=progress, precision=precision, pooling=pooling
+    )
 
 
 def evaluate(

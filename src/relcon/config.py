@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from relcon.models.distance import MotifDistanceConfig
-from relcon.models.encoder import PRECISIONS, EncoderConfig
+from relcon.models.encoder import POOLINGS, PRECISIONS, EncoderConfig
 
 __all__ = [
     "RENAMED",
@@ -235,6 +235,9 @@ class EvalConfig:
     #: (linear_fixed and nearest_centroid choose nothing on validation subjects: for few labels)
     protocol: str = "auto"
     encoder: EncoderConfig = field(default_factory=EncoderConfig)  # for random / supervised
+    #: what the embedding pools (features model / random): last (the paper's, the last
+    #: stage's time-average) | stages (every stage's, side by side; ResNet1DEncoder.embed)
+    pooling: str = field(default="last", metadata={"choices": POOLINGS})
     folds: int = 5  # subject-wise folds (when the task has no fixed split)
     fold_seeds: int = 1  # repeat subject-wise k-fold with fold seeds seed, seed + 1, ...
     # which subjects are evaluated (saved with the results, so two runs can be matched):

@@ -144,6 +144,12 @@ def resolve_features_protocol(cfg: EvalConfig, *, model_object: bool = False) ->
         )
     if protocol == "finetune" and features in ("handcrafted", "minirocket"):
         raise ValueError(f"protocol 'finetune' needs an encoder, not {features!r} features")
+    if cfg.pooling != "last" and (features not in ("model", "random") or protocol == "finetune"):
+        raise ValueError(
+            f"{spell('pooling', cfg.pooling)} pools an encoder's embeddings for a probe: it "
+            f"applies to features 'model' or 'random', not {features!r} with protocol "
+            f"{protocol!r}"
+        )
     return features, protocol
 
 
@@ -305,7 +311,10 @@ def _frozen_features(features: str, task: Task, cfg: EvalConfig, encoder, progre
         return handcrafted_features(task.X)
     if features == "minirocket":
         return None  # fitted per split in _features_for
-    return encoder.embed(task.X, batch_size=cfg.batch_size, progress=progress, allow_longer=True)
+    return encoder.embed(
+        task.X, batch_size=cfg.batch_size, progress=progress, allow_longer=True,
+        pooling=cfg.pooling,
+    )  # fmt: skip
 
 
 def _features_for(features, all_feats, task, train, test, seed):
@@ -412,16 +421,17 @@ def _run_name(features: str, meta: dict, cfg: EvalConfig) -> str:
     """The run's name in results and reports: a shipped model by its own name (two shipped
     models are two rows), an encoder from files by its training method and folder, an encoder
     object as ``"model"``, other features by their own name."""
+    pooled = "" if cfg.pooling == "last" else f", {cfg.pooling} pooling"
     if features != "model" or not cfg.model:
-        return features
+        return features + (f" ({cfg.pooling} pooling)" if pooled else "")
     from relcon.models.hub import shipped_name
 
     name = shipped_name(cfg.model)
     if name is not None:
-        return f"{name} (shipped)"
+        return f"{name} (shipped{pooled})"
     trained = meta.get("method", "relcon")
     folder = _model_folder(cfg.model)
-    return trained if folder == trained else f"{trained} ({folder})"
+    return trained + (f" ({folder}{pooled})" if folder != trained or pooled else "")
 
 
 def _model_folder(model: str) -> str:

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = [
+    "POOLINGS",
     "PRECISIONS",
     "EncoderConfig",
     "ModelOutputError",
@@ -26,6 +27,11 @@ WINDOW = 256  # samples per segment: 2.56 s at 100 Hz
 
 #: The values of ``precision``, in training and inference alike (:func:`resolve_precision`).
 PRECISIONS = ("auto", "fp32", "bf16")
+
+#: What an embedding pools (:meth:`ResNet1DEncoder.embed`): ``"last"`` (the paper's: the
+#: time-average of the last stage, ``embed_dim`` values) or ``"stages"`` (the time-averages of
+#: every stage's output side by side, ``sum(stage_filters)`` values: 448 for the full-size model).
+POOLINGS = ("last", "stages")
 
 
 @functools.cache
@@ -201,6 +207,10 @@ class ResNet1DEncoder(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """``x`` ``(B, T, 3)`` in g -> ``(B, embed_dim)``."""
+        self._check_windows(x, "forward")
+        return self.blocks(self.stem(x.transpose(1, 2))).mean(dim=-1)
+
+    def _check_windows(self, x: Tensor, where: str) -> None:
         c = self.config.in_channels
         if x.ndim != 3 or x.shape[-1] != c:
             hint = (
@@ -209,10 +219,27 @@ class ResNet1DEncoder(nn.Module):
                 else ""
             )
             raise ValueError(
-                f"ResNet1DEncoder.forward expects (B, T, {c}) windows (channels last), got "
+                f"ResNet1DEncoder.{where} expects (B, T, {c}) windows (channels last), got "
                 f"{tuple(x.shape)}{hint}"
             )
-        return self.blocks(self.stem(x.transpose(1, 2))).mean(dim=-1)
+
+    def pooled_dim(self, pooling: str = "last") -> int:
+        """Values per window of an embedding pooled as ``pooling`` (:data:`POOLINGS`)."""
+        _check_pooling(pooling)
+        return self.embed_dim if pooling == "last" else sum(self.config.stage_filters)
+
+    def stage_means(self, x: Tensor) -> Tensor:
+        """``x`` ``(B, T, 3)`` -> ``(B, sum(stage_filters))``: the time-average of each stage's
+        output, first stage first (its last ``embed_dim`` values are :meth:`forward`'s)."""
+        self._check_windows(x, "stage_means")
+        ends = set(np.cumsum(self.config.stage_blocks).tolist())
+        h = self.stem(x.transpose(1, 2))
+        means = []
+        for i, block in enumerate(self.blocks, start=1):
+            h = block(h)
+            if i in ends:
+                means.append(h.mean(dim=-1))
+        return torch.cat(means, dim=1)
 
     @torch.no_grad()
     def embed(
@@ -223,6 +250,7 @@ class ResNet1DEncoder(nn.Module):
         progress: bool = False,
         allow_longer: bool = False,
         precision: str = "fp32",
+        pooling: str = "last",
     ) -> np.ndarray:
         """Embed windows of acceleration.
 
@@ -241,9 +269,13 @@ class ResNet1DEncoder(nn.Module):
                 on such a CPU, but moves embeddings by about 1 % (relative), enough to move a
                 linear probe's macro-F1 by up to 0.01 (``benchmarks/README.md``), so it is
                 opt-in.
+            pooling: ``"last"`` (default, the paper's embedding: the time-average of the last
+                stage) or ``"stages"`` (the time-averages of every stage side by side,
+                :meth:`stage_means`; with 5 or 10 labels per class it transferred better in
+                ``docs/payoff.md``, section 7).
 
         Returns:
-            ``(N, embed_dim)`` float32 numpy array.
+            ``(N, pooled_dim(pooling))`` float32 numpy array (``embed_dim`` for ``"last"``).
         """
         if x.ndim != 3 or x.shape[-1] != self.config.in_channels:
             raise ValueError(
@@ -255,10 +287,29 @@ class ResNet1DEncoder(nn.Module):
                 f"embed() expects windows of {WINDOW} samples (2.56 s at 100 Hz), got "
                 f"{x.shape[1]}; resample and cut with relcon.data first"
             )
+        dim = self.pooled_dim(pooling)
+        module = self if pooling == "last" else _StageMeans(self)
         return run_windows(
-            self, x, self.embed_dim, batch_size, device, precision, progress=progress,
-            check_finite="embed()",
+            module, x, dim, batch_size, device, precision, progress=progress,
+            check_finite="embed()", name=getattr(self, "loaded_from", None),
         )  # fmt: skip
+
+
+def _check_pooling(pooling: str) -> None:
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
+
+
+class _StageMeans(nn.Module):
+    """An encoder whose forward is its :meth:`~ResNet1DEncoder.stage_means` (for
+    :func:`run_windows`)."""
+
+    def __init__(self, encoder: ResNet1DEncoder) -> None:
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.encoder.stage_means(x)
 
 
 @torch.no_grad()
