@@ -215,6 +215,11 @@ def test_stage_pooling_is_every_stages_time_average(tmp_path):
     assert stages.shape == (9, sum(TINY_ENCODER.stage_filters)) == (9, enc.pooled_dim("stages"))
     np.testing.assert_allclose(stages, reference, rtol=1e-5, atol=1e-6)  # float32, one pass
     np.testing.assert_array_equal(stages[:, -enc.embed_dim :], enc.embed(x))
+    assert not enc.training  # left in the mode it was in (eval), as embed() leaves it
+    enc.train()
+    enc.embed(x, pooling="stages")
+    assert enc.training
+    enc.eval()
     with pytest.raises(ValueError, match="pooling must be one of last, stages"):
         enc.embed(x, pooling="mean")
 

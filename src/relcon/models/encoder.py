@@ -288,7 +288,8 @@ class ResNet1DEncoder(nn.Module):
                 f"{x.shape[1]}; resample and cut with relcon.data first"
             )
         dim = self.pooled_dim(pooling)
-        module = self if pooling == "last" else _StageMeans(self)
+        # the wrapper in the encoder's own mode, which run_windows restores after
+        module = self if pooling == "last" else _StageMeans(self).train(self.training)
         return run_windows(
             module, x, dim, batch_size, device, precision, progress=progress,
             check_finite="embed()", name=getattr(self, "loaded_from", None),
