@@ -31,7 +31,8 @@ A randomly initialised encoder of the same architecture is the floor. Results la
 
     python scripts/budget_curve.py --data-root ../shared/data --tasks-dir tasks --out runs/curve \\
         --budgets 110000 330000 --few-shot 5 10
-    relcon report runs/curve/eval/wisdm_har6/* --reference relcon-c110000 --out runs/curve/report
+    relcon report runs/curve/eval/wisdm_har6/*/ --reference "relcon (relcon-c110000):linear" \\
+        --out runs/curve/report
 """
 
 from __future__ import annotations
@@ -97,8 +98,9 @@ def main() -> None:
     p.add_argument("--tasks", nargs="+", default=list(TASKS))
     p.add_argument(
         "--few-shot", type=int, nargs="+", default=[],
-        help="also probe with this many labelled windows per class (0 = all), 3 draws each; "
-        "the curve plots all labels, `relcon report` over eval/TASK pairs every k",
+        help="also probe with this many labelled windows per class (0 = all), 3 draws each "
+        "(classification tasks: run regressions without it); the curve plots all labels, "
+        "`relcon report` over eval/TASK pairs every k",
     )  # fmt: skip
     a = p.parse_args()
     out = Path(a.out)

@@ -11,8 +11,9 @@
 # on validation subjects) and the nearest-centroid probe (nothing chosen: for few labels); the
 # small shipped model as it is and adapted within each fold on the training subjects' unlabelled
 # windows (`--adapt-steps`, its own recipe: 16 anchors per step); the shipped model's embedding
-# and random weights' pooled from every stage (`--pooling stages`) with the linear probe. The full-size model's recipe
-# (256 anchors per step) is a GPU's work, so only the small model is adapted here.
+# and random weights' pooled from every stage (`--pooling stages`) with the linear probe. The
+# full-size model's recipe (256 anchors per step) is a GPU's work, so only the small model is
+# adapted here.
 # Every run leaves out the users either shipped model was pretrained on, so all share subjects
 # and folds. A run whose results.json exists is skipped (rerun to finish an interrupted campaign).
 set -uo pipefail
