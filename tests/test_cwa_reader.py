@@ -174,3 +174,120 @@ def test_memory_stays_bounded_on_hours(tmp_path):
     decoded = n * (8 + 3 * 8)
     assert got["n"] == n and got["pos"] == (tmp_path / "long.cwa").stat().st_size
     assert got["growth"] < decoded / 6, (got, decoded)  # about 15 MB, whatever the length
+
+
+# ----------------------------------------------------------------------------------------------
+# progress over the calibration pass (the bar must not stand still while it runs)
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cwa_180k(tmp_path: Path) -> Path:
+    """30 minutes at 100 Hz in its own folder: 2250 blocks, three chunks of the calibration
+    pass (1024 blocks each)."""
+    (tmp_path / "in").mkdir()
+    return write_cwa(tmp_path / "in" / "ax3.cwa", _signal(180_000), FS, START)
+
+
+def test_calibration_pass_reports_its_bytes_before_any_window(cwa_180k, tmp_path, monkeypatch):
+    """iter_windows (the reader of embed, predict and prepare): ``on_bytes`` follows the
+    calibration pass up to the file's size on disk before the iterator exists, and progress()
+    then counts the reading pass on top of it, ending at twice the size: its total."""
+    from relcon.data.corpus.inputs import collect_inputs
+    from relcon.data.stream import iter_windows
+    from relcon.data.stream.sources import bytes_to_read
+
+    size = cwa_180k.stat().st_size
+    seen: list[int] = []
+    it = iter_windows(cwa_180k, drop_nonwear=False, chunk_s=300, on_bytes=seen.append)
+    assert len(seen) == 3 and 0 < seen[0] < seen[1] < seen[2] == size  # no window yet
+    assert bytes_to_read(cwa_180k) == 2 * size
+    assert collect_inputs([cwa_180k], tmp_path / "out")[0].bytes_to_read == 2 * size
+    progress = [it.progress()]
+    for _ in it:
+        progress.append(it.progress())
+    assert size <= progress[0][0] < 2 * size  # the calibration pass done, the reading begun
+    assert [p for p, _ in progress] == sorted(p for p, _ in progress)
+    assert progress[-1] == (2 * size, 2 * size)
+    assert seen[-1] == size  # told nothing more during the reading pass
+    # without calibration (CwaReader's option): no whole-file pass on opening, none counted
+    told: list[int] = []
+    r = CwaReader(cwa_180k, calibrate=False, on_bytes=told.append)
+    assert told == [] and r.calibration_bytes == 0 and r.calibration is None and r.fs == FS
+    assert r.position == 0
+    assert sum(ns.size for _, ns, _ in r.chunks(50_000)) == r.samples == 180_000
+    assert r.position == size
+    # read by actipy (RELCON_CWA_READER=actipy), or any other format: the file counts once
+    monkeypatch.setenv("RELCON_CWA_READER", "actipy")
+    assert bytes_to_read(cwa_180k) == size
+    csv = tmp_path / "rec.csv"
+    pd.DataFrame({"time": np.arange(600) / FS, "x": 0.0, "y": 0.0, "z": 1.0}).to_csv(csv)
+    assert bytes_to_read(csv) == csv.stat().st_size
+
+
+def test_prepare_read_bar_moves_over_the_calibration_pass(cwa_180k, tmp_path, monkeypatch, capsys):
+    """relcon prepare on a .cwa: the bytes bar moves up to the file's size before the first
+    window is looked at, and ends at its total, twice the size on disk."""
+    import relcon.data.corpus.prepare as prepare_mod
+    from relcon.data.corpus import prepare_corpus
+    from relcon.progress import BytesBar
+
+    size = cwa_180k.stat().st_size
+    events: list[tuple[str, int]] = []
+    at, flag = BytesBar.at, prepare_mod.flag_windows
+
+    def spy_at(self, pos):
+        events.append(("at", self.done + pos))
+        at(self, pos)
+
+    def spy_flag(x, *args):
+        events.append(("windows", len(x)))
+        return flag(x, *args)
+
+    monkeypatch.setattr(BytesBar, "at", spy_at)
+    monkeypatch.setattr(prepare_mod, "flag_windows", spy_flag)
+    prepare_corpus([cwa_180k.parent], tmp_path / "corpus", progress=True)
+    first = events.index(next(e for e in events if e[0] == "windows"))
+    before = [n for kind, n in events[:first] if kind == "at"]
+    assert len(set(before)) >= 3 and size in before  # moved, up to the size, then windows
+    read = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("read:")]
+    from tqdm import tqdm
+
+    total = tqdm.format_sizeof(2 * size, divisor=1024)
+    assert read[-1].startswith("read: 100%") and f"| {total}/{total} [" in read[-1], read[-1]
+
+
+def test_embed_bar_says_calibrating_and_ends_at_its_total(cwa_180k, encoder_dir, monkeypatch):
+    """relcon embed on a .cwa: the bar moves over the calibration pass saying so, before any
+    window, then over the reading; it ends at its total, twice the size on disk."""
+    import relcon.apps.batch as batch
+    from relcon.apps.embed import embed_recordings
+
+    size = cwa_180k.stat().st_size
+    calib: list[tuple[int, str, int]] = []  # the bar after each call of the pass's on_bytes
+    ends: list[tuple[int, int, str]] = []
+    calibrating, close = batch._Progress.calibrating, batch._Progress.close
+
+    def spy_calibrating(self, i, rid):
+        on_bytes = calibrating(self, i, rid)
+
+        def spy(pos):
+            on_bytes(pos)
+            calib.append((self.bar.n, self.bar.postfix, self.windows))
+
+        return spy
+
+    def spy_close(self):
+        ends.append((self.bar.n, self.bar.total, self.bar.postfix))
+        close(self)
+
+    monkeypatch.setattr(batch._Progress, "calibrating", spy_calibrating)
+    monkeypatch.setattr(batch._Progress, "close", spy_close)
+    out = cwa_180k.parent.parent / "e.parquet"
+    embed_recordings(cwa_180k, encoder_dir, out, device="cpu", progress=True, chunk_s=300,
+                     drop_nonwear=False)  # fmt: skip
+    assert [n for n, _, _ in calib] == sorted({n for n, _, _ in calib})
+    assert len(calib) == 3 and calib[-1][0] == size
+    assert all(note == "1/1 ax3: calibrating, 0 windows" and w == 0 for _, note, w in calib)
+    windows = len(pd.read_parquet(out))
+    assert ends == [(2 * size, 2 * size, f"1/1 ax3, {windows:,} windows")]

@@ -26,7 +26,14 @@ import torch
 import relcon
 from conftest import TINY_ENCODER
 from relcon.apps.batch import read_metadata, report_path, weights_sha256
-from relcon.apps.embed import EmbedConfig, embed_command, embed_recordings, load_encoder
+from relcon.apps.embed import (
+    EmbedConfig,
+    embed_array,
+    embed_command,
+    embed_dataframe,
+    embed_recordings,
+    load_encoder,
+)
 from relcon.apps.predict import PredictConfig, predict_command, predict_recordings
 from relcon.data.formats import G, UnitsWarning
 from relcon.data.stream import WindowSummary, iter_windows, read_recording
@@ -379,3 +386,119 @@ def test_bf16_precision_is_opt_in_close_to_fp32_and_recorded(tmp_path, encoder_d
                         precision="bf16", keep_nonwear=True, no_progress=True)  # fmt: skip
     assert predict_command(cfg) == 0
     assert read_metadata(out)["model"]["precision"] == "bf16"
+
+
+# ----------------------------------------------------------------------------------------------
+# pooling: every stage's time-average, for embed only
+# ----------------------------------------------------------------------------------------------
+
+SMALL = "relcon-wrist-small"
+
+
+def _ecols(df):
+    return df.filter(regex=r"^e\d+$")
+
+
+def test_embed_pooling_stages_is_the_api_embedding_with_last_at_the_end(tmp_path):
+    """``pooling="stages"``: ``sum(stage_filters)`` columns, the numbers of ``relcon.embed`` on
+    the same windows (an independent path), the last ``embed_dim`` of them the default table's;
+    the metadata says which pooling, so a 224-column table is told from a 128-column one."""
+    rec = _csv(tmp_path / "rec.csv", seconds=60)
+    last = embed_recordings(rec, SMALL, tmp_path / "last.parquet", **_KW)
+    stages = embed_recordings(rec, SMALL, tmp_path / "stages.parquet", pooling="stages", **_KW)
+    enc = relcon.load(SMALL, device="cpu")
+    dim = sum(enc.config.stage_filters)
+    assert dim == enc.pooled_dim("stages") == 224 and enc.embed_dim == 128
+    ds, dl = pd.read_parquet(stages), pd.read_parquet(last)
+    assert list(_ecols(ds).columns) == [f"e{i:03d}" for i in range(dim)]
+    assert list(_ecols(dl).columns) == [f"e{i:03d}" for i in range(enc.embed_dim)]
+    assert all(ds[c].dtype == np.float32 for c in _ecols(ds).columns)
+    x = np.concatenate([b.x for b in iter_windows(rec, drop_nonwear=False)])
+    assert len(ds) == len(dl) == len(x) == int(60 // 2.56)
+    np.testing.assert_array_equal(ds.window_index.to_numpy(), dl.window_index.to_numpy())
+    want = relcon.embed(x, SMALL, device="cpu", pooling="stages")
+    np.testing.assert_allclose(_ecols(ds).to_numpy(), want, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        _ecols(ds).to_numpy()[:, -enc.embed_dim :], _ecols(dl).to_numpy(), rtol=1e-4, atol=1e-5
+    )
+    ms, ml = read_metadata(stages)["model"], read_metadata(last)["model"]
+    assert (ms["pooling"], ms["embedding_dim"]) == ("stages", 224)
+    assert (ml["pooling"], ml["embedding_dim"]) == ("last", 128)
+    # the DataFrame functions pool the same way
+    raw = pd.read_csv(rec)
+    xyz = raw[["x", "y", "z"]].to_numpy()
+    da = embed_array(xyz, 100.0, model=SMALL, device="cpu", drop_nonwear=False, pooling="stages")
+    dd = embed_dataframe(raw, model=SMALL, device="cpu", drop_nonwear=False, pooling="stages")
+    for df in (da, dd):
+        np.testing.assert_allclose(_ecols(df).to_numpy(), want, rtol=1e-4, atol=1e-5)
+    assert EmbedConfig().pooling == "last"
+
+
+def test_embed_cli_pooling_writes_the_same_table(tmp_path):
+    from relcon.cli import main
+
+    rec = _csv(tmp_path / "rec.csv", seconds=60)
+    want = pd.read_parquet(
+        embed_recordings(rec, SMALL, tmp_path / "py.parquet", pooling="stages", **_KW)
+    )
+    out = tmp_path / "cli.parquet"
+    argv = ["embed", str(rec), "--out", str(out), "--model", SMALL, "--device", "cpu",
+            "--keep-nonwear", "--no-progress", "--pooling", "stages"]  # fmt: skip
+    assert main(argv) == 0
+    got = pd.read_parquet(out)
+    assert _ecols(got).shape[1] == 224
+    pd.testing.assert_frame_equal(got, want, rtol=1e-5, atol=1e-6)
+    assert read_metadata(out)["model"]["pooling"] == "stages"
+
+
+def test_predict_takes_no_pooling(tmp_path, capsys):
+    """A fine-tuned model's head was trained on one embedding: ``relcon predict --pooling`` is
+    an unknown flag and the ``predict_*`` functions refuse ``pooling`` (any value), naming it."""
+    from relcon.apps.predict import predict_array, predict_dataframe
+    from relcon.cli import main
+
+    torch.manual_seed(1)
+    model = FinetunedModel(ResNet1DEncoder(TINY_ENCODER), task_type="classification",
+                           classes=[0, 1], info={"label_names": ["sit", "walk"]})  # fmt: skip
+    folder = save_model(tmp_path / "model", model)
+    rec = _csv(tmp_path / "rec.csv", seconds=30)
+    out = tmp_path / "p.parquet"
+    with pytest.raises(SystemExit) as e:
+        main(["predict", str(folder), str(rec), "--out", str(out), "--pooling", "stages"])
+    assert e.value.code == 2 and "--pooling" in capsys.readouterr().err
+    assert "pooling" not in {f.name for f in dataclasses.fields(PredictConfig)}
+    for pooling in ("stages", "last"):
+        with pytest.raises(TypeError, match=r"predict_recordings\(\).*\['pooling'\].*head"):
+            predict_recordings(rec, folder, out, pooling=pooling, progress=False)
+    assert not out.exists()
+    raw = pd.read_csv(rec)
+    with pytest.raises(TypeError, match=r"predict_array\(\).*\['pooling'\]"):
+        predict_array(raw[["x", "y", "z"]].to_numpy(), 100.0, folder, pooling="stages")
+    with pytest.raises(TypeError, match=r"predict_dataframe\(\).*\['pooling'\]"):
+        predict_dataframe(raw, folder, pooling="stages")
+    with pytest.raises(TypeError, match=r"predict_array\(\).*\['bogus'\]"):  # as before
+        predict_array(raw[["x", "y", "z"]].to_numpy(), 100.0, folder, bogus=1)
+
+
+def test_a_bad_pooling_is_a_clear_error(tmp_path, capsys):
+    from relcon.apps.batch import WindowFunction
+    from relcon.cli import main
+
+    rec = _csv(tmp_path / "rec.csv", seconds=30)
+    out = tmp_path / "e.parquet"
+    with pytest.raises(ValueError, match=r"pooling='max'.*last, stages"):
+        embed_recordings(rec, SMALL, out, pooling="max", **_KW)
+    with pytest.raises(ValueError, match=r"pooling='mean'.*last, stages"):
+        embed_array(np.zeros((3000, 3)), 100.0, model=SMALL, pooling="mean")
+    cfg = EmbedConfig(recordings=[str(rec)], out=str(out), model=SMALL, pooling="max",
+                      device="cpu", no_progress=True)  # fmt: skip
+    with pytest.raises(ValueError, match="pooling"):
+        embed_command(cfg)
+    assert not out.exists()
+    with pytest.raises(SystemExit):  # argparse's choices
+        main(["embed", str(rec), "--out", str(out), "--pooling", "max"])
+    assert "--pooling" in capsys.readouterr().err
+    fn = WindowFunction(lambda x: {"n": np.zeros(len(x))}, "embed", {})
+    with pytest.raises(ValueError, match=r"pooling='stages'.*WindowFunction"):
+        embed_recordings(rec, fn, out, pooling="stages", **_KW)
+    assert not out.exists()

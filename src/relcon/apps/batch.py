@@ -243,10 +243,11 @@ def _not_processed(run: _Run, i: int) -> str:
 
 
 class _Progress(BytesBar):
-    """A bar over the bytes of all input files, with the current file and windows done."""
+    """A bar over the bytes of all input files (a ``.cwa`` file twice: its calibration pass,
+    then its reading; :attr:`Input.bytes_to_read`), with the current file and windows done."""
 
     def __init__(self, inputs: Sequence[Input], desc: str, enabled: bool) -> None:
-        super().__init__((inp.size for inp in inputs), desc=desc, enabled=enabled)
+        super().__init__((inp.bytes_to_read for inp in inputs), desc=desc, enabled=enabled)
         self.windows = 0
         self.n = len(inputs)
 
@@ -254,6 +255,16 @@ class _Progress(BytesBar):
         self.windows += windows
         self.at(it.progress()[0] if it is not None else 0)
         self.bar.set_postfix_str(f"{i + 1}/{self.n} {rid}, {self.windows:,} windows", refresh=False)
+
+    def calibrating(self, i: int, rid: str) -> Callable[[int], None]:
+        """The ``on_bytes`` of file ``i``'s calibration pass: the bar moves over it and says so."""
+
+        def on_bytes(pos: int) -> None:
+            note = f"{i + 1}/{self.n} {rid}: calibrating, {self.windows:,} windows"
+            self.bar.set_postfix_str(note, refresh=False)
+            self.at(pos)
+
+        return on_bytes
 
 
 @dataclass
@@ -269,7 +280,8 @@ def _one_file(
     write: Callable[[dict[str, Any]], None], bar: _Progress, i: int, depth: int, stage: _Stage,
 ) -> WindowSummary:  # fmt: skip
     stage.now = "read"
-    with iter_windows(inp.path, recording=rid, **window.kwargs()) as it:
+    on_bytes = bar.calibrating(i, rid)
+    with iter_windows(inp.path, recording=rid, on_bytes=on_bytes, **window.kwargs()) as it:
         bar.update(it, i, rid)
         batches = prefetch(it, depth) if depth > 0 else iter(it)
         with contextlib.closing(batches):  # type: ignore[type-var]
@@ -396,7 +408,7 @@ def _process(
                 wrapped = ValueError(msg)
             raise wrapped from exc
         run.failed.append(BadRecording(str(inp.path), str(exc), type(exc).__name__))
-        bar.file_done(inp.size)
+        bar.file_done(inp.bytes_to_read)
         return
     except BaseException:
         if part is not None:
@@ -405,7 +417,7 @@ def _process(
     if part is not None:
         _append_part(part, writer)
     run.summaries.append(summary)
-    bar.file_done(inp.size)
+    bar.file_done(inp.bytes_to_read)
 
 
 def _part_suffix(writer: TableWriter) -> str:
@@ -519,11 +531,34 @@ class InferenceOptions(WindowOptions):
         ``"fp32"`` (default), ``"bf16"`` or ``"auto"`` (bf16 on a CPU with native bf16): see
         :meth:`~relcon.models.ResNet1DEncoder.embed` (about 2x faster there; outputs move by
         about 0.5 % median, up to 5 %).
+    pooling : str
+        What an encoder's embedding pools (the ``embed_*`` functions only: a fine-tuned model's
+        head was trained on one embedding, so the ``predict_*`` functions refuse it):
+        ``"last"`` (default, the paper's: the last stage's time-average) or ``"stages"``
+        (every stage's, side by side): see :meth:`~relcon.models.ResNet1DEncoder.embed`.
     """
 
     batch_size: int = 256
     device: str = "auto"
     precision: str = "fp32"
+    pooling: str = "last"
+
+    def check(self) -> None:
+        """Refuse a bad setting before any file is read or model loaded (a :class:`ValueError`
+        naming it)."""
+        super().check()
+        self.check_pooling()
+
+    def check_pooling(self) -> None:
+        """Refuse a ``pooling`` not in :data:`~relcon.models.encoder.POOLINGS` (a
+        :class:`ValueError` naming the setting and the choices)."""
+        from relcon.config import spell
+        from relcon.models.encoder import POOLINGS
+
+        if self.pooling not in POOLINGS:
+            raise ValueError(
+                f"unknown {spell('pooling', self.pooling)}: choose one of {', '.join(POOLINGS)}"
+            )
 
 
 @dataclass
@@ -555,14 +590,18 @@ class WindowRunConfig:
     chunk_s: float = 3600.0  # seconds of input read at a time (memory, not results)
 
 
-def run_command(cfg: WindowRunConfig, command: str, what: str, run: Callable[..., Path]) -> int:
+def run_command(
+    cfg: WindowRunConfig, command: str, what: str, run: Callable[..., Path], **extra: Any
+) -> int:
     """What ``relcon embed`` and ``relcon predict`` do with their settings.
 
     Checks that ``cfg`` names recordings and an output, calls ``run(cfg.recordings, cfg.model,
     cfg.out, **options)`` (:func:`relcon.apps.embed.embed_recordings` or
-    :func:`relcon.apps.predict.predict_recordings`, which take the same options) and prints
-    one line per recording (kept windows, hours of data and of gaps, dropped windows by reason,
-    rows removed), the files skipped and the total. Returns the exit status (0).
+    :func:`relcon.apps.predict.predict_recordings`, which take the same options: those of
+    :class:`WindowRunConfig`) and prints one line per recording (kept windows, hours of data
+    and of gaps, dropped windows by reason, rows removed), the files skipped and the total.
+    ``extra`` are options of one command alone (``relcon embed``'s ``pooling``), passed to
+    ``run`` as they are. Returns the exit status (0).
     """
     if not cfg.recordings:
         raise ValueError(f"relcon {command}: give at least one recording file or folder")
@@ -576,7 +615,7 @@ def run_command(cfg: WindowRunConfig, command: str, what: str, run: Callable[...
         stride_s=cfg.stride_s, units=cfg.units,
         max_gap_s=cfg.max_gap_s, chunk_s=cfg.chunk_s, drop_nonwear=not cfg.keep_nonwear,
         progress=not cfg.no_progress, overwrite=cfg.overwrite, skip_bad=cfg.skip_bad,
-        summaries=summaries, failed=failed,
+        summaries=summaries, failed=failed, **extra,
     )  # fmt: skip
     print(summary_text(summaries, failed, out, what))
     return 0

@@ -20,10 +20,15 @@ Unix seconds for datetimes; exact multiples of the stride, without float noise),
 (UTC timestamp when the clock is absolute -- datetimes, or numeric times that fall between 2000
 and 2100 as Unix time; null otherwise; the DataFrame functions add the column only when it
 applies) and the embedding as separate float32 columns ``e000`` ... ``e{D-1}`` (``D`` = the
-encoder's embedding size: 256 for the full-size architecture, 128 for the shipped model):
+encoder's embedding size: 256 for the default shipped model, 128 for ``relcon-wrist-small``):
 ``df.filter(regex=r"^e\\d+$").to_numpy()`` gives the ``(N, D)`` matrix, the columns survive CSV,
-and any column can be used alone in pandas. A Parquet file's metadata records the model (name or
-path, SHA-256 of its weights), the units used for each recording and the relcon version
+and any column can be used alone in pandas. With ``pooling="stages"`` (``relcon embed --pooling
+stages``) the columns are every stage's time-average side by side, in the order of
+:meth:`~relcon.models.ResNet1DEncoder.embed` (the first stage first; ``D`` = the sum of the
+stages' filters: 448 for the default shipped model, 224 for ``relcon-wrist-small``; the last
+``embed_dim`` columns are the default embedding, ``pooling="last"``). A Parquet file's metadata
+records the model (name or path, SHA-256 of its weights, the pooling and the number of embedding
+columns), the units used for each recording and the relcon version
 (:func:`relcon.apps.batch.read_metadata`).
 """
 
@@ -31,7 +36,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,7 +56,7 @@ from relcon.apps.batch import (
 )
 from relcon.data.stream import ArraySource, FrameSource, WindowSummary
 from relcon.data.stream.options import COLUMN_OPTIONS
-from relcon.models.encoder import resolve_precision
+from relcon.models.encoder import POOLINGS, resolve_precision
 
 if TYPE_CHECKING:
     import torch
@@ -78,6 +83,10 @@ class EmbedConfig(WindowRunConfig):
 
     #: encoder run/checkpoint or shipped model name (default: the shipped RelCon model)
     model: str | None = None
+    #: what the embedding pools: last (the paper's, the last stage's time-average; 256 columns
+    #: for the default model) | stages (every stage's, side by side: 448 columns, the last 256
+    #: those of last; ResNet1DEncoder.embed)
+    pooling: str = field(default="last", metadata={"choices": POOLINGS})
 
 
 # ----------------------------------------------------------------------------------------------
@@ -117,11 +126,15 @@ def _model_device(module: torch.nn.Module) -> torch.device:
     return next(module.parameters()).device
 
 
-#: The options of :func:`embed_recordings` (and :func:`relcon.apps.predict.predict_recordings`).
+#: The options of :func:`embed_recordings` (and, less :data:`EMBED_ONLY`, of
+#: :func:`relcon.apps.predict.predict_recordings`).
 RECORDING_OPTIONS = (
     "units", "stride_s", "max_gap_s", "chunk_s", "drop_nonwear", "rules",
-    "batch_size", "device", "precision",
+    "batch_size", "device", "precision", "pooling",
 )  # fmt: skip
+#: The options of the ``embed_*`` functions that the ``predict_*`` ones refuse: a fine-tuned
+#: model's head was trained on one embedding (``pooling="last"``).
+EMBED_ONLY = ("pooling",)
 #: The options of :func:`embed_array`: an array has no columns and no time unit to choose.
 ARRAY_OPTIONS = tuple(n for n in RECORDING_OPTIONS if n != "chunk_s")
 #: The options of :func:`embed_dataframe`.
@@ -129,20 +142,34 @@ FRAME_OPTIONS = (*ARRAY_OPTIONS, *COLUMN_OPTIONS, "time_unit", "fs")
 
 
 def _window_function(model: Any, options: InferenceOptions) -> WindowFunction:
-    """``model`` as a :class:`WindowFunction` (an encoder's: columns ``e000`` ...)."""
+    """``model`` as a :class:`WindowFunction` (an encoder's: columns ``e000`` ...
+    ``e{D-1}``, ``D = enc.pooled_dim(options.pooling)``, in the order of ``enc.embed``; its
+    record names the pooling and ``D``). Checks ``pooling`` before the model is loaded."""
+    from relcon.config import spell
+
+    options.check_pooling()
+    pooling = options.pooling
     if isinstance(model, WindowFunction):
+        if pooling != "last":
+            raise ValueError(
+                f"{spell('pooling', pooling)} pools an encoder's embedding; a WindowFunction "
+                "model computes its own columns: leave pooling at 'last'"
+            )
         return model
     enc = load_encoder(model, options.device)
-    names = [f"e{i:03d}" for i in range(enc.embed_dim)]
+    dim = enc.pooled_dim(pooling)
+    names = [f"e{i:03d}" for i in range(dim)]
     dev = _model_device(enc)
     batch_size, precision = options.batch_size, options.precision
 
     def compute(x: np.ndarray) -> dict[str, Any]:
-        z = enc.embed(x, batch_size=batch_size, device=dev, precision=precision)
+        z = enc.embed(x, batch_size=batch_size, device=dev, precision=precision, pooling=pooling)
         return dict(zip(names, z.T, strict=True))
 
     record = model_record(model, enc)
     record["precision"] = resolve_precision(precision, dev)
+    record["pooling"] = pooling
+    record["embedding_dim"] = dim
     return WindowFunction(compute, "embed", record)
 
 
@@ -192,11 +219,12 @@ def embed_recordings(
     failed : list, optional
         Receives the files left out by ``skip_bad``.
     **options
-        ``batch_size`` (256), ``device`` ("auto"), ``precision`` ("fp32"), ``stride_s`` (2.56),
-        ``units`` (None: detected), ``max_gap_s`` (0.5), ``chunk_s`` (3600), ``drop_nonwear``
-        (True), ``rules`` (None): see :class:`~relcon.apps.batch.InferenceOptions` (the same
-        for every recording). A row with a missing value is removed and counted; the hole
-        follows the gap rule.
+        ``batch_size`` (256), ``device`` ("auto"), ``precision`` ("fp32"), ``pooling``
+        ("last"; "stages": every stage's time-average, ``sum(stage_filters)`` columns),
+        ``stride_s`` (2.56), ``units`` (None: detected), ``max_gap_s`` (0.5), ``chunk_s``
+        (3600), ``drop_nonwear`` (True), ``rules`` (None): see
+        :class:`~relcon.apps.batch.InferenceOptions` (the same for every recording). A row
+        with a missing value is removed and counted; the hole follows the gap rule.
 
     Returns
     -------
@@ -207,7 +235,8 @@ def embed_recordings(
     ------
     FileNotFoundError, ValueError, ImportError
         From reading a recording (the message names the file and the files not processed), or
-        when no recordings were found.
+        when no recordings were found; a :class:`ValueError` for a bad setting (an unknown
+        ``pooling``, or a ``pooling`` other than "last" with a ``WindowFunction`` model).
     FileExistsError
         When ``out`` exists and ``overwrite`` is False.
     relcon.io.OutputInUse
@@ -226,9 +255,10 @@ def embed_recordings(
 
 
 def embed_command(cfg: EmbedConfig) -> int:
-    """``relcon embed``: embeds ``cfg.recordings`` into ``cfg.out`` (:func:`embed_recordings`)
-    and prints the per-recording summaries (:func:`relcon.apps.batch.run_command`)."""
-    return run_command(cfg, "embed", "embeddings", embed_recordings)
+    """``relcon embed``: embeds ``cfg.recordings`` into ``cfg.out`` (:func:`embed_recordings`,
+    pooled as ``cfg.pooling``) and prints the per-recording summaries
+    (:func:`relcon.apps.batch.run_command`)."""
+    return run_command(cfg, "embed", "embeddings", embed_recordings, pooling=cfg.pooling)
 
 
 def embed_array(
@@ -258,7 +288,7 @@ def embed_array(
     **options
         ``units`` (None: detected, as every other embed function does:
         :func:`relcon.data.formats.detect_units`), ``stride_s``, ``max_gap_s``,
-        ``drop_nonwear``, ``rules``, ``batch_size``, ``device``, ``precision``: see
+        ``drop_nonwear``, ``rules``, ``batch_size``, ``device``, ``precision``, ``pooling``: see
         :class:`~relcon.apps.batch.InferenceOptions` (the same defaults as
         :func:`embed_recordings`).
 
@@ -266,7 +296,8 @@ def embed_array(
     -------
     pandas.DataFrame
         ``N`` rows (kept windows): ``window_index`` (int64), ``start_s`` (float64), ``start_time``
-        (only with absolute time) and ``e000`` ... ``e{D-1}`` (float32).
+        (only with absolute time) and ``e000`` ... ``e{D-1}`` (float32; ``D`` as in
+        :func:`embed_recordings`: the encoder's ``pooled_dim(pooling)``).
     """
     opts = InferenceOptions.of(options, "embed_array", ARRAY_OPTIONS)
     fn = _window_function(model, opts)

@@ -39,7 +39,15 @@ from relcon.apps.batch import (
     model_record,
     run_command,
 )
-from relcon.apps.embed import embed_array, embed_dataframe, embed_recordings
+from relcon.apps.embed import (
+    ARRAY_OPTIONS,
+    EMBED_ONLY,
+    FRAME_OPTIONS,
+    RECORDING_OPTIONS,
+    embed_array,
+    embed_dataframe,
+    embed_recordings,
+)
 from relcon.models.encoder import resolve_precision
 from relcon.models.finetuned import FinetunedModel
 
@@ -176,11 +184,42 @@ def predictor(
     return WindowFunction(_predict_fn(m, batch_size, class_names, precision), "predict", record)
 
 
-def _predictor(model: ModelLike, names: NamesLike, options: Mapping[str, Any]) -> WindowFunction:
-    """:func:`predictor` with the ``batch_size``, ``device`` and ``precision`` among the
-    ``options`` of a ``predict_*`` function (their defaults where not given)."""
-    run = {k: options[k] for k in ("batch_size", "device", "precision") if k in options}
-    o = InferenceOptions(**run)
+#: The keyword options of each ``predict_*`` function: those of its ``embed_*`` function less
+#: :data:`relcon.apps.embed.EMBED_ONLY` (``pooling``: the model's head was trained on the
+#: encoder's default embedding), and the arguments passed on to it as they are.
+_OPTIONS = {
+    "predict_recordings": (
+        tuple(n for n in RECORDING_OPTIONS if n not in EMBED_ONLY),
+        ("progress", "overwrite", "skip_bad", "summaries", "failed"),
+    ),
+    "predict_array": (
+        tuple(n for n in ARRAY_OPTIONS if n not in EMBED_ONLY),
+        ("start_s", "summary"),
+    ),
+    "predict_dataframe": (tuple(n for n in FRAME_OPTIONS if n not in EMBED_ONLY), ("summary",)),
+}
+
+
+def _options(options: Mapping[str, Any], function: str) -> InferenceOptions:
+    """The ``options`` of the ``predict_*`` function ``function`` (defaults where not given);
+    an option it does not take (``pooling`` among them) is a :class:`TypeError` naming it."""
+    takes, passed = _OPTIONS[function]
+    given = {k: v for k, v in options.items() if k not in passed}
+    try:
+        o = InferenceOptions.of(given, function, takes)
+    except TypeError as exc:
+        if not any(k in options for k in EMBED_ONLY):
+            raise
+        raise TypeError(
+            f"{exc}; not pooling: the model's head was trained on the encoder's default "
+            "embedding (pooling 'last'); other poolings are for embeddings "
+            "(relcon.apps.embed.embed_recordings, relcon embed --pooling)"
+        ) from None
+    return o
+
+
+def _predictor(model: ModelLike, names: NamesLike, o: InferenceOptions) -> WindowFunction:
+    """:func:`predictor` with the ``batch_size``, ``device`` and ``precision`` of ``o``."""
     return predictor(model, o.device, o.batch_size, names, o.precision)
 
 
@@ -207,7 +246,9 @@ def predict_recordings(
         Every option of :func:`relcon.apps.embed.embed_recordings` (``batch_size``, ``device``,
         ``precision``, ``stride_s``, ``units``, ``max_gap_s``, ``chunk_s``, ``drop_nonwear``,
         ``rules``, ``progress``, ``overwrite``, ``skip_bad``, ``summaries``, ``failed``), with
-        the same meaning and defaults.
+        the same meaning and defaults. Not ``pooling``: the model's head was trained on the
+        encoder's default embedding, so ``pooling``, like any option not listed, is a
+        :class:`TypeError`.
 
     Returns
     -------
@@ -216,11 +257,13 @@ def predict_recordings(
         path and weights hash, its classes, the settings, the units of each recording and the
         relcon version).
     """
+    opts = _options(options, "predict_recordings")  # before any file is looked at
     claim = claimed_output(
         paths, out, options.get("overwrite", False), options.get("skip_bad", False)
     )
     with claim:  # before the model is loaded
-        return embed_recordings(paths, _predictor(model, class_names, options), out, **options)
+        fn = _predictor(model, class_names, opts)
+        return embed_recordings(paths, fn, out, **options)
 
 
 def predict_command(cfg: PredictConfig) -> int:
@@ -243,7 +286,8 @@ def predict_array(
     :func:`class_names`. Returns ``N`` rows: ``window_index``, ``start_s``, ``start_time`` (with
     absolute time), then the prediction columns of the module docstring.
     """
-    return embed_array(x, fs, model=_predictor(model, class_names, options), **options)
+    fn = _predictor(model, class_names, _options(options, "predict_array"))
+    return embed_array(x, fs, model=fn, **options)
 
 
 def predict_dataframe(
@@ -256,4 +300,5 @@ def predict_dataframe(
     ``device``, ``precision``, ``summary``) are read as by
     :func:`relcon.apps.embed.embed_dataframe`; the result is that of :func:`predict_array`.
     """
-    return embed_dataframe(df, model=_predictor(model, class_names, options), **options)
+    fn = _predictor(model, class_names, _options(options, "predict_dataframe"))
+    return embed_dataframe(df, model=fn, **options)

@@ -7,7 +7,7 @@ See :mod:`relcon.data.corpus` for the formats accepted.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,7 +18,7 @@ from relcon.data.formats import (
     format_of,
     unsupported_message,
 )
-from relcon.data.stream.sources import read_device_file
+from relcon.data.stream.sources import bytes_to_read, read_device_file
 
 if TYPE_CHECKING:
     from relcon.data.stream.iterator import WindowIterator
@@ -48,6 +48,12 @@ class Input:
     recording: str
     size: int
     mtime_ns: int
+
+    @property
+    def bytes_to_read(self) -> int:
+        """Its share of a progress bar over bytes read: the size, twice for a ``.cwa`` file
+        (:func:`relcon.data.stream.sources.bytes_to_read`)."""
+        return bytes_to_read(self.path, self.size)
 
 
 def collect_inputs(
@@ -101,13 +107,17 @@ _Input = Input
 _collect_inputs = collect_inputs
 
 
-def open_input(inp: Input, options: WindowOptions) -> WindowIterator:
-    """One input through :func:`relcon.data.stream.iter_windows` with ``options``: a row with a
+def open_input(
+    inp: Input, options: WindowOptions, on_bytes: Callable[[int], None] | None = None
+) -> WindowIterator:
+    """One input through :func:`relcon.data.stream.iter_windows` with ``options`` (and
+    ``on_bytes``, told the bytes read by a ``.cwa`` file's calibration pass): a row with a
     missing value is an error naming it, except in device files, whose decoder marks invalid
     samples NaN (removed and counted: ``nan_rows``)."""
     from relcon.data.stream.iterator import iter_windows  # not at import: a cycle
 
     nan_policy = "drop" if inp.fmt == "device" else "error"
     return iter_windows(
-        inp.path, recording=inp.recording, nan_policy=nan_policy, **options.kwargs()
-    )
+        inp.path, recording=inp.recording, nan_policy=nan_policy, on_bytes=on_bytes,
+        **options.kwargs(),
+    )  # fmt: skip

@@ -89,7 +89,8 @@ def _process_input(
 ) -> _Processed:
     """Stream one input file through the quality rules into a spool of encoded segments.
 
-    Only the segments' start times stay in memory; ``tick(bytes read)`` follows the input. On
+    Only the segments' start times stay in memory; ``tick(bytes read)`` follows the input (both
+    passes over a ``.cwa`` file: :attr:`~relcon.data.corpus.inputs.Input.bytes_to_read`). On
     any failure the spool is removed, so nothing of the input is left behind.
     """
     rules: QualityRules = cfg["window"].rules
@@ -99,7 +100,7 @@ def _process_input(
     saturated = 0
     spool: Path | None = None
     try:
-        with open_input(inp, cfg["window"]) as it:
+        with open_input(inp, cfg["window"], tick) as it:
             spool, fh = _new_spool(out)
             with fh:
                 for b in it:
@@ -464,7 +465,7 @@ def prepare_corpus(
         Delete an existing corpus in ``out`` first.
     progress : bool
         Show progress bars: inputs done, and bytes of the inputs read (it moves within a long
-        file).
+        file; a ``.cwa`` file counts twice, its calibration pass and its reading).
     commit_every_s : float
         Commit the manifest at most this often while filling shards (and always at the end);
         a killed run redoes at most this much work. 0 commits after every shard.
@@ -563,7 +564,9 @@ def prepare_corpus(
         try:
             with (
                 progress_bar(todo, enabled=progress, desc="prepare", unit="file") as bar,
-                BytesBar((inp.size for inp, _ in todo), desc="read", enabled=progress) as read,
+                BytesBar(
+                    (inp.bytes_to_read for inp, _ in todo), desc="read", enabled=progress
+                ) as read,
             ):
                 for inp, skip in bar:
                     try:
@@ -578,7 +581,7 @@ def prepare_corpus(
                         failed.append((str(inp.path), msg))
                         continue
                     finally:
-                        read.file_done(inp.size)
+                        read.file_done(inp.bytes_to_read)
                     try:
                         writer.add(proc, skip)
                     finally:

@@ -27,7 +27,7 @@ does not fit its payload, or whose axes or packing are not ones actipy reads, is
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -192,13 +192,25 @@ def fit_gravity_calibration(
 class CwaReader:
     """An Axivity ``.cwa`` / ``.cwa.gz`` file read a chunk at a time (see the module).
 
-    Opening it runs the calibration pass (the whole file, in bounded memory); :meth:`chunks`
-    then yields ``(row0, Unix ns, (n, 3) g)`` pieces in order. :attr:`fs` is the rate the blocks
-    state, :attr:`calibration` the fit applied (None: none), :attr:`position` the bytes of the
-    file read so far by :meth:`chunks`.
+    Opening it runs the calibration pass (the whole file, in bounded memory; ``on_bytes(bytes
+    read)`` follows it, for a progress bar: it can take minutes on a week-long file);
+    :meth:`chunks` then yields ``(row0, Unix ns, (n, 3) g)`` pieces in order. :attr:`fs` is the
+    rate the blocks state, :attr:`calibration` the fit applied (None: none),
+    :attr:`calibration_bytes` the bytes the calibration pass read (the file's size; 0 with
+    ``calibrate=False``, which reads only the first blocks on opening, for the rate),
+    :attr:`position` the bytes of the file read so far by :meth:`chunks`, :attr:`samples` the
+    samples of the file (known on opening with the calibration pass, else once :meth:`chunks`
+    has read the whole file).
     """
 
-    def __init__(self, path: str | Path, units: str | None = None, *, calibrate: bool = True):
+    def __init__(
+        self,
+        path: str | Path,
+        units: str | None = None,
+        *,
+        calibrate: bool = True,
+        on_bytes: Callable[[int], None] | None = None,
+    ):
         self.path = Path(path)
         self.src = str(path)
         if units is not None and normalize_units(units, self.src) != "g":
@@ -212,28 +224,37 @@ class CwaReader:
         self.samples = 0
         self.calibration: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self.fs: float | None = None
-        self._scan(calibrate)
+        self.calibration_bytes = 0
+        self._scan(calibrate, on_bytes)
+        self.position = 0
 
-    def _decoded(self, chunk_blocks: int) -> Iterator[_Decoded]:
+    def _decoded(
+        self, chunk_blocks: int, on_bytes: Callable[[int], None] | None = None
+    ) -> Iterator[_Decoded]:
         dec = _Decoder(self.src)
         for first, raw, pos in cwa_chunks(self.path, chunk_blocks):
             part = dec.decode(first, raw)
             self.position = pos
+            if on_bytes is not None:
+                on_bytes(pos)
             if part is not None and part.ns.size:
                 self.fs = dec.rate
                 yield part
 
-    def _scan(self, calibrate: bool) -> None:
-        """The first pass: the rate, the sample count and the 10-s window statistics."""
+    def _scan(self, calibrate: bool, on_bytes: Callable[[int], None] | None) -> None:
+        """The first pass: the rate, the sample count and the 10-s window statistics (without
+        ``calibrate``: the rate only, from the first blocks that hold samples)."""
         n_win = 0
         sums = np.zeros((4, 0))
         squares = np.zeros((4, 0))
         counts = np.zeros(0, dtype=np.int64)
         origin: int | None = None
-        for part in self._decoded(1024):
+        parts = self._decoded(1024, on_bytes if calibrate else None)
+        for part in parts:
             self.samples += part.ns.size
             if not calibrate:
-                continue
+                parts.close()  # the rate is known: the samples are counted by chunks()
+                break
             if origin is None:
                 origin = int(part.ns[0])
             bins = (part.ns - origin) // _WINDOW_NS
@@ -254,6 +275,9 @@ class CwaReader:
             raise ValueError(f"{self.src}: the device file holds no samples")
         if not calibrate:
             return
+        self.calibration_bytes = self.size
+        if on_bytes is not None and self.position != self.size:  # a .gz file's last bytes
+            on_bytes(self.size)
         with np.errstate(invalid="ignore", divide="ignore"):
             means = sums / counts
             var = np.maximum(squares - sums * means, 0) / (counts - 1)
@@ -273,3 +297,4 @@ class CwaReader:
                 xyz = xyz * slope + intercept + part.temp[:, None] * slope_t
             yield row0, part.ns, xyz
             row0 += part.ns.size
+        self.samples = row0

@@ -8,7 +8,7 @@ import os
 import queue
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -96,8 +96,10 @@ class WindowIterator(Closing, Iterator[WindowBatch]):
         )
 
     def progress(self) -> tuple[int, int]:
-        """``(bytes read, file size)`` of the input (``(0, 0)`` for data in memory)."""
-        return self.source.position(), self.source.size
+        """``(bytes read, bytes to read)`` of the input: the file's size, twice for a ``.cwa``
+        file, read once for its calibration (:func:`~relcon.data.stream.sources.bytes_to_read`;
+        ``(0, 0)`` for data in memory)."""
+        return self.source.position(), self.source.size * self.source.passes
 
     def _on_windows(self, x: np.ndarray, ks: np.ndarray) -> None:
         ns = self._t0_ns + ks * np.int64(self._stride * _NS_PER_SAMPLE)
@@ -204,6 +206,7 @@ def iter_windows(
     *,
     recording: str | None = None,
     nan_policy: str = "drop",
+    on_bytes: Callable[[int], None] | None = None,
     **options: Any,
 ) -> WindowIterator:
     """Stream the 2.56 s windows of a recording file, a chunk at a time.
@@ -221,6 +224,10 @@ def iter_windows(
     nan_policy : str
         ``"drop"`` (default: rows with a missing value are removed and counted, the hole follows
         the gap rule) or ``"error"`` (such a row is an error naming it).
+    on_bytes : callable, optional
+        Told the bytes read (``on_bytes(n)``) by a pass over the whole file made on opening,
+        before the first window: a ``.cwa`` file's gravity calibration. With
+        :meth:`WindowIterator.progress` after it, a progress bar moves over both passes.
     **options
         Any of :class:`~relcon.data.stream.options.WindowOptions` (``units``, ``stride_s``,
         ``max_gap_s``, ``chunk_s``, ``drop_nonwear``, ``rules``, ``fs``, ``time_unit``,
@@ -245,7 +252,7 @@ def iter_windows(
         one window (raised at once when the file is that short, else at the end of iteration).
     """
     opts = WindowOptions.of(options, "iter_windows")
-    source, recording = open_recording(path, opts, recording)
+    source, recording = open_recording(path, opts, recording, on_bytes=on_bytes)
     try:
         return WindowIterator(source, recording=recording, options=opts, nan_policy=nan_policy)
     except BaseException:

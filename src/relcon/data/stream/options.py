@@ -133,7 +133,8 @@ def open_recording(
 ) -> tuple[Source, str]:
     """Open a recording file with the columns and units of ``options``: ``(source, recording
     id)``, the id being ``recording`` or the file's stem. ``source_kw`` goes to
-    :func:`~relcon.data.stream.open_source` (``label_column``, ``file_format``)."""
+    :func:`~relcon.data.stream.open_source` (``label_column``, ``file_format``,
+    ``on_bytes``)."""
     p = Path(path).expanduser()
     source = open_source(p, options.units, options.time_column, options.xyz, **source_kw)
     if recording is None:

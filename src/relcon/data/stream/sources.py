@@ -3,7 +3,8 @@ read as raw blocks of rows (time stamps and x, y, z), one chunk at a time.
 
 :func:`open_source` opens a file; :class:`ArraySource` and :class:`FrameSource` wrap data in
 memory. Every source yields :class:`RawBlock` s and says how far it has got
-(:meth:`Source.position` against :attr:`Source.size`, bytes of the file) for progress bars.
+(:meth:`Source.position` against :attr:`Source.size` times :attr:`Source.passes`: bytes of
+the file) for progress bars; :func:`bytes_to_read` says that total before the file is opened.
 """
 
 from __future__ import annotations
@@ -45,11 +46,13 @@ __all__ = [
     "FrameSource",
     "RawBlock",
     "Source",
+    "bytes_to_read",
     "open_source",
     "read_device_file",
 ]
 
 XYZ = tuple[str | None, str | None, str | None]
+OnBytes = Callable[[int], None] | None  # told the bytes read by a pass made on opening
 
 #: Bytes of CSV text per row assumed when sizing the blocks of the CSV reader.
 _CSV_ROW_BYTES = 36
@@ -77,6 +80,7 @@ class Source:
     start_s: float = 0.0  # start of uniform inputs
     time_unit: str | None = None  # unit of numeric time stamps stated by the format
     size: int = 0  # bytes of the file (0 for data in memory)
+    passes: int = 1  # times the file is read (2: a .cwa file's calibration pass, then its data)
 
     def label(self, i: int) -> str:
         """How error messages name row ``i`` (0-based)."""
@@ -87,7 +91,8 @@ class Source:
         raise NotImplementedError
 
     def position(self) -> int:
-        """Bytes of the file read so far (an estimate for some formats)."""
+        """Bytes of the file read so far, in all passes (an estimate for some formats): up to
+        ``size * passes``."""
         return 0
 
     def close(self) -> None:
@@ -684,14 +689,17 @@ class _DeviceSource(Source):
 
 
 class _CwaSource(Source):
-    """An Axivity file decoded natively, a chunk at a time (:mod:`relcon.data.stream.cwa`)."""
+    """An Axivity file decoded natively, a chunk at a time (:mod:`relcon.data.stream.cwa`): read
+    twice, its gravity-calibration pass (on opening; ``on_bytes`` follows it) then its data."""
 
-    def __init__(self, path: Path, units: str | None) -> None:
-        self.reader = CwaReader(path, units)
+    passes = 2
+
+    def __init__(self, path: Path, units: str | None, on_bytes: OnBytes = None) -> None:
+        self.reader = CwaReader(path, units, on_bytes=on_bytes)
         self.src, self.size, self.fs, self.units = str(path), self.reader.size, self.reader.fs, "g"
 
     def position(self) -> int:
-        return self.reader.position
+        return self.reader.calibration_bytes + self.reader.position
 
     def blocks(self, rows: int) -> Iterator[RawBlock]:
         for row0, ns, x in self.reader.chunks(rows):
@@ -765,11 +773,13 @@ def open_source(
     *,
     label_column: str | None = None,
     file_format: str | None = None,
+    on_bytes: OnBytes = None,
 ) -> Source:
     """Open a recording file for reading block by block (see :mod:`relcon.data.stream`).
 
     ``file_format`` (``"csv"``, ``"parquet"``, ``"npz"``, ``"device"``) overrides the format the
-    suffix implies.
+    suffix implies. ``on_bytes(bytes read)`` follows a pass over the whole file made on opening
+    (a ``.cwa`` file's gravity calibration; see :func:`bytes_to_read`), for a progress bar.
     """
     p = Path(path)
     if not p.is_file():
@@ -790,7 +800,23 @@ def open_source(
         return _ParquetSource(p, time_column, xyz)
     if fmt == "npz":
         return _NpzSource(p)
-    native = os.environ.get("RELCON_CWA_READER", "native") != "actipy"  # actipy: the old path
-    if native and p.name.lower().endswith((".cwa", ".cwa.gz")):
-        return _CwaSource(p, units)
+    if _native_cwa(p):
+        return _CwaSource(p, units, on_bytes)
     return _DeviceSource(p, units)
+
+
+def _native_cwa(p: Path) -> bool:
+    """Whether a device file is read by :class:`~relcon.data.stream.cwa.CwaReader`."""
+    native = os.environ.get("RELCON_CWA_READER", "native") != "actipy"  # actipy: the old path
+    return native and p.name.lower().endswith((".cwa", ".cwa.gz"))
+
+
+def bytes_to_read(path: str | os.PathLike[str], size: int | None = None) -> int:
+    """The bytes :func:`open_source` reads from ``path`` (of ``size`` bytes, default: its size
+    on disk) in all, the total of a progress bar: the size, twice for a ``.cwa`` file (its
+    gravity-calibration pass reads it whole before the first window; its
+    :meth:`Source.position` counts both passes)."""
+    p = Path(path)
+    size = p.stat().st_size if size is None else int(size)
+    kind = format_of(p.name)
+    return 2 * size if kind is not None and kind[0] == "device" and _native_cwa(p) else size
