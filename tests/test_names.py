@@ -118,28 +118,46 @@ def test_precision_is_one_vocabulary():
         assert set(choices(cls)) == set(PRECISIONS) == {"fp32", "bf16", "auto"}, cls
 
 
-def _documented_commands():
-    """``(file, line, words, flags)`` of every ``relcon COMMAND ... --flag`` written in the
-    README, the model card, docs/ and the benchmark and script files."""
-    import re
+def _documentation_lines():
+    """``(file, line number, text)`` of every line of the README, the model card, docs/,
+    benchmarks/ and scripts/ (a command continued with a trailing backslash reads as one line,
+    numbered by its first)."""
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
     files = [root / "README.md", root / "MODEL_CARD.md", *sorted((root / "docs").glob("*.md"))]
-    files += sorted((root / "benchmarks").glob("*.sh")) + sorted((root / "docs").glob("*.py"))
-    leaves = {words: parser for words, parser in COMMANDS}
+    files += [*sorted((root / "docs").glob("*.py")), root / "benchmarks" / "README.md"]
+    for folder in ("benchmarks", "scripts"):
+        files += sorted((root / folder).glob("*.sh")) + sorted((root / folder).glob("*.py"))
     for path in files:
-        for no, line in enumerate(path.read_text().splitlines(), 1):
-            for m in re.finditer(r"\brelcon ((?:[a-z][a-z-]* ?){1,2})([^`;|&)'\"]*)", line):
-                names = tuple(m.group(1).split())
-                words = names if names in leaves else names[:1]
-                if words not in leaves:
-                    continue
-                flags = [
-                    f.split("=")[0] for f in re.findall(r"(?<!\S)--[a-z][a-z0-9-]*\S*", m.group(2))
-                ]
-                if flags:
-                    yield path.name, no, words, flags
+        lines = path.read_text().splitlines()
+        i = 0
+        while i < len(lines):
+            first, line = i + 1, lines[i]
+            while line.rstrip().endswith("\\") and i + 1 < len(lines):
+                i += 1
+                line = line.rstrip()[:-1] + " " + lines[i]
+            yield str(path.relative_to(root)), first, line
+            i += 1
+
+
+def _documented_commands():
+    """``(file, line, words, flags)`` of every ``relcon COMMAND ... --flag`` in the
+    documentation (:func:`_documentation_lines`)."""
+    import re
+
+    leaves = {words: parser for words, parser in COMMANDS}
+    for name, no, line in _documentation_lines():
+        for m in re.finditer(r"\brelcon ((?:[a-z][a-z-]* ?){1,2})([^`;|&)'\"]*)", line):
+            names = tuple(m.group(1).split())
+            words = names if names in leaves else names[:1]
+            if words not in leaves:
+                continue
+            flags = [
+                f.split("=")[0] for f in re.findall(r"(?<!\S)--[a-z][a-z0-9-]*\S*", m.group(2))
+            ]
+            if flags:
+                yield name, no, words, flags
 
 
 def test_documented_commands_use_current_flags():
@@ -167,30 +185,16 @@ def test_shipped_config_files_use_current_keys(name):
 
 def _documented_script_commands():
     """``(file, line, script, flags)`` of every ``python scripts/X.py ... --flag`` (and
-    benchmarks/) written in the README, the model card, docs/, benchmarks/ and scripts/."""
+    benchmarks/) in the documentation (:func:`_documentation_lines`)."""
     import re
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    files = [root / "README.md", root / "MODEL_CARD.md", *sorted((root / "docs").glob("*.md"))]
-    for folder in ("benchmarks", "scripts"):
-        files += sorted((root / folder).glob("*.sh")) + sorted((root / folder).glob("*.py"))
-    files += [root / "benchmarks" / "README.md"]
-    for path in files:
-        lines = path.read_text().splitlines()
-        for no, line in enumerate(lines, 1):
-            # a command continued with a trailing backslash reads as one line
-            while line.rstrip().endswith("\\") and no < len(lines):
-                line = line.rstrip()[:-1] + " " + lines[no]
-                no += 1
-            for m in re.finditer(
-                r"\bpython3? ((?:scripts|benchmarks)/\w+\.py)([^`;|&)'\"]*)", line
-            ):
-                flags = [
-                    f.split("=")[0] for f in re.findall(r"(?<!\S)--[a-z][a-z0-9-]*", m.group(2))
-                ]
-                if flags:
-                    yield path.name, no, root / m.group(1), flags
+    for name, no, line in _documentation_lines():
+        for m in re.finditer(r"\bpython3? ((?:scripts|benchmarks)/\w+\.py)([^`;|&)'\"]*)", line):
+            flags = [f.split("=")[0] for f in re.findall(r"(?<!\S)--[a-z][a-z0-9-]*", m.group(2))]
+            if flags:
+                yield name, no, root / m.group(1), flags
 
 
 def test_documented_script_commands_use_current_flags():
