@@ -20,8 +20,8 @@ set -uo pipefail
 TASKS=${TASKS:-runs/tasks}
 OUT=${OUT:-runs/e24}
 ADAPT_STEPS=${ADAPT_STEPS:-200}  # ADAPT_TASKS="spsw_har5 wisdm_har6": only these adapted
-COMMON=(--exclude-users-of default relcon-wrist-small --few-shot 5 10 0 --few-shot-seeds 3
-        --device cpu --no-progress)
+MATCHED=(--exclude-users-of default relcon-wrist-small --device cpu --no-progress)
+COMMON=("${MATCHED[@]}" --few-shot 5 10 0 --few-shot-seeds 3)
 
 run() {  # run NAME TASK ARGS...: one `relcon evaluate` into $OUT/TASK/NAME
   local name=$1 task=$2
@@ -46,6 +46,17 @@ for task in "${TASK_NAMES[@]}"; do
   run stages_linear "$task" --model default --protocol linear --pooling stages
   run random_stages_linear "$task" --features random --protocol linear --pooling stages
 done
+# The three regressions, all labels only (the few-label target is about classes): the same
+# embeddings, last stage and every stage, against random weights pooled alike.
+for task in ipol_cadence ipol_stride_time oxford_steps; do
+  COMMON=("${MATCHED[@]}")
+  run shipped_linear "$task" --model default --protocol linear
+  run random_linear "$task" --features random --protocol linear
+  run handcrafted_linear "$task" --features handcrafted --protocol linear
+  run stages_linear "$task" --model default --protocol linear --pooling stages
+  run random_stages_linear "$task" --features random --protocol linear --pooling stages
+done
+COMMON=("${MATCHED[@]}" --few-shot 5 10 0 --few-shot-seeds 3)
 if [ "$ADAPT_STEPS" -gt 0 ]; then  # the slow part last (ADAPT_STEPS=0 leaves it out)
   for task in "${ADAPT_TASKS[@]}"; do
     run "small_adapt${ADAPT_STEPS}_linear" "$task" --model relcon-wrist-small --protocol linear \
