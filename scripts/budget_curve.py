@@ -24,7 +24,13 @@ scored on the task's subjects that no run saw (the same subjects and folds for e
 * the cheaper RelCon variants (``relcon pretrain`` options; the paper's recipe is ``relcon``):
   ``relcon_ema`` (candidates embedded without gradient by a momentum copy), ``relcon_copy`` (an
   augmented copy of each anchor as its closest candidate), ``relcon_k5`` (5 within-user
-  candidates instead of 10).
+  candidates instead of 10);
+* ``relcon_all``: the paper's recipe on every motion recording the shared data holds that the
+  built-in tasks do not hold out (``configs/all_positions_*.toml``: the wrist data plus HAPT's
+  waist, IPOL's lower back and the Oxford step counter's phone), with its own distance trained
+  on the same data: what the non-wrist sets add or cost at the same compute. Its users are left
+  out of every evaluation like any run's, so with it the non-wrist tasks keep only their
+  held-out subjects (HAPT-UCI's fixed split then has no training subjects: leave it out).
 
 A randomly initialised encoder of the same architecture is the floor. Results land in
 ``--out`` (runs, evaluations, ``curve.csv``, ``curve.png``); rerunning resumes.
@@ -75,7 +81,13 @@ METHODS = (
     "relcon_ema",
     "relcon_copy",
     "relcon_k5",
+    "relcon_all",
 )
+#: the pretraining data of each method (``relcon_all``: every position; the rest: wrist)
+DATA = {
+    "wrist": ("wisdm_watch+spsw_smartwatch", "wrist"),
+    "all": ("wisdm_watch+spsw_smartwatch+hapt+ipol_gait+oxford_step_count", "all_positions"),
+}
 #: the settings of each RelCon variant (the paper's recipe: none)
 VARIANTS = {
     "relcon_ema": {"candidate_encoder": "ema"},
@@ -98,43 +110,45 @@ def main() -> None:
     p.add_argument("--tasks", nargs="+", default=list(TASKS))
     p.add_argument(
         "--few-shot", type=int, nargs="+", default=[],
-        help="also probe with this many labelled windows per class (0 = all), 3 draws each "
-        "(classification tasks: run regressions without it); the curve plots all labels, "
+        help="also probe the classification tasks with this many labelled windows per class "
+        "(0 = all), 3 draws each (regressions: all labels only); the curve plots all labels, "
         "`relcon report` over eval/TASK pairs every k",
     )  # fmt: skip
     a = p.parse_args()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    # ---- data: the pooled wrist recordings with their labels kept (for the oracle) ----------
-    packed = out / "wrist.npz"
-    if not packed.is_file():
-        cfg = DataConfig(
-            source="wisdm_watch+spsw_smartwatch", root=a.data_root, exclude_held_out=True
-        )
-        print(pack_recordings(cfg, packed), flush=True)
-    recs, _ = unpack_recordings(packed)
-    segs = window_recordings(recs)
-    print(f"{len(segs)} windows of {len(set(segs.user))} users", flush=True)
+    # ---- data: the pooled recordings with their labels kept (for the oracle) ---------------
+    segments = {}
+    for data in sorted({data_of(m) for m in a.methods}):
+        source, _ = DATA[data]
+        packed = out / f"{data}.npz"
+        if not packed.is_file():
+            cfg = DataConfig(source=source, root=a.data_root, exclude_held_out=True)
+            print(pack_recordings(cfg, packed), flush=True)
+        recs, _ = unpack_recordings(packed)
+        segments[data] = window_recordings(recs)
+        segs = segments[data]
+        print(f"{data}: {len(segs)} windows of {len(set(segs.user))} users", flush=True)
 
-    # ---- the two distances (the shipped recipe, paper and orientation-free) -----------------
-    dist_cfg = load_config(ROOT / "configs" / "wrist_distance.toml", DistanceTrainConfig)
+    # ---- the distances (the shipped recipe, paper and orientation-free; per data) ------------
     distances = {}
-    canonical = any("canonical" in m for m in a.methods)
-    for name, orientation in (("distance", "none"), ("distance_canonical", "canonical")):
-        if orientation == "canonical" and not canonical:
-            continue  # no method ranks with it
+    for method in a.methods:
+        name, data = distance_of(method), data_of(method)
         run = out / name
-        if not (run / "model.safetensors").is_file():
+        if name not in distances and not (run / "model.safetensors").is_file():
+            dist_cfg = load_config(
+                ROOT / "configs" / f"{DATA[data][1]}_distance.toml", DistanceTrainConfig
+            )
+            orientation = "canonical" if "canonical" in method else "none"
             cfg = dataclasses.replace(
                 dist_cfg,
                 architecture=dataclasses.replace(dist_cfg.architecture, orientation=orientation),
             )
-            train_distance(cfg, run, overwrite=True, segments=segs)
+            train_distance(cfg, run, overwrite=True, segments=segments[data])
         distances[name] = run
 
     # ---- pretraining runs -------------------------------------------------------------------
-    pre_cfg = load_config(ROOT / "configs" / "wrist_pretrain.toml", PretrainConfig)
     runs: dict[tuple[str, int], Path] = {}
     for budget in a.budgets:
         for method in a.methods:
@@ -142,6 +156,11 @@ def main() -> None:
             runs[(method, budget)] = run
             if (run / "model.safetensors").is_file():
                 continue
+            data = data_of(method)
+            segs = segments[data]
+            pre_cfg = load_config(
+                ROOT / "configs" / f"{DATA[data][1]}_pretrain.toml", PretrainConfig
+            )
             variant = dataclasses.replace(pre_cfg, **VARIANTS.get(method, {}))
             steps = max(1, round(budget / step_compute(variant, method)))
             cfg = dataclasses.replace(
@@ -149,9 +168,7 @@ def main() -> None:
                 steps=steps,
                 warmup_steps=max(1, steps // 30),
                 ckpt_every=max(50, steps // 5),
-                distance=str(
-                    distances["distance_canonical" if "canonical" in method else "distance"]
-                ),
+                distance=str(distances[distance_of(method)]),
                 teacher="oracle" if method == "oracle" else "distance",
             )
             resume = (run / "checkpoints" / "LATEST").is_file()
@@ -162,6 +179,7 @@ def main() -> None:
                 pretrain(cfg, run, resume=resume, overwrite=not resume, segments=segs)
 
     # ---- matched-subject linear probes ------------------------------------------------------
+    pre_cfg = load_config(ROOT / "configs" / "wrist_pretrain.toml", PretrainConfig)
     every_run = [str(r) for r in runs.values()]
     rows = []
     evaluations = [(m, n, str(r)) for (m, n), r in runs.items()] + [("random", 0, "")]
@@ -172,14 +190,17 @@ def main() -> None:
             res_dir = out / "eval" / task / f"{method}-c{budget}"
             res_path = res_dir / "results.json"
             if not res_path.is_file():
+                task_file = Path(a.tasks_dir) / f"{task}.npz"
+                with np.load(task_file) as z:  # few labels per class: classification only
+                    few_shot = a.few_shot if str(z["task_type"]) == "classification" else []
                 cfg = EvalConfig(
-                    task=str(Path(a.tasks_dir) / f"{task}.npz"),
+                    task=str(task_file),
                     model=run,
                     features="model" if run else "random",
                     protocol="linear",
                     encoder=pre_cfg.encoder,
                     exclude_users_of=every_run,
-                    few_shot=sorted(set(a.few_shot) | {0}) if a.few_shot else [],
+                    few_shot=sorted(set(few_shot) | {0}) if few_shot else [],
                 )
                 evaluate(cfg, res_dir, overwrite=True, progress=False)
             result = read_results(res_path)
@@ -200,6 +221,18 @@ def main() -> None:
         w.writerows(rows)
     _plot(rows, a.tasks, out / "curve.png")
     print(f"wrote {out / 'curve.csv'} and {out / 'curve.png'}")
+
+
+def data_of(method: str) -> str:
+    """The pretraining data (a key of :data:`DATA`) of ``method``."""
+    return "all" if method == "relcon_all" else "wrist"
+
+
+def distance_of(method: str) -> str:
+    """The distance run (a folder name under ``--out``) that ranks ``method``'s candidates."""
+    if method == "relcon_all":
+        return "distance_all"
+    return "distance_canonical" if "canonical" in method else "distance"
 
 
 def step_compute(cfg: PretrainConfig, method: str) -> float:
