@@ -101,6 +101,7 @@ __all__ = [
     "score_candidates",
     "simclr_batch_loss",
     "simclr_step",
+    "take_rows",
 ]
 
 AUGPRED_P = 0.5  # each augmentation is applied with this probability (balanced binary targets)
@@ -220,6 +221,14 @@ def distance_batch_loss(model: Callable[..., Tensor], x: Tensor, x_aug: Tensor) 
     return model(x, x_aug).float().mean()
 
 
+def take_rows(z: Tensor, idx: Tensor) -> Tensor:
+    """``z[idx]`` for a ``(N, D)`` ``z`` and an integer ``idx`` of any shape (``idx.shape + (D,)``),
+    with a gradient that is the same from run to run: ``z[idx]``'s backward adds the rows of a
+    repeated index with atomic adds across CPU threads, in whatever order the threads take, so
+    two runs of one seed drift apart in the last bits; ``index_select``'s adds them in order."""
+    return z.index_select(0, idx.reshape(-1)).reshape(*idx.shape, *z.shape[1:])
+
+
 def relcon_batch_loss(
     encoder: Callable[[Tensor], Tensor],
     distance: MotifDistance,
@@ -258,11 +267,11 @@ def relcon_batch_loss(
         windows = torch.cat([pool, copies.to(pool.dtype)])
     if candidate_encoder is None:  # the paper: one pass with gradient for every window
         z = encoder(windows).float()  # (B + B*K [+ B], D)
-        z_anchor, z_cand = z[:b], z[cand_idx]
+        z_anchor, z_cand = z[:b], take_rows(z, cand_idx)
     else:  # anchors with gradient; every candidate (other anchors too) without
         z_anchor = encoder(pool[:b]).float()
         with torch.no_grad():
-            z_cand = candidate_encoder(windows).float()[cand_idx]
+            z_cand = take_rows(candidate_encoder(windows).float(), cand_idx)
     marks("encoder_forward")
     with _fp32(z_anchor):
         return relative_contrastive_loss(z_anchor, z_cand, dist, tau=tau)
@@ -376,7 +385,7 @@ def rebar_batch_loss(
     marks("scoring")
     z = encoder(pool).float()  # (B + B*K, D), one pass for all windows
     marks("encoder_forward")
-    cand = z[cand_idx]
+    cand = take_rows(z, cand_idx)
     with _fp32(z):
         loss = rebar_loss(z[:b], cand, dist, tau=tau)
     with torch.no_grad(), _fp32(z):
