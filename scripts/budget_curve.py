@@ -179,7 +179,8 @@ def main() -> None:
                 pretrain(cfg, run, resume=resume, overwrite=not resume, segments=segs)
 
     # ---- matched-subject linear probes ------------------------------------------------------
-    pre_cfg = load_config(ROOT / "configs" / "wrist_pretrain.toml", PretrainConfig)
+    pre_cfg = load_config(ROOT / "configs" / "wrist_pretrain.toml", PretrainConfig)  # random's
+    subjects: dict[str, tuple[Path, list]] = {}  # per task: the first evaluation's subjects
     every_run = [str(r) for r in runs.values()]
     rows = []
     evaluations = [(m, n, str(r)) for (m, n), r in runs.items()] + [("random", 0, "")]
@@ -204,6 +205,7 @@ def main() -> None:
                 )
                 evaluate(cfg, res_dir, overwrite=True, progress=False)
             result = read_results(res_path)
+            _check_same_subjects(result, res_path, subjects)
             have = {r["metric"] for r in result["rows"]}
             metric = "macro_f1" if "macro_f1" in have else "mae"  # a regression task: its MAE
             row = next(
@@ -221,6 +223,19 @@ def main() -> None:
         w.writerows(rows)
     _plot(rows, a.tasks, out / "curve.png")
     print(f"wrote {out / 'curve.csv'} and {out / 'curve.png'}")
+
+
+def _check_same_subjects(result: dict, path: Path, seen: dict[str, tuple[Path, list]]) -> None:
+    """Every evaluation of a task kept the same subjects (an evaluation left from a run with
+    other methods, whose users were left out too, is not comparable: rerun it)."""
+    task = result["task"]
+    mine = sorted(task["subjects"])
+    first = seen.setdefault(task["name"], (path, mine))
+    if first[1] != mine:
+        raise SystemExit(
+            f"{path} was scored on other subjects than {first[0]} ({len(mine)} against "
+            f"{len(first[1])}): it was made with another set of runs; delete it and rerun"
+        )
 
 
 def data_of(method: str) -> str:
