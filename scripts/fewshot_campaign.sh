@@ -48,15 +48,15 @@ for task in "${TASK_NAMES[@]}"; do
 done
 # The three regressions, all labels only (the few-label target is about classes): the same
 # embeddings, last stage and every stage, against random weights pooled alike.
+COMMON=("${MATCHED[@]}")
 for task in ipol_cadence ipol_stride_time oxford_steps; do
-  COMMON=("${MATCHED[@]}")
   run shipped_linear "$task" --model default --protocol linear
   run random_linear "$task" --features random --protocol linear
   run handcrafted_linear "$task" --features handcrafted --protocol linear
   run stages_linear "$task" --model default --protocol linear --pooling stages
   run random_stages_linear "$task" --features random --protocol linear --pooling stages
 done
-COMMON=("${MATCHED[@]}" --few-shot 5 10 0 --few-shot-seeds 3)
+COMMON=("${MATCHED[@]}" --few-shot 5 10 0 --few-shot-seeds 3)  # the adaptation: classes again
 if [ "$ADAPT_STEPS" -gt 0 ]; then  # the slow part last (ADAPT_STEPS=0 leaves it out)
   for task in "${ADAPT_TASKS[@]}"; do
     run "small_adapt${ADAPT_STEPS}_linear" "$task" --model relcon-wrist-small --protocol linear \
