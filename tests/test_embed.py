@@ -670,3 +670,9 @@ def test_predict_array_regression(tmp_path):
     np.savez(tmp_path / "same.npz", x=x, fs=100.0)
     xw = _collect(iter_windows(tmp_path / "same.npz"))[0]
     np.testing.assert_allclose(df.prediction.to_numpy(), reg.predict(xw), rtol=1e-5)
+    # the embed function's own arguments pass through predict as they are
+    summary = WindowSummary()
+    shifted = predict_array(x, 100.0, reg, device="cpu", start_s=1000.0, summary=summary)
+    np.testing.assert_allclose(shifted.start_s, df.start_s + 1000.0)
+    np.testing.assert_allclose(shifted.prediction, df.prediction, rtol=1e-6)
+    assert summary.windows_kept == len(df) == 23

@@ -490,6 +490,13 @@ def test_a_bad_pooling_is_a_clear_error(tmp_path, capsys):
         embed_recordings(rec, SMALL, out, pooling="max", **_KW)
     with pytest.raises(ValueError, match=r"pooling='mean'.*last, stages"):
         embed_array(np.zeros((3000, 3)), 100.0, model=SMALL, pooling="mean")
+    # every embed function checks its settings before it loads the model (none exists here)
+    missing = tmp_path / "no_such_model"
+    frame = pd.DataFrame({"t": np.arange(3000) / 100.0, "x": 0.0, "y": 0.0, "z": 1.0})
+    with pytest.raises(ValueError, match=r"pooling='max'.*last, stages"):
+        embed_dataframe(frame, model=missing, pooling="max")
+    with pytest.raises(ValueError, match=r"stride_s must be .*got 0"):
+        embed_array(np.zeros((3000, 3)), 100.0, model=missing, stride_s=0)
     cfg = EmbedConfig(recordings=[str(rec)], out=str(out), model=SMALL, pooling="max",
                       device="cpu", no_progress=True)  # fmt: skip
     with pytest.raises(ValueError, match="pooling"):

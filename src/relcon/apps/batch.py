@@ -545,20 +545,13 @@ class InferenceOptions(WindowOptions):
 
     def check(self) -> None:
         """Refuse a bad setting before any file is read or model loaded (a :class:`ValueError`
-        naming it)."""
-        super().check()
-        self.check_pooling()
-
-    def check_pooling(self) -> None:
-        """Refuse a ``pooling`` not in :data:`~relcon.models.encoder.POOLINGS` (a
-        :class:`ValueError` naming the setting and the choices)."""
+        naming it as the user wrote it; ``pooling``:
+        :func:`~relcon.models.encoder.check_pooling`)."""
         from relcon.config import spell
-        from relcon.models.encoder import POOLINGS
+        from relcon.models.encoder import check_pooling
 
-        if self.pooling not in POOLINGS:
-            raise ValueError(
-                f"unknown {spell('pooling', self.pooling)}: choose one of {', '.join(POOLINGS)}"
-            )
+        super().check()
+        check_pooling(self.pooling, spell("pooling", self.pooling))
 
 
 @dataclass

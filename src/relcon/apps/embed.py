@@ -144,10 +144,9 @@ FRAME_OPTIONS = (*ARRAY_OPTIONS, *COLUMN_OPTIONS, "time_unit", "fs")
 def _window_function(model: Any, options: InferenceOptions) -> WindowFunction:
     """``model`` as a :class:`WindowFunction` (an encoder's: columns ``e000`` ...
     ``e{D-1}``, ``D = enc.pooled_dim(options.pooling)``, in the order of ``enc.embed``; its
-    record names the pooling and ``D``). Checks ``pooling`` before the model is loaded."""
+    record names the pooling and ``D``). ``options`` have been checked."""
     from relcon.config import spell
 
-    options.check_pooling()
     pooling = options.pooling
     if isinstance(model, WindowFunction):
         if pooling != "last":
@@ -300,6 +299,7 @@ def embed_array(
         :func:`embed_recordings`: the encoder's ``pooled_dim(pooling)``).
     """
     opts = InferenceOptions.of(options, "embed_array", ARRAY_OPTIONS)
+    opts.check()  # before the model is loaded
     fn = _window_function(model, opts)
     return frame_windows(ArraySource(x, fs, start_s), fn.compute, opts.batch_size, opts, summary)
 
@@ -336,6 +336,7 @@ def embed_dataframe(
         and ``e000`` ... ``e{D-1}``.
     """
     opts = InferenceOptions.of(options, "embed_dataframe", FRAME_OPTIONS)
+    opts.check()  # before the model is loaded
     fn = _window_function(model, opts)
     source = FrameSource(df, opts.time_column, opts.xyz)
     return frame_windows(source, fn.compute, opts.batch_size, opts, summary)

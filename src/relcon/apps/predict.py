@@ -21,6 +21,7 @@ saved with (``relcon finetune`` records the task's), else the codes as text.
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -184,27 +185,28 @@ def predictor(
     return WindowFunction(_predict_fn(m, batch_size, class_names, precision), "predict", record)
 
 
-#: The keyword options of each ``predict_*`` function: those of its ``embed_*`` function less
-#: :data:`relcon.apps.embed.EMBED_ONLY` (``pooling``: the model's head was trained on the
-#: encoder's default embedding), and the arguments passed on to it as they are.
+#: Each ``predict_*`` function: the options it takes (those of its ``embed_*`` function less
+#: :data:`relcon.apps.embed.EMBED_ONLY`: ``pooling``, as the model's head was trained on the
+#: encoder's default embedding) and the ``embed_*`` function it passes every option on to
+#: (whose named arguments, ``progress``, ``summary`` ..., it passes on as they are).
 _OPTIONS = {
     "predict_recordings": (
-        tuple(n for n in RECORDING_OPTIONS if n not in EMBED_ONLY),
-        ("progress", "overwrite", "skip_bad", "summaries", "failed"),
+        tuple(n for n in RECORDING_OPTIONS if n not in EMBED_ONLY), embed_recordings,
     ),
-    "predict_array": (
-        tuple(n for n in ARRAY_OPTIONS if n not in EMBED_ONLY),
-        ("start_s", "summary"),
+    "predict_array": (tuple(n for n in ARRAY_OPTIONS if n not in EMBED_ONLY), embed_array),
+    "predict_dataframe": (
+        tuple(n for n in FRAME_OPTIONS if n not in EMBED_ONLY), embed_dataframe,
     ),
-    "predict_dataframe": (tuple(n for n in FRAME_OPTIONS if n not in EMBED_ONLY), ("summary",)),
-}
+}  # fmt: skip
 
 
 def _options(options: Mapping[str, Any], function: str) -> InferenceOptions:
     """The ``options`` of the ``predict_*`` function ``function`` (defaults where not given);
     an option it does not take (``pooling`` among them) is a :class:`TypeError` naming it."""
-    takes, passed = _OPTIONS[function]
-    given = {k: v for k, v in options.items() if k not in passed}
+    takes, embed_function = _OPTIONS[function]
+    params = inspect.signature(embed_function).parameters.values()
+    named = {p.name for p in params if p.kind is not p.VAR_KEYWORD}
+    given = {k: v for k, v in options.items() if k not in named}
     try:
         o = InferenceOptions.of(given, function, takes)
     except TypeError as exc:

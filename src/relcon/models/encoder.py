@@ -18,6 +18,7 @@ __all__ = [
     "EncoderConfig",
     "ModelOutputError",
     "ResNet1DEncoder",
+    "check_pooling",
     "cpu_has_bf16",
     "resolve_precision",
     "run_windows",
@@ -225,7 +226,7 @@ class ResNet1DEncoder(nn.Module):
 
     def pooled_dim(self, pooling: str = "last") -> int:
         """Values per window of an embedding pooled as ``pooling`` (:data:`POOLINGS`)."""
-        _check_pooling(pooling)
+        check_pooling(pooling)
         return self.embed_dim if pooling == "last" else sum(self.config.stage_filters)
 
     def stage_means(self, x: Tensor) -> Tensor:
@@ -296,9 +297,13 @@ class ResNet1DEncoder(nn.Module):
         )  # fmt: skip
 
 
-def _check_pooling(pooling: str) -> None:
+def check_pooling(pooling: str, spelled: str | None = None) -> None:
+    """Refuse a ``pooling`` not in :data:`POOLINGS`: a :class:`ValueError` naming the setting as
+    ``spelled`` (default ``pooling='max'``; the apps pass the user's spelling, ``--pooling
+    max`` under ``relcon``) and the choices. The one rule every entry point applies."""
     if pooling not in POOLINGS:
-        raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
+        shown = f"pooling={pooling!r}" if spelled is None else spelled
+        raise ValueError(f"unknown {shown}: choose one of {', '.join(POOLINGS)}")
 
 
 class _StageMeans(nn.Module):
