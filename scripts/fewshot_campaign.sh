@@ -11,7 +11,10 @@
 # on validation subjects) and the nearest-centroid probe (nothing chosen: for few labels); the
 # small shipped model as it is and adapted within each fold on the training subjects' unlabelled
 # windows (`--adapt-steps`, its own recipe: 16 anchors per step); the shipped model's embedding
-# and random weights' pooled from every stage (`--pooling stages`) with the linear probe. The
+# and random weights' pooled from every stage (`--pooling stages`) with the linear probe; the
+# shipped model, random weights and hand-crafted features with the linear probe's
+# regularisation chosen by cross-validation over the training subjects (`--val-folds`: protocol
+# "linear-cv4") instead of on one validation split. The
 # full-size model's recipe (256 anchors per step) is a GPU's work, so only the small model is
 # adapted here.
 # Every run leaves out the users either shipped model was pretrained on, so all share subjects
@@ -20,6 +23,7 @@ set -uo pipefail
 TASKS=${TASKS:-runs/tasks}
 OUT=${OUT:-runs/e24}
 ADAPT_STEPS=${ADAPT_STEPS:-200}  # ADAPT_TASKS="spsw_har5 wisdm_har6": only these adapted
+VAL_FOLDS=${VAL_FOLDS:-4}  # inner folds of the cross-validated choice (VAL_FOLDS=1: left out)
 MATCHED=(--exclude-users-of default relcon-wrist-small --device cpu --no-progress)
 COMMON=("${MATCHED[@]}" --few-shot 5 10 0 --few-shot-seeds 3)
 
@@ -31,6 +35,14 @@ run() {  # run NAME TASK ARGS...: one `relcon evaluate` into $OUT/TASK/NAME
   echo "== $(date -u +%H:%M:%S) $task $name (load $(cut -d' ' -f1 /proc/loadavg))"
   relcon evaluate --task "$TASKS/$task.npz" "$@" "${COMMON[@]}" --out "$out" --overwrite \
     > "$OUT/$task.$name.log" 2>&1 || echo "FAILED: $task $name (see $OUT/$task.$name.log)"
+}
+
+cross_validated() {  # cross_validated TASK: the three feature sets, the choice cross-validated
+  if [ "$VAL_FOLDS" -le 1 ]; then return; fi
+  local cv=(--protocol linear --val-folds "$VAL_FOLDS")
+  run "shipped_linear_cv$VAL_FOLDS" "$1" --model default "${cv[@]}"
+  run "random_linear_cv$VAL_FOLDS" "$1" --features random "${cv[@]}"
+  run "handcrafted_linear_cv$VAL_FOLDS" "$1" --features handcrafted "${cv[@]}"
 }
 
 mkdir -p "$OUT"
@@ -46,6 +58,7 @@ for task in "${TASK_NAMES[@]}"; do
   run stages_linear "$task" --model default --protocol linear --pooling stages
   run random_stages_linear "$task" --features random --protocol linear --pooling stages
 done
+for task in "${TASK_NAMES[@]}"; do cross_validated "$task"; done
 # The three regressions, all labels only (the few-label target is about classes): the same
 # embeddings, last stage and every stage, against random weights pooled alike.
 COMMON=("${MATCHED[@]}")
@@ -55,6 +68,7 @@ for task in ipol_cadence ipol_stride_time oxford_steps; do
   run handcrafted_linear "$task" --features handcrafted --protocol linear
   run stages_linear "$task" --model default --protocol linear --pooling stages
   run random_stages_linear "$task" --features random --protocol linear --pooling stages
+  cross_validated "$task"
 done
 COMMON=("${MATCHED[@]}" --few-shot 5 10 0 --few-shot-seeds 3)  # the adaptation: classes again
 if [ "$ADAPT_STEPS" -gt 0 ]; then  # the slow part last (ADAPT_STEPS=0 leaves it out)

@@ -1,5 +1,6 @@
 """The evaluation harness end to end on small synthetic tasks."""
 
+import csv
 import json
 from dataclasses import replace
 
@@ -98,6 +99,43 @@ def test_supervised_finetune_and_report(tmp_path):
     )
     assert "supervised" in md and "handcrafted" in md and "**" in md
     assert hand["rows"]
+
+
+def test_val_folds_cross_validates_the_choice_and_names_the_protocol(tmp_path, capsys):
+    """``val_folds``: the probe's choice cross-validated over inner folds of each fold's
+    training subjects; results and reports call the protocol ``linear-cv3``, so both choices
+    of one probe are reported side by side; a probe that chooses nothing refuses it."""
+    from relcon.cli import main
+
+    path = _sine_task(tmp_path)
+    evaluate(EvalConfig(task=str(path), features="handcrafted", folds=3),
+             tmp_path / "one", progress=False)  # fmt: skip
+    cfg = EvalConfig(task=str(path), features="handcrafted", folds=3, val_folds=3, few_shot=[0])
+    res = evaluate(cfg, tmp_path / "cv", progress=False)
+    assert res["protocol"] == "linear-cv3" and res["config"]["val_folds"] == 3
+    assert {r["protocol"] for r in [*res["rows"], *res["few_shot"]]} == {"linear-cv3"}
+    for k in range(3):  # each fold's 4 training subjects, each validated once
+        scores = json.loads((tmp_path / f"cv/fold{k}/scores.json").read_text())
+        inner = scores["info"]["inner_folds"]
+        assert sorted(s for f in inner for s in f) == sorted(
+            set(res["task"]["subjects"]) - set(scores["test_subjects"])
+        )
+        assert scores["info"]["val_folds"] == len(inner) == 3
+    loaded = load_results([tmp_path / "one", tmp_path / "cv"])
+    write_report(loaded, tmp_path / "report", reference="handcrafted:linear")
+    with open(tmp_path / "report/paired.csv") as f:
+        paired = {(r["protocol"], r["k"]): r["mark"] for r in csv.DictReader(f)}
+    assert paired[("linear", "all")] == "ref" and paired[("linear-cv3", "all")] != "ref"
+    for protocol in ("nearest_centroid", "finetune"):
+        bad = replace(
+            cfg, protocol=protocol, features="random" if protocol == "finetune" else "handcrafted"
+        )
+        with pytest.raises(ValueError, match=r"val_folds=3 .*protocol '" + protocol):
+            evaluate(bad, tmp_path / "x", progress=False)
+    rc = main(["evaluate", "--task", str(path), "--features", "handcrafted", "--val-folds", "0",
+               "--out", str(tmp_path / "y")])  # fmt: skip
+    assert rc != 0
+    assert "--val-folds 0 must be at least 1" in capsys.readouterr().err
 
 
 def test_bad_pairs_and_too_few_subjects(tmp_path):

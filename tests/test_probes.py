@@ -13,7 +13,7 @@ from sklearn.preprocessing import StandardScaler
 from relcon.eval import probes
 from relcon.eval.metrics import classification_metrics, regression_metrics
 from relcon.eval.probes import DEFAULTS, FIXED_PROBES, PROBES, fit_predict, ridge_path
-from relcon.eval.splits import validation_split
+from relcon.eval.splits import validation_folds, validation_split
 
 N_SUBJECTS, PER_SUBJECT, N_FEATURES = 12, 30, 8
 #: the probes that choose their hyperparameter on validation subjects
@@ -199,6 +199,129 @@ def test_validation_draw_is_a_seeded_choice_of_training_subjects(separable):
     subjects = np.unique(ga)
     expected = np.random.default_rng(split_seed).choice(subjects, size=2, replace=False)
     assert set(np.unique(ga[is_val])) == set(expected)
+
+
+# ---- the choice cross-validated over inner folds of the training subjects (val_folds) ------------
+
+
+def _inner_reference(x, y, groups, inner_folds, fit_score):
+    """Per inner fold (its validation subjects as given): standardise on the other subjects, fit
+    there, predict the fold; returns the fold-after-fold predictions and targets for
+    ``fit_score(x_fit, y_fit, x_val) -> predictions``."""
+    preds, targets = [], []
+    for val_subjects in inner_folds:
+        is_val = np.isin(groups.astype(str), val_subjects)
+        scaler = StandardScaler().fit(x[~is_val])
+        preds.append(
+            fit_score(scaler.transform(x[~is_val]), y[~is_val], scaler.transform(x[is_val]))
+        )
+        targets.append(y[is_val])
+    return np.concatenate(preds), np.concatenate(targets)
+
+
+def _check_inner_folds(info, groups, k):
+    """Every training subject validated exactly once, in ``k`` folds of near-equal size."""
+    subjects = [s for fold in info["inner_folds"] for s in fold]
+    assert sorted(subjects) == sorted(set(subjects)) == sorted(np.unique(groups.astype(str)))
+    sizes = [len(f) for f in info["inner_folds"]]
+    assert info["val_folds"] == len(sizes) == k and max(sizes) - min(sizes) <= 1
+    assert info["n_val"] == len(groups) and info["val_subjects"] == sorted(subjects)
+
+
+def test_cross_validated_ridge_alpha_matches_brute_force():
+    rng = np.random.default_rng(3)
+    groups = np.repeat([f"s{i:02d}" for i in range(10)], 8)
+    x = rng.normal(size=(len(groups), 30))
+    y = x[:, :5] @ rng.normal(size=5) + rng.normal(0, 1.0, len(groups))
+    x_test = rng.normal(size=(20, 30))
+    pred, info = fit_predict(
+        "linear", x, y, groups, x_test, task_type="regression", seed=4, val_folds=3
+    )
+    _check_inner_folds(info, groups, 3)
+    brute = []
+    for alpha in probes.REGRESSION_ALPHAS:
+        p, t = _inner_reference(
+            x, y, groups, info["inner_folds"],
+            lambda xf, yf, xv, a=alpha: Ridge(alpha=a).fit(xf, yf).predict(xv),
+        )  # fmt: skip
+        brute.append(np.mean((p - t) ** 2))  # pooled over every training window
+    np.testing.assert_allclose(info["val_scores"], brute, rtol=1e-6)
+    assert info["value"] == probes.REGRESSION_ALPHAS[int(np.argmin(brute))]
+    assert 1e-6 < info["value"] < 1e5
+    scaler = StandardScaler().fit(x)
+    final = Ridge(alpha=info["value"]).fit(scaler.transform(x), y)
+    np.testing.assert_allclose(pred, final.predict(scaler.transform(x_test)), rtol=1e-6)
+
+
+def test_cross_validated_logistic_and_ridge_classifier_pool_their_folds(separable):
+    x, y, groups = separable
+    x = x + np.random.default_rng(8).normal(0, 4.0, x.shape)  # overlapping classes
+    xa, ya, ga, xt, _ = _split(x, y, groups)
+    _, info = fit_predict("linear", xa, ya, ga, xt, task_type="classification", seed=1,
+                          val_folds=4)  # fmt: skip
+    _check_inner_folds(info, ga, 4)
+    # the most penalised fit of each fold's path starts cold: sklearn's own answer
+    p, t = _inner_reference(
+        xa, ya, ga, info["inner_folds"],
+        lambda xf, yf, xv: LogisticRegression(C=1e-3, max_iter=5000).fit(xf, yf).predict(xv),
+    )  # fmt: skip
+    assert info["val_scores"][0] == pytest.approx(
+        classification_metrics(t, p)["macro_f1"], abs=1e-9
+    )
+    assert info["value"] == probes.LOGISTIC_CS[int(np.argmax(info["val_scores"]))]
+
+    _, info = fit_predict("ridge_classifier", xa, ya, ga, xt, task_type="classification",
+                          val_folds=4)  # fmt: skip
+    brute = []
+    for alpha in probes.RIDGE_CLASSIFIER_ALPHAS:
+        p, t = _inner_reference(
+            xa, ya, ga, info["inner_folds"],
+            lambda xf, yf, xv, a=alpha: RidgeClassifier(alpha=a).fit(xf, yf).predict(xv),
+        )  # fmt: skip
+        brute.append(classification_metrics(t, p)["macro_f1"])
+    np.testing.assert_allclose(info["val_scores"], brute, atol=1e-12)
+
+
+@pytest.mark.parametrize("probe", ["mlp", "rf"])
+def test_cross_validated_choice_of_the_other_probes(probe, separable):
+    xa, ya, ga, xt, yt = _split(*separable)
+    pred, info = fit_predict(probe, xa, ya, ga, xt, task_type="classification", val_folds=3)
+    _check_inner_folds(info, ga, 3)
+    assert classification_metrics(yt, pred)["macro_f1"] > 0.95
+    if probe == "mlp":  # refitted for the mean of the folds' best epochs
+        best = [int(np.argmin(c)) + 1 for c in info["val_scores"]]
+        assert len(best) == 3 and info["value"] == max(1, round(float(np.mean(best))))
+    json.dumps(info)
+
+
+def test_more_inner_folds_than_subjects_is_leave_one_subject_out(separable):
+    xa, ya, ga, xt, _ = _split(*separable)
+    _, info = fit_predict("linear", xa, ya, ga, xt, task_type="classification", val_folds=50)
+    assert sorted(info["inner_folds"]) == [[str(s)] for s in np.unique(ga)]
+
+
+def test_cross_validation_needs_every_class_in_every_fitting_part(separable):
+    xa, ya, ga, xt, _ = _split(*separable)
+    ya = ya.copy()
+    ya[ga == "s05"] = 3  # class 3 in one subject: the fold validating it has none to fit
+    _, info = fit_predict("linear", xa, ya, ga, xt, task_type="classification", val_folds=3)
+    assert (
+        info["selection"] == "default" and "missing from the fitting subjects" in info["fallback"]
+    )
+    ya[ga == "s06"] = 3  # in two subjects: a draw that puts them in different folds is usable
+    _, info = fit_predict("linear", xa, ya, ga, xt, task_type="classification", val_folds=3)
+    assert info["selection"] == "validation_subjects"
+    assert not any({"s05", "s06"} <= set(f) for f in info["inner_folds"])
+
+
+def test_one_validation_fold_is_the_single_split(separable):
+    _, ya, ga, _, _ = _split(*separable)
+    fold, seed1, _ = validation_folds(ya, ga, task_type="classification", folds=1, seed=7)
+    is_val, seed2, _ = validation_split(ya, ga, task_type="classification", seed=7)
+    np.testing.assert_array_equal(fold, np.where(is_val, 0, -1))
+    assert seed1 == seed2
+    with pytest.raises(ValueError, match="folds must be a positive integer"):
+        validation_folds(ya, ga, task_type="classification", folds=0)
 
 
 # ---- probes for few labels: nothing chosen on validation subjects -------------------------------

@@ -250,6 +250,9 @@ class EvalConfig:
     few_shot_seeds: int = 3
     max_train_windows: int | None = None  # frozen features: random subset per split (None: all)
     val_fraction: float = 0.25  # of the training subjects, to choose hyperparameters
+    #: 1: the probe's hyperparameter chosen on one split (val_fraction of the subjects); >= 2:
+    #: cross-validated over that many inner folds of the training subjects (relcon.eval.probes)
+    val_folds: int = 1
     seed: int = 0
     device: str = "auto"
     batch_size: int = 512
@@ -485,7 +488,8 @@ SETTING_RULES: dict[str, Bound] = {
     "resamples": _COUNT, "revin_eps": _POSITIVE, "seed": _NONNEG, "shard_segments": _COUNT,
     "stage_blocks": _COUNT, "stage_filters": _COUNT, "stage_kernels": _COUNT,
     "stem_filters": _COUNT, "stem_kernel": _COUNT, "stem_stride": _COUNT, "steps": _COUNT,
-    "stride_s": _POSITIVE, "tau": _POSITIVE, "top": _COUNT, "val_fraction": _FRACTION,
+    "stride_s": _POSITIVE, "tau": _POSITIVE, "top": _COUNT, "val_folds": _COUNT,
+    "val_fraction": _FRACTION,
     "warmup": _NONNEG, "warmup_steps": _NONNEG, "weight_decay": _NONNEG, "within_user": _COUNT,
 }  # fmt: skip
 

@@ -45,7 +45,7 @@ from relcon.config import EvalConfig, spell, to_dict
 from relcon.data.tasks import Task, load_task
 from relcon.eval.fewshot import subject_scores_of
 from relcon.eval.metrics import score, spread, summarise
-from relcon.eval.probes import PROBES
+from relcon.eval.probes import FIXED_PROBES, PROBES
 from relcon.eval.results import FEATURES, SCHEMA_VERSION, write_results
 from relcon.eval.splits import subject_folds
 from relcon.io import atomic_write_json, environment_info
@@ -60,6 +60,7 @@ __all__ = [
     "evaluate_task",
     "plan_splits",
     "pretrained_users",
+    "protocol_label",
     "read_subjects_file",
     "resolve_features_protocol",
     "select_subjects",
@@ -150,7 +151,20 @@ def resolve_features_protocol(cfg: EvalConfig, *, model_object: bool = False) ->
             f"applies to features 'model' or 'random', not {features!r} with protocol "
             f"{protocol!r}"
         )
+    if cfg.val_folds != 1 and (protocol == "finetune" or protocol in FIXED_PROBES):
+        raise ValueError(
+            f"{spell('val_folds', cfg.val_folds)} cross-validates a probe's choice of its "
+            f"hyperparameter; protocol {protocol!r} chooses none on validation subjects: leave "
+            f"{spell('val_folds')} at 1"
+        )
     return features, protocol
+
+
+def protocol_label(protocol: str, cfg: EvalConfig) -> str:
+    """The protocol as results and reports name it: ``protocol``, or ``"linear-cv4"`` when the
+    probe chose its hyperparameter by cross-validation over 4 inner folds
+    (``cfg.val_folds``), so that both choices of one probe can be reported side by side."""
+    return protocol if cfg.val_folds == 1 else f"{protocol}-cv{cfg.val_folds}"
 
 
 class Split(NamedTuple):
@@ -384,6 +398,7 @@ def _make_trainer(
             task_type=task.task_type,
             seed=seed,
             val_fraction=cfg.val_fraction,
+            val_folds=cfg.val_folds,
         )
         if len(train) < n_all:
             info["train_subsample"] = (
@@ -480,6 +495,7 @@ def evaluate_task(
     """
     t0 = time.perf_counter()
     features, protocol = resolve_features_protocol(cfg, model_object=encoder is not None)
+    shown = protocol_label(protocol, cfg)  # the name results and reports use
     # what was assumed where the task file was ambiguous (relcon.data.tasks), said once
     task_notes = [str(n) for n in dict.fromkeys(getattr(task, "notes", ()) or ())]
     encoder, encoder_cfg, meta = _load_encoder(features, cfg, encoder)
@@ -548,7 +564,7 @@ def evaluate_task(
                 {
                     "name": label,
                     "task": task.name,
-                    "protocol": protocol,
+                    "protocol": shown,
                     "split": split_name,
                     "fold_seed": fold_seed,
                     "metric": metric,
@@ -580,7 +596,7 @@ def evaluate_task(
                         {
                             "name": label,
                             "task": task.name,
-                            "protocol": protocol,
+                            "protocol": shown,
                             "k": "all" if k == FEW_SHOT_ALL else k,
                             "seed": s,
                             "split": split_name,
@@ -590,7 +606,7 @@ def evaluate_task(
                         }
                     )
 
-    rows = [dict(r, protocol=protocol) for r in summarise(fold_rows, key="name")]
+    rows = [dict(r, protocol=shown) for r in summarise(fold_rows, key="name")]
     few_summary = _summarise_few_shot(few_rows)
     results = {
         "schema_version": SCHEMA_VERSION,
@@ -612,7 +628,7 @@ def evaluate_task(
         "name": label,
         "features": features,
         "model": (cfg.model or None) if features == "model" else None,
-        "protocol": protocol,
+        "protocol": shown,
         "notes": notes,
         "task_notes": task_notes,
         **({"adapt": plan.record(cfg)} if adapt is not None else {}),
@@ -628,7 +644,7 @@ def evaluate_task(
             {
                 "name": label,
                 "task": task.name,
-                "protocol": protocol,
+                "protocol": shown,
                 "labels": names,
                 "matrix": confusion.tolist(),
             }
@@ -637,7 +653,7 @@ def evaluate_task(
             {
                 "name": label,
                 "task": task.name,
-                "protocol": protocol,
+                "protocol": shown,
                 "label": names[c],
                 "mean": float(np.mean(v)),
                 "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0,

@@ -51,6 +51,16 @@ Validation split
     training windows, and says so in ``info["selection"] == "default"`` and ``info["fallback"]``
     (the reason). A regression split only needs at least two fitting windows.
 
+    With ``val_folds >= 2`` (``relcon evaluate --val-folds``) the choice is cross-validated
+    instead (:func:`relcon.eval.splits.validation_folds`): the training subjects are split into
+    that many inner folds, each fold's windows are predicted by the probe fitted (and
+    standardised) on the other folds' subjects, and each hyperparameter is scored on all these
+    predictions pooled. One split of a quarter of the subjects is a noisy judge: on the
+    built-in tasks the full-label macro-F1 of one run moved by up to 0.07 (WISDM) and 0.3
+    (smartwatch) between validation draws of one fold. A usable split needs every class among
+    every inner fold's fitting subjects. The MLP trains with early stopping on each inner fold
+    and is then refitted for the mean of their best epochs.
+
 Scores used for the choice
     classification: macro-F1 on the validation windows (ties: the more regularised value;
     for ``C`` the first in :data:`LOGISTIC_CS`); ridge classifier ties are broken by the
@@ -73,7 +83,7 @@ about six times slower.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,7 +95,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from relcon.eval.metrics import classification_metrics, score
-from relcon.eval.splits import subject_folds, validation_split
+from relcon.eval.splits import subject_folds, validation_folds
 
 __all__ = [
     "CLASSIFICATION_PROBES",
@@ -232,7 +242,9 @@ class _Problem:
 
     x_train: np.ndarray
     y_train: np.ndarray
-    is_val: np.ndarray | None  # None: no usable validation split, use the default value
+    #: validation fold of each training window (-1: never validated;
+    #: :func:`~relcon.eval.splits.validation_folds`); None: no usable split, use the default
+    val_fold: np.ndarray | None
     x_test: np.ndarray
     task_type: str
     seed: int
@@ -244,11 +256,22 @@ class _Problem:
     def default(self, probe: str) -> float:
         return DEFAULTS[(probe, self.task_type)][1]
 
-    def fit_val(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Standardised fitting and validation features, and their targets."""
-        assert self.is_val is not None
-        xa, xv = _standardise(self.x_train[~self.is_val], self.x_train[self.is_val])
-        return xa, xv, self.y_train[~self.is_val], self.y_train[self.is_val]
+    def val_masks(self) -> list[np.ndarray]:
+        assert self.val_fold is not None
+        return [self.val_fold == f for f in range(int(self.val_fold.max()) + 1)]
+
+    def fit_val(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+        """Per validation fold: standardised fitting and validation features (the scaler fitted
+        on the fitting windows), and their targets. A probe scores a hyperparameter on the
+        validation predictions of every fold concatenated, in this order (:attr:`y_val`)."""
+        for is_val in self.val_masks():
+            xa, xv = _standardise(self.x_train[~is_val], self.x_train[is_val])
+            yield xa, xv, self.y_train[~is_val], self.y_train[is_val]
+
+    @property
+    def y_val(self) -> np.ndarray:
+        """The targets of the validation windows, fold after fold (as :meth:`fit_val`)."""
+        return np.concatenate([self.y_train[m] for m in self.val_masks()])
 
     def train_test(self) -> tuple[np.ndarray, np.ndarray]:
         """Standardised training and test features (the scaler fitted on training windows)."""
@@ -260,11 +283,12 @@ def _ridge_regression(p: _Problem) -> tuple[np.ndarray, dict]:
     alphas = REGRESSION_ALPHAS
     info: dict = {"hyperparameter": "alpha", "grid": list(alphas), "val_metric": "mse"}
     alpha = p.default("linear")
-    if p.is_val is not None:
-        xa, xv, ya, yv = p.fit_val()
-        mse = [
-            float(np.mean(((xv @ w + b)[:, 0] - yv) ** 2)) for w, b in ridge_path(xa, ya, alphas)
-        ]
+    if p.val_fold is not None:
+        preds: list[list[np.ndarray]] = [[] for _ in alphas]
+        for xa, xv, ya, _ in p.fit_val():
+            for i, (w, b) in enumerate(ridge_path(xa, ya, alphas)):
+                preds[i].append((xv @ w + b)[:, 0])
+        mse = [float(np.mean((np.concatenate(pr) - p.y_val) ** 2)) for pr in preds]
         # most regularised first, so that ties keep the larger alpha
         i = _pick([(-m,) for m in mse], np.argsort(alphas)[::-1].tolist())
         alpha, info["val_scores"] = alphas[i], mse
@@ -283,13 +307,16 @@ def _ridge_classifier(p: _Problem) -> tuple[np.ndarray, dict]:
         return np.where(y[:, None] == classes[None, :], 1.0, -1.0)
 
     alpha = p.default("ridge_classifier")
-    if p.is_val is not None:
-        xa, xv, ya, yv = p.fit_val()
+    if p.val_fold is not None:
+        outs: list[list[np.ndarray]] = [[] for _ in alphas]
+        for xa, xv, ya, _ in p.fit_val():
+            for i, (w, b) in enumerate(ridge_path(xa, targets(ya), alphas)):
+                outs[i].append(xv @ w + b)
         keys, f1s = [], []
-        for w, b in ridge_path(xa, targets(ya), alphas):
-            scores = xv @ w + b
-            f1 = classification_metrics(yv, classes[np.argmax(scores, axis=1)])["macro_f1"]
-            keys.append((f1, -float(np.mean((scores - targets(yv)) ** 2))))
+        for out in outs:
+            scores = np.concatenate(out)
+            f1 = classification_metrics(p.y_val, classes[np.argmax(scores, axis=1)])["macro_f1"]
+            keys.append((f1, -float(np.mean((scores - targets(p.y_val)) ** 2))))
             f1s.append(f1)
         i = _pick(keys, np.argsort(alphas)[::-1].tolist())
         alpha, info["val_scores"] = alphas[i], f1s
@@ -332,13 +359,16 @@ def _logistic(p: _Problem) -> tuple[np.ndarray, dict]:
     cs = LOGISTIC_CS
     info: dict = {"hyperparameter": "C", "grid": list(cs), "val_metric": "macro_f1"}
     c, init = p.default("linear"), None
-    if p.is_val is not None:
-        xa, xv, ya, yv = p.fit_val()
-        scores, models = [0.0] * len(cs), {}
-        for i in np.argsort(cs):  # strongest penalty first, each fit starting from the last
-            init = _fit_logistic(xa, ya, cs[i], p.seed, max_iter=300, init=init)
-            models[cs[i]] = init
-            scores[i] = classification_metrics(yv, init.predict(xv))["macro_f1"]
+    if p.val_fold is not None:
+        preds: list[list[np.ndarray]] = [[] for _ in cs]
+        models: dict = {}
+        for xa, xv, ya, _ in p.fit_val():
+            init = None
+            for i in np.argsort(cs):  # strongest penalty first, each fit starting from the last
+                init = _fit_logistic(xa, ya, cs[i], p.seed, max_iter=300, init=init)
+                models[cs[i]] = init  # the last fold's: where the final fit starts
+                preds[i].append(init.predict(xv))
+        scores = [classification_metrics(p.y_val, np.concatenate(pr))["macro_f1"] for pr in preds]
         best = -np.inf
         for cand, f1 in zip(cs, scores, strict=True):
             if f1 > best + 1e-12:  # ties keep the earlier (listed first) C
@@ -454,12 +484,17 @@ def _mlp(p: _Problem) -> tuple[np.ndarray, dict]:
     torch.set_num_threads(1)
     try:
         with threadpool_limits(limits=1):
-            if p.is_val is not None:
-                xa, xv, ya, yv = p.fit_val()
-                _, epochs, losses = _mlp_train(
-                    xa, encode(ya, ya), n_out, classify, seed, MLP_MAX_EPOCHS, xv, encode(yv, ya)
-                )
-                info["val_scores"] = losses
+            if p.val_fold is not None:  # several folds: the mean of their best epochs
+                best, curves = [], []
+                for xa, xv, ya, yv in p.fit_val():
+                    _, ep, losses = _mlp_train(
+                        xa, encode(ya, ya), n_out, classify, seed, MLP_MAX_EPOCHS, xv,
+                        encode(yv, ya),
+                    )  # fmt: skip
+                    best.append(ep)
+                    curves.append(losses)
+                epochs = max(1, round(float(np.mean(best))))
+                info["val_scores"] = curves[0] if len(curves) == 1 else curves
             xt, xs = p.train_test()
             target = codes if classify else encode(y_train, y_train)
             model, _, _ = _mlp_train(xt, target, n_out, classify, seed, epochs)
@@ -492,18 +527,21 @@ def _rf(p: _Problem) -> tuple[np.ndarray, dict]:
         "n_estimators": RF_N_ESTIMATORS,
     }
     leaf = int(p.default("rf"))
-    x_train, y_train, is_val = p.x_train, p.y_train, p.is_val
+    x_train, y_train = p.x_train, p.y_train
     with threadpool_limits(limits=1):
-        if is_val is not None:
+        if p.val_fold is not None:
             keys, scores = [], []
             for m in RF_MIN_SAMPLES_LEAF:
-                model = _forest(p.task_type, m, RF_SELECTION_ESTIMATORS, p.seed)
-                pred = model.fit(x_train[~is_val], y_train[~is_val]).predict(x_train[is_val])
+                pred = np.concatenate([
+                    _forest(p.task_type, m, RF_SELECTION_ESTIMATORS, p.seed)
+                    .fit(x_train[~is_val], y_train[~is_val]).predict(x_train[is_val])
+                    for is_val in p.val_masks()
+                ])  # fmt: skip
                 if p.classify:
-                    s = classification_metrics(y_train[is_val], pred)["macro_f1"]
+                    s = classification_metrics(p.y_val, pred)["macro_f1"]
                     keys.append((s,))
                 else:
-                    s = float(np.mean((pred - y_train[is_val]) ** 2))
+                    s = float(np.mean((pred - p.y_val) ** 2))
                     keys.append((-s,))
                 scores.append(s)
             # larger leaves are the more regularised forests: they win ties
@@ -545,7 +583,8 @@ def _fixed(probe: str, p: _Problem) -> tuple[np.ndarray, dict]:
         pred, info = fit(p)
     info.update(
         probe=probe, task_type=p.task_type, seed=p.seed, grid=[], selection="fixed",
-        fallback=None, val_subjects=[], split_seed=None, n_fit=len(p.y_train), n_val=0,
+        fallback=None, val_subjects=[], split_seed=None, val_folds=0, inner_folds=[],
+        n_fit=len(p.y_train), n_val=0,
     )  # fmt: skip
     return np.asarray(pred), info
 
@@ -605,6 +644,7 @@ def fit_predict(
     task_type: str,
     seed: int = 0,
     val_fraction: float = 0.25,
+    val_folds: int = 1,
 ) -> tuple[np.ndarray, dict]:
     """Fit ``probe`` on the training windows, choosing its hyperparameter on validation subjects.
 
@@ -625,7 +665,11 @@ def fit_predict(
     seed : int
         Seed of the validation draw and of the probe's own randomness.
     val_fraction : float
-        Fraction of the training subjects held out to choose the hyperparameter.
+        Fraction of the training subjects held out to choose the hyperparameter (one split).
+    val_folds : int
+        1: one split of ``val_fraction`` of the subjects. ``>= 2``: cross-validation over the
+        training subjects in that many inner folds (every subject validated once; the scores of
+        the pooled predictions choose; see "Validation split" in the module docstring).
 
     Returns
     -------
@@ -639,7 +683,10 @@ def fit_predict(
         centroid); ``fallback`` (``None`` or the reason the
         default was used); ``val_metric`` and ``val_scores`` (per grid value, or per epoch for
         the MLP; absent when the default was used);
-        ``val_subjects`` (sorted, as str), ``split_seed``, ``n_fit``, ``n_val``.
+        ``val_subjects`` (sorted, as str), ``split_seed``, ``val_folds`` (inner folds used),
+        ``inner_folds`` (the validation subjects of each, as str),
+        ``n_fit`` (windows fitting a validation model: the fewest over the inner folds),
+        ``n_val`` (windows validated).
 
     Raises
     ------
@@ -656,25 +703,29 @@ def fit_predict(
         y_train = y_train.astype(np.float64)
     if probe in FIXED_PROBES:  # nothing to choose: every training window fits the probe
         return _fixed(probe, _Problem(x_train, y_train, None, x_test, task_type, seed))
-    is_val, split_seed, problem = validation_split(
-        y_train, groups_train, task_type=task_type, val_fraction=val_fraction, seed=seed
-    )
+    fold, split_seed, problem = validation_folds(
+        y_train, groups_train, task_type=task_type, folds=val_folds, val_fraction=val_fraction,
+        seed=seed,
+    )  # fmt: skip
     usable = problem is None
-    p = _Problem(x_train, y_train, is_val if usable else None, x_test, task_type, seed)
+    p = _Problem(x_train, y_train, fold if usable else None, x_test, task_type, seed)
     if probe == "linear":
         pred, info = _logistic(p) if p.classify else _ridge_regression(p)
     else:
         pred, info = {"ridge_classifier": _ridge_classifier, "mlp": _mlp, "rf": _rf}[probe](p)
+    masks = p.val_masks() if usable else []
     info.update(
         probe=probe,
         task_type=task_type,
         seed=seed,
         selection="validation_subjects" if usable else "default",
         fallback=None if usable else f"default {info['hyperparameter']} used: {problem}",
-        val_subjects=[str(s) for s in np.unique(groups_train[is_val])] if usable else [],
+        val_subjects=[str(s) for s in np.unique(groups_train[fold >= 0])] if usable else [],
         split_seed=split_seed if usable else None,
-        n_fit=int((~is_val).sum()) if usable else len(y_train),
-        n_val=int(is_val.sum()) if usable else 0,
+        val_folds=len(masks),
+        inner_folds=[[str(s) for s in np.unique(groups_train[m])] for m in masks],
+        n_fit=min(int((~m).sum()) for m in masks) if usable else len(y_train),
+        n_val=int((fold >= 0).sum()) if usable else 0,
     )
     if not usable:
         info.pop("val_scores", None)
@@ -693,6 +744,7 @@ def probe_folds(
     folds: int = 5,
     seed: int = 0,
     val_fraction: float = 0.25,
+    val_folds: int = 1,
 ) -> list[dict]:
     """Subject-wise k-fold evaluation of a probe (:func:`fit_predict`); one row per (fold, metric).
 
@@ -716,7 +768,7 @@ def probe_folds(
         test = np.isin(groups, test_subjects)
         pred, info = fit_predict(
             probe, features[~test], y[~test], groups[~test], features[test],
-            task_type=task_type, seed=seed + k, val_fraction=val_fraction,
+            task_type=task_type, seed=seed + k, val_fraction=val_fraction, val_folds=val_folds,
         )  # fmt: skip
         fold = {
             "probe": probe, "hyperparameter": info["hyperparameter"], "chosen": info["value"],

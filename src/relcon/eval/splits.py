@@ -7,6 +7,8 @@ never saw:
 * :func:`subject_folds` -- the test subjects of each of ``k`` subject-wise folds;
 * :func:`validation_split` -- validation subjects carved out of a fold's training subjects to
   choose a probe's hyperparameter (redrawn until every class is on both sides);
+* :func:`validation_folds` -- the same choice made by cross-validation: the training subjects
+  split into inner folds, each validated by a model fitted on the others;
 * :func:`split_subjects` -- the validation subjects of fine-tuning's early stopping.
 """
 
@@ -14,7 +16,13 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["MAX_SPLIT_DRAWS", "split_subjects", "subject_folds", "validation_split"]
+__all__ = [
+    "MAX_SPLIT_DRAWS",
+    "split_subjects",
+    "subject_folds",
+    "validation_folds",
+    "validation_split",
+]
 
 MAX_SPLIT_DRAWS = 10
 
@@ -81,8 +89,11 @@ def _draw(groups: np.ndarray, val_fraction: float, seed: int) -> np.ndarray:
     return np.isin(groups, val_subjects)
 
 
-def _split_problem(y: np.ndarray, is_val: np.ndarray, task_type: str) -> str | None:
-    """Why this split cannot be used to choose a hyperparameter, or ``None`` if it can."""
+def _split_problem(
+    y: np.ndarray, is_val: np.ndarray, task_type: str, need_val_classes: bool = True
+) -> str | None:
+    """Why this split cannot be used to choose a hyperparameter, or ``None`` if it can
+    (``need_val_classes``: every class must also be among the validation windows)."""
     if (~is_val).sum() < 2:
         return "fewer than 2 windows left for fitting after carving out validation subjects"
     if task_type == "regression":
@@ -92,7 +103,7 @@ def _split_problem(y: np.ndarray, is_val: np.ndarray, task_type: str) -> str | N
     missing_val = np.setdiff1d(classes, y[is_val])
     if len(missing_fit):
         return f"class(es) {missing_fit.tolist()} missing from the fitting subjects"
-    if len(missing_val):
+    if len(missing_val) and need_val_classes:
         return f"class(es) {missing_val.tolist()} missing from the validation subjects"
     return None
 
@@ -154,3 +165,77 @@ def validation_split(
     if problem is not None and max_draws > 1:
         problem = f"no usable split in {max_draws} draws (last: {problem})"
     return is_val, split_seed, problem
+
+
+def validation_folds(
+    y: np.ndarray,
+    groups: np.ndarray,
+    *,
+    task_type: str,
+    folds: int = 1,
+    val_fraction: float = 0.25,
+    seed: int = 0,
+    max_draws: int = MAX_SPLIT_DRAWS,
+) -> tuple[np.ndarray, int, str | None]:
+    """The validation fold of every training window, by subject: how a probe chooses its
+    hyperparameter.
+
+    ``folds == 1``: one split (:func:`validation_split`): the windows of the validation subjects
+    are fold 0, the others -1 (fitting only). ``folds >= 2``: cross-validation: the training
+    subjects are split into ``min(folds, n_subjects)`` inner folds (:func:`subject_folds`), so
+    every window is validated once, by a model fitted on the other folds' subjects; the
+    hyperparameter's score is then that of all these predictions pooled. Every class must be
+    among the fitting subjects of every fold (it need not be in every validation fold, since the
+    scores are pooled); otherwise up to ``max_draws - 1`` further seeded draws are tried.
+
+    Returns
+    -------
+    fold : np.ndarray
+        ``(N,)`` int: the validation fold of each window (-1: never validated).
+    split_seed : int
+        Seed of the draw that produced ``fold``.
+    problem : str or None
+        ``None`` if usable, else why no draw was.
+
+    Examples
+    --------
+    >>> y = np.array([0, 1, 0, 1, 0, 1, 0, 1])
+    >>> fold, _, problem = validation_folds(y, np.repeat(list("abcd"), 2),
+    ...                                     task_type="classification", folds=2)
+    >>> sorted(np.bincount(fold).tolist()), problem
+    ([4, 4], None)
+    """
+    if isinstance(folds, bool) or int(folds) != folds or folds < 1:
+        raise ValueError(f"folds must be a positive integer, got {folds!r}")
+    groups = np.asarray(groups)
+    if folds == 1:
+        is_val, split_seed, problem = validation_split(
+            y, groups, task_type=task_type, val_fraction=val_fraction, seed=seed,
+            max_draws=max_draws,
+        )  # fmt: skip
+        return np.where(is_val, 0, -1), split_seed, problem
+    subjects = np.unique(groups)
+    if len(subjects) < 2:
+        raise ValueError(
+            "need at least 2 training subjects to choose hyperparameters on held-out subjects"
+        )
+    k = min(int(folds), len(subjects))
+    problem, split_seed, fold = None, int(seed), np.zeros(len(groups), dtype=np.int64)
+    for attempt in range(max(1, max_draws)):
+        split_seed = _draw_seed(seed, attempt)
+        fold = np.full(len(groups), -1, dtype=np.int64)
+        for f, part in enumerate(subject_folds(groups, k, split_seed)):
+            fold[np.isin(groups, part)] = f
+        problem = next(
+            (
+                f"inner fold {f}: {why}"
+                for f in range(k)
+                if (why := _split_problem(np.asarray(y), fold == f, task_type, False))
+            ),
+            None,
+        )
+        if problem is None:
+            break
+    if problem is not None and max_draws > 1:
+        problem = f"no usable split in {max_draws} draws (last: {problem})"
+    return fold, split_seed, problem
