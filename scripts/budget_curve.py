@@ -99,9 +99,14 @@ TASKS = ("wisdm_har6", "spsw_har5", "hapt_har6", "hapt_har6_uci")
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data-root", required=True)
-    p.add_argument("--tasks-dir", required=True, help="folder of built-in task files")
+    p.add_argument("--data-root")
+    p.add_argument("--tasks-dir", help="folder of built-in task files")
     p.add_argument("--out", required=True)
+    p.add_argument(
+        "--plot", metavar="CURVE_CSV",
+        help="only draw a curve.csv written before (the --tasks that it holds) into --out, "
+        "as a PNG of the same name; nothing is trained or evaluated",
+    )  # fmt: skip
     p.add_argument(
         "--budgets", type=int, nargs="+", default=[110000, 330000],
         help="compute per run, in gradient-pass equivalents (passes_grad + passes_nograd / 3)",
@@ -117,6 +122,13 @@ def main() -> None:
     a = p.parse_args()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
+    if a.plot:
+        path = out / (Path(a.plot).stem + ".png")
+        _plot(_read_curve(Path(a.plot)), a.tasks, path)
+        print(f"wrote {path}")
+        return
+    if not (a.data_root and a.tasks_dir):
+        p.error("--data-root and --tasks-dir are needed (unless --plot)")
 
     # ---- data: the pooled recordings with their labels kept (for the oracle) ---------------
     segments = {}
@@ -225,6 +237,16 @@ def main() -> None:
     print(f"wrote {out / 'curve.csv'} and {out / 'curve.png'}")
 
 
+def _read_curve(path: Path) -> list[dict]:
+    """The rows of a ``curve.csv`` with their numbers as numbers."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        for key in ("budget", "compute", "seconds", "value", "std"):
+            r[key] = float(r[key]) if r.get(key) not in (None, "") else 0.0
+    return rows
+
+
 def _check_same_subjects(result: dict, path: Path, seen: dict[str, tuple[Path, list]]) -> None:
     """Every evaluation of a task kept the same subjects (an evaluation left from a run with
     other methods, whose users were left out too, is not comparable: rerun it)."""
@@ -290,10 +312,9 @@ def _plot(rows: list[dict], tasks: list[str], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    device = rows[0]["device"]
     xlabels = {
         "compute": "encoder window-passes (gradient-pass equivalents)",
-        "seconds": f"seconds of training on {device}",
+        "seconds": "seconds of training (device above)",
     }
     fig, axes = plt.subplots(2, len(tasks), figsize=(4 * len(tasks), 7.2), squeeze=False)
     for axis_row, (key, xlabel) in zip(axes, xlabels.items(), strict=True):
@@ -316,6 +337,7 @@ def _plot(rows: list[dict], tasks: list[str], path: Path) -> None:
             metric = "MAE" if sub and sub[0]["metric"] == "mae" else "macro-F1"
             ax.set_ylabel(f"linear-probe {metric} (mean ± std over folds)", fontsize=8)
     axes[0][0].legend(fontsize=8)
+    fig.suptitle(f"trained on {rows[0]['device']}", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
