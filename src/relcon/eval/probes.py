@@ -55,9 +55,9 @@ Validation split
     instead (:func:`relcon.eval.splits.validation_folds`): the training subjects are split into
     that many inner folds, each fold's windows are predicted by the probe fitted (and
     standardised) on the other folds' subjects, and each hyperparameter is scored on all these
-    predictions pooled. One split of a quarter of the subjects is a noisy judge: on the
-    built-in tasks the full-label macro-F1 of one run moved by up to 0.07 (WISDM) and 0.3
-    (smartwatch) between validation draws of one fold. A usable split needs every class among
+    predictions pooled. One split of a quarter of the subjects is a noisy judge: between
+    validation draws of one fold, the full-label macro-F1 of one model moved by up to 0.13 on
+    WISDM and 0.30 on the smartwatch set (``docs/payoff.md``, section 5). A usable split needs every class among
     every inner fold's fitting subjects. The MLP trains with early stopping on each inner fold
     and is then refitted for the mean of their best epochs.
 
@@ -257,6 +257,7 @@ class _Problem:
         return DEFAULTS[(probe, self.task_type)][1]
 
     def val_masks(self) -> list[np.ndarray]:
+        """The validation windows of each inner fold (one mask for a single split)."""
         assert self.val_fold is not None
         return [self.val_fold == f for f in range(int(self.val_fold.max()) + 1)]
 
