@@ -14,6 +14,8 @@ never saw:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 __all__ = [
@@ -148,23 +150,39 @@ def validation_split(
     ValueError
         Fewer than 2 subjects, or ``val_fraction`` outside (0, 1).
     """
-    groups = np.asarray(groups)
+    groups, y = _check_subjects(groups), np.asarray(y)
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+
+    def draw(split_seed: int) -> tuple[np.ndarray, str | None]:
+        is_val = _draw(groups, val_fraction, split_seed)
+        return is_val, _split_problem(y, is_val, task_type)
+
+    return _first_usable(draw, seed, max_draws)
+
+
+def _check_subjects(groups: np.ndarray) -> np.ndarray:
+    groups = np.asarray(groups)
     if len(np.unique(groups)) < 2:
         raise ValueError(
             "need at least 2 training subjects to choose hyperparameters on held-out subjects"
         )
-    problem, split_seed, is_val = None, int(seed), np.zeros(len(groups), dtype=bool)
+    return groups
+
+
+def _first_usable(
+    draw: Callable[[int], tuple[np.ndarray, str | None]], seed: int, max_draws: int
+) -> tuple[np.ndarray, int, str | None]:
+    """``draw(split_seed) -> (split, problem)`` for the seeds of :func:`_draw_seed` until a
+    split has no problem: ``(split, its seed, None)``, else the last with why none was."""
     for attempt in range(max(1, max_draws)):
         split_seed = _draw_seed(seed, attempt)
-        is_val = _draw(groups, val_fraction, split_seed)
-        problem = _split_problem(np.asarray(y), is_val, task_type)
+        split, problem = draw(split_seed)
         if problem is None:
             break
     if problem is not None and max_draws > 1:
         problem = f"no usable split in {max_draws} draws (last: {problem})"
-    return is_val, split_seed, problem
+    return split, split_seed, problem
 
 
 def validation_folds(
@@ -214,28 +232,14 @@ def validation_folds(
             max_draws=max_draws,
         )  # fmt: skip
         return np.where(is_val, 0, -1), split_seed, problem
-    subjects = np.unique(groups)
-    if len(subjects) < 2:
-        raise ValueError(
-            "need at least 2 training subjects to choose hyperparameters on held-out subjects"
-        )
-    k = min(int(folds), len(subjects))
-    problem, split_seed, fold = None, int(seed), np.zeros(len(groups), dtype=np.int64)
-    for attempt in range(max(1, max_draws)):
-        split_seed = _draw_seed(seed, attempt)
+    groups, y = _check_subjects(groups), np.asarray(y)
+    k = min(int(folds), len(np.unique(groups)))
+
+    def draw(split_seed: int) -> tuple[np.ndarray, str | None]:
         fold = np.full(len(groups), -1, dtype=np.int64)
         for f, part in enumerate(subject_folds(groups, k, split_seed)):
             fold[np.isin(groups, part)] = f
-        problem = next(
-            (
-                f"inner fold {f}: {why}"
-                for f in range(k)
-                if (why := _split_problem(np.asarray(y), fold == f, task_type, False))
-            ),
-            None,
-        )
-        if problem is None:
-            break
-    if problem is not None and max_draws > 1:
-        problem = f"no usable split in {max_draws} draws (last: {problem})"
-    return fold, split_seed, problem
+        problems = (_split_problem(y, fold == f, task_type, False) for f in range(k))
+        return fold, next((f"inner fold {f}: {p}" for f, p in enumerate(problems) if p), None)
+
+    return _first_usable(draw, seed, max_draws)
