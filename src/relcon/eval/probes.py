@@ -56,8 +56,9 @@ Validation split
     that many inner folds, each fold's windows are predicted by the probe fitted (and
     standardised) on the other folds' subjects, and each hyperparameter is scored on all these
     predictions pooled. One split of a quarter of the subjects is a noisy judge: between
-    validation draws of one fold, the full-label macro-F1 of one model moved by up to 0.13 on
-    WISDM and 0.30 on the smartwatch set (``docs/payoff.md``, section 5). A usable split needs every class among
+    validation draws of one fold, the full-label macro-F1 of one kind of features moved by up
+    to 0.08 on WISDM and 0.17 on the smartwatch set (``docs/payoff.md``, section 9, which also
+    measures what the cross-validated choice changes). A usable split needs every class among
     every inner fold's fitting subjects. The MLP trains with early stopping on each inner fold
     and is then refitted for the mean of their best epochs.
 
