@@ -15,14 +15,16 @@
 # shipped model, random weights and hand-crafted features with the linear probe's
 # regularisation chosen by cross-validation over the training subjects (`--val-folds`: protocol
 # "linear-cv4") instead of on one validation split. The
-# full-size model's recipe (256 anchors per step) is a GPU's work, so only the small model is
-# adapted here.
+# full-size model's own recipe (256 anchors per step) is a GPU's work: it is adapted here with
+# FULL_ADAPT_BATCH anchors per step (`--adapt-batch-size`, 16: about a second per step on two
+# cores; FULL_ADAPT_BATCH=0 leaves it out).
 # Every run leaves out the users either shipped model was pretrained on, so all share subjects
 # and folds. A run whose results.json exists is skipped (rerun to finish an interrupted campaign).
 set -uo pipefail
 TASKS=${TASKS:-runs/tasks}
 OUT=${OUT:-runs/e24}
 ADAPT_STEPS=${ADAPT_STEPS:-200}  # ADAPT_TASKS="spsw_har5 wisdm_har6": only these adapted
+FULL_ADAPT_BATCH=${FULL_ADAPT_BATCH:-16}  # anchors per step adapting the full-size model
 VAL_FOLDS=${VAL_FOLDS:-4}  # inner folds of the cross-validated choice (VAL_FOLDS=1: left out)
 MATCHED=(--exclude-users-of default relcon-wrist-small --device cpu --no-progress)
 COMMON=("${MATCHED[@]}" --few-shot 5 10 0 --few-shot-seeds 3)
@@ -75,6 +77,10 @@ if [ "$ADAPT_STEPS" -gt 0 ]; then  # the slow part last (ADAPT_STEPS=0 leaves it
   for task in "${ADAPT_TASKS[@]}"; do
     run "small_adapt${ADAPT_STEPS}_linear" "$task" --model relcon-wrist-small --protocol linear \
       --adapt-steps "$ADAPT_STEPS"
+    if [ "$FULL_ADAPT_BATCH" -gt 0 ]; then
+      run "full_adapt${ADAPT_STEPS}x${FULL_ADAPT_BATCH}_linear" "$task" --model default \
+        --protocol linear --adapt-steps "$ADAPT_STEPS" --adapt-batch-size "$FULL_ADAPT_BATCH"
+    fi
   done
 fi
 relcon report "$OUT"/*/*/ --reference "relcon-wrist-full (shipped):linear" --out "$OUT/report" \

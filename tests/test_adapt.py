@@ -155,6 +155,37 @@ def test_adapted_names_and_refusals(bundle, task_file):
         evaluate_task(task, dataclasses.replace(_cfg(""), adapt_steps=2), encoder=encoder)
 
 
+def test_adapt_batch_size_sets_the_anchors_per_step_and_caps_the_candidates(
+    bundle, task_file, monkeypatch
+):
+    meta = {"method": "relcon", "config": {"batch_size": 256, "between_user": 63, "tau": 0.1}}
+    cfg = EvalConfig(model=str(bundle), adapt_steps=200, adapt_batch_size=16)
+    plan = adapt_mod.plan_adapt(cfg, "model", meta)
+    assert plan.recipe == {"batch_size": 16, "between_user": 15, "tau": 0.1}
+    small = adapt_mod.plan_adapt(dataclasses.replace(cfg, adapt_batch_size=100), "model", meta)
+    assert small.recipe["between_user"] == 63  # already below the cap: the model's own
+    own = adapt_mod.plan_adapt(dataclasses.replace(cfg, adapt_batch_size=0), "model", meta)
+    assert own.recipe == meta["config"]
+    assert adapt_mod.adapted_name("relcon-wrist-full (shipped)", cfg, plan) == (
+        "relcon-wrist-full (shipped, adapted 200 steps of 16 anchors)"
+    )
+    with pytest.raises(ValueError, match=r"adapt.batch.size"):
+        check_settings(EvalConfig(adapt_batch_size=-1))
+    seen = []
+
+    def recording(pre, out, **kw):
+        seen.append(pre)
+        return real(pre, out, **kw)
+
+    real = adapt_mod.pretrain
+    monkeypatch.setattr(adapt_mod, "pretrain", recording)
+    task = load_task(task_file)
+    results = evaluate_task(task, _cfg(bundle, adapt_steps=1, adapt_batch_size=2), progress=False)
+    assert [(p.batch_size, p.within_user) for p in seen] == [(2, 3)] * 3
+    assert results.results["adapt"]["batch_size"] == 2
+    assert results.results["name"] == "relcon (m, adapted 1 steps of 2 anchors)"
+
+
 # ---- (d) the command line, and the report's paired row ----------------------------------
 def test_cli_adapted_run_is_paired_with_the_unadapted_one(bundle, task_file, tmp_path):
     common = ["evaluate", "--task", str(task_file), "--model", str(bundle), "--folds", "3",

@@ -12,7 +12,8 @@ on that cohort? Measured like for like, within each split of the evaluation:
    for the methods that rank candidates, the frozen motif distance ``adapt_distance`` (``""``:
    the model's own: a shipped model's or bundle's ``distance/``, else the ``distance`` its
    pretraining run was given) and the rest of the model's own recipe (:data:`RECIPE`: anchors
-   per step, within-user candidates, temperature, ...), in a temporary folder removed
+   per step, within-user candidates, temperature, ...; ``adapt_batch_size`` sets another number
+   of anchors per step, the between-user candidates capped to match), in a temporary folder removed
    afterwards;
 3. the probe (and every few-shot draw) of that split runs on the adapted encoder exactly as
    without adaptation: same subjects, splits, protocol, seeds.
@@ -133,14 +134,21 @@ def plan_adapt(cfg: EvalConfig, features: str, meta: dict) -> AdaptPlan:
             ) from None
     config = meta.get("config") or {}
     recipe = {k: config[k] for k in RECIPE if k in config}
+    if cfg.adapt_batch_size:  # a smaller step than the model's own: the candidates follow
+        recipe["batch_size"] = cfg.adapt_batch_size
+        if recipe.get("between_user") is not None:
+            recipe["between_user"] = min(int(recipe["between_user"]), cfg.adapt_batch_size - 1)
     return AdaptPlan(method, distance, init, own, recipe)
 
 
 def adapted_name(label: str, cfg: EvalConfig, plan: AdaptPlan) -> str:
     """The results name of an adapted run: ``"relcon-wrist-small (shipped, adapted 200 steps)"``,
-    ``"relcon (run-3, adapted 200 simclr steps)"`` (the method named when not the model's own)."""
+    ``"relcon (run-3, adapted 200 simclr steps)"`` (the method named when not the model's own),
+    ``"relcon-wrist-full (shipped, adapted 200 steps of 16 anchors)"`` (``adapt_batch_size``)."""
     what = "steps" if plan.method == plan.own_method else f"{plan.method} steps"
     tag = f"adapted {cfg.adapt_steps} {what}"
+    if cfg.adapt_batch_size:
+        tag += f" of {cfg.adapt_batch_size} anchors"
     return f"{label[:-1]}, {tag})" if label.endswith(")") else f"{label} ({tag})"
 
 
