@@ -474,7 +474,8 @@ _FRACTION = Bound(0, 1, low_open=True, high_open=True)
 #: Every ``int``/``float`` field of a command's settings must have its line here
 #: (``tests/test_cli_careless.py`` walks them), so no numeric setting goes unchecked.
 SETTING_RULES: dict[str, Bound] = {
-    "accumulate": _COUNT, "adapt_batch_size": _NONNEG, "adapt_lr": _POSITIVE, "adapt_steps": _NONNEG, "anchors": _COUNT,
+    "accumulate": _COUNT, "adapt_batch_size": _NONNEG, "adapt_lr": _POSITIVE,
+    "adapt_steps": _NONNEG, "anchors": _COUNT,
     "attn_dropout": Bound(0, 1, high_open=True),
     "batch_size": _COUNT, "between_user": _NONNEG, "block_seconds": _POSITIVE,
     "bottleneck": _COUNT, "channels": _COUNT, "chunk_s": _POSITIVE, "ckpt_every": _COUNT,

@@ -13,8 +13,8 @@ on that cohort? Measured like for like, within each split of the evaluation:
    the model's own: a shipped model's or bundle's ``distance/``, else the ``distance`` its
    pretraining run was given) and the rest of the model's own recipe (:data:`RECIPE`: anchors
    per step, within-user candidates, temperature, ...; ``adapt_batch_size`` sets another number
-   of anchors per step, the between-user candidates capped to match), in a temporary folder removed
-   afterwards;
+   of anchors per step, the between-user candidates capped to match), in a temporary folder
+   removed afterwards;
 3. the probe (and every few-shot draw) of that split runs on the adapted encoder exactly as
    without adaptation: same subjects, splits, protocol, seeds.
 
@@ -134,7 +134,7 @@ def plan_adapt(cfg: EvalConfig, features: str, meta: dict) -> AdaptPlan:
             ) from None
     config = meta.get("config") or {}
     recipe = {k: config[k] for k in RECIPE if k in config}
-    if cfg.adapt_batch_size:  # a smaller step than the model's own: the candidates follow
+    if cfg.adapt_batch_size:  # another step than the model's own: the candidates follow
         recipe["batch_size"] = cfg.adapt_batch_size
         if recipe.get("between_user") is not None:
             recipe["between_user"] = min(int(recipe["between_user"]), cfg.adapt_batch_size - 1)
