@@ -62,16 +62,22 @@ def _comparable(results: dict) -> dict:
     return {k: v for k, v in results.items() if k not in ("seconds", "environment", "config")}
 
 
-# ---- (a) the pretraining windows: the training subjects' of each split, never a test subject --
-def test_pretrains_on_exactly_the_training_subjects_windows(bundle, task_file, monkeypatch):
+def _record_pretraining(monkeypatch) -> list[tuple]:
+    """Wrap the adaptation's pretraining; each call's (segments, settings, run folder) is kept."""
     seen = []
+    real = adapt_mod.pretrain
 
     def recording(cfg, out, *, segments, **kw):
         seen.append((segments, cfg, Path(out)))
         return real(cfg, out, segments=segments, **kw)
 
-    real = adapt_mod.pretrain
     monkeypatch.setattr(adapt_mod, "pretrain", recording)
+    return seen
+
+
+# ---- (a) the pretraining windows: the training subjects' of each split, never a test subject --
+def test_pretrains_on_exactly_the_training_subjects_windows(bundle, task_file, monkeypatch):
+    seen = _record_pretraining(monkeypatch)
     task, cfg = load_task(task_file), _cfg(bundle, adapt_steps=2)
     results = evaluate_task(task, cfg, progress=False).results
 
@@ -171,17 +177,10 @@ def test_adapt_batch_size_sets_the_anchors_per_step_and_caps_the_candidates(
     )
     with pytest.raises(ValueError, match=r"adapt.batch.size"):
         check_settings(EvalConfig(adapt_batch_size=-1))
-    seen = []
-
-    def recording(pre, out, **kw):
-        seen.append(pre)
-        return real(pre, out, **kw)
-
-    real = adapt_mod.pretrain
-    monkeypatch.setattr(adapt_mod, "pretrain", recording)
+    seen = _record_pretraining(monkeypatch)
     task = load_task(task_file)
     results = evaluate_task(task, _cfg(bundle, adapt_steps=1, adapt_batch_size=2), progress=False)
-    assert [(p.batch_size, p.within_user) for p in seen] == [(2, 3)] * 3
+    assert [(pre.batch_size, pre.within_user) for _, pre, _ in seen] == [(2, 3)] * 3
     assert results.results["adapt"]["batch_size"] == 2
     assert results.results["name"] == "relcon (m, adapted 1 steps of 2 anchors)"
 
