@@ -12,6 +12,9 @@
 # small shipped model as it is and adapted within each fold on the training subjects' unlabelled
 # windows (`--adapt-steps`, its own recipe: 16 anchors per step); the shipped model's embedding
 # and random weights' pooled from every stage (`--pooling stages`) with the linear probe; the
+# shipped model's stage-pooled embedding and random weights' each fused with hand-crafted
+# features (`--plus-handcrafted`: one probe per block, their log-probabilities summed), with the
+# linear probe and with the fixed-strength one (and hand-crafted features alone with it); the
 # shipped model, random weights and hand-crafted features with the linear probe's
 # regularisation chosen by cross-validation over the training subjects (`--val-folds`: protocol
 # "linear-cv4") instead of on one validation split. The
@@ -47,6 +50,13 @@ cross_validated() {  # cross_validated TASK: the three feature sets, the choice 
   run "handcrafted_linear_cv$VAL_FOLDS" "$1" --features handcrafted "${cv[@]}"
 }
 
+fused() {  # fused TASK PROTOCOL: the stage-pooled embedding plus hand-crafted features, and the
+  # same with random weights (is it the pretraining or any second opinion that helps?)
+  local both=(--protocol "$2" --pooling stages --plus-handcrafted)
+  run "fused_$2" "$1" --model default "${both[@]}"
+  run "random_fused_$2" "$1" --features random "${both[@]}"
+}
+
 mkdir -p "$OUT"
 TASK_NAMES=(spsw_har5 hapt_har6_uci hapt_har6 wisdm_har6)
 ADAPT_TASKS=(${ADAPT_TASKS:-${TASK_NAMES[@]}})
@@ -59,6 +69,8 @@ for task in "${TASK_NAMES[@]}"; do
   run small_linear "$task" --model relcon-wrist-small --protocol linear
   run stages_linear "$task" --model default --protocol linear --pooling stages
   run random_stages_linear "$task" --features random --protocol linear --pooling stages
+  run handcrafted_linear_fixed "$task" --features handcrafted --protocol linear_fixed
+  for protocol in linear linear_fixed; do fused "$task" "$protocol"; done
 done
 for task in "${TASK_NAMES[@]}"; do cross_validated "$task"; done
 # The three regressions, all labels only (the few-label target is about classes): the same
@@ -70,6 +82,7 @@ for task in ipol_cadence ipol_stride_time oxford_steps; do
   run handcrafted_linear "$task" --features handcrafted --protocol linear
   run stages_linear "$task" --model default --protocol linear --pooling stages
   run random_stages_linear "$task" --features random --protocol linear --pooling stages
+  fused "$task" linear
   cross_validated "$task"
 done
 COMMON=("${MATCHED[@]}" --few-shot 5 10 0 --few-shot-seeds 3)  # the adaptation: classes again

@@ -238,6 +238,10 @@ class EvalConfig:
     #: what the embedding pools (features model / random): last (the paper's, the last
     #: stage's time-average) | stages (every stage's, side by side; ResNet1DEncoder.embed)
     pooling: str = field(default="last", metadata={"choices": POOLINGS})
+    #: features model / random with probe linear or linear_fixed: a second probe of the
+    #: hand-crafted features, the two combined (late fusion: the sum of their log-probabilities,
+    #: or the mean of their predictions; relcon.eval.fusion): does the embedding add to them?
+    plus_handcrafted: bool = False
     folds: int = 5  # subject-wise folds (when the task has no fixed split)
     fold_seeds: int = 1  # repeat subject-wise k-fold with fold seeds seed, seed + 1, ...
     # which subjects are evaluated (saved with the results, so two runs can be matched):

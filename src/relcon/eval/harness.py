@@ -44,8 +44,9 @@ import numpy as np
 from relcon.config import EvalConfig, spell, to_dict
 from relcon.data.tasks import Task, load_task
 from relcon.eval.fewshot import subject_scores_of
+from relcon.eval.fusion import FUSED_PROBES, fit_predict_fused
 from relcon.eval.metrics import score, spread, summarise
-from relcon.eval.probes import FIXED_PROBES, PROBES
+from relcon.eval.probes import FIXED_PROBES, PROBES, fit_predict
 from relcon.eval.results import FEATURES, SCHEMA_VERSION, write_results
 from relcon.eval.splits import subject_folds
 from relcon.io import atomic_write_json, environment_info
@@ -150,6 +151,14 @@ def resolve_features_protocol(cfg: EvalConfig, *, model_object: bool = False) ->
             f"{spell('pooling', cfg.pooling)} pools an encoder's embeddings for a probe: it "
             f"applies to features 'model' or 'random', not {features!r} with protocol "
             f"{protocol!r}"
+        )
+    if cfg.plus_handcrafted and (
+        features not in ("model", "random") or protocol not in FUSED_PROBES
+    ):
+        raise ValueError(
+            f"{spell('plus_handcrafted', True)} fuses a probe of an encoder's embedding with "
+            "one of hand-crafted features: it needs features 'model' or 'random' and protocol "
+            f"{' or '.join(FUSED_PROBES)}, not {features!r} with {protocol!r}"
         )
     if cfg.val_folds != 1 and (protocol == "finetune" or protocol in FIXED_PROBES):
         raise ValueError(
@@ -319,23 +328,29 @@ def select_subjects(
 
 def _frozen_features(features: str, task: Task, cfg: EvalConfig, encoder, progress: bool):
     """Features for every window, or a per-split fitter (MiniRocket is fitted on training windows)."""
-    if features == "handcrafted":
-        from relcon.eval.features import handcrafted_features
+    from relcon.eval.features import handcrafted_features
 
+    if features == "handcrafted":
         return handcrafted_features(task.X)
     if features == "minirocket":
         return None  # fitted per split in _features_for
-    return encoder.embed(
+    embedding = encoder.embed(
         task.X, batch_size=cfg.batch_size, progress=progress, allow_longer=True,
         pooling=cfg.pooling,
     )  # fmt: skip
+    if cfg.plus_handcrafted:  # two blocks, one probe each (relcon.eval.fusion)
+        return [embedding, handcrafted_features(task.X)]
+    return embedding
 
 
 def _features_for(features, all_feats, task, train, test, seed):
+    """Training and test features of a split; lists of blocks where the features are fused."""
     if features == "minirocket":
         from relcon.eval.minirocket import minirocket_features
 
         return minirocket_features(task.X[train], task.X[test], seed=seed)
+    if isinstance(all_feats, list):
+        return [f[train] for f in all_feats], [f[test] for f in all_feats]
     return all_feats[train], all_feats[test]
 
 
@@ -379,9 +394,8 @@ def _make_trainer(
 
         return run
 
-    from relcon.eval.probes import fit_predict
-
     all_feats = _frozen_features(features, task, cfg, encoder, progress)
+    fit = fit_predict_fused if isinstance(all_feats, list) else fit_predict
 
     def run(train, test, seed):
         n_all = len(train)
@@ -389,7 +403,7 @@ def _make_trainer(
             rng = np.random.default_rng(seed)
             train = np.sort(rng.choice(train, cfg.max_train_windows, replace=False))
         f_train, f_test = _features_for(features, all_feats, task, train, test, seed)
-        pred, info = fit_predict(
+        pred, info = fit(
             protocol,
             f_train,
             task.y[train],
@@ -437,16 +451,17 @@ def _run_name(features: str, meta: dict, cfg: EvalConfig) -> str:
     models are two rows), an encoder from files by its training method and folder, an encoder
     object as ``"model"``, other features by their own name."""
     pooled = "" if cfg.pooling == "last" else f", {cfg.pooling} pooling"
+    plus = " + hand-crafted" if cfg.plus_handcrafted else ""
     if features != "model" or not cfg.model:
-        return features + (f" ({cfg.pooling} pooling)" if pooled else "")
+        return features + (f" ({cfg.pooling} pooling)" if pooled else "") + plus
     from relcon.models.hub import shipped_name
 
     name = shipped_name(cfg.model)
     if name is not None:
-        return f"{name} (shipped{pooled})"
+        return f"{name} (shipped{pooled}){plus}"
     trained = meta.get("method", "relcon")
     folder = _model_folder(cfg.model)
-    return trained + (f" ({folder}{pooled})" if folder != trained or pooled else "")
+    return trained + (f" ({folder}{pooled})" if folder != trained or pooled else "") + plus
 
 
 def _model_folder(model: str) -> str:

@@ -41,6 +41,11 @@ Few labels
     (0.001 to no penalty in 15 fits of one kind of features). :data:`FIXED_ALPHA` is the
     ``"linear"`` default, not measured.
 
+Fusion
+    :func:`relcon.eval.fusion.fit_predict_fused` fits ``"linear"`` or ``"linear_fixed"`` once
+    per block of features (an embedding; hand-crafted features) and sums the probes'
+    log-probabilities (``relcon evaluate --plus-handcrafted``).
+
 Validation split
     :func:`relcon.eval.splits.validation_split` draws ``round(val_fraction * n_subjects)`` (at
     least one) training subjects with ``numpy.random.default_rng(seed)``. For classification the
@@ -88,6 +93,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.special
 import sklearn
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.exceptions import ConvergenceWarning
@@ -249,6 +255,10 @@ class _Problem:
     x_test: np.ndarray
     task_type: str
     seed: int
+    #: classification: return the test windows' log-probabilities per class (the columns in
+    #: ``np.unique(y_train)`` order) instead of the predicted classes (for
+    #: :func:`relcon.eval.fusion.fit_predict_fused`)
+    log_proba: bool = False
 
     @property
     def classify(self) -> bool:
@@ -357,6 +367,16 @@ def _fit_logistic(
         return model.fit(x, y)
 
 
+def _classes_or_log_proba(model: LogisticRegression, xs: np.ndarray, p: _Problem) -> np.ndarray:
+    if not p.log_proba:
+        return model.predict(xs)
+    # the log-softmax of the decision function: finite where predict_log_proba's log(0) is not
+    d = model.decision_function(xs)
+    if d.ndim == 1:  # two classes: p(second) = sigmoid(d) = softmax([0, d])
+        d = np.stack([np.zeros_like(d), d], axis=1)
+    return d - scipy.special.logsumexp(d, axis=1, keepdims=True)
+
+
 def _logistic(p: _Problem) -> tuple[np.ndarray, dict]:
     cs = LOGISTIC_CS
     info: dict = {"hyperparameter": "C", "grid": list(cs), "val_metric": "macro_f1"}
@@ -379,7 +399,7 @@ def _logistic(p: _Problem) -> tuple[np.ndarray, dict]:
     xt, xs = p.train_test()
     model = _fit_logistic(xt, p.y_train, c, p.seed, max_iter=LOGISTIC_MAX_ITER, init=init)
     info["value"] = c
-    return model.predict(xs), info
+    return _classes_or_log_proba(model, xs, p), info
 
 
 # --------------------------------------------------------------------------------------------
@@ -567,7 +587,7 @@ def _linear_fixed(p: _Problem) -> tuple[np.ndarray, dict]:
         ((w, b),) = ridge_path(xt, p.y_train, [FIXED_ALPHA])
         return (xs @ w + b)[:, 0], {"hyperparameter": "alpha", "value": FIXED_ALPHA}
     model = _fit_logistic(xt, p.y_train, FIXED_C, p.seed, max_iter=LOGISTIC_MAX_ITER)
-    return model.predict(xs), {"hyperparameter": "C", "value": FIXED_C}
+    return _classes_or_log_proba(model, xs, p), {"hyperparameter": "C", "value": FIXED_C}
 
 
 def _nearest_centroid(p: _Problem) -> tuple[np.ndarray, dict]:
@@ -696,21 +716,38 @@ def fit_predict(
         Unknown probe or task type, mismatched or non-finite inputs, a single training class,
         or fewer than 2 training subjects (probes that choose on validation subjects).
     """
-    x_train = np.asarray(x_train)
-    x_test = np.asarray(x_test)
-    y_train = np.asarray(y_train)
-    groups_train = np.asarray(groups_train)
+    x_train, x_test = np.asarray(x_train), np.asarray(x_test)
+    y_train, groups_train = np.asarray(y_train), np.asarray(groups_train)
     _check_inputs(probe, task_type, x_train, y_train, groups_train, x_test)
     if task_type == "regression":
         y_train = y_train.astype(np.float64)
+    kw = {"seed": seed, "val_fraction": val_fraction, "val_folds": val_folds}
+    return _fit_one(probe, x_train, y_train, groups_train, x_test, task_type, **kw)
+
+
+def _fit_one(
+    probe: str,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    groups_train: np.ndarray,
+    x_test: np.ndarray,
+    task_type: str,
+    *,
+    seed: int,
+    val_fraction: float,
+    val_folds: int,
+    log_proba: bool = False,
+) -> tuple[np.ndarray, dict]:
+    """:func:`fit_predict` on checked inputs (``log_proba``: see :class:`_Problem`)."""
     if probe in FIXED_PROBES:  # nothing to choose: every training window fits the probe
-        return _fixed(probe, _Problem(x_train, y_train, None, x_test, task_type, seed))
+        problem = _Problem(x_train, y_train, None, x_test, task_type, seed, log_proba)
+        return _fixed(probe, problem)
     fold, split_seed, problem = validation_folds(
         y_train, groups_train, task_type=task_type, folds=val_folds, val_fraction=val_fraction,
         seed=seed,
     )  # fmt: skip
     usable = problem is None
-    p = _Problem(x_train, y_train, fold if usable else None, x_test, task_type, seed)
+    p = _Problem(x_train, y_train, fold if usable else None, x_test, task_type, seed, log_proba)
     if probe == "linear":
         pred, info = _logistic(p) if p.classify else _ridge_regression(p)
     else:
