@@ -83,23 +83,17 @@ def fit_predict_fused(
             f"fusion needs at least 2 blocks of features, the same number for training and test "
             f"windows; got {len(blocks_train)} and {len(blocks_test)}"
         )
-    y_train, groups_train = np.asarray(y_train), np.asarray(groups_train)
     blocks = [
-        (np.asarray(a), np.asarray(b)) for a, b in zip(blocks_train, blocks_test, strict=True)
-    ]
-    for x_train, x_test in blocks:
         _check_inputs(probe, task_type, x_train, y_train, groups_train, x_test)
-    if len({len(b) for _, b in blocks}) > 1:
+        for x_train, x_test in zip(blocks_train, blocks_test, strict=True)
+    ]
+    if len({len(x_test) for *_, x_test in blocks}) > 1:
         raise ValueError("every block must hold the same test windows (their lengths differ)")
     classify = task_type == "classification"
-    if not classify:
-        y_train = y_train.astype(np.float64)
     kw = {"seed": seed, "val_fraction": val_fraction, "val_folds": val_folds}
     outs, infos = [], []
-    for x_train, x_test in blocks:
-        out, info = _fit_one(
-            probe, x_train, y_train, groups_train, x_test, task_type, log_proba=classify, **kw
-        )
+    for checked in blocks:
+        out, info = _fit_one(probe, *checked, task_type, log_proba=classify, **kw)
         outs.append(out)
         infos.append(info)
     combined = np.sum(outs, axis=0) if classify else np.mean(outs, axis=0)

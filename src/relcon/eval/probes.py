@@ -623,7 +623,11 @@ def _check_inputs(
     y_train: np.ndarray,
     groups_train: np.ndarray,
     x_test: np.ndarray,
-) -> None:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Check a probe's inputs; returns ``(x_train, y_train, groups_train, x_test)`` as arrays,
+    regression targets as float64."""
+    x_train, x_test = np.asarray(x_train), np.asarray(x_test)
+    y_train, groups_train = np.asarray(y_train), np.asarray(groups_train)
     if probe not in PROBES:
         raise ValueError(f"unknown probe {probe!r}; choose one of {PROBES}")
     if task_type not in ("classification", "regression"):
@@ -654,6 +658,9 @@ def _check_inputs(
             raise ValueError(f"{name} contains NaN or infinite values")
     if task_type == "classification" and len(np.unique(y_train)) < 2:
         raise ValueError("the training windows hold a single class; nothing to classify")
+    if task_type == "regression":
+        y_train = y_train.astype(np.float64)
+    return x_train, y_train, groups_train, x_test
 
 
 def fit_predict(
@@ -716,13 +723,9 @@ def fit_predict(
         Unknown probe or task type, mismatched or non-finite inputs, a single training class,
         or fewer than 2 training subjects (probes that choose on validation subjects).
     """
-    x_train, x_test = np.asarray(x_train), np.asarray(x_test)
-    y_train, groups_train = np.asarray(y_train), np.asarray(groups_train)
-    _check_inputs(probe, task_type, x_train, y_train, groups_train, x_test)
-    if task_type == "regression":
-        y_train = y_train.astype(np.float64)
+    checked = _check_inputs(probe, task_type, x_train, y_train, groups_train, x_test)
     kw = {"seed": seed, "val_fraction": val_fraction, "val_folds": val_folds}
-    return _fit_one(probe, x_train, y_train, groups_train, x_test, task_type, **kw)
+    return _fit_one(probe, *checked, task_type, **kw)
 
 
 def _fit_one(
