@@ -15,6 +15,9 @@
 # shipped model's stage-pooled embedding and random weights' each fused with hand-crafted
 # features (`--plus-handcrafted`: one probe per block, their log-probabilities summed), with the
 # linear probe and with the fixed-strength one (and hand-crafted features alone with it); the
+# shipped model's embedding (last stage and every stage), random weights' (every stage) and
+# hand-crafted features with the fixed probe, and the same with AUGMENT augmented copies of
+# every labelled window of a few-shot draw (`--few-shot-augment`, fusion included); the
 # shipped model, random weights and hand-crafted features with the linear probe's
 # regularisation chosen by cross-validation over the training subjects (`--val-folds`: protocol
 # "linear-cv4") instead of on one validation split. The
@@ -28,6 +31,7 @@ TASKS=${TASKS:-runs/tasks}
 OUT=${OUT:-runs/e24}
 ADAPT_STEPS=${ADAPT_STEPS:-200}  # ADAPT_TASKS="spsw_har5 wisdm_har6": only these adapted
 FULL_ADAPT_BATCH=${FULL_ADAPT_BATCH:-16}  # anchors per step adapting the full-size model
+AUGMENT=${AUGMENT:-8}  # augmented copies per labelled window in the augmented runs (0: none)
 VAL_FOLDS=${VAL_FOLDS:-4}  # inner folds of the cross-validated choice (VAL_FOLDS=1: left out)
 MATCHED=(--exclude-users-of default relcon-wrist-small --device cpu --no-progress)
 COMMON=("${MATCHED[@]}" --few-shot 5 10 0 --few-shot-seeds 3)
@@ -57,6 +61,17 @@ fused() {  # fused TASK PROTOCOL: the stage-pooled embedding plus hand-crafted f
   run "random_fused_$2" "$1" --features random "${both[@]}"
 }
 
+augmented() {  # augmented TASK: the fixed probe's few-shot draws with AUGMENT augmented copies
+  # of every labelled window (--few-shot-augment), for every feature set alike
+  if [ "$AUGMENT" -le 0 ]; then return; fi
+  local aug=(--protocol linear_fixed --few-shot-augment "$AUGMENT")
+  run "stages_linear_fixed_aug$AUGMENT" "$1" --model default --pooling stages "${aug[@]}"
+  run "random_stages_linear_fixed_aug$AUGMENT" "$1" --features random --pooling stages "${aug[@]}"
+  run "handcrafted_linear_fixed_aug$AUGMENT" "$1" --features handcrafted "${aug[@]}"
+  run "fused_linear_fixed_aug$AUGMENT" "$1" --model default --pooling stages --plus-handcrafted \
+    "${aug[@]}"
+}
+
 mkdir -p "$OUT"
 TASK_NAMES=(spsw_har5 hapt_har6_uci hapt_har6 wisdm_har6)
 ADAPT_TASKS=(${ADAPT_TASKS:-${TASK_NAMES[@]}})
@@ -70,6 +85,10 @@ for task in "${TASK_NAMES[@]}"; do
   run stages_linear "$task" --model default --protocol linear --pooling stages
   run random_stages_linear "$task" --features random --protocol linear --pooling stages
   run handcrafted_linear_fixed "$task" --features handcrafted --protocol linear_fixed
+  run shipped_linear_fixed "$task" --model default --protocol linear_fixed
+  run stages_linear_fixed "$task" --model default --protocol linear_fixed --pooling stages
+  run random_stages_linear_fixed "$task" --features random --protocol linear_fixed --pooling stages
+  augmented "$task"
   for protocol in linear linear_fixed; do fused "$task" "$protocol"; done
 done
 for task in "${TASK_NAMES[@]}"; do cross_validated "$task"; done

@@ -182,7 +182,7 @@ def test_adapt_batch_size_sets_the_anchors_per_step_and_caps_the_candidates(
     results = evaluate_task(task, _cfg(bundle, adapt_steps=1, adapt_batch_size=2), progress=False)
     assert [(pre.batch_size, pre.within_user) for _, pre, _ in seen] == [(2, 3)] * 3
     assert results.results["adapt"]["batch_size"] == 2
-    assert results.results["name"] == "relcon (m, adapted 1 steps of 2 anchors)"
+    assert results.results["name"] == "relcon (m, adapted 1 step of 2 anchors)"
 
 
 # ---- (d) the command line, and the report's paired row ----------------------------------

@@ -252,6 +252,11 @@ class EvalConfig:
     use_task_folds: bool = True  # use the task's predefined folds (e.g. leave-one-subject-out)
     few_shot: list[int] = field(default_factory=list)  # labelled windows per class; 0 = all
     few_shot_seeds: int = 3
+    #: with few_shot: this many augmented copies of every labelled window of a draw of k per
+    #: class (rotated, scaled, shifted in time: relcon.eval.fewshot.augmented_copies) join the
+    #: probe's training windows, with their source's label and subject; 0: none. Never for
+    #: k = 0 (all labels); frozen features with a probe only (not minirocket, not finetune)
+    few_shot_augment: int = 0
     max_train_windows: int | None = None  # frozen features: random subset per split (None: all)
     val_fraction: float = 0.25  # of the training subjects, to choose hyperparameters
     #: 1: the probe's hyperparameter chosen on one split (val_fraction of the subjects); >= 2:
@@ -486,8 +491,9 @@ SETTING_RULES: dict[str, Bound] = {
     "distance_batch_size": _COUNT, "distance_chunk_pairs": _COUNT, "embed_batch_size": _COUNT,
     "ema_decay": Bound(0, 1, high_open=True),
     "embed_hours": _POSITIVE, "encoder_lr": _POSITIVE, "epochs": _COUNT, "eval_every": _COUNT,
-    "farthest": _NONNEG, "few_shot": _NONNEG, "few_shot_seeds": _COUNT, "fold_seeds": _COUNT,
-    "folds": Bound(2), "grad_clip": _POSITIVE, "head_hidden": _NONNEG, "in_channels": _COUNT,
+    "farthest": _NONNEG, "few_shot": _NONNEG, "few_shot_augment": _NONNEG,
+    "few_shot_seeds": _COUNT, "fold_seeds": _COUNT, "folds": Bound(2), "grad_clip": _POSITIVE,
+    "head_hidden": _NONNEG, "in_channels": _COUNT,
     "keep_checkpoints": _COUNT, "kernel_size": _COUNT, "log_every": _COUNT, "lr": _POSITIVE,
     "max_gap_s": _POSITIVE, "max_points": _COUNT, "max_seconds": _POSITIVE,
     "max_train_windows": _COUNT, "n_augment": Bound(1, 8), "n_layers": _COUNT,

@@ -145,7 +145,8 @@ def adapted_name(label: str, cfg: EvalConfig, plan: AdaptPlan) -> str:
     """The results name of an adapted run: ``"relcon-wrist-small (shipped, adapted 200 steps)"``,
     ``"relcon (run-3, adapted 200 simclr steps)"`` (the method named when not the model's own),
     ``"relcon-wrist-full (shipped, adapted 200 steps of 16 anchors)"`` (``adapt_batch_size``)."""
-    what = "steps" if plan.method == plan.own_method else f"{plan.method} steps"
+    steps = "step" if cfg.adapt_steps == 1 else "steps"
+    what = steps if plan.method == plan.own_method else f"{plan.method} {steps}"
     tag = f"adapted {cfg.adapt_steps} {what}"
     if cfg.adapt_batch_size:
         tag += f" of {cfg.adapt_batch_size} anchors"

@@ -166,14 +166,27 @@ def resolve_features_protocol(cfg: EvalConfig, *, model_object: bool = False) ->
             f"hyperparameter; protocol {protocol!r} chooses none on validation subjects: leave "
             f"{spell('val_folds')} at 1"
         )
+    if cfg.few_shot_augment and (
+        features == "minirocket" or protocol == "finetune" or not any(cfg.few_shot)
+    ):
+        raise ValueError(
+            f"{spell('few_shot_augment', cfg.few_shot_augment)} adds augmented copies of the "
+            f"labelled windows of few-shot draws ({spell('few_shot', 'K')}, K >= 1) to a "
+            "probe's training windows on frozen features: not with features 'minirocket' or "
+            f"protocol 'finetune' (here {features!r} with {protocol!r}, few-shot "
+            f"{list(cfg.few_shot) or 'none'})"
+        )
     return features, protocol
 
 
 def protocol_label(protocol: str, cfg: EvalConfig) -> str:
     """The protocol as results and reports name it: ``protocol``, or ``"linear-cv4"`` when the
     probe chose its hyperparameter by cross-validation over 4 inner folds
-    (``cfg.val_folds``), so that both choices of one probe can be reported side by side."""
-    return protocol if cfg.val_folds == 1 else f"{protocol}-cv{cfg.val_folds}"
+    (``cfg.val_folds``), so that both choices of one probe can be reported side by side;
+    ``"linear_fixed+aug8"`` when few-shot draws add 8 augmented copies of each labelled window
+    (``cfg.few_shot_augment``)."""
+    label = protocol if cfg.val_folds == 1 else f"{protocol}-cv{cfg.val_folds}"
+    return f"{label}+aug{cfg.few_shot_augment}" if cfg.few_shot_augment else label
 
 
 class Split(NamedTuple):
@@ -326,20 +339,20 @@ def select_subjects(
     return task, notes, sorted(subjects - keep)
 
 
-def _frozen_features(features: str, task: Task, cfg: EvalConfig, encoder, progress: bool):
-    """Features for every window, or a per-split fitter (MiniRocket is fitted on training windows)."""
+def _frozen_features(features: str, x: np.ndarray, cfg: EvalConfig, encoder, progress: bool):
+    """Features of windows ``x``, or None for MiniRocket (fitted on each split's training
+    windows)."""
     from relcon.eval.features import handcrafted_features
 
     if features == "handcrafted":
-        return handcrafted_features(task.X)
+        return handcrafted_features(x)
     if features == "minirocket":
         return None  # fitted per split in _features_for
     embedding = encoder.embed(
-        task.X, batch_size=cfg.batch_size, progress=progress, allow_longer=True,
-        pooling=cfg.pooling,
-    )  # fmt: skip
+        x, batch_size=cfg.batch_size, progress=progress, allow_longer=True, pooling=cfg.pooling
+    )
     if cfg.plus_handcrafted:  # two blocks, one probe each (relcon.eval.fusion)
-        return [embedding, handcrafted_features(task.X)]
+        return [embedding, handcrafted_features(x)]
     return embedding
 
 
@@ -354,6 +367,16 @@ def _features_for(features, all_feats, task, train, test, seed):
     return all_feats[train], all_feats[test]
 
 
+def _augmented(task: Task, sub: np.ndarray, cfg: EvalConfig, seed: list[int]):
+    """``cfg.few_shot_augment`` copies of the labelled windows ``sub``: (windows, labels,
+    subjects) for a trainer's ``extra``; ``seed`` is ``[cfg.seed, draw, split index]``."""
+    from relcon.eval.fewshot import augmented_copies
+
+    n = cfg.few_shot_augment
+    x = augmented_copies(task.X[sub], n, seed=seed)
+    return x, np.tile(task.y[sub], n), np.tile(task.groups[sub], n)
+
+
 def _few_shot(y, groups, k, seed, task_type):
     from relcon.eval.fewshot import few_shot_indices
 
@@ -366,13 +389,13 @@ def _few_shot(y, groups, k, seed, task_type):
 def _make_trainer(
     features: str, protocol: str, task: Task, cfg: EvalConfig, encoder, encoder_cfg, progress
 ):
-    """A function ``(train_idx, test_idx, seed) -> (predictions, info)`` for these
-    features/protocol."""
+    """A function ``(train_idx, test_idx, seed, extra=None) -> (predictions, info)`` for these
+    features/protocol; ``extra``: more training windows ``(x, y, groups)`` (augmented copies)."""
     n_classes = int(task.y.max()) + 1 if task.task_type == "classification" else None
     if protocol == "finetune":
         from relcon.eval.finetune import finetune
 
-        def run(train, test, seed):
+        def run(train, test, seed, extra=None):
             import copy
 
             ft_cfg = copy.deepcopy(cfg.finetune)
@@ -394,20 +417,32 @@ def _make_trainer(
 
         return run
 
-    all_feats = _frozen_features(features, task, cfg, encoder, progress)
-    fit = fit_predict_fused if isinstance(all_feats, list) else fit_predict
+    all_feats = _frozen_features(features, task.X, cfg, encoder, progress)
+    fused = isinstance(all_feats, list)
+    fit = fit_predict_fused if fused else fit_predict
 
-    def run(train, test, seed):
+    def run(train, test, seed, extra=None):
         n_all = len(train)
         if cfg.max_train_windows is not None and n_all > cfg.max_train_windows:
             rng = np.random.default_rng(seed)
             train = np.sort(rng.choice(train, cfg.max_train_windows, replace=False))
         f_train, f_test = _features_for(features, all_feats, task, train, test, seed)
+        y_train, groups_train = task.y[train], task.groups[train]
+        if extra is not None:  # augmented copies join the training windows
+            x_extra, y_extra, groups_extra = extra
+            f_extra = _frozen_features(features, x_extra, cfg, encoder, False)
+            f_train = (
+                [np.concatenate(pair) for pair in zip(f_train, f_extra, strict=True)]
+                if fused
+                else np.concatenate([f_train, f_extra])
+            )
+            y_train = np.concatenate([y_train, y_extra])
+            groups_train = np.concatenate([groups_train, groups_extra])
         pred, info = fit(
             protocol,
             f_train,
-            task.y[train],
-            task.groups[train],
+            y_train,
+            groups_train,
             f_test,
             task_type=task.task_type,
             seed=seed,
@@ -540,7 +575,13 @@ def evaluate_task(
     fold_rows, few_rows, confusion = [], [], None
     per_class: dict[int, list[float]] = {}
     split_info, predictions = [], []
-    for split_name, train, test, fold_seed in splits:
+    if cfg.few_shot_augment:
+        notes.append(
+            f"few-shot draws: every labelled window plus {cfg.few_shot_augment} augmented "
+            "copies (rotated, scaled, shifted in time; relcon.eval.fewshot.augmented_copies); "
+            "the all-label fits (k = 0) are not augmented"
+        )
+    for i_split, (split_name, train, test, fold_seed) in enumerate(splits):
         if task.task_type == "classification":
             absent = sorted(set(task.y[test]) - set(task.y[train]))
             if absent:
@@ -602,7 +643,10 @@ def evaluate_task(
                         task.y[train], task.groups[train], k, cfg.seed + 1000 * s, task.task_type
                     )
                 ]
-                pred_k, _ = trainer(sub, test, cfg.seed + s)
+                extra = None
+                if cfg.few_shot_augment and k != FEW_SHOT_ALL:
+                    extra = _augmented(task, sub, cfg, [cfg.seed, s, i_split])
+                pred_k, _ = trainer(sub, test, cfg.seed + s, extra)
                 per_subject = subject_scores_of(
                     task.task_type, task.y[test], pred_k, task.groups[test]
                 )
