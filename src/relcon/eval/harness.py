@@ -43,7 +43,7 @@ import numpy as np
 
 from relcon.config import EvalConfig, spell, to_dict
 from relcon.data.tasks import Task, load_task
-from relcon.eval.fewshot import subject_scores_of
+from relcon.eval.fewshot import augmented_copies, few_shot_indices, subject_scores_of
 from relcon.eval.fusion import FUSED_PROBES, fit_predict_fused
 from relcon.eval.metrics import score, spread, summarise
 from relcon.eval.probes import FIXED_PROBES, PROBES, fit_predict
@@ -370,16 +370,12 @@ def _features_for(features, all_feats, task, train, test, seed):
 def _augmented(task: Task, sub: np.ndarray, cfg: EvalConfig, seed: list[int]):
     """``cfg.few_shot_augment`` copies of the labelled windows ``sub``: (windows, labels,
     subjects) for a trainer's ``extra``; ``seed`` is ``[cfg.seed, draw, split index]``."""
-    from relcon.eval.fewshot import augmented_copies
-
     n = cfg.few_shot_augment
     x = augmented_copies(task.X[sub], n, seed=seed)
     return x, np.tile(task.y[sub], n), np.tile(task.groups[sub], n)
 
 
 def _few_shot(y, groups, k, seed, task_type):
-    from relcon.eval.fewshot import few_shot_indices
-
     index, _ = few_shot_indices(
         y, groups, None if k == FEW_SHOT_ALL else k, seed, task_type=task_type
     )
