@@ -125,6 +125,23 @@ def test_finetune_then_predict_cli(task_file, csvs, encoder_dir, tmp_path, capsy
     assert (df.prediction.to_numpy() == np.array(names)[probs.argmax(axis=1)]).all()
 
 
+def test_few_label_probe_then_predict_cli(task_file, csvs, encoder_dir, tmp_path, capsys):
+    """relcon finetune --probe: the few-label recipe kept as a model; relcon predict applies it."""
+    model = tmp_path / "probe"
+    rc = main(["finetune", "--task", str(task_file), "--model", str(encoder_dir), "--out",
+               str(model), "--probe", "linear_fixed", "--pooling", "stages",
+               "--few-shot-augment", "2", "--device", "cpu", "--no-progress"])  # fmt: skip
+    assert rc == 0 and "probe linear_fixed, C = 1" in capsys.readouterr().out
+    meta = json.loads((model / "model.json").read_text())
+    assert meta["architecture"]["pooling"] == "stages" and meta["config"]["few_shot_augment"] == 2
+    out = tmp_path / "pred.csv"
+    rc = main(["predict", str(model), str(csvs["ms2"]), "--out", str(out), "--device", "cpu",
+               "--no-progress", "--keep-nonwear"])  # fmt: skip
+    assert rc == 0
+    df = pd.read_csv(out)
+    assert len(df) == int(60 // 2.56) and set(df.prediction) <= set(meta["label_names"])
+
+
 def test_plot_cli(task_file, csvs, encoder_dir, tmp_path):
     from PIL import Image
 

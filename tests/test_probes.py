@@ -10,7 +10,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression, Ridge, RidgeClassifier
 from sklearn.preprocessing import StandardScaler
 
-from relcon.eval import probes
+from relcon.eval import probe_mlp, probes
 from relcon.eval.metrics import classification_metrics, regression_metrics
 from relcon.eval.probes import DEFAULTS, FIXED_PROBES, PROBES, fit_predict, ridge_path
 from relcon.eval.splits import validation_folds, validation_split
@@ -58,8 +58,8 @@ def linear_targets():
 @pytest.fixture(autouse=True)
 def _short_mlp(monkeypatch):
     # the probes' logic does not depend on the epoch cap; keep the MLP tests fast
-    monkeypatch.setattr(probes, "MLP_MAX_EPOCHS", 60)
-    monkeypatch.setattr(probes, "MLP_PATIENCE", 8)
+    monkeypatch.setattr(probe_mlp, "MLP_MAX_EPOCHS", 60)
+    monkeypatch.setattr(probe_mlp, "MLP_PATIENCE", 8)
 
 
 # ---- quality -----------------------------------------------------------------------------------

@@ -217,7 +217,10 @@ def finetune(
 
     Early stopping holds out ``val_fraction`` of the subjects in ``groups``
     (:func:`relcon.eval.finetune.finetune`, called through
-    :func:`relcon.eval.finetune.finetune_task`, the command's own function).
+    :func:`relcon.eval.finetune.finetune_task`, the command's own function). With a handful of
+    labels, ``probe="linear_fixed", pooling="stages", few_shot_augment=8`` fits ``relcon
+    evaluate``'s fixed-strength probe on the frozen encoder's embedding instead and keeps it
+    as the head (nothing is held out).
 
     Args:
         X: ``(N, 256, 3)`` windows in g at 100 Hz.

@@ -451,7 +451,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         "Fine-tune an encoder (default: the shipped RelCon model; 'scratch' for a random "
         "one) with a classification or regression head on every window of --task, with early "
         "stopping on validation subjects, and save it to --out. Use relcon evaluate --protocol "
-        "finetune to measure it on held-out subjects first.",
+        "finetune to measure it on held-out subjects first. With few labels, --probe "
+        "linear_fixed --pooling stages --few-shot-augment 8 instead fits the probe relcon "
+        "evaluate measures (--protocol linear_fixed) on the frozen encoder's embedding and "
+        "keeps it as the head (docs/payoff.md, section 11).",
         {"flatten": ["finetune"]},
     )  # fmt: skip
     _run_flags(p)

@@ -212,6 +212,17 @@ class FinetuneConfig:
     seed: int = 0
     device: str = "auto"
     max_train_windows: int | None = None  # random subset of the training windows (None: all)
+    #: none: train the head (and the encoder unless frozen) by gradient descent; linear_fixed |
+    #: linear | nearest_centroid: the encoder frozen and that probe of relcon evaluate fitted
+    #: on its embeddings of every window, kept as the linear head (few labels: linear_fixed)
+    probe: str = field(
+        default="none", metadata={"choices": ("none", "linear_fixed", "linear", "nearest_centroid")}
+    )
+    #: what the head reads: last (the paper's embedding) or stages (every stage's mean)
+    pooling: str = field(default="last", metadata={"choices": POOLINGS})
+    #: with a probe: this many augmented copies of every labelled window join its training
+    #: windows (rotated, scaled, shifted in time: relcon.eval.fewshot.augmented_copies)
+    few_shot_augment: int = 0
 
 
 @dataclass

@@ -8,7 +8,17 @@ One function, :func:`finetune`, serves three evaluation protocols:
   kind="encoder")``): both are trained, the encoder with a
   smaller learning rate (``lr / 10`` unless ``encoder_lr`` says otherwise);
 * **frozen encoder + head** -- ``freeze_encoder=True``: only the head (linear, or an MLP with
-  ``head_hidden > 0``) is trained; the encoder's weights and batch-norm statistics never change.
+  ``head_hidden > 0``) is trained; the encoder's weights and batch-norm statistics never change;
+* **frozen encoder + a probe of relcon evaluate** -- ``probe="linear_fixed"`` (or ``"linear"``,
+  ``"nearest_centroid"``): no gradient descent and nothing held out; the probe is fitted on the
+  embeddings of every window (and of ``few_shot_augment`` augmented copies of each,
+  :func:`relcon.eval.fewshot.augmented_copies`) by :func:`relcon.eval.linear_probe.fit_linear`,
+  the fit ``relcon evaluate`` measures, and becomes the linear head. The recipe for a handful
+  of labels: ``probe="linear_fixed", pooling="stages", few_shot_augment=8``
+  (``docs/payoff.md``, section 11).
+
+``pooling="stages"`` (every mode) gives the head every stage's time-average
+(:meth:`~relcon.models.encoder.ResNet1DEncoder.stage_means`) instead of the last stage's.
 
 Early stopping uses *subjects*: ``val_fraction`` of the training subjects (never single windows of
 a subject) are held out, training stops after ``patience`` epochs without a lower validation loss,
@@ -48,6 +58,8 @@ from torch import Tensor
 from relcon.config import FinetuneConfig
 from relcon.data.augmentations import random_augment
 from relcon.data.tasks import Task
+from relcon.eval.fewshot import augmented_copies
+from relcon.eval.linear_probe import fit_linear
 from relcon.eval.metrics import score
 from relcon.eval.splits import split_subjects
 from relcon.models.encoder import WINDOW, EncoderConfig, ResNet1DEncoder
@@ -144,6 +156,16 @@ def finetune(
     if cfg.max_train_windows is not None and len(x) > cfg.max_train_windows:
         keep = np.sort(rng.choice(len(x), cfg.max_train_windows, replace=False))
         x, y, groups = x[keep], y[keep], groups[keep]
+    if cfg.probe != "none":  # no gradient descent: relcon evaluate's probe, kept as the head
+        enc = copy.deepcopy(encoder) if encoder is not None else ResNet1DEncoder(encoder_config)
+        enc = enc.to(device).eval()
+        return _probe_model(x, y, groups, task_type, enc, encoder is not None, cfg, progress)
+    if cfg.few_shot_augment:
+        raise ValueError(
+            f"few_shot_augment={cfg.few_shot_augment} adds augmented copies of the labelled "
+            "windows to a probe's training windows: it needs probe linear_fixed, linear or "
+            "nearest_centroid (gradient descent has augment)"
+        )
     fit, val = split_subjects(groups, cfg.val_fraction, cfg.seed)
     classes, mean, std, class_weight = None, 0.0, 1.0, None
     if task_type == "classification":
@@ -169,7 +191,7 @@ def finetune(
     enc = copy.deepcopy(encoder) if pretrained else ResNet1DEncoder(encoder_config)
     model = FinetunedModel(
         enc, task_type=task_type, classes=classes, target_mean=mean, target_std=std,
-        head_hidden=cfg.head_hidden,
+        head_hidden=cfg.head_hidden, pooling=cfg.pooling,
     ).to(device)  # fmt: skip
     if cfg.freeze_encoder:
         model.encoder.requires_grad_(False)
@@ -187,14 +209,15 @@ def finetune(
     # A frozen encoder without augmentation gives every window the same embedding each epoch:
     # embed once and train the head on the embeddings.
     cached = cfg.freeze_encoder and not cfg.augment
-    inputs = torch.from_numpy(model.encoder.embed(x, device=device) if cached else x)
+    inputs = x if not cached else model.encoder.embed(x, device=device, pooling=cfg.pooling)
+    inputs = torch.from_numpy(inputs)
 
     def forward(xb: Tensor) -> Tensor:
         if cached:
             return model.head(xb)
         if cfg.freeze_encoder:
             with torch.no_grad():
-                h = model.encoder(xb)
+                h = model.features(xb)
             return model.head(h)
         return model(xb)
 
@@ -280,6 +303,58 @@ def finetune(
     return model.eval()
 
 
+def _probe_model(
+    x: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    task_type: str,
+    encoder: ResNet1DEncoder,
+    pretrained: bool,
+    cfg: FinetuneConfig,
+    progress: bool,
+) -> FinetunedModel:
+    """``cfg.probe``: the frozen ``encoder``'s embeddings (pooled as ``cfg.pooling``) of every
+    window, and of ``cfg.few_shot_augment`` augmented copies of each, fit the probe
+    (:func:`relcon.eval.linear_probe.fit_linear`: ``relcon evaluate``'s fit), whose map becomes
+    the model's linear head."""
+    if cfg.head_hidden:
+        raise ValueError(
+            f"probe {cfg.probe!r} is linear: it cannot fill a head with a hidden layer "
+            f"(head_hidden={cfg.head_hidden}); leave head_hidden at 0"
+        )
+    n = len(x)
+    if cfg.few_shot_augment:
+        copies = augmented_copies(x, cfg.few_shot_augment, seed=cfg.seed)
+        x = np.concatenate([x, copies])
+        y, groups = np.tile(y, cfg.few_shot_augment + 1), np.tile(groups, cfg.few_shot_augment + 1)
+    z = encoder.embed(x, progress=progress, pooling=cfg.pooling)
+    probe = fit_linear(cfg.probe, z, y, groups, task_type=task_type, seed=cfg.seed,
+                       val_fraction=cfg.val_fraction)  # fmt: skip
+    model = FinetunedModel(
+        encoder, task_type=task_type, classes=probe.classes, pooling=cfg.pooling
+    ).to(next(encoder.parameters()).device)
+    with torch.no_grad():
+        model.head.weight.copy_(torch.from_numpy(probe.weight))
+        model.head.bias.copy_(torch.from_numpy(probe.bias))
+    from relcon.config import to_dict
+
+    subjects = sorted(set(groups[:n].tolist()))
+    model.info = {
+        "config": to_dict(cfg),
+        "pretrained_encoder": pretrained,
+        "probe": {k: probe.info[k] for k in ("probe", "hyperparameter", "value", "selection")},
+        "validation": None,
+        "n_train_windows": n,
+        "n_train_subjects": len(subjects),
+        "n_copies": len(x) - n,
+        "n_val_windows": 0,
+        "n_val_subjects": 0,
+        "train_subjects": subjects,
+        "val_subjects": probe.info["val_subjects"],
+    }
+    return model.eval()
+
+
 def finetune_task(
     task: Task | str | Path,
     model: str | Path | ResNet1DEncoder | None = "default",
@@ -340,6 +415,15 @@ def finetune_summary(model: FinetunedModel) -> str:
     if "n_task_windows" in info:
         task = f"{info['n_task_windows']:,} windows / {info['n_task_subjects']} subjects"
         trained += f" (the task has {task})"
+    if "probe" in info:  # relcon finetune --probe: fitted on every window, nothing held out
+        p = info["probe"]
+        value = "" if p["hyperparameter"] is None else f", {p['hyperparameter']} = {p['value']:g}"
+        copies = f" plus {info['n_copies']:,} augmented copies" if info["n_copies"] else ""
+        return (
+            f"probe {p['probe']}{value} on the frozen encoder's embedding (pooling "
+            f"{info['config']['pooling']}), {trained}{copies}; nothing held out, so no score: "
+            "measure the recipe on held-out subjects with relcon evaluate --few-shot"
+        )
     val = info.get("validation")
     if not val:
         return f"{trained}; no validation subjects, so no validation score (last epoch kept)"

@@ -166,6 +166,12 @@ def resolve_features_protocol(cfg: EvalConfig, *, model_object: bool = False) ->
             f"hyperparameter; protocol {protocol!r} chooses none on validation subjects: leave "
             f"{spell('val_folds')} at 1"
         )
+    if cfg.finetune.probe != "none":
+        raise ValueError(
+            f"finetune.probe={cfg.finetune.probe!r} is relcon finetune's way to keep a probe "
+            f"as a model's head; relcon evaluate measures the probe itself: use "
+            f"{spell('protocol', cfg.finetune.probe)}"
+        )
     if cfg.few_shot_augment and (
         features == "minirocket" or protocol == "finetune" or not any(cfg.few_shot)
     ):

@@ -20,6 +20,7 @@ probe                     classification                      regression
 ``"mlp"``                 one hidden layer (torch), early     same, on standardised targets
                           stopping on the validation
                           subjects' loss
+                          (:mod:`relcon.eval.probe_mlp`)
 ``"rf"``                  random forest, ``min_samples_leaf`` same (regression forest), chosen
                           from :data:`RF_MIN_SAMPLES_LEAF`    by validation MSE
 ``"linear_fixed"``        logistic regression as ``"linear"``  ridge regression as ``"linear"``,
@@ -102,6 +103,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from relcon.eval.metrics import classification_metrics, score
+from relcon.eval.probe_mlp import mlp_probe
 from relcon.eval.splits import subject_folds, validation_folds
 
 __all__ = [
@@ -112,13 +114,6 @@ __all__ = [
     "FIXED_PROBES",
     "LOGISTIC_CS",
     "LOGISTIC_MAX_ITER",
-    "MLP_BATCH_SIZE",
-    "MLP_DROPOUT",
-    "MLP_HIDDEN",
-    "MLP_LR",
-    "MLP_MAX_EPOCHS",
-    "MLP_PATIENCE",
-    "MLP_WEIGHT_DECAY",
     "PROBES",
     "REGRESSION_ALPHAS",
     "RF_MIN_SAMPLES_LEAF",
@@ -155,14 +150,6 @@ RIDGE_CLASSIFIER_ALPHAS: tuple[float, ...] = tuple(float(a) for a in np.logspace
 RF_N_ESTIMATORS = 300
 RF_SELECTION_ESTIMATORS = 100
 RF_MIN_SAMPLES_LEAF: tuple[int, ...] = (1, 2, 5, 10)
-#: the MLP: features -> Linear(MLP_HIDDEN) -> ReLU -> Dropout -> Linear(outputs), AdamW
-MLP_HIDDEN = 256
-MLP_DROPOUT = 0.1
-MLP_LR = 1e-3
-MLP_WEIGHT_DECAY = 1e-4
-MLP_BATCH_SIZE = 256
-MLP_MAX_EPOCHS = 200
-MLP_PATIENCE = 15
 #: hyperparameter used when no usable validation split exists, per (probe, task type)
 DEFAULTS: dict[tuple[str, str], tuple[str, float]] = {
     ("linear", "classification"): ("C", 1.0),
@@ -259,6 +246,9 @@ class _Problem:
     #: ``np.unique(y_train)`` order) instead of the predicted classes (for
     #: :func:`relcon.eval.fusion.fit_predict_fused`)
     log_proba: bool = False
+    #: a dict that receives a linear probe's final fit (:func:`relcon.eval.linear_probe.fit_linear`):
+    #: ``scaler``, and ``weight`` ``(K, F)`` / ``bias`` ``(K,)`` in standardised units
+    fitted: dict | None = None
 
     @property
     def classify(self) -> bool:
@@ -287,8 +277,15 @@ class _Problem:
 
     def train_test(self) -> tuple[np.ndarray, np.ndarray]:
         """Standardised training and test features (the scaler fitted on training windows)."""
-        xt, xs = _standardise(self.x_train, self.x_test)
-        return xt, xs
+        scaler = StandardScaler().fit(self.x_train)
+        if self.fitted is not None:
+            self.fitted["scaler"] = scaler
+        return scaler.transform(self.x_train), scaler.transform(self.x_test)
+
+    def keep(self, weight: np.ndarray, bias: np.ndarray) -> None:
+        """Record the final fit's scores ``x_std @ weight.T + bias`` (see :attr:`fitted`)."""
+        if self.fitted is not None:
+            self.fitted.update(weight=np.atleast_2d(weight), bias=np.atleast_1d(bias))
 
 
 def _ridge_regression(p: _Problem) -> tuple[np.ndarray, dict]:
@@ -306,6 +303,7 @@ def _ridge_regression(p: _Problem) -> tuple[np.ndarray, dict]:
         alpha, info["val_scores"] = alphas[i], mse
     xt, xs = p.train_test()
     ((w, b),) = ridge_path(xt, p.y_train, [alpha])
+    p.keep(w.T, b)
     info["value"] = alpha
     return (xs @ w + b)[:, 0], info
 
@@ -334,6 +332,7 @@ def _ridge_classifier(p: _Problem) -> tuple[np.ndarray, dict]:
         alpha, info["val_scores"] = alphas[i], f1s
     xt, xs = p.train_test()
     ((w, b),) = ridge_path(xt, targets(p.y_train), [alpha])
+    p.keep(w.T, b)
     info["value"] = alpha
     return classes[np.argmax(xs @ w + b, axis=1)], info
 
@@ -368,6 +367,10 @@ def _fit_logistic(
 
 
 def _classes_or_log_proba(model: LogisticRegression, xs: np.ndarray, p: _Problem) -> np.ndarray:
+    w, b = model.coef_, model.intercept_
+    if len(w) == 1:  # two classes: the decision function scores the second, as below
+        w, b = np.concatenate([np.zeros_like(w), w]), np.concatenate([np.zeros_like(b), b])
+    p.keep(w, b)
     if not p.log_proba:
         return model.predict(xs)
     # the log-softmax of the decision function: finite where predict_log_proba's log(0) is not
@@ -400,135 +403,6 @@ def _logistic(p: _Problem) -> tuple[np.ndarray, dict]:
     model = _fit_logistic(xt, p.y_train, c, p.seed, max_iter=LOGISTIC_MAX_ITER, init=init)
     info["value"] = c
     return _classes_or_log_proba(model, xs, p), info
-
-
-# --------------------------------------------------------------------------------------------
-# MLP
-# --------------------------------------------------------------------------------------------
-
-
-def _mlp_train(
-    x: np.ndarray,
-    t: np.ndarray,
-    n_out: int,
-    classify: bool,
-    seed: int,
-    epochs: int,
-    x_val: np.ndarray | None = None,
-    t_val: np.ndarray | None = None,
-):
-    """Train the MLP; with validation data, stop early and return the best epoch's weights.
-
-    Returns ``(model, best_epoch, val_losses)`` (``best_epoch`` counts from 1). The global RNG
-    (initial weights, dropout masks) is seeded here and restored afterwards.
-    """
-    import torch
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return _mlp_loop(x, t, n_out, classify, seed, epochs, (x_val, t_val))
-
-
-def _mlp_loop(
-    x: np.ndarray, t: np.ndarray, n_out: int, classify: bool, seed: int, epochs: int,
-    val: tuple[np.ndarray | None, np.ndarray | None],
-):  # fmt: skip
-    import torch
-    from torch import nn
-
-    model = nn.Sequential(
-        nn.Linear(x.shape[1], MLP_HIDDEN),
-        nn.ReLU(),
-        nn.Dropout(MLP_DROPOUT),
-        nn.Linear(MLP_HIDDEN, n_out),
-    )
-    gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=MLP_LR, weight_decay=MLP_WEIGHT_DECAY)
-    loss_fn = nn.CrossEntropyLoss() if classify else nn.MSELoss()
-    xt = torch.as_tensor(x, dtype=torch.float32)
-    tt = torch.as_tensor(t, dtype=torch.long if classify else torch.float32)
-    x_val, t_val = val
-    if x_val is not None:
-        xv = torch.as_tensor(x_val, dtype=torch.float32)
-        tv = torch.as_tensor(t_val, dtype=torch.long if classify else torch.float32)
-    best_loss, best_epoch, best_state, losses = np.inf, 0, None, []
-    for epoch in range(1, epochs + 1):
-        model.train()
-        for idx in torch.randperm(len(xt), generator=gen).split(MLP_BATCH_SIZE):
-            out = model(xt[idx])
-            loss = loss_fn(out if classify else out[:, 0], tt[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        if x_val is None:
-            continue
-        model.eval()
-        with torch.no_grad():
-            out = model(xv)
-            val = float(loss_fn(out if classify else out[:, 0], tv))
-        losses.append(val)
-        if val < best_loss - 1e-6:
-            best_loss, best_epoch = val, epoch
-            best_state = {k: v.clone() for k, v in model.state_dict().items()}
-        elif epoch - best_epoch >= MLP_PATIENCE:
-            break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    model.eval()
-    return model, (max(1, best_epoch) if x_val is not None else epochs), losses
-
-
-def _mlp(p: _Problem) -> tuple[np.ndarray, dict]:
-    import torch
-
-    classify, y_train, seed = p.classify, p.y_train, p.seed
-    info: dict = {
-        "hyperparameter": "epochs",
-        "grid": [1, MLP_MAX_EPOCHS],
-        "val_metric": "cross_entropy" if classify else "mse_standardised_target",
-        "hidden": MLP_HIDDEN,
-        "patience": MLP_PATIENCE,
-    }
-    if classify:
-        classes, codes = np.unique(y_train, return_inverse=True)
-        n_out = len(classes)
-    else:
-        n_out = 1
-
-    def encode(y: np.ndarray, ref: np.ndarray) -> np.ndarray:
-        if classify:
-            return np.searchsorted(classes, y)
-        mu, sd = ref.mean(), ref.std()
-        return (y - mu) / (sd if sd > 0 else 1.0)
-
-    epochs = int(p.default("mlp"))
-    old_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(limits=1):
-            if p.val_fold is not None:  # several folds: the mean of their best epochs
-                best, curves = [], []
-                for xa, xv, ya, yv in p.fit_val():
-                    _, ep, losses = _mlp_train(
-                        xa, encode(ya, ya), n_out, classify, seed, MLP_MAX_EPOCHS, xv,
-                        encode(yv, ya),
-                    )  # fmt: skip
-                    best.append(ep)
-                    curves.append(losses)
-                epochs = max(1, round(float(np.mean(best))))
-                info["val_scores"] = curves[0] if len(curves) == 1 else curves
-            xt, xs = p.train_test()
-            target = codes if classify else encode(y_train, y_train)
-            model, _, _ = _mlp_train(xt, target, n_out, classify, seed, epochs)
-            with torch.no_grad():
-                out = model(torch.as_tensor(xs, dtype=torch.float32)).numpy()
-    finally:
-        torch.set_num_threads(old_threads)
-    info["value"] = epochs
-    if classify:
-        return classes[np.argmax(out, axis=1)], info
-    sd = y_train.std()
-    return out[:, 0] * (sd if sd > 0 else 1.0) + y_train.mean(), info
 
 
 # --------------------------------------------------------------------------------------------
@@ -585,6 +459,7 @@ def _linear_fixed(p: _Problem) -> tuple[np.ndarray, dict]:
     xt, xs = p.train_test()
     if not p.classify:
         ((w, b),) = ridge_path(xt, p.y_train, [FIXED_ALPHA])
+        p.keep(w.T, b)
         return (xs @ w + b)[:, 0], {"hyperparameter": "alpha", "value": FIXED_ALPHA}
     model = _fit_logistic(xt, p.y_train, FIXED_C, p.seed, max_iter=LOGISTIC_MAX_ITER)
     return _classes_or_log_proba(model, xs, p), {"hyperparameter": "C", "value": FIXED_C}
@@ -596,6 +471,7 @@ def _nearest_centroid(p: _Problem) -> tuple[np.ndarray, dict]:
     centroids = np.stack([xt[codes == c].mean(axis=0) for c in range(len(classes))])
     # squared distances without the |x|^2 term shared by every class
     d = (centroids**2).sum(axis=1)[None, :] - 2.0 * xs @ centroids.T
+    p.keep(2.0 * centroids, -(centroids**2).sum(axis=1))  # scores: -d
     return classes[np.argmin(d, axis=1)], {"hyperparameter": None, "value": None}
 
 
@@ -740,21 +616,23 @@ def _fit_one(
     val_fraction: float,
     val_folds: int,
     log_proba: bool = False,
+    fitted: dict | None = None,
 ) -> tuple[np.ndarray, dict]:
-    """:func:`fit_predict` on checked inputs (``log_proba``: see :class:`_Problem`)."""
+    """:func:`fit_predict` on checked inputs (``log_proba``, ``fitted``: see :class:`_Problem`)."""
     if probe in FIXED_PROBES:  # nothing to choose: every training window fits the probe
-        problem = _Problem(x_train, y_train, None, x_test, task_type, seed, log_proba)
+        problem = _Problem(x_train, y_train, None, x_test, task_type, seed, log_proba, fitted)
         return _fixed(probe, problem)
     fold, split_seed, problem = validation_folds(
         y_train, groups_train, task_type=task_type, folds=val_folds, val_fraction=val_fraction,
         seed=seed,
     )  # fmt: skip
     usable = problem is None
-    p = _Problem(x_train, y_train, fold if usable else None, x_test, task_type, seed, log_proba)
+    val = fold if usable else None
+    p = _Problem(x_train, y_train, val, x_test, task_type, seed, log_proba, fitted)
     if probe == "linear":
         pred, info = _logistic(p) if p.classify else _ridge_regression(p)
     else:
-        pred, info = {"ridge_classifier": _ridge_classifier, "mlp": _mlp, "rf": _rf}[probe](p)
+        pred, info = {"ridge_classifier": _ridge_classifier, "mlp": mlp_probe, "rf": _rf}[probe](p)
     masks = p.val_masks() if usable else []
     info.update(
         probe=probe,

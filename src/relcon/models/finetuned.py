@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from relcon.models.encoder import WINDOW, ResNet1DEncoder, run_windows
+from relcon.models.encoder import WINDOW, ResNet1DEncoder, check_pooling, run_windows
 
 __all__ = ["TASK_TYPES", "FinetunedModel"]
 
@@ -45,6 +45,9 @@ class FinetunedModel(nn.Module):
         target_mean: the regression target is ``target_mean + target_std * output``.
         target_std: see ``target_mean``.
         head_hidden: 0 for a linear head, else the width of its hidden layer.
+        pooling: what the head reads (:data:`~relcon.models.encoder.POOLINGS`): ``"last"``,
+            the encoder's embedding (:meth:`~ResNet1DEncoder.forward`), or ``"stages"``,
+            every stage's time-average (:meth:`~ResNet1DEncoder.stage_means`).
         info: free-form provenance saved with the model (config, history, subjects, ...).
 
     Example:
@@ -64,9 +67,11 @@ class FinetunedModel(nn.Module):
         target_mean: float = 0.0,
         target_std: float = 1.0,
         head_hidden: int = 0,
+        pooling: str = "last",
         info: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
+        check_pooling(pooling)
         if task_type not in TASK_TYPES:
             raise ValueError(f"task_type must be one of {TASK_TYPES}, got {task_type!r}")
         if task_type == "classification":
@@ -81,12 +86,17 @@ class FinetunedModel(nn.Module):
         self.target_mean = float(target_mean)
         self.target_std = float(target_std)
         self.head_hidden = int(head_hidden)
+        self.pooling = pooling
         self.info: dict[str, Any] = dict(info or {})
         self.encoder = encoder
-        self.head = _make_head(encoder.embed_dim, n_outputs, self.head_hidden)
+        self.head = _make_head(encoder.pooled_dim(pooling), n_outputs, self.head_hidden)
+
+    def features(self, x: Tensor) -> Tensor:
+        """``(B, T, 3)`` -> what the head reads, ``(B, encoder.pooled_dim(pooling))``."""
+        return self.encoder(x) if self.pooling == "last" else self.encoder.stage_means(x)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.encoder(x))
+        return self.head(self.features(x))
 
     @torch.no_grad()
     def outputs(

@@ -111,6 +111,7 @@ def _describe_finetuned(model: FinetunedModel) -> dict:
         "architecture": {
             "encoder": _to_dict(model.encoder.config),
             "head_hidden": model.head_hidden,
+            "pooling": model.pooling,
             "n_outputs": model.head_out,
         },
         **_to_dict(model.info),  # what was fine-tuned on, its validation score, ...
@@ -130,6 +131,7 @@ def _build_finetuned(meta: dict) -> FinetunedModel:
         target_mean=meta["target_mean"],
         target_std=meta["target_std"],
         head_hidden=arch["head_hidden"],
+        pooling=arch.get("pooling", "last"),  # models saved before stage pooling: "last"
         info={k: v for k, v in meta.items() if k not in reserved},
     )
 
