@@ -3,6 +3,7 @@ independent references (scikit-learn, brute force, the ridge normal equations), 
 model against a probe fitted by hand on the encoder's embeddings."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -162,12 +163,19 @@ def test_probe_regression_and_settings_that_do_not_fit(encoder):
     np.testing.assert_allclose(
         model.predict(x * amp[:, None, None]), zs @ w + amp.mean(), atol=1e-4 * amp.max()
     )
-    with pytest.raises(ValueError, match=r"few_shot_augment=2 .* needs probe"):
+    with pytest.raises(ValueError, match=r"few_shot_augment=2 .* give probe='linear_fixed'"):
         finetune(x, y, groups, task_type="classification", encoder=encoder,
                  cfg=FinetuneConfig(few_shot_augment=2, epochs=1, device="cpu"))  # fmt: skip
-    with pytest.raises(ValueError, match="head_hidden=8"):
+    # settings of gradient descent that a probe would ignore are refused, by name
+    unused = {"head_hidden": 8, "epochs": 3, "augment": True, "val_fraction": 0.5}
+    named = re.escape("epochs=3, head_hidden=8, augment=True, val_fraction=0.5")
+    with pytest.raises(ValueError, match=named):
         finetune(x, y, groups, task_type="classification", encoder=encoder,
-                 cfg=FinetuneConfig(probe="linear_fixed", head_hidden=8, device="cpu"))  # fmt: skip
+                 cfg=FinetuneConfig(probe="linear_fixed", device="cpu", **unused))  # fmt: skip
+    # the validation-chosen probe draws its validation subjects with val_fraction
+    model = finetune(x, y, groups, task_type="classification", encoder=encoder,
+                     cfg=FinetuneConfig(probe="linear", val_fraction=0.5, device="cpu"))  # fmt: skip
+    assert len(model.info["val_subjects"]) == 3 and model.info["probe"]["probe"] == "linear"
     with pytest.raises(ValueError, match="for classification"):
         finetune(x, amp, groups, task_type="regression", encoder=encoder,
                  cfg=FinetuneConfig(probe="nearest_centroid", device="cpu"))  # fmt: skip

@@ -55,12 +55,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from relcon.config import FinetuneConfig
+from relcon.config import FinetuneConfig, spell
 from relcon.data.augmentations import random_augment
 from relcon.data.tasks import Task
 from relcon.eval.fewshot import augmented_copies
 from relcon.eval.linear_probe import fit_linear
 from relcon.eval.metrics import score
+from relcon.eval.probes import FIXED_PROBES
 from relcon.eval.splits import split_subjects
 from relcon.models.encoder import WINDOW, EncoderConfig, ResNet1DEncoder
 from relcon.models.finetuned import TASK_TYPES, FinetunedModel
@@ -156,16 +157,11 @@ def finetune(
     if cfg.max_train_windows is not None and len(x) > cfg.max_train_windows:
         keep = np.sort(rng.choice(len(x), cfg.max_train_windows, replace=False))
         x, y, groups = x[keep], y[keep], groups[keep]
+    _check_probe_settings(cfg)
     if cfg.probe != "none":  # no gradient descent: relcon evaluate's probe, kept as the head
         enc = copy.deepcopy(encoder) if encoder is not None else ResNet1DEncoder(encoder_config)
         enc = enc.to(device).eval()
         return _probe_model(x, y, groups, task_type, enc, encoder is not None, cfg, progress)
-    if cfg.few_shot_augment:
-        raise ValueError(
-            f"few_shot_augment={cfg.few_shot_augment} adds augmented copies of the labelled "
-            "windows to a probe's training windows: it needs probe linear_fixed, linear or "
-            "nearest_centroid (gradient descent has augment)"
-        )
     fit, val = split_subjects(groups, cfg.val_fraction, cfg.seed)
     classes, mean, std, class_weight = None, 0.0, 1.0, None
     if task_type == "classification":
@@ -303,6 +299,35 @@ def finetune(
     return model.eval()
 
 
+#: the settings of gradient descent, which a probe (``probe`` not ``"none"``) does not use
+_DESCENT_ONLY = (
+    "epochs", "batch_size", "lr", "encoder_lr", "weight_decay", "patience", "head_hidden",
+    "augment", "class_weighted",
+)  # fmt: skip
+
+
+def _check_probe_settings(cfg: FinetuneConfig) -> None:
+    """Refuse settings the chosen way of training would ignore."""
+    if cfg.probe == "none":
+        if cfg.few_shot_augment:
+            raise ValueError(
+                f"{spell('few_shot_augment', cfg.few_shot_augment)} adds augmented copies of "
+                f"the labelled windows to a probe's training windows: give "
+                f"{spell('probe', 'linear_fixed')} (gradient descent has {spell('augment', True)})"
+            )
+        return
+    default = FinetuneConfig()
+    unused = [f for f in _DESCENT_ONLY if getattr(cfg, f) != getattr(default, f)]
+    if cfg.probe in FIXED_PROBES and cfg.val_fraction != default.val_fraction:
+        unused.append("val_fraction")  # a fixed probe holds no subjects out
+    if unused:
+        raise ValueError(
+            f"{spell('probe', cfg.probe)} fits the probe without gradient descent and keeps "
+            f"it as a linear head: {', '.join(spell(f, getattr(cfg, f)) for f in unused)} "
+            "would be ignored; leave them out"
+        )
+
+
 def _probe_model(
     x: np.ndarray,
     y: np.ndarray,
@@ -317,11 +342,6 @@ def _probe_model(
     window, and of ``cfg.few_shot_augment`` augmented copies of each, fit the probe
     (:func:`relcon.eval.linear_probe.fit_linear`: ``relcon evaluate``'s fit), whose map becomes
     the model's linear head."""
-    if cfg.head_hidden:
-        raise ValueError(
-            f"probe {cfg.probe!r} is linear: it cannot fill a head with a hidden layer "
-            f"(head_hidden={cfg.head_hidden}); leave head_hidden at 0"
-        )
     n = len(x)
     if cfg.few_shot_augment:
         copies = augmented_copies(x, cfg.few_shot_augment, seed=cfg.seed)
