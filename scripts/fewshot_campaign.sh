@@ -24,6 +24,10 @@
 # full-size model's own recipe (256 anchors per step) is a GPU's work: it is adapted here with
 # FULL_ADAPT_BATCH anchors per step (`--adapt-batch-size`, 16: about a second per step on two
 # cores; FULL_ADAPT_BATCH=0 leaves it out).
+# PRECISE=1 runs only section 11's six few-label runs per task (the shipped model's stage-pooled
+# embedding with the fixed probe, with and without AUGMENT copies; random weights with copies;
+# hand-crafted features with the fixed probe, with and without copies, and their nearest
+# centroid) with DRAWS (10) draws per k and FOLD_SEEDS (3) repetitions of the subject folds.
 # Every run leaves out the users either shipped model was pretrained on, so all share subjects
 # and folds. A run whose results.json exists is skipped (rerun to finish an interrupted campaign).
 set -uo pipefail
@@ -72,8 +76,29 @@ augmented() {  # augmented TASK: the fixed probe's few-shot draws with AUGMENT a
     "${aug[@]}"
 }
 
+precise() {  # precise TASK: section 11's few-label comparison again with DRAWS draws per k and
+  # FOLD_SEEDS repetitions of the subject folds (PRECISE=1), for narrower paired intervals
+  local fixed=(--protocol linear_fixed) aug=(--few-shot-augment "$AUGMENT")
+  run stages_linear_fixed_aug$AUGMENT "$1" --model default --pooling stages "${fixed[@]}" "${aug[@]}"
+  run stages_linear_fixed "$1" --model default --pooling stages "${fixed[@]}"
+  run random_stages_linear_fixed_aug$AUGMENT "$1" --features random --pooling stages \
+    "${fixed[@]}" "${aug[@]}"
+  run handcrafted_linear_fixed_aug$AUGMENT "$1" --features handcrafted "${fixed[@]}" "${aug[@]}"
+  run handcrafted_linear_fixed "$1" --features handcrafted "${fixed[@]}"
+  run handcrafted_nearest_centroid "$1" --features handcrafted --protocol nearest_centroid
+}
+
 mkdir -p "$OUT"
 TASK_NAMES=(spsw_har5 hapt_har6_uci hapt_har6 wisdm_har6)
+if [ "${PRECISE:-0}" = 1 ]; then  # only precise(): OUT=runs/e24p PRECISE=1 bash ...
+  COMMON=("${MATCHED[@]}" --few-shot 5 10 --few-shot-seeds "${DRAWS:-10}" \
+    --fold-seeds "${FOLD_SEEDS:-3}")
+  for task in "${TASK_NAMES[@]}"; do precise "$task"; done
+  relcon report "$OUT"/*/*/ --reference \
+    "relcon-wrist-full (shipped, stages pooling):linear_fixed+aug$AUGMENT" --out "$OUT/report" \
+    --overwrite
+  exit 0
+fi
 ADAPT_TASKS=(${ADAPT_TASKS:-${TASK_NAMES[@]}})
 for task in "${TASK_NAMES[@]}"; do
   for protocol in linear nearest_centroid; do

@@ -197,3 +197,14 @@ def test_a_model_saved_before_stage_pooling_loads_as_last(encoder, tmp_path):
     loaded = load(tmp_path / "m")
     assert loaded.pooling == "last"
     assert loaded.predict(x).tolist() == model.predict(x).tolist()
+
+
+def test_gradient_descent_on_the_stage_means(encoder):
+    """pooling applies to every way of training: a frozen encoder's head reads the stages."""
+    x, y, groups = _windows(9)
+    cfg = FinetuneConfig(freeze_encoder=True, pooling="stages", epochs=2, device="cpu")
+    model = finetune(x, y, groups, task_type="classification", encoder=encoder, cfg=cfg)
+    assert model.head.in_features == sum(TINY_ENCODER.stage_filters)
+    with torch.no_grad():
+        expected = model.head(encoder.stage_means(torch.from_numpy(x[:5])))
+    np.testing.assert_allclose(model.outputs(x[:5]), expected.numpy(), rtol=1e-5, atol=1e-6)

@@ -1,6 +1,6 @@
 """Supervised training of an encoder and a head on labelled windows.
 
-One function, :func:`finetune`, serves three evaluation protocols:
+One function, :func:`finetune`, trains in four ways:
 
 * **supervised from scratch** -- ``encoder=None``: a randomly initialised
   :class:`~relcon.models.encoder.ResNet1DEncoder` and the head are trained together;
@@ -55,7 +55,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from relcon.config import FinetuneConfig, spell
+from relcon.config import FinetuneConfig, spell, to_dict
 from relcon.data.augmentations import random_augment
 from relcon.data.tasks import Task
 from relcon.eval.fewshot import augmented_copies
@@ -268,8 +268,6 @@ def finetune(
 
     if best_state is not None:
         model.load_state_dict(best_state)
-    from relcon.config import to_dict
-
     validation = None
     if len(val):  # the best epoch's scores on the validation subjects (never trained on)
         model.eval()
@@ -356,8 +354,6 @@ def _probe_model(
     with torch.no_grad():
         model.head.weight.copy_(torch.from_numpy(probe.weight))
         model.head.bias.copy_(torch.from_numpy(probe.bias))
-    from relcon.config import to_dict
-
     subjects = sorted(set(groups[:n].tolist()))
     model.info = {
         "config": to_dict(cfg),
