@@ -149,6 +149,7 @@ def finetune(
         raise ValueError(f"x_train must be (N, T >= {WINDOW}, 3), got {x.shape}")
     if y.shape != (len(x),) or groups.shape != (len(x),):
         raise ValueError(f"y_train {y.shape} and groups_train {groups.shape} must be ({len(x)},)")
+    _check_probe_settings(cfg)
     device = pick_device(cfg.device)
     seed_everything(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -157,7 +158,6 @@ def finetune(
     if cfg.max_train_windows is not None and len(x) > cfg.max_train_windows:
         keep = np.sort(rng.choice(len(x), cfg.max_train_windows, replace=False))
         x, y, groups = x[keep], y[keep], groups[keep]
-    _check_probe_settings(cfg)
     if cfg.probe != "none":  # no gradient descent: relcon evaluate's probe, kept as the head
         enc = copy.deepcopy(encoder) if encoder is not None else ResNet1DEncoder(encoder_config)
         enc = enc.to(device).eval()

@@ -368,15 +368,13 @@ def _fit_logistic(
 
 def _classes_or_log_proba(model: LogisticRegression, xs: np.ndarray, p: _Problem) -> np.ndarray:
     w, b = model.coef_, model.intercept_
-    if len(w) == 1:  # two classes: the decision function scores the second, as below
+    if len(w) == 1:  # two classes: p(second) = sigmoid(d) = softmax([0, d]), d the decision
         w, b = np.concatenate([np.zeros_like(w), w]), np.concatenate([np.zeros_like(b), b])
     p.keep(w, b)
     if not p.log_proba:
         return model.predict(xs)
     # the log-softmax of the decision function: finite where predict_log_proba's log(0) is not
-    d = model.decision_function(xs)
-    if d.ndim == 1:  # two classes: p(second) = sigmoid(d) = softmax([0, d])
-        d = np.stack([np.zeros_like(d), d], axis=1)
+    d = xs @ w.T + b
     return d - scipy.special.logsumexp(d, axis=1, keepdims=True)
 
 
