@@ -123,7 +123,7 @@ def test_callers_load_through_the_hub(tmp_path):
     from relcon.apps.plots.distance import _load_distance
     from relcon.apps.plots.recording import _load_finetuned
     from relcon.apps.predict import load_finetuned
-    from relcon.eval.harness import pretrained_users
+    from relcon.eval.subjects import pretrained_users
 
     shipped = relcon.load()
     for name in (None, "default", "relcon-wrist-full"):

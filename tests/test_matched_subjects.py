@@ -11,10 +11,11 @@ from conftest import TINY_ENCODER
 from relcon.cli import main
 from relcon.config import EvalConfig, PretrainConfig
 from relcon.data.tasks import load_task
-from relcon.eval.harness import evaluate, plan_splits, pretrained_users, read_subjects_file
+from relcon.eval.harness import evaluate, plan_splits
 from relcon.eval.paired import SubjectMismatchError, bootstrap_ci, paired_mark
 from relcon.eval.report import load_results, write_report
 from relcon.eval.results import write_results
+from relcon.eval.subjects import pretrained_users, read_subjects_file
 from relcon.eval.suite import BenchmarkConfig, evaluate_tasks
 from relcon.models.encoder import ResNet1DEncoder
 from relcon.models.hub import save_model

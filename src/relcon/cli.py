@@ -354,7 +354,7 @@ def _demo_base(opts: RunOptions) -> DemoConfig:
 
 
 def _subjects_file(text: str) -> list[str]:
-    from relcon.eval.harness import read_subjects_file
+    from relcon.eval.subjects import read_subjects_file
 
     return read_subjects_file(text)
 

@@ -130,7 +130,7 @@ def matched_subjects(task, runs: dict[str, Path]) -> tuple[list[str], dict[str, 
 
     Returns ``(kept subjects, {run: its pretraining users found in the task})``, both sorted.
     """
-    from relcon.eval.harness import pretrained_users
+    from relcon.eval.subjects import pretrained_users
 
     subjects = set(np.unique(task.groups.astype(str)).tolist())
     seen = {
