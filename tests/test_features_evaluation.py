@@ -1,5 +1,7 @@
 """Hand-crafted features and the subject-wise linear probe (relcon.eval.probes.probe_folds)."""
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -60,6 +62,19 @@ def test_metrics_against_hand_computed_values():
     assert m["balanced_accuracy"] == pytest.approx((0.5 + 1 + 0.5) / 3)
     po, pe = 4 / 6, (2 * 2 + 2 * 3 + 2 * 1) / 36
     assert m["kappa"] == pytest.approx((po - pe) / (1 - pe))
+
+
+def test_metrics_predicted_class_absent_from_truth_is_an_error_without_a_warning():
+    # one subject's windows: classes 0 and 1 only, and the model also predicts class 2
+    y = np.array([0, 0, 1, 1])
+    p = np.array([0, 2, 1, 1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = classification_metrics(y, p)
+    # recall over the true classes: class0 1/2, class1 1 -> balanced accuracy 3/4
+    assert m["balanced_accuracy"] == pytest.approx((0.5 + 1) / 2)
+    # F1 over the true classes: class0 P=1 R=1/2 -> 2/3; class1 P=1 R=1 -> 1
+    assert m["macro_f1"] == pytest.approx((2 / 3 + 1) / 2)
 
 
 def _toy(n_subjects=8, per=40, shift=6.0, seed=0):
