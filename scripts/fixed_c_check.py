@@ -9,7 +9,7 @@ per-subject difference of each C against C = 1 (bootstrap interval and mark, as
 
 Each run is the evaluation of ``relcon evaluate`` itself (:func:`relcon.eval.harness.evaluate_task`
 with the settings read from section 12's ``results.json``, so the subjects, folds, draws and
-copies are the same), with ``FIXED_C`` set for the run. The encoder's embeddings of a window
+copies are the same), with ``--fixed-c`` set for the run (``EvalConfig.fixed_c``). The encoder's embeddings of a window
 set are computed once and reused across the values of C (they do not depend on C), which is
 what makes the sweep affordable on a CPU. At C = 1 every run must reproduce section 12's
 per-subject scores: the script checks it and says so.
@@ -107,12 +107,9 @@ def run_all(
                 if target.exists():
                     result = json.loads(target.read_text())
                 else:
-                    t0, shipped_c = time.perf_counter(), probes.FIXED_C
-                    probes.FIXED_C = c  # read by the linear_fixed fit at every call
-                    try:
-                        result = evaluate_task(task, cfg, encoder=encoder, progress=False).results
-                    finally:
-                        probes.FIXED_C = shipped_c
+                    t0 = time.perf_counter()
+                    cfg.fixed_c = None if c == probes.FIXED_C else c  # relcon evaluate --fixed-c
+                    result = evaluate_task(task, cfg, encoder=encoder, progress=False).results
                     result["fixed_c"] = c
                     atomic_write_json(target, result)
                     gap = max(same_scores(result, saved, k) for k in (5, 10)) if c == 1 else 0

@@ -130,3 +130,22 @@ def test_load_puts_the_model_where_device_says(monkeypatch):
     model = relcon.load("relcon-wrist-small", device="cpu")
     assert relcon.load(model, device="meta") is model  # an object is moved, not copied
     assert next(model.parameters()).device.type == "meta"
+
+
+def test_evaluate_fixed_c_is_the_linear_fixed_penalty_and_names_the_protocol(task_file):
+    task = load_task(task_file)
+    args = (task.X, task.y, task.groups)
+    kw = dict(features="handcrafted", protocol="linear_fixed", folds=3, few_shot=[2], device="cpu")
+    out = relcon.evaluate(*args, fixed_c=0.03, **kw)
+    assert out["protocol"] == "linear_fixed-C0.03" and out["config"]["fixed_c"] == 0.03
+    assert {r["protocol"] for r in out["rows"] + out["few_shot"]} == {"linear_fixed-C0.03"}
+    default = relcon.evaluate(*args, **kw)
+    assert default["protocol"] == "linear_fixed" and default["config"]["fixed_c"] is None
+    with pytest.raises(ValueError, match=r"fixed_c=0\.03 sets the penalty of protocol"):
+        relcon.evaluate(*args, fixed_c=0.03, **dict(kw, protocol="linear"))
+    with pytest.raises(ValueError, match="regression task"):
+        relcon.evaluate(
+            task.X, task.y * 0.5 + 0.1, task.groups, task_type="regression", fixed_c=0.03, **kw
+        )
+    with pytest.raises(ValueError, match="fixed_c"):
+        relcon.evaluate(*args, fixed_c=-1.0, **kw)

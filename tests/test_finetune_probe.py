@@ -208,3 +208,26 @@ def test_gradient_descent_on_the_stage_means(encoder):
     with torch.no_grad():
         expected = model.head(encoder.stage_means(torch.from_numpy(x[:5])))
     np.testing.assert_allclose(model.outputs(x[:5]), expected.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_probe_with_another_penalty_is_that_logistic_regression(encoder):
+    x, y, groups = _windows(8)
+    x_new, _, _ = _windows(9, n_subjects=2)
+    cfg = FinetuneConfig(probe="linear_fixed", fixed_c=0.05, device="cpu")
+    model = finetune(x, y, groups, task_type="classification", encoder=encoder, cfg=cfg)
+    z, z_new = (encoder.embed(a).astype(np.float64) for a in (x, x_new))
+    zs, zs_new = _standardised(z, z_new)
+    d = LogisticRegression(C=0.05, max_iter=1000).fit(zs, y).decision_function(zs_new)
+    out = model.outputs(x_new)
+    # float32 head against a float64 reference, both to L-BFGS's tolerance: 1e-3 of the spread
+    np.testing.assert_allclose(
+        out - out.mean(axis=1, keepdims=True), d - d.mean(axis=1, keepdims=True),
+        atol=1e-3 * np.abs(d).max(),
+    )  # fmt: skip
+    assert model.info["probe"]["value"] == 0.05 and "C = 0.05" in finetune_summary(model)
+    with pytest.raises(ValueError, match=r"fixed_c=0\.05 is the penalty of probe='linear_fixed'"):
+        finetune(x, y, groups, task_type="classification", encoder=encoder,
+                 cfg=FinetuneConfig(probe="linear", fixed_c=0.05, device="cpu"))  # fmt: skip
+    with pytest.raises(ValueError, match="regression task"):
+        finetune(x, np.linspace(0, 1, len(x)), groups, task_type="regression", encoder=encoder,
+                 cfg=cfg)  # fmt: skip

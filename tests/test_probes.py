@@ -370,6 +370,31 @@ def test_linear_fixed_matches_sklearn_with_the_fixed_strength(separable, linear_
     assert (info["hyperparameter"], info["value"]) == ("alpha", probes.FIXED_ALPHA)
 
 
+def test_linear_fixed_with_another_penalty_matches_sklearn_at_that_penalty(noise):
+    # noise: the penalty decides the predictions, so a C that is not passed on would show
+    xa, ya, ga, xt, _ = _few_labels(noise, k=8)
+    scaler = StandardScaler().fit(xa)
+    preds = {}
+    for c in (0.03, 100.0):
+        pred, info = fit_predict(
+            "linear_fixed", xa, ya, ga, xt, task_type="classification", fixed_c=c
+        )
+        ref = LogisticRegression(C=c, max_iter=5000, tol=1e-10).fit(scaler.transform(xa), ya)
+        np.testing.assert_array_equal(pred, ref.predict(scaler.transform(xt)))
+        assert (info["hyperparameter"], info["value"]) == ("C", c)
+        preds[c] = pred
+    assert (preds[0.03] != preds[100.0]).any()
+    for probe, task_type, c, match in (
+        ("linear", "classification", 0.1, "not used by probe 'linear'"),
+        ("linear_fixed", "regression", 0.1, "regression task"),
+        ("linear_fixed", "classification", 0.0, "positive finite"),
+        ("linear_fixed", "classification", float("nan"), "positive finite"),
+    ):
+        y = ya * 1.0 if task_type == "regression" else ya
+        with pytest.raises(ValueError, match=match):
+            fit_predict(probe, xa, y, ga, xt, task_type=task_type, fixed_c=c)
+
+
 def test_fixed_probes_need_no_validation_subjects(separable):
     # one subject per class: the tuned probes fall back to their default, the fixed ones do not
     xa, ya, ga, xt, yt = _few_labels(separable)

@@ -223,6 +223,8 @@ class FinetuneConfig:
     #: with a probe: this many augmented copies of every labelled window join its training
     #: windows (rotated, scaled, shifted in time: relcon.eval.fewshot.augmented_copies)
     few_shot_augment: int = 0
+    #: probe linear_fixed, classification: its inverse penalty (None: relcon.eval.probes.FIXED_C)
+    fixed_c: float | None = None
 
 
 @dataclass
@@ -245,6 +247,10 @@ class EvalConfig:
     #: linear | mlp | rf | ridge_classifier | linear_fixed | nearest_centroid | finetune
     #: (linear_fixed and nearest_centroid choose nothing on validation subjects: for few labels)
     protocol: str = "auto"
+    #: protocol linear_fixed, classification: the logistic regression's inverse penalty (None:
+    #: relcon.eval.probes.FIXED_C, 1; hand-crafted features did better with 0.03 in
+    #: docs/payoff.md, section 13)
+    fixed_c: float | None = None
     encoder: EncoderConfig = field(default_factory=EncoderConfig)  # for random / supervised
     #: what the embedding pools (features model / random): last (the paper's, the last
     #: stage's time-average) | stages (every stage's, side by side; ResNet1DEncoder.embed)
@@ -503,8 +509,8 @@ SETTING_RULES: dict[str, Bound] = {
     "ema_decay": Bound(0, 1, high_open=True),
     "embed_hours": _POSITIVE, "encoder_lr": _POSITIVE, "epochs": _COUNT, "eval_every": _COUNT,
     "farthest": _NONNEG, "few_shot": _NONNEG, "few_shot_augment": _NONNEG,
-    "few_shot_seeds": _COUNT, "fold_seeds": _COUNT, "folds": Bound(2), "grad_clip": _POSITIVE,
-    "head_hidden": _NONNEG, "in_channels": _COUNT,
+    "few_shot_seeds": _COUNT, "fixed_c": _POSITIVE, "fold_seeds": _COUNT, "folds": Bound(2),
+    "grad_clip": _POSITIVE, "head_hidden": _NONNEG, "in_channels": _COUNT,
     "keep_checkpoints": _COUNT, "kernel_size": _COUNT, "log_every": _COUNT, "lr": _POSITIVE,
     "max_gap_s": _POSITIVE, "max_points": _COUNT, "max_seconds": _POSITIVE,
     "max_train_windows": _COUNT, "n_augment": Bound(1, 8), "n_layers": _COUNT,

@@ -61,7 +61,7 @@ from relcon.data.tasks import Task
 from relcon.eval.fewshot import augmented_copies
 from relcon.eval.linear_probe import fit_linear
 from relcon.eval.metrics import score
-from relcon.eval.probes import FIXED_PROBES
+from relcon.eval.probes import FIXED_PROBES, check_fixed_c
 from relcon.eval.splits import split_subjects
 from relcon.models.encoder import WINDOW, EncoderConfig, ResNet1DEncoder
 from relcon.models.finetuned import TASK_TYPES, FinetunedModel
@@ -150,6 +150,8 @@ def finetune(
     if y.shape != (len(x),) or groups.shape != (len(x),):
         raise ValueError(f"y_train {y.shape} and groups_train {groups.shape} must be ({len(x)},)")
     _check_probe_settings(cfg)
+    if cfg.fixed_c is not None:  # the probe's own check, before any embedding
+        check_fixed_c(cfg.probe, task_type, cfg.fixed_c)
     device = pick_device(cfg.device)
     seed_everything(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -306,6 +308,11 @@ _DESCENT_ONLY = (
 
 def _check_probe_settings(cfg: FinetuneConfig) -> None:
     """Refuse settings the chosen way of training would ignore."""
+    if cfg.fixed_c is not None and cfg.probe != "linear_fixed":
+        raise ValueError(
+            f"{spell('fixed_c', cfg.fixed_c)} is the penalty of {spell('probe', 'linear_fixed')};"
+            f" not used with {spell('probe', cfg.probe)}"
+        )
     if cfg.probe == "none":
         if cfg.few_shot_augment:
             raise ValueError(
@@ -347,7 +354,7 @@ def _probe_model(
         y, groups = np.tile(y, cfg.few_shot_augment + 1), np.tile(groups, cfg.few_shot_augment + 1)
     z = encoder.embed(x, progress=progress, pooling=cfg.pooling)
     probe = fit_linear(cfg.probe, z, y, groups, task_type=task_type, seed=cfg.seed,
-                       val_fraction=cfg.val_fraction)  # fmt: skip
+                       val_fraction=cfg.val_fraction, fixed_c=cfg.fixed_c)  # fmt: skip
     model = FinetunedModel(
         encoder, task_type=task_type, classes=probe.classes, pooling=cfg.pooling
     ).to(next(encoder.parameters()).device)

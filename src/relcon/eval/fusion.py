@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from relcon.eval.probes import _check_inputs, _fit_one
+from relcon.eval.probes import _check_inputs, _fit_one, check_fixed_c
 
 __all__ = ["FUSED_PROBES", "fit_predict_fused"]
 
@@ -32,6 +32,7 @@ def fit_predict_fused(
     seed: int = 0,
     val_fraction: float = 0.25,
     val_folds: int = 1,
+    fixed_c: float | None = None,
 ) -> tuple[np.ndarray, dict]:
     """One probe per block of features, their outputs combined (late fusion).
 
@@ -51,8 +52,8 @@ def fit_predict_fused(
     ----------
     blocks_train, blocks_test : sequence of np.ndarray
         ``(N, F_b)`` and ``(M, F_b)`` features of every block, the same windows in the same order.
-    y_train, groups_train, task_type, seed, val_fraction, val_folds
-        As for :func:`relcon.eval.probes.fit_predict`.
+    y_train, groups_train, task_type, seed, val_fraction, val_folds, fixed_c
+        As for :func:`relcon.eval.probes.fit_predict` (one ``fixed_c`` for every block).
 
     Returns
     -------
@@ -90,7 +91,8 @@ def fit_predict_fused(
     if len({len(x_test) for *_, x_test in blocks}) > 1:
         raise ValueError("every block must hold the same test windows (their lengths differ)")
     classify = task_type == "classification"
-    kw = {"seed": seed, "val_fraction": val_fraction, "val_folds": val_folds}
+    check_fixed_c(probe, task_type, fixed_c)
+    kw = {"seed": seed, "val_fraction": val_fraction, "val_folds": val_folds, "fixed_c": fixed_c}
     outs, infos = [], []
     for checked in blocks:
         out, info = _fit_one(probe, *checked, task_type, log_proba=classify, **kw)

@@ -157,6 +157,11 @@ def resolve_features_protocol(cfg: EvalConfig, *, model_object: bool = False) ->
             "one of hand-crafted features: it needs features 'model' or 'random' and protocol "
             f"{' or '.join(FUSED_PROBES)}, not {features!r} with {protocol!r}"
         )
+    if cfg.fixed_c is not None and protocol != "linear_fixed":
+        raise ValueError(
+            f"{spell('fixed_c', cfg.fixed_c)} sets the penalty of protocol 'linear_fixed'; "
+            f"protocol {protocol!r} does not use it"
+        )
     if cfg.val_folds != 1 and (protocol == "finetune" or protocol in FIXED_PROBES):
         raise ValueError(
             f"{spell('val_folds', cfg.val_folds)} cross-validates a probe's choice of its "
@@ -187,8 +192,11 @@ def protocol_label(protocol: str, cfg: EvalConfig) -> str:
     probe chose its hyperparameter by cross-validation over 4 inner folds
     (``cfg.val_folds``), so that both choices of one probe can be reported side by side;
     ``"linear_fixed+aug8"`` when few-shot draws add 8 augmented copies of each labelled window
-    (``cfg.few_shot_augment``)."""
+    (``cfg.few_shot_augment``); ``"linear_fixed-C0.03"`` with another penalty than the
+    default (``cfg.fixed_c``)."""
     label = protocol if cfg.val_folds == 1 else f"{protocol}-cv{cfg.val_folds}"
+    if cfg.fixed_c is not None:
+        label = f"{label}-C{cfg.fixed_c:g}"
     return f"{label}+aug{cfg.few_shot_augment}" if cfg.few_shot_augment else label
 
 
@@ -352,6 +360,7 @@ def _make_trainer(
             seed=seed,
             val_fraction=cfg.val_fraction,
             val_folds=cfg.val_folds,
+            fixed_c=cfg.fixed_c,
         )
         if len(train) < n_all:
             info["train_subsample"] = (
@@ -458,6 +467,12 @@ def evaluate_task(
         from relcon.eval import adapt
 
         plan = adapt.plan_adapt(cfg, features, meta)
+    if cfg.fixed_c is not None and task.task_type != "classification":
+        raise ValueError(
+            f"{spell('fixed_c', cfg.fixed_c)} is the logistic penalty of 'linear_fixed' for "
+            f"classification; task {task.name!r} is a {task.task_type} task (its ridge penalty "
+            "is fixed: relcon.eval.probes.FIXED_ALPHA)"
+        )
     task, notes, left_out = select_subjects(task, cfg, meta)
     if features == "model" and not cfg.model:
         notes.append(

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from relcon.eval.probes import _check_inputs, _fit_one
+from relcon.eval.probes import _check_inputs, _fit_one, check_fixed_c
 
 __all__ = ["LINEAR_PROBES", "LinearProbe", "fit_linear"]
 
@@ -87,6 +87,7 @@ def fit_linear(
     seed: int = 0,
     val_fraction: float = 0.25,
     val_folds: int = 1,
+    fixed_c: float | None = None,
 ) -> LinearProbe:
     """Fit a linear ``probe`` as :func:`relcon.eval.probes.fit_predict` would, and keep it.
 
@@ -97,7 +98,7 @@ def fit_linear(
         groups_train: ``(N,)`` subject of every window (the probes that choose a
             hyperparameter choose it on validation subjects drawn from these).
         task_type: ``"classification"`` or ``"regression"``.
-        seed, val_fraction, val_folds: as :func:`~relcon.eval.probes.fit_predict`.
+        seed, val_fraction, val_folds, fixed_c: as :func:`~relcon.eval.probes.fit_predict`.
 
     Returns:
         The :class:`LinearProbe`; its predictions on any features equal those of
@@ -107,8 +108,9 @@ def fit_linear(
         raise ValueError(f"probe {probe!r} is not linear; choose one of {LINEAR_PROBES}")
     x_train = np.asarray(x_train)
     checked = _check_inputs(probe, task_type, x_train, y_train, groups_train, x_train[:1])
+    check_fixed_c(probe, task_type, fixed_c)
     fitted: dict = {}
-    kw = {"seed": seed, "val_fraction": val_fraction, "val_folds": val_folds}
+    kw = {"seed": seed, "val_fraction": val_fraction, "val_folds": val_folds, "fixed_c": fixed_c}
     _, info = _fit_one(probe, *checked, task_type, fitted=fitted, **kw)
     scaler = fitted["scaler"]
     weight = fitted["weight"] / scaler.scale_[None, :]  # the scaler folded into the map

@@ -124,6 +124,7 @@ __all__ = [
     "RF_N_ESTIMATORS",
     "RF_SELECTION_ESTIMATORS",
     "RIDGE_CLASSIFIER_ALPHAS",
+    "check_fixed_c",
     "fit_predict",
     "probe_folds",
     "ridge_path",
@@ -253,6 +254,8 @@ class _Problem:
     #: a dict that receives a linear probe's final fit (:func:`relcon.eval.linear_probe.fit_linear`):
     #: ``scaler``, and ``weight`` ``(K, F)`` / ``bias`` ``(K,)`` in standardised units
     fitted: dict | None = None
+    #: ``"linear_fixed"``'s inverse penalty (classification); None: :data:`FIXED_C`
+    fixed_c: float | None = None
 
     @property
     def classify(self) -> bool:
@@ -463,8 +466,9 @@ def _linear_fixed(p: _Problem) -> tuple[np.ndarray, dict]:
         ((w, b),) = ridge_path(xt, p.y_train, [FIXED_ALPHA])
         p.keep(w.T, b)
         return (xs @ w + b)[:, 0], {"hyperparameter": "alpha", "value": FIXED_ALPHA}
-    model = _fit_logistic(xt, p.y_train, FIXED_C, p.seed, max_iter=LOGISTIC_MAX_ITER)
-    return _classes_or_log_proba(model, xs, p), {"hyperparameter": "C", "value": FIXED_C}
+    c = FIXED_C if p.fixed_c is None else p.fixed_c
+    model = _fit_logistic(xt, p.y_train, c, p.seed, max_iter=LOGISTIC_MAX_ITER)
+    return _classes_or_log_proba(model, xs, p), {"hyperparameter": "C", "value": c}
 
 
 def _nearest_centroid(p: _Problem) -> tuple[np.ndarray, dict]:
@@ -552,6 +556,7 @@ def fit_predict(
     seed: int = 0,
     val_fraction: float = 0.25,
     val_folds: int = 1,
+    fixed_c: float | None = None,
 ) -> tuple[np.ndarray, dict]:
     """Fit ``probe`` on the training windows, choosing its hyperparameter on validation subjects.
 
@@ -577,6 +582,11 @@ def fit_predict(
         1: one split of ``val_fraction`` of the subjects. ``>= 2``: cross-validation over the
         training subjects in that many inner folds (every subject validated once; the scores of
         the pooled predictions choose; see "Validation split" in the module docstring).
+    fixed_c : float or None
+        The inverse penalty of ``"linear_fixed"`` for classification; None: :data:`FIXED_C`
+        (``relcon evaluate --fixed-c``). Hand-crafted features do better with a stronger
+        penalty than the embeddings (``docs/payoff.md``, section 13). An error with any other
+        probe or task type.
 
     Returns
     -------
@@ -602,8 +612,22 @@ def fit_predict(
         or fewer than 2 training subjects (probes that choose on validation subjects).
     """
     checked = _check_inputs(probe, task_type, x_train, y_train, groups_train, x_test)
-    kw = {"seed": seed, "val_fraction": val_fraction, "val_folds": val_folds}
+    check_fixed_c(probe, task_type, fixed_c)
+    kw = {"seed": seed, "val_fraction": val_fraction, "val_folds": val_folds, "fixed_c": fixed_c}
     return _fit_one(probe, *checked, task_type, **kw)
+
+
+def check_fixed_c(probe: str, task_type: str, fixed_c: float | None) -> None:
+    """Refuse a ``fixed_c`` that would not be used, or is not a positive finite number."""
+    if fixed_c is None:
+        return
+    if probe != "linear_fixed" or task_type != "classification":
+        raise ValueError(
+            f"fixed_c={fixed_c!r} is the inverse penalty of the 'linear_fixed' probe for "
+            f"classification; it is not used by probe {probe!r} on a {task_type} task"
+        )
+    if isinstance(fixed_c, bool) or not (np.isfinite(fixed_c) and fixed_c > 0):
+        raise ValueError(f"fixed_c must be a positive finite number, got {fixed_c!r}")
 
 
 def _fit_one(
@@ -619,10 +643,14 @@ def _fit_one(
     val_folds: int,
     log_proba: bool = False,
     fitted: dict | None = None,
+    fixed_c: float | None = None,
 ) -> tuple[np.ndarray, dict]:
-    """:func:`fit_predict` on checked inputs (``log_proba``, ``fitted``: see :class:`_Problem`)."""
+    """:func:`fit_predict` on checked inputs (``log_proba``, ``fitted``, ``fixed_c``: see
+    :class:`_Problem`)."""
     if probe in FIXED_PROBES:  # nothing to choose: every training window fits the probe
-        problem = _Problem(x_train, y_train, None, x_test, task_type, seed, log_proba, fitted)
+        problem = _Problem(
+            x_train, y_train, None, x_test, task_type, seed, log_proba, fitted, fixed_c
+        )
         return _fixed(probe, problem)
     fold, split_seed, problem = validation_folds(
         y_train, groups_train, task_type=task_type, folds=val_folds, val_fraction=val_fraction,
