@@ -150,8 +150,7 @@ def finetune(
     if y.shape != (len(x),) or groups.shape != (len(x),):
         raise ValueError(f"y_train {y.shape} and groups_train {groups.shape} must be ({len(x)},)")
     _check_probe_settings(cfg)
-    if cfg.fixed_c is not None:  # the probe's own check, before any embedding
-        check_fixed_c(cfg.probe, task_type, cfg.fixed_c)
+    check_fixed_c(cfg.probe, task_type, cfg.fixed_c)  # the probe's own check, before embedding
     device = pick_device(cfg.device)
     seed_everything(cfg.seed)
     rng = np.random.default_rng(cfg.seed)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from relcon.eval.probes import _check_inputs, _fit_one, check_fixed_c
+from relcon.eval.probes import _check_inputs, _fit_one
 
 __all__ = ["FUSED_PROBES", "fit_predict_fused"]
 
@@ -91,7 +91,6 @@ def fit_predict_fused(
     if len({len(x_test) for *_, x_test in blocks}) > 1:
         raise ValueError("every block must hold the same test windows (their lengths differ)")
     classify = task_type == "classification"
-    check_fixed_c(probe, task_type, fixed_c)
     kw = {"seed": seed, "val_fraction": val_fraction, "val_folds": val_folds, "fixed_c": fixed_c}
     outs, infos = [], []
     for checked in blocks:

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from relcon.eval.probes import _check_inputs, _fit_one, check_fixed_c
+from relcon.eval.probes import _check_inputs, _fit_one
 
 __all__ = ["LINEAR_PROBES", "LinearProbe", "fit_linear"]
 
@@ -108,7 +108,6 @@ def fit_linear(
         raise ValueError(f"probe {probe!r} is not linear; choose one of {LINEAR_PROBES}")
     x_train = np.asarray(x_train)
     checked = _check_inputs(probe, task_type, x_train, y_train, groups_train, x_train[:1])
-    check_fixed_c(probe, task_type, fixed_c)
     fitted: dict = {}
     kw = {"seed": seed, "val_fraction": val_fraction, "val_folds": val_folds, "fixed_c": fixed_c}
     _, info = _fit_one(probe, *checked, task_type, fitted=fitted, **kw)

@@ -612,7 +612,6 @@ def fit_predict(
         or fewer than 2 training subjects (probes that choose on validation subjects).
     """
     checked = _check_inputs(probe, task_type, x_train, y_train, groups_train, x_test)
-    check_fixed_c(probe, task_type, fixed_c)
     kw = {"seed": seed, "val_fraction": val_fraction, "val_folds": val_folds, "fixed_c": fixed_c}
     return _fit_one(probe, *checked, task_type, **kw)
 
@@ -646,7 +645,8 @@ def _fit_one(
     fixed_c: float | None = None,
 ) -> tuple[np.ndarray, dict]:
     """:func:`fit_predict` on checked inputs (``log_proba``, ``fitted``, ``fixed_c``: see
-    :class:`_Problem`)."""
+    :class:`_Problem`); the one place ``fixed_c`` is checked for every caller."""
+    check_fixed_c(probe, task_type, fixed_c)
     if probe in FIXED_PROBES:  # nothing to choose: every training window fits the probe
         problem = _Problem(
             x_train, y_train, None, x_test, task_type, seed, log_proba, fitted, fixed_c
