@@ -10,7 +10,7 @@ from relcon.config import EvalConfig
 from relcon.data.tasks import load_task
 from relcon.eval import harness
 from relcon.eval.features import handcrafted_features
-from relcon.eval.fewshot import augmented_copies
+from relcon.eval.fewshot import augmented_copies, augmented_labelled
 from task_fixtures import sine_task
 
 
@@ -31,6 +31,27 @@ def test_without_rotation_or_scaling_a_copy_is_a_circular_shift_of_its_own_windo
             assert len(found) == 1, (c, i)
             shifts.add(found[0])
     assert len(shifts) > 1  # the offsets are drawn, not one fixed shift
+
+
+def test_every_labelled_copy_carries_its_own_windows_label_and_subject():
+    """``augmented_labelled``: each copy is matched to its source by a fingerprint that
+    rotation, scaling and shifting leave unchanged (the sorted sample norms over their
+    largest), independently of the row order; its label and subject must be that window's."""
+    x = _windows(n=6, seed=3)
+    y, groups = np.array([2, 0, 1, 1, 0, 2]), np.array(["a", "b", "c", "d", "e", "f"])
+    xc, yc, gc = augmented_labelled(x, y, groups, 4, seed=[7, 1])
+    assert len(xc) == len(yc) == len(gc) == 24
+
+    def fingerprint(w):
+        norms = np.sort(np.linalg.norm(w.astype(np.float64), axis=1))
+        return norms / norms[-1]
+
+    sources = np.stack([fingerprint(w) for w in x])
+    for row in range(24):
+        source = np.argmin(np.abs(sources - fingerprint(xc[row])).sum(axis=1))
+        assert (yc[row], gc[row]) == (y[source], groups[source]), row
+    with pytest.raises(ValueError, match="differ in length: 6, 5, 6"):
+        augmented_labelled(x, y[:5], groups, 2)
 
 
 def test_a_copy_keeps_every_sample_norm_up_to_one_factor_per_copy():

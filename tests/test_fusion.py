@@ -34,22 +34,25 @@ def _blocks(seed=0, n=240, classes=4):
     return a, b, y, groups
 
 
-def test_fixed_probe_fusion_is_the_product_of_two_independent_logistic_fits():
-    """Against scikit-learn fitted from scratch on each standardised block (C = 1): the class
-    with the largest summed log-probability. L-BFGS stops at a gradient tolerance of 1e-4, so
-    the two fits' log-probabilities may differ by about 1e-3; the comparison is made where
-    the reference's top two classes are more than 0.05 apart (a difference over ten times the
-    sum of both blocks' errors), which is most windows."""
+@pytest.mark.parametrize("fixed_c", [None, (2.0, 0.05)])
+def test_fixed_probe_fusion_is_the_product_of_two_independent_logistic_fits(fixed_c):
+    """Against scikit-learn fitted from scratch on each standardised block (C = 1, or each
+    block's own C): the class with the largest summed log-probability. L-BFGS stops at a
+    gradient tolerance of 1e-4, so the two fits' log-probabilities may differ by about 1e-3;
+    the comparison is made where the reference's top two classes are more than 0.05 apart (a
+    difference over ten times the sum of both blocks' errors), which is most windows."""
     a, b, y, groups = _blocks()
     train, test = np.arange(200), np.arange(200, 240)
     pred, info = fit_predict_fused(
         "linear_fixed", [a[train], b[train]], y[train], groups[train], [a[test], b[test]],
-        task_type="classification",
+        task_type="classification", fixed_c=fixed_c,
     )  # fmt: skip
+    cs = fixed_c or (1.0, 1.0)
+    assert info["value"] == list(cs)
     total = 0.0
-    for x in (a, b):
+    for x, c in zip((a, b), cs, strict=True):
         scaler = StandardScaler().fit(x[train])
-        ref = LogisticRegression(C=1.0, max_iter=5000, tol=1e-10).fit(
+        ref = LogisticRegression(C=c, max_iter=5000, tol=1e-10).fit(
             scaler.transform(x[train]), y[train]
         )
         total = total + np.log(ref.predict_proba(scaler.transform(x[test])))
@@ -114,6 +117,12 @@ def test_fusion_refuses_probes_without_probabilities_and_mismatched_blocks():
                           task_type="classification")  # fmt: skip
     with pytest.raises(ValueError, match="at least 2 blocks"):
         fit_predict_fused("linear", [a], y, groups, [a], task_type="classification")
+    with pytest.raises(ValueError, match="fixed_c gives 3 values for 2 blocks"):
+        fit_predict_fused("linear_fixed", [a, b], y, groups, [a, b], task_type="classification",
+                          fixed_c=[1.0, 0.1, 0.1])  # fmt: skip
+    with pytest.raises(ValueError, match="fixed_c must be a positive"):
+        fit_predict_fused("linear_fixed", [a, b], y, groups, [a, b], task_type="classification",
+                          fixed_c=[1.0, -0.1])  # fmt: skip
     with pytest.raises(ValueError, match="same test windows"):
         fit_predict_fused("linear", [a, b], y, groups, [a[:5], b[:6]],
                           task_type="classification")  # fmt: skip
@@ -148,3 +157,39 @@ def test_evaluate_plus_handcrafted_fuses_the_embedding_with_handcrafted_features
     ):
         with pytest.raises(ValueError, match="plus_handcrafted=True fuses a probe"):
             evaluate(replace(bad, task=str(path)), tmp_path / "bad", progress=False)
+
+
+def test_handcrafted_fixed_c_is_the_hand_crafted_blocks_own_penalty(tmp_path):
+    """``handcrafted_fixed_c``: the fused fixed probe fits the embedding at ``fixed_c`` (here
+    its default) and the hand-crafted features at their own C; the run is named for it, and it
+    is refused where there is no hand-crafted block of a fixed probe to apply it to."""
+    path = sine_task(tmp_path, "syn", n_subjects=6, per=24, seed=0)
+    torch.manual_seed(0)
+    enc = ResNet1DEncoder(TINY_ENCODER)
+    run = tmp_path / "enc"
+    save_model(run, enc, "encoder", step=0, extra={"train_users": [], "method": "relcon"})
+    cfg = EvalConfig(model=str(run), folds=3, protocol="linear_fixed", plus_handcrafted=True,
+                     handcrafted_fixed_c=0.02)  # fmt: skip
+    task = load_task(path)
+    results, splits = evaluate_task(task, cfg, progress=False)
+    assert results["protocol"] == "linear_fixed-hcC0.02"
+    blocks = [enc.embed(task.X), handcrafted_features(task.X)]
+    for split in splits:
+        test = np.isin(np.arange(len(task.y)), split.index)
+        fit = [[x[~test] for x in blocks], task.y[~test], task.groups[~test]]
+        own, _ = fit_predict_fused("linear_fixed", *fit, [x[test] for x in blocks],
+                                   task_type="classification", fixed_c=[1.0, 0.02])  # fmt: skip
+        np.testing.assert_array_equal(split.y_pred, own)
+        assert split.scores["info"]["value"] == [1.0, 0.02]
+    for bad, names in (
+        (replace(cfg, plus_handcrafted=False), "protocol 'linear_fixed', not fused"),
+        (replace(cfg, protocol="linear"), "protocol 'linear'"),
+        (replace(cfg, model="", features="handcrafted", plus_handcrafted=False),
+         "hand-crafted features alone: fixed_c"),
+    ):  # fmt: skip
+        with pytest.raises(ValueError, match=r"handcrafted_fixed_c=0\.02 sets the penalty") as e:
+            evaluate(replace(bad, task=str(path)), tmp_path / "bad", progress=False)
+        assert names in str(e.value)
+    regression = sine_task(tmp_path, "reg", n_subjects=6, per=24, seed=0, regression=True)
+    with pytest.raises(ValueError, match=r"handcrafted_fixed_c=0\.02 is the logistic penalty"):
+        evaluate(replace(cfg, task=str(regression)), tmp_path / "reg_out", progress=False)

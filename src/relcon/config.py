@@ -259,6 +259,10 @@ class EvalConfig:
     #: hand-crafted features, the two combined (late fusion: the sum of their log-probabilities,
     #: or the mean of their predictions; relcon.eval.fusion): does the embedding add to them?
     plus_handcrafted: bool = False
+    #: plus_handcrafted with protocol linear_fixed: the inverse penalty of the hand-crafted
+    #: features' probe (None: fixed_c, as the embedding's; 0.01 to 0.03 suit them better:
+    #: docs/payoff.md, sections 13 and 14)
+    handcrafted_fixed_c: float | None = None
     folds: int = 5  # subject-wise folds (when the task has no fixed split)
     fold_seeds: int = 1  # repeat subject-wise k-fold with fold seeds seed, seed + 1, ...
     # which subjects are evaluated (saved with the results, so two runs can be matched):
@@ -510,8 +514,9 @@ SETTING_RULES: dict[str, Bound] = {
     "embed_hours": _POSITIVE, "encoder_lr": _POSITIVE, "epochs": _COUNT, "eval_every": _COUNT,
     "farthest": _NONNEG, "few_shot": _NONNEG, "few_shot_augment": _NONNEG,
     "few_shot_seeds": _COUNT, "fixed_c": _POSITIVE, "fold_seeds": _COUNT, "folds": Bound(2),
-    "grad_clip": _POSITIVE, "head_hidden": _NONNEG, "in_channels": _COUNT,
-    "keep_checkpoints": _COUNT, "kernel_size": _COUNT, "log_every": _COUNT, "lr": _POSITIVE,
+    "grad_clip": _POSITIVE, "handcrafted_fixed_c": _POSITIVE, "head_hidden": _NONNEG,
+    "in_channels": _COUNT, "keep_checkpoints": _COUNT, "kernel_size": _COUNT,
+    "log_every": _COUNT, "lr": _POSITIVE,
     "max_gap_s": _POSITIVE, "max_points": _COUNT, "max_seconds": _POSITIVE,
     "max_train_windows": _COUNT, "n_augment": Bound(1, 8), "n_layers": _COUNT,
     "num_workers": _NONNEG, "patience": _COUNT, "per_label": _COUNT, "pool_kernel": _COUNT,

@@ -57,6 +57,7 @@ __all__ = [
     "N_TARGET_BINS",
     "FewShotInfo",
     "augmented_copies",
+    "augmented_labelled",
     "few_shot_indices",
     "subject_scores_of",
     "target_bins",
@@ -329,3 +330,23 @@ def augmented_copies(
     rows = (np.arange(t)[None, :] - shift[:, None]) % t  # out[:, j] = rotated[:, j - shift]
     out = np.take_along_axis(out, rows[:, :, None], axis=1)
     return out.astype(x.dtype)
+
+
+def augmented_labelled(
+    x: np.ndarray, y: np.ndarray, groups: np.ndarray, copies: int, seed: int | Sequence[int] = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`augmented_copies` of labelled windows, each with its source's label and subject:
+    ``(windows, labels, subjects)`` of ``copies * N`` rows, to add to a probe's training
+    windows (``relcon evaluate`` and ``relcon finetune --few-shot-augment``).
+
+    >>> x = np.random.default_rng(0).normal(size=(3, 64, 3))
+    >>> xc, yc, gc = augmented_labelled(x, np.array([0, 1, 1]), np.array(["a", "a", "b"]), 2)
+    >>> xc.shape, yc.tolist(), gc.tolist()
+    ((6, 64, 3), [0, 1, 1, 0, 1, 1], ['a', 'a', 'b', 'a', 'a', 'b'])
+    """
+    y, groups = np.asarray(y), np.asarray(groups)
+    if not len(x) == len(y) == len(groups):
+        raise ValueError(
+            f"windows, labels and subjects differ in length: {len(x)}, {len(y)}, {len(groups)}"
+        )
+    return augmented_copies(x, copies, seed=seed), np.tile(y, copies), np.tile(groups, copies)

@@ -58,7 +58,7 @@ from torch import Tensor
 from relcon.config import FinetuneConfig, spell, to_dict
 from relcon.data.augmentations import random_augment
 from relcon.data.tasks import Task
-from relcon.eval.fewshot import augmented_copies
+from relcon.eval.fewshot import augmented_labelled
 from relcon.eval.linear_probe import fit_linear
 from relcon.eval.metrics import score
 from relcon.eval.probes import FIXED_PROBES, check_fixed_c
@@ -348,9 +348,8 @@ def _probe_model(
     the model's linear head."""
     n = len(x)
     if cfg.few_shot_augment:
-        copies = augmented_copies(x, cfg.few_shot_augment, seed=cfg.seed)
-        x = np.concatenate([x, copies])
-        y, groups = np.tile(y, cfg.few_shot_augment + 1), np.tile(groups, cfg.few_shot_augment + 1)
+        extra = augmented_labelled(x, y, groups, cfg.few_shot_augment, seed=cfg.seed)
+        x, y, groups = (np.concatenate(pair) for pair in zip((x, y, groups), extra, strict=True))
     z = encoder.embed(x, progress=progress, pooling=cfg.pooling)
     probe = fit_linear(cfg.probe, z, y, groups, task_type=task_type, seed=cfg.seed,
                        val_fraction=cfg.val_fraction, fixed_c=cfg.fixed_c)  # fmt: skip

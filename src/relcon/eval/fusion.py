@@ -32,7 +32,7 @@ def fit_predict_fused(
     seed: int = 0,
     val_fraction: float = 0.25,
     val_folds: int = 1,
-    fixed_c: float | None = None,
+    fixed_c: float | Sequence[float | None] | None = None,
 ) -> tuple[np.ndarray, dict]:
     """One probe per block of features, their outputs combined (late fusion).
 
@@ -52,8 +52,13 @@ def fit_predict_fused(
     ----------
     blocks_train, blocks_test : sequence of np.ndarray
         ``(N, F_b)`` and ``(M, F_b)`` features of every block, the same windows in the same order.
-    y_train, groups_train, task_type, seed, val_fraction, val_folds, fixed_c
-        As for :func:`relcon.eval.probes.fit_predict` (one ``fixed_c`` for every block).
+    y_train, groups_train, task_type, seed, val_fraction, val_folds
+        As for :func:`relcon.eval.probes.fit_predict`.
+    fixed_c : float, sequence or None
+        As for :func:`relcon.eval.probes.fit_predict`: one value for every block, or one per
+        block (``None`` in it: that block's default), so that each block keeps the penalty
+        that suits it (hand-crafted features want a stronger one than an embedding:
+        docs/payoff.md, section 13).
 
     Returns
     -------
@@ -73,6 +78,10 @@ def fit_predict_fused(
     ...                                task_type="classification")
     >>> pred.shape, len(info["blocks"])
     ((5,), 2)
+    >>> _, info = fit_predict_fused("linear_fixed", [a, b], y, g, [a[:5], b[:5]],
+    ...                             task_type="classification", fixed_c=[1.0, 0.03])
+    >>> info["value"]
+    [1.0, 0.03]
     """
     if probe not in FUSED_PROBES:
         raise ValueError(
@@ -91,10 +100,16 @@ def fit_predict_fused(
     if len({len(x_test) for *_, x_test in blocks}) > 1:
         raise ValueError("every block must hold the same test windows (their lengths differ)")
     classify = task_type == "classification"
-    kw = {"seed": seed, "val_fraction": val_fraction, "val_folds": val_folds, "fixed_c": fixed_c}
+    per_block = list(fixed_c) if isinstance(fixed_c, Sequence) else [fixed_c] * len(blocks)
+    if len(per_block) != len(blocks):
+        raise ValueError(
+            f"fixed_c gives {len(per_block)} values for {len(blocks)} blocks: give one value, "
+            "or one per block"
+        )
+    kw = {"seed": seed, "val_fraction": val_fraction, "val_folds": val_folds}
     outs, infos = [], []
-    for checked in blocks:
-        out, info = _fit_one(probe, *checked, task_type, log_proba=classify, **kw)
+    for checked, c in zip(blocks, per_block, strict=True):
+        out, info = _fit_one(probe, *checked, task_type, log_proba=classify, fixed_c=c, **kw)
         outs.append(out)
         infos.append(info)
     combined = np.sum(outs, axis=0) if classify else np.mean(outs, axis=0)

@@ -42,7 +42,7 @@ import numpy as np
 
 from relcon.config import EvalConfig, spell, to_dict
 from relcon.data.tasks import Task, load_task
-from relcon.eval.fewshot import augmented_copies, few_shot_indices, subject_scores_of
+from relcon.eval.fewshot import augmented_labelled, few_shot_indices, subject_scores_of
 from relcon.eval.fusion import FUSED_PROBES, fit_predict_fused
 from relcon.eval.metrics import score, spread, summarise
 from relcon.eval.probes import FIXED_PROBES, PROBES, fit_predict
@@ -162,6 +162,20 @@ def resolve_features_protocol(cfg: EvalConfig, *, model_object: bool = False) ->
             f"{spell('fixed_c', cfg.fixed_c)} sets the penalty of protocol 'linear_fixed'; "
             f"protocol {protocol!r} does not use it"
         )
+    if cfg.handcrafted_fixed_c is not None and not (
+        cfg.plus_handcrafted and protocol == "linear_fixed"
+    ):
+        alone = (
+            f"; hand-crafted features alone: {spell('fixed_c')}"
+            if features == "handcrafted"
+            else ""
+        )
+        raise ValueError(
+            f"{spell('handcrafted_fixed_c', cfg.handcrafted_fixed_c)} sets the penalty of the "
+            "hand-crafted features' probe fused with an embedding "
+            f"({spell('plus_handcrafted', True)}, protocol 'linear_fixed'); here protocol "
+            f"{protocol!r}{'' if cfg.plus_handcrafted else ', not fused'}{alone}"
+        )
     if cfg.val_folds != 1 and (protocol == "finetune" or protocol in FIXED_PROBES):
         raise ValueError(
             f"{spell('val_folds', cfg.val_folds)} cross-validates a probe's choice of its "
@@ -193,10 +207,13 @@ def protocol_label(protocol: str, cfg: EvalConfig) -> str:
     (``cfg.val_folds``), so that both choices of one probe can be reported side by side;
     ``"linear_fixed+aug8"`` when few-shot draws add 8 augmented copies of each labelled window
     (``cfg.few_shot_augment``); ``"linear_fixed-C0.03"`` with another penalty than the
-    default (``cfg.fixed_c``)."""
+    default (``cfg.fixed_c``), ``"linear_fixed-hcC0.01"`` with another for the hand-crafted
+    block of a fusion (``cfg.handcrafted_fixed_c``)."""
     label = protocol if cfg.val_folds == 1 else f"{protocol}-cv{cfg.val_folds}"
     if cfg.fixed_c is not None:
         label = f"{label}-C{cfg.fixed_c:g}"
+    if cfg.handcrafted_fixed_c is not None:
+        label = f"{label}-hcC{cfg.handcrafted_fixed_c:g}"
     return f"{label}+aug{cfg.few_shot_augment}" if cfg.few_shot_augment else label
 
 
@@ -283,14 +300,6 @@ def _features_for(features, all_feats, task, train, test, seed):
     return all_feats[train], all_feats[test]
 
 
-def _augmented(task: Task, sub: np.ndarray, cfg: EvalConfig, seed: list[int]):
-    """``cfg.few_shot_augment`` copies of the labelled windows ``sub``: (windows, labels,
-    subjects) for a trainer's ``extra``; ``seed`` is ``[cfg.seed, draw, split index]``."""
-    n = cfg.few_shot_augment
-    x = augmented_copies(task.X[sub], n, seed=seed)
-    return x, np.tile(task.y[sub], n), np.tile(task.groups[sub], n)
-
-
 def _few_shot(y, groups, k, seed, task_type):
     index, _ = few_shot_indices(
         y, groups, None if k == FEW_SHOT_ALL else k, seed, task_type=task_type
@@ -333,6 +342,10 @@ def _make_trainer(
     fused = isinstance(all_feats, list)
     fit = fit_predict_fused if fused else fit_predict
 
+    fixed_c = cfg.fixed_c  # fused: one per block, the hand-crafted block's own where set
+    if fused and cfg.handcrafted_fixed_c is not None:
+        fixed_c = [cfg.fixed_c, cfg.handcrafted_fixed_c]
+
     def run(train, test, seed, extra=None):
         n_all = len(train)
         if cfg.max_train_windows is not None and n_all > cfg.max_train_windows:
@@ -360,7 +373,7 @@ def _make_trainer(
             seed=seed,
             val_fraction=cfg.val_fraction,
             val_folds=cfg.val_folds,
-            fixed_c=cfg.fixed_c,
+            fixed_c=fixed_c,
         )
         if len(train) < n_all:
             info["train_subsample"] = (
@@ -467,9 +480,10 @@ def evaluate_task(
         from relcon.eval import adapt
 
         plan = adapt.plan_adapt(cfg, features, meta)
-    if cfg.fixed_c is not None and task.task_type != "classification":
+    set_c = next((n for n in ("fixed_c", "handcrafted_fixed_c") if getattr(cfg, n) is not None), "")
+    if set_c and task.task_type != "classification":
         raise ValueError(
-            f"{spell('fixed_c', cfg.fixed_c)} is the logistic penalty of 'linear_fixed' for "
+            f"{spell(set_c, getattr(cfg, set_c))} is the logistic penalty of 'linear_fixed' for "
             f"classification; task {task.name!r} is a {task.task_type} task (its ridge penalty "
             "is fixed: relcon.eval.probes.FIXED_ALPHA)"
         )
@@ -563,8 +577,10 @@ def evaluate_task(
                     )
                 ]
                 extra = None
-                if cfg.few_shot_augment and k != FEW_SHOT_ALL:
-                    extra = _augmented(task, sub, cfg, [cfg.seed, s, i_split])
+                if cfg.few_shot_augment and k != FEW_SHOT_ALL:  # seeded by draw and split
+                    labelled = task.X[sub], task.y[sub], task.groups[sub]
+                    n_copies, draw = cfg.few_shot_augment, [cfg.seed, s, i_split]
+                    extra = augmented_labelled(*labelled, n_copies, seed=draw)
                 pred_k, _ = trainer(sub, test, cfg.seed + s, extra)
                 per_subject = subject_scores_of(
                     task.task_type, task.y[test], pred_k, task.groups[test]
