@@ -28,7 +28,10 @@
 # embedding with the fixed probe, with and without AUGMENT copies; random weights with copies;
 # hand-crafted features with the fixed probe, with and without copies, and their nearest
 # centroid) with DRAWS (10) draws per k and FOLD_SEEDS (1) repetitions of the subject folds (the
-# copies' embedding is most of the time: about 4 s per split and draw on two cores).
+# copies' embedding is most of the time: about 4 s per split and draw on two cores), and
+# section 14's five: the fusion with copies at C = 1 for both blocks and with the hand-crafted
+# block at HC_C (`--handcrafted-fixed-c`), random weights fused alike, and hand-crafted
+# features alone at HC_C with copies and HC_C_PLAIN without (TASK_NAMES="..." runs a subset).
 # Every run leaves out the users either shipped model was pretrained on, so all share subjects
 # and folds. A run whose results.json exists is skipped (rerun to finish an interrupted campaign).
 set -uo pipefail
@@ -37,6 +40,8 @@ OUT=${OUT:-runs/e24}
 ADAPT_STEPS=${ADAPT_STEPS:-200}  # ADAPT_TASKS="spsw_har5 wisdm_har6": only these adapted
 FULL_ADAPT_BATCH=${FULL_ADAPT_BATCH:-16}  # anchors per step adapting the full-size model
 AUGMENT=${AUGMENT:-8}  # augmented copies per labelled window in the augmented runs (0: none)
+HC_C=${HC_C:-0.01}  # PRECISE: the hand-crafted probe's C with copies (fused or alone) ...
+HC_C_PLAIN=${HC_C_PLAIN:-0.03}  # ... and without copies (section 13: their best on WISDM)
 VAL_FOLDS=${VAL_FOLDS:-4}  # inner folds of the cross-validated choice (VAL_FOLDS=1: left out)
 MATCHED=(--exclude-users-of default relcon-wrist-small --device cpu --no-progress)
 COMMON=("${MATCHED[@]}" --few-shot 5 10 0 --few-shot-seeds 3)
@@ -87,10 +92,23 @@ precise() {  # precise TASK: section 11's few-label comparison again with DRAWS 
   run handcrafted_linear_fixed_aug$AUGMENT "$1" --features handcrafted "${fixed[@]}" "${aug[@]}"
   run handcrafted_linear_fixed "$1" --features handcrafted "${fixed[@]}"
   run handcrafted_nearest_centroid "$1" --features handcrafted --protocol nearest_centroid
+  # section 14: the fusion with each block at its own C (the hand-crafted block at HC_C, their
+  # best on WISDM with copies in section 13), against the shared C = 1, random weights fused
+  # alike, and hand-crafted features alone at their WISDM C (HC_C with copies, HC_C_PLAIN without)
+  local fused=(--pooling stages --plus-handcrafted) own=(--handcrafted-fixed-c "$HC_C")
+  run fused_linear_fixed_aug$AUGMENT "$1" --model default "${fused[@]}" "${fixed[@]}" "${aug[@]}"
+  run fused_linear_fixed_hcC${HC_C}_aug$AUGMENT "$1" --model default "${fused[@]}" "${own[@]}" \
+    "${fixed[@]}" "${aug[@]}"
+  run random_fused_linear_fixed_hcC${HC_C}_aug$AUGMENT "$1" --features random "${fused[@]}" \
+    "${own[@]}" "${fixed[@]}" "${aug[@]}"
+  run handcrafted_linear_fixed_C${HC_C}_aug$AUGMENT "$1" --features handcrafted \
+    --fixed-c "$HC_C" "${fixed[@]}" "${aug[@]}"
+  run handcrafted_linear_fixed_C$HC_C_PLAIN "$1" --features handcrafted --fixed-c "$HC_C_PLAIN" \
+    "${fixed[@]}"
 }
 
 mkdir -p "$OUT"
-TASK_NAMES=(spsw_har5 hapt_har6_uci hapt_har6 wisdm_har6)
+TASK_NAMES=(${TASK_NAMES:-spsw_har5 hapt_har6_uci hapt_har6 wisdm_har6})  # or a few of them
 if [ "${PRECISE:-0}" = 1 ]; then  # only precise(): OUT=runs/e24p PRECISE=1 bash ...
   COMMON=("${MATCHED[@]}" --few-shot 5 10 --few-shot-seeds "${DRAWS:-10}" \
     --fold-seeds "${FOLD_SEEDS:-1}")

@@ -1,0 +1,110 @@
+"""The fusion with each block at its own C, paired against its alternatives (docs/payoff.md, 14).
+
+Section 13 found the fixed probe's C = 1 too weak a penalty for hand-crafted features (their
+best on WISDM: C = 0.03, or 0.01 with 8 augmented copies). Section 10's fusion (the shipped
+model's stage-pooled embedding and hand-crafted features, one ``linear_fixed`` probe each, their
+log-probabilities summed) gave both blocks C = 1. ``relcon evaluate --handcrafted-fixed-c``
+gives the hand-crafted block its own. This script reads the runs that ``PRECISE=1 bash
+scripts/fewshot_campaign.sh`` writes under ``runs/e24p`` (10 draws per k, section 12's subjects
+and folds) and pairs, per test subject, the fusion at its own C (``fused_linear_fixed_hcC0.01_aug8``)
+with:
+
+* hand-crafted features alone at their WISDM C, with copies (C = 0.01) and without (C = 0.03);
+* hand-crafted features alone at their best C on the test subjects (section 13's grid, read from
+  ``runs/fixed_c``; with or without copies, whichever mean is higher: in their favour);
+* the recipe alone (the stage-pooled embedding, C = 1, 8 copies), the same fusion at C = 1 for
+  both blocks, and random weights fused as it is.
+
+It first checks that the hand-crafted runs made through ``relcon evaluate --fixed-c`` reproduce
+section 13's scores at the same C, subject by subject.
+
+    python scripts/fused_c_check.py --runs runs/e24p --grid runs/fixed_c --out runs/fused_c
+
+Writes ``fused_c.csv`` under ``--out``: task, k, the compared run, both means, the paired
+difference (fusion minus it), its bootstrap interval and the mark.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+from fixed_c_check import CS, METRIC, TASKS, mean_score, paired, same_scores
+
+#: the fusion at its own C, and what it is paired with (run folder, or (grid run, C))
+FUSED = "fused_linear_fixed_hcC0.01_aug8"
+AGAINST = (
+    "handcrafted_linear_fixed_C0.01_aug8",
+    "handcrafted_linear_fixed_C0.03",
+    "stages_linear_fixed_aug8",
+    "fused_linear_fixed_aug8",
+    "random_fused_linear_fixed_hcC0.01_aug8",
+)
+#: section 13's sweep files these runs must reproduce
+REPRODUCES = {
+    "handcrafted_linear_fixed_C0.01_aug8": "handcrafted_linear_fixed_aug8_C0.01.json",
+    "handcrafted_linear_fixed_C0.03": "handcrafted_linear_fixed_C0.03.json",
+}
+
+
+def read(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def best_handcrafted(grid: Path, task: str, k: int) -> tuple[str, dict]:
+    """Hand-crafted features at their best C on the test subjects (with or without copies)."""
+    options = {
+        f"{run} C={c:g} (best on the test subjects)": grid / task / f"{run}_C{c:g}.json"
+        for run in ("handcrafted_linear_fixed", "handcrafted_linear_fixed_aug8")
+        for c in CS
+    }
+    results = {name: read(path) for name, path in options.items() if path.exists()}
+    if len(results) != len(options):
+        raise FileNotFoundError(f"section 13's grid is incomplete under {grid / task}")
+    name = max(results, key=lambda n: mean_score(results[n], k))
+    return name, results[name]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", type=Path, default=Path("runs/e24p"))
+    ap.add_argument("--grid", type=Path, default=Path("runs/fixed_c"), help="section 13's sweep")
+    ap.add_argument("--out", type=Path, default=Path("runs/fused_c"))
+    args = ap.parse_args()
+    rows, checks = [], []
+    for task in TASKS:
+        fused = read(args.runs / task / FUSED / "results.json")
+        for run, sweep in REPRODUCES.items():
+            gap = max(
+                same_scores(read(args.runs / task / run / "results.json"),
+                            read(args.grid / task / sweep), k)
+                for k in (5, 10)
+            )  # fmt: skip
+            checks.append(f"{task} {run} against section 13's {sweep}: max |diff| {gap:.1e}")
+        for k in (5, 10):
+            against = [(run, read(args.runs / task / run / "results.json")) for run in AGAINST]
+            against.append(best_handcrafted(args.grid, task, k))
+            for name, other in against:
+                rows.append({"task": task, "k": k, "b": name, "mean_fused": mean_score(fused, k),
+                             "mean_b": mean_score(other, k), **paired(fused, other, k)})  # fmt: skip
+    print("\n".join(checks))
+    args.out.mkdir(parents=True, exist_ok=True)
+    with open(args.out / "fused_c.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["task", "k", "b", f"mean_{METRIC}_fused", f"mean_{METRIC}_b",
+                    "diff_fused_minus_b", "low", "high", "n_subjects", "mark_fused_vs_b"])  # fmt: skip
+        for r in rows:
+            w.writerow([r["task"], r["k"], r["b"], f"{r['mean_fused']:.4f}", f"{r['mean_b']:.4f}",
+                        f"{r['diff']:.4f}", f"{r['low']:.4f}", f"{r['high']:.4f}", r["n"],
+                        r["mark"]])  # fmt: skip
+    print(f"\n{FUSED} (fused) against each run, per test subject (fused minus it):")
+    for r in rows:
+        print(f"{r['task']:14} k={r['k']:<2} {r['mean_fused']:.3f} vs {r['mean_b']:.3f} "
+              f"{r['diff']:+.3f} [{r['low']:+.3f}, {r['high']:+.3f}] {r['mark']:4} {r['b']}")  # fmt: skip
+    print(f"\nwritten: {args.out / 'fused_c.csv'}")
+
+
+if __name__ == "__main__":
+    main()
