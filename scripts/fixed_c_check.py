@@ -17,6 +17,9 @@ per-subject scores: the script checks it and says so.
     python scripts/fixed_c_check.py --runs runs/e24p --out runs/fixed_c
     # two processes on two cores: --tasks wisdm_har6 spsw_har5 / --tasks hapt_har6_uci hapt_har6,
     # then the command above again to summarise (every run is read back from runs/fixed_c)
+    # below the grid, hand-crafted features only (docs/payoff.md, section 14):
+    python scripts/fixed_c_check.py --cs 0.001 0.003 --out runs/fixed_c_low \
+        --only handcrafted_linear_fixed handcrafted_linear_fixed_aug8
 
 Writes ``summary.json``, ``fixed_c.csv`` (each C against C = 1) and ``fixed_c_controls.csv``
 (the copies against C = 9 without them; the recipe against hand-crafted features at their best
@@ -86,12 +89,17 @@ def encoder_for(cfg: EvalConfig) -> torch.nn.Module | None:
 
 
 def run_all(
-    runs: Path, tasks_dir: Path | None, out: Path, cs: tuple[float, ...], tasks: list[str]
+    runs: Path,
+    tasks_dir: Path | None,
+    out: Path,
+    cs: tuple[float, ...],
+    tasks: list[str],
+    only: list[str],
 ) -> list[dict]:
     rows = []
     for task_name in tasks:
         encoders: dict = {}
-        for run in RUNS:
+        for run in only:
             saved = json.loads((runs / task_name / run / "results.json").read_text())
             cfg = from_dict(EvalConfig, saved["config"], where=f"{run} config")
             task_file = Path(cfg.task) if tasks_dir is None else tasks_dir / Path(cfg.task).name
@@ -229,12 +237,14 @@ def main() -> None:
                     help="where the task files are (default: the path each run recorded)")  # fmt: skip
     ap.add_argument("--out", type=Path, default=Path("runs/fixed_c"))
     ap.add_argument("--cs", type=float, nargs="+", default=list(CS))
+    ap.add_argument("--only", nargs="+", default=list(RUNS), choices=RUNS,
+                    help="these runs only (section 14: the hand-crafted ones below the grid)")  # fmt: skip
     ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS,
                     help="run these tasks only (e.g. two processes on two cores)")  # fmt: skip
     args = ap.parse_args()
     cs = tuple(sorted(set(args.cs) | {1.0}))
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    rows = run_all(args.runs, args.tasks_dir, args.out, cs, args.tasks)
+    rows = run_all(args.runs, args.tasks_dir, args.out, cs, args.tasks, args.only)
     table, checks, controls = summarise(rows, cs)
     print("\n".join(checks))
     atomic_write_json(

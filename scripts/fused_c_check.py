@@ -10,15 +10,19 @@ and folds) and pairs, per test subject, the fusion at its own C (``fused_linear_
 with:
 
 * hand-crafted features alone at their WISDM C, with copies (C = 0.01) and without (C = 0.03);
-* hand-crafted features alone at their best C on the test subjects (section 13's grid, read from
-  ``runs/fixed_c``; with or without copies, whichever mean is higher: in their favour);
+* hand-crafted features alone at their best C on the test subjects (section 13's sweep, read
+  from ``runs/fixed_c``, and C = 0.001 and 0.003 below it from ``runs/fixed_c_low``; with or
+  without copies, whichever mean is higher: in their favour);
 * the recipe alone (the stage-pooled embedding, C = 1, 8 copies), the same fusion at C = 1 for
   both blocks, and random weights fused as it is.
 
 It first checks that the hand-crafted runs made through ``relcon evaluate --fixed-c`` reproduce
 section 13's scores at the same C, subject by subject.
 
-    python scripts/fused_c_check.py --runs runs/e24p --grid runs/fixed_c --out runs/fused_c
+    python scripts/fixed_c_check.py --cs 0.001 0.003 --out runs/fixed_c_low \
+        --only handcrafted_linear_fixed handcrafted_linear_fixed_aug8
+    python scripts/fused_c_check.py --runs runs/e24p --grid runs/fixed_c runs/fixed_c_low \
+        --out runs/fused_c
 
 Writes ``fused_c.csv`` under ``--out``: task, k, the compared run, both means, the paired
 difference (fusion minus it), its bootstrap interval and the mark.
@@ -53,16 +57,19 @@ def read(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def best_handcrafted(grid: Path, task: str, k: int) -> tuple[str, dict]:
-    """Hand-crafted features at their best C on the test subjects (with or without copies)."""
-    options = {
-        f"{run} C={c:g} (best on the test subjects)": grid / task / f"{run}_C{c:g}.json"
-        for run in ("handcrafted_linear_fixed", "handcrafted_linear_fixed_aug8")
-        for c in CS
-    }
-    results = {name: read(path) for name, path in options.items() if path.exists()}
-    if len(results) != len(options):
-        raise FileNotFoundError(f"section 13's grid is incomplete under {grid / task}")
+def best_handcrafted(grids: list[Path], task: str, k: int) -> tuple[str, dict]:
+    """Hand-crafted features at their best C on the test subjects, with or without copies,
+    among every C of section 13's sweep (``grids``: its folders, e.g. the grid and the values
+    below it)."""
+    results = {}
+    for run in ("handcrafted_linear_fixed", "handcrafted_linear_fixed_aug8"):
+        for grid in grids:
+            for path in (grid / task).glob(f"{run}_C*.json"):
+                c = float(path.stem.removeprefix(f"{run}_C"))
+                results[f"{run} C={c:g} (best on the test subjects)"] = read(path)
+    missing = [c for c in CS if not any(f"C={c:g} " in name for name in results)]
+    if missing:
+        raise FileNotFoundError(f"section 13's grid lacks C = {missing} under {grids} for {task}")
     name = max(results, key=lambda n: mean_score(results[n], k))
     return name, results[name]
 
@@ -70,7 +77,8 @@ def best_handcrafted(grid: Path, task: str, k: int) -> tuple[str, dict]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=Path, default=Path("runs/e24p"))
-    ap.add_argument("--grid", type=Path, default=Path("runs/fixed_c"), help="section 13's sweep")
+    ap.add_argument("--grid", type=Path, nargs="+", default=[Path("runs/fixed_c")],
+                    help="section 13's sweep (and its values below the grid)")  # fmt: skip
     ap.add_argument("--out", type=Path, default=Path("runs/fused_c"))
     args = ap.parse_args()
     rows, checks = [], []
@@ -79,7 +87,7 @@ def main() -> None:
         for run, sweep in REPRODUCES.items():
             gap = max(
                 same_scores(read(args.runs / task / run / "results.json"),
-                            read(args.grid / task / sweep), k)
+                            read(args.grid[0] / task / sweep), k)
                 for k in (5, 10)
             )  # fmt: skip
             checks.append(f"{task} {run} against section 13's {sweep}: max |diff| {gap:.1e}")
