@@ -37,7 +37,7 @@ from pathlib import Path
 
 from fixed_c_check import CS, METRIC, TASKS, mean_score, paired, same_scores
 
-#: the fusion at its own C, and what it is paired with (run folder, or (grid run, C))
+#: the fusion at its own C, and the runs (folders under --runs) it is paired with
 FUSED = "fused_linear_fixed_hcC0.01_aug8"
 AGAINST = (
     "handcrafted_linear_fixed_C0.01_aug8",
@@ -77,7 +77,8 @@ def best_handcrafted(grids: list[Path], task: str, k: int) -> tuple[str, dict]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=Path, default=Path("runs/e24p"))
-    ap.add_argument("--grid", type=Path, nargs="+", default=[Path("runs/fixed_c")],
+    ap.add_argument("--grid", type=Path, nargs="+",
+                    default=[Path("runs/fixed_c"), Path("runs/fixed_c_low")],
                     help="section 13's sweep (and its values below the grid)")  # fmt: skip
     ap.add_argument("--out", type=Path, default=Path("runs/fused_c"))
     args = ap.parse_args()
