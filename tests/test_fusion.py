@@ -34,7 +34,7 @@ def _blocks(seed=0, n=240, classes=4):
     return a, b, y, groups
 
 
-@pytest.mark.parametrize("fixed_c", [None, (2.0, 0.05)])
+@pytest.mark.parametrize("fixed_c", [None, (2.0, 0.05), np.array([0.3, 4.0])])
 def test_fixed_probe_fusion_is_the_product_of_two_independent_logistic_fits(fixed_c):
     """Against scikit-learn fitted from scratch on each standardised block (C = 1, or each
     block's own C): the class with the largest summed log-probability. L-BFGS stops at a
@@ -47,7 +47,7 @@ def test_fixed_probe_fusion_is_the_product_of_two_independent_logistic_fits(fixe
         "linear_fixed", [a[train], b[train]], y[train], groups[train], [a[test], b[test]],
         task_type="classification", fixed_c=fixed_c,
     )  # fmt: skip
-    cs = fixed_c or (1.0, 1.0)
+    cs = (1.0, 1.0) if fixed_c is None else tuple(fixed_c)
     assert info["value"] == list(cs)
     total = 0.0
     for x, c in zip((a, b), cs, strict=True):

@@ -32,7 +32,7 @@ def fit_predict_fused(
     seed: int = 0,
     val_fraction: float = 0.25,
     val_folds: int = 1,
-    fixed_c: float | Sequence[float | None] | None = None,
+    fixed_c: float | Sequence[float | None] | np.ndarray | None = None,
 ) -> tuple[np.ndarray, dict]:
     """One probe per block of features, their outputs combined (late fusion).
 
@@ -100,7 +100,7 @@ def fit_predict_fused(
     if len({len(x_test) for *_, x_test in blocks}) > 1:
         raise ValueError("every block must hold the same test windows (their lengths differ)")
     classify = task_type == "classification"
-    per_block = list(fixed_c) if isinstance(fixed_c, Sequence) else [fixed_c] * len(blocks)
+    per_block = list(fixed_c) if np.ndim(fixed_c) else [fixed_c] * len(blocks)  # list or array
     if len(per_block) != len(blocks):
         raise ValueError(
             f"fixed_c gives {len(per_block)} values for {len(blocks)} blocks: give one value, "

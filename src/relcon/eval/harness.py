@@ -578,9 +578,13 @@ def evaluate_task(
                 ]
                 extra = None
                 if cfg.few_shot_augment and k != FEW_SHOT_ALL:  # seeded by draw and split
-                    labelled = task.X[sub], task.y[sub], task.groups[sub]
-                    n_copies, draw = cfg.few_shot_augment, [cfg.seed, s, i_split]
-                    extra = augmented_labelled(*labelled, n_copies, seed=draw)
+                    extra = augmented_labelled(
+                        task.X[sub],
+                        task.y[sub],
+                        task.groups[sub],
+                        cfg.few_shot_augment,
+                        seed=[cfg.seed, s, i_split],
+                    )
                 pred_k, _ = trainer(sub, test, cfg.seed + s, extra)
                 per_subject = subject_scores_of(
                     task.task_type, task.y[test], pred_k, task.groups[test]
