@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from relcon.eval.features import feature_names, handcrafted_features
 from relcon.eval.metrics import classification_metrics, summarise
 from relcon.eval.probes import fit_predict, probe_folds
 from relcon.eval.splits import subject_folds
+from relcon.models.handcrafted import feature_names, handcrafted_features
 
 
 def test_features_match_a_per_window_loop():

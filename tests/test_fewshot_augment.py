@@ -9,8 +9,8 @@ import pytest
 from relcon.config import EvalConfig
 from relcon.data.tasks import load_task
 from relcon.eval import harness
-from relcon.eval.features import handcrafted_features
 from relcon.eval.fewshot import augmented_copies, augmented_labelled
+from relcon.models.handcrafted import handcrafted_features
 from task_fixtures import sine_task
 
 

@@ -14,10 +14,12 @@ from conftest import TINY_ENCODER
 from relcon.config import EvalConfig, FinetuneConfig
 from relcon.eval.fewshot import augmented_copies
 from relcon.eval.finetune import finetune, finetune_summary
+from relcon.eval.fusion import fit_predict_fused
 from relcon.eval.harness import resolve_features_protocol
 from relcon.eval.linear_probe import fit_linear
 from relcon.eval.probes import FIXED_ALPHA, FIXED_C, fit_predict
 from relcon.models.encoder import ResNet1DEncoder
+from relcon.models.handcrafted import handcrafted_features
 from relcon.models.hub import load, save_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -185,17 +187,17 @@ def test_probe_regression_and_settings_that_do_not_fit(encoder):
         )
 
 
-def test_a_model_saved_before_stage_pooling_loads_as_last(encoder, tmp_path):
+def test_a_model_saved_before_stage_pooling_and_fusion_loads_as_last_unfused(encoder, tmp_path):
     x, y, groups = _windows(8)
     cfg = FinetuneConfig(probe="nearest_centroid", device="cpu")
     model = finetune(x, y, groups, task_type="classification", encoder=encoder, cfg=cfg)
     save_model(tmp_path / "m", model)
     meta_file = tmp_path / "m" / "model.json"
     meta = json.loads(meta_file.read_text())
-    del meta["architecture"]["pooling"]
+    del meta["architecture"]["pooling"], meta["architecture"]["handcrafted"]
     meta_file.write_text(json.dumps(meta))
     loaded = load(tmp_path / "m")
-    assert loaded.pooling == "last"
+    assert loaded.pooling == "last" and loaded.handcrafted_head is None
     assert loaded.predict(x).tolist() == model.predict(x).tolist()
 
 
@@ -231,3 +233,118 @@ def test_probe_with_another_penalty_is_that_logistic_regression(encoder):
     with pytest.raises(ValueError, match="regression task"):
         finetune(x, np.linspace(0, 1, len(x)), groups, task_type="regression", encoder=encoder,
                  cfg=cfg)  # fmt: skip
+
+
+# ---- a fused probe kept as a model (relcon finetune --plus-handcrafted) ----------------------
+
+
+def _fused(encoder, x, y, groups, **settings):
+    cfg = FinetuneConfig(probe="linear_fixed", plus_handcrafted=True, device="cpu", **settings)
+    return finetune(x, y, groups, task_type="classification", encoder=encoder, cfg=cfg)
+
+
+def test_fused_model_sums_the_log_probabilities_of_two_logistic_regressions(encoder, tmp_path):
+    x, y, groups = _windows(10)
+    x_new, _, _ = _windows(11, n_subjects=2)
+    model = _fused(encoder, x, y, groups, pooling="stages", handcrafted_fixed_c=0.01)
+    # by hand: scikit-learn on each block standardised on its own, C = 1 and C = 0.01
+    with torch.no_grad():
+        z, z_new = (encoder.stage_means(torch.from_numpy(a)).numpy().astype(np.float64)
+                    for a in (x, x_new))  # fmt: skip
+    h, h_new = (handcrafted_features(a).astype(np.float64) for a in (x, x_new))
+    logp, spread = 0.0, 0.0
+    for (a, a_new), c in (((z, z_new), FIXED_C), ((h, h_new), 0.01)):
+        s, s_new = _standardised(a, a_new)
+        ref = LogisticRegression(C=c, max_iter=1000).fit(s, y)
+        logp = logp + ref.predict_log_proba(s_new)
+        spread += np.abs(ref.decision_function(s_new)).max()
+    out = model.outputs(x_new)
+    # each block's scores agree to L-BFGS's tolerance, 1e-3 of their spread; a log-softmax
+    # moves by at most twice its scores' largest error; the fused output is their sum
+    np.testing.assert_allclose(out, logp, atol=2e-3 * spread)
+    proba = model.predict_proba(x_new)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    assert model.info["handcrafted_probe"]["value"] == 0.01
+    summary = finetune_summary(model)
+    assert "fused with probe linear_fixed, C = 0.01 on the 62 hand-crafted features" in summary
+    # saved and loaded: the second head, and the same outputs
+    save_model(tmp_path / "m", model)
+    meta = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert meta["architecture"]["handcrafted"] is True
+    loaded = load(tmp_path / "m")
+    assert loaded.handcrafted_head is not None
+    np.testing.assert_allclose(loaded.outputs(x_new), out, rtol=1e-5, atol=1e-5)
+
+
+def test_fused_model_predicts_as_relcon_evaluate_fuses(encoder):
+    """The validation-chosen probe too: the same seed, validation subjects and choice of C."""
+    x, y, groups = _windows(12, n_subjects=8)
+    x_new, _, _ = _windows(13, n_subjects=3)
+    model = _fused(encoder, x, y, groups, few_shot_augment=0, seed=4)
+    z, z_new = (encoder.embed(a).astype(np.float64) for a in (x, x_new))
+    h, h_new = (handcrafted_features(a) for a in (x, x_new))
+    for probe in ("linear_fixed", "linear"):
+        if probe == "linear":
+            cfg = FinetuneConfig(probe="linear", plus_handcrafted=True, device="cpu", seed=4)
+            model = finetune(x, y, groups, task_type="classification", encoder=encoder, cfg=cfg)
+        pred, info = fit_predict_fused(
+            probe, [z, h], y, groups, [z_new, h_new], task_type="classification", seed=4
+        )
+        out = model.outputs(x_new)
+        top2 = np.sort(out, axis=1)[:, -2:]
+        clear = top2[:, 1] - top2[:, 0] > 1e-3 * np.abs(out).max()  # not a float32 near-tie
+        assert clear.mean() > 0.8
+        assert model.predict(x_new)[clear].tolist() == pred[clear].tolist(), probe
+        got = [model.info["probe"]["value"], model.info["handcrafted_probe"]["value"]]
+        assert got == info["value"], probe
+
+
+def test_fused_regression_is_the_mean_of_two_ridge_regressions(encoder):
+    x, _, groups = _windows(14)
+    amp = np.linspace(0.5, 2.0, len(x))
+    xa = x * amp[:, None, None]
+    cfg = FinetuneConfig(probe="linear_fixed", plus_handcrafted=True, device="cpu")
+    model = finetune(xa, amp, groups, task_type="regression", encoder=encoder, cfg=cfg)
+    preds = []
+    for a in (encoder.embed(xa).astype(np.float64), handcrafted_features(xa).astype(np.float64)):
+        s = _standardised(a)[0]
+        w = np.linalg.solve(s.T @ s + FIXED_ALPHA * np.eye(s.shape[1]), s.T @ (amp - amp.mean()))
+        preds.append(s @ w + amp.mean())
+    np.testing.assert_allclose(model.predict(xa), np.mean(preds, axis=0), atol=1e-4 * amp.max())
+
+
+def test_the_handcrafted_head_runs_in_float64_whatever_the_precision(encoder):
+    """Folded standardisation on features whose raw scales differ by orders of magnitude: in
+    bf16 (8 bits of mantissa) the head would be off by whole units; it is kept out of it."""
+    x, y, groups = _windows(15)
+    model = _fused(encoder, x, y, groups)
+    with torch.no_grad():  # the embedding's head silenced: only the hand-crafted one speaks
+        model.head.weight.zero_()
+        model.head.bias.zero_()
+    fp32, bf16 = model.outputs(x, precision="fp32"), model.outputs(x, precision="bf16")
+    np.testing.assert_allclose(bf16, fp32, rtol=0, atol=1e-5)
+    expected = torch.log_softmax(model.handcrafted_outputs(torch.from_numpy(x)), dim=1)
+    np.testing.assert_allclose(fp32, expected.numpy() - np.log(3), rtol=0, atol=1e-5)
+
+
+def test_fused_settings_that_do_not_fit(encoder):
+    x, y, groups = _windows(16)
+
+    def refused(match, task_type="classification", target=y, **settings):
+        with pytest.raises(ValueError, match=match):
+            finetune(x, target, groups, task_type=task_type, encoder=encoder,
+                     cfg=FinetuneConfig(device="cpu", **settings))  # fmt: skip
+
+    refused(r"plus_handcrafted=True .* give probe linear or linear_fixed",
+            plus_handcrafted=True)  # fmt: skip
+    refused(r"not 'nearest_centroid'", plus_handcrafted=True, probe="nearest_centroid")
+    refused(r"handcrafted_fixed_c=0\.01 .*, not fused", probe="linear_fixed",
+            handcrafted_fixed_c=0.01)  # fmt: skip
+    refused(r"here probe='linear'$", probe="linear", plus_handcrafted=True,
+            handcrafted_fixed_c=0.01)  # fmt: skip
+    refused("regression task", task_type="regression", target=np.linspace(0, 1, len(x)),
+            probe="linear_fixed", plus_handcrafted=True, handcrafted_fixed_c=0.01)  # fmt: skip
+    for name, value in (("plus_handcrafted", True), ("handcrafted_fixed_c", 0.01)):
+        cfg = EvalConfig(model="default", finetune=FinetuneConfig(**{name: value}))
+        with pytest.raises(ValueError, match=f"finetune.{name}=.* use {name}="):
+            resolve_features_protocol(cfg)

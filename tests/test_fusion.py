@@ -11,11 +11,11 @@ from sklearn.preprocessing import StandardScaler
 from conftest import TINY_ENCODER
 from relcon.config import EvalConfig
 from relcon.data.tasks import load_task
-from relcon.eval.features import handcrafted_features
 from relcon.eval.fusion import fit_predict_fused
 from relcon.eval.harness import evaluate, evaluate_task
 from relcon.eval.probes import fit_predict
 from relcon.models.encoder import ResNet1DEncoder
+from relcon.models.handcrafted import handcrafted_features
 from relcon.models.hub import save_model
 from task_fixtures import sine_task
 

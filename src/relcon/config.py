@@ -225,6 +225,13 @@ class FinetuneConfig:
     few_shot_augment: int = 0
     #: probe linear_fixed, classification: its inverse penalty (None: relcon.eval.probes.FIXED_C)
     fixed_c: float | None = None
+    #: probe linear or linear_fixed: a second probe of the windows' hand-crafted features joins
+    #: the model as a second head, the two combined as relcon evaluate --plus-handcrafted
+    #: combines them (the sum of their log-probabilities, or the mean of their predictions)
+    plus_handcrafted: bool = False
+    #: plus_handcrafted with probe linear_fixed: the hand-crafted probe's inverse penalty (None:
+    #: fixed_c, as the embedding's; the few-label recipe: 0.01, docs/payoff.md, section 14)
+    handcrafted_fixed_c: float | None = None
 
 
 @dataclass

@@ -35,12 +35,12 @@ from relcon.config import (
     to_dict,
 )
 from relcon.data.datasets import load_segments
-from relcon.eval.features import handcrafted_features
 from relcon.eval.metrics import summarise
 from relcon.eval.probes import probe_folds
 from relcon.io import atomic_path, atomic_write_json, environment_info
 from relcon.models.distance import MotifDistanceConfig
 from relcon.models.encoder import EncoderConfig, ResNet1DEncoder
+from relcon.models.handcrafted import handcrafted_features
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -13,9 +13,13 @@ One function, :func:`finetune`, trains in four ways:
   ``"nearest_centroid"``): no gradient descent and nothing held out; the probe is fitted on the
   embeddings of every window (and of ``few_shot_augment`` augmented copies of each,
   :func:`relcon.eval.fewshot.augmented_copies`) by :func:`relcon.eval.linear_probe.fit_linear`,
-  the fit ``relcon evaluate`` measures, and becomes the linear head. The recipe for a handful
-  of labels: ``probe="linear_fixed", pooling="stages", few_shot_augment=8``
-  (``docs/payoff.md``, section 11).
+  the fit ``relcon evaluate`` measures, and becomes the linear head. ``plus_handcrafted=True``
+  fits a second probe on the windows' hand-crafted features (with its own penalty,
+  ``handcrafted_fixed_c``) and keeps it as a second head, fused with the first as ``relcon
+  evaluate --plus-handcrafted`` fuses them. The recipe for a handful of labels:
+  ``probe="linear_fixed", pooling="stages", plus_handcrafted=True, handcrafted_fixed_c=0.01,
+  few_shot_augment=8`` (``docs/payoff.md``, section 14); without hand-crafted features,
+  ``probe="linear_fixed", pooling="stages", few_shot_augment=8`` (section 11).
 
 ``pooling="stages"`` (every mode) gives the head every stage's time-average
 (:meth:`~relcon.models.encoder.ResNet1DEncoder.stage_means`) instead of the last stage's.
@@ -59,12 +63,14 @@ from relcon.config import FinetuneConfig, spell, to_dict
 from relcon.data.augmentations import random_augment
 from relcon.data.tasks import Task
 from relcon.eval.fewshot import augmented_labelled
+from relcon.eval.fusion import FUSED_PROBES
 from relcon.eval.linear_probe import fit_linear
 from relcon.eval.metrics import score
 from relcon.eval.probes import FIXED_PROBES, check_fixed_c
 from relcon.eval.splits import split_subjects
 from relcon.models.encoder import WINDOW, EncoderConfig, ResNet1DEncoder
 from relcon.models.finetuned import TASK_TYPES, FinetunedModel
+from relcon.models.handcrafted import handcrafted_features
 from relcon.progress import progress_bar
 from relcon.train.common import pick_device, seed_everything
 
@@ -150,7 +156,8 @@ def finetune(
     if y.shape != (len(x),) or groups.shape != (len(x),):
         raise ValueError(f"y_train {y.shape} and groups_train {groups.shape} must be ({len(x)},)")
     _check_probe_settings(cfg)
-    check_fixed_c(cfg.probe, task_type, cfg.fixed_c)  # the probe's own check, before embedding
+    check_fixed_c(cfg.probe, task_type, cfg.fixed_c)  # the probe's own checks, before embedding
+    check_fixed_c(cfg.probe, task_type, cfg.handcrafted_fixed_c, "handcrafted_fixed_c")
     device = pick_device(cfg.device)
     seed_everything(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -312,6 +319,21 @@ def _check_probe_settings(cfg: FinetuneConfig) -> None:
             f"{spell('fixed_c', cfg.fixed_c)} is the penalty of {spell('probe', 'linear_fixed')};"
             f" not used with {spell('probe', cfg.probe)}"
         )
+    if cfg.plus_handcrafted and cfg.probe not in FUSED_PROBES:
+        raise ValueError(
+            f"{spell('plus_handcrafted', True)} keeps a probe of the hand-crafted features as a "
+            f"second head, fused with a probe of the embedding: give {spell('probe')} "
+            f"{' or '.join(FUSED_PROBES)} (not {cfg.probe!r}; their log-probabilities are summed)"
+        )
+    if cfg.handcrafted_fixed_c is not None and not (
+        cfg.plus_handcrafted and cfg.probe == "linear_fixed"
+    ):
+        raise ValueError(
+            f"{spell('handcrafted_fixed_c', cfg.handcrafted_fixed_c)} is the penalty of the "
+            f"hand-crafted probe of {spell('plus_handcrafted', True)} with "
+            f"{spell('probe', 'linear_fixed')}; here {spell('probe', cfg.probe)}"
+            f"{'' if cfg.plus_handcrafted else ', not fused'}"
+        )
     if cfg.probe == "none":
         if cfg.few_shot_augment:
             raise ValueError(
@@ -345,25 +367,35 @@ def _probe_model(
     """``cfg.probe``: the frozen ``encoder``'s embeddings (pooled as ``cfg.pooling``) of every
     window, and of ``cfg.few_shot_augment`` augmented copies of each, fit the probe
     (:func:`relcon.eval.linear_probe.fit_linear`: ``relcon evaluate``'s fit), whose map becomes
-    the model's linear head."""
+    the model's linear head; with ``cfg.plus_handcrafted`` the same windows' hand-crafted
+    features fit a second probe, the model's hand-crafted head (each block its own probe with
+    the same seed, as :func:`relcon.eval.fusion.fit_predict_fused` fits them)."""
     n = len(x)
     if cfg.few_shot_augment:
         extra = augmented_labelled(x, y, groups, cfg.few_shot_augment, seed=cfg.seed)
         x, y, groups = (np.concatenate(pair) for pair in zip((x, y, groups), extra, strict=True))
     z = encoder.embed(x, progress=progress, pooling=cfg.pooling)
-    probe = fit_linear(cfg.probe, z, y, groups, task_type=task_type, seed=cfg.seed,
-                       val_fraction=cfg.val_fraction, fixed_c=cfg.fixed_c)  # fmt: skip
+    fit = {"task_type": task_type, "seed": cfg.seed, "val_fraction": cfg.val_fraction}
+    probes = [fit_linear(cfg.probe, z, y, groups, fixed_c=cfg.fixed_c, **fit)]
+    if cfg.plus_handcrafted:
+        c = cfg.fixed_c if cfg.handcrafted_fixed_c is None else cfg.handcrafted_fixed_c
+        probes.append(fit_linear(cfg.probe, handcrafted_features(x), y, groups, fixed_c=c, **fit))
     model = FinetunedModel(
-        encoder, task_type=task_type, classes=probe.classes, pooling=cfg.pooling
-    ).to(next(encoder.parameters()).device)
+        encoder, task_type=task_type, classes=probes[0].classes, pooling=cfg.pooling,
+        handcrafted=cfg.plus_handcrafted,
+    ).to(next(encoder.parameters()).device)  # fmt: skip
     with torch.no_grad():
-        model.head.weight.copy_(torch.from_numpy(probe.weight))
-        model.head.bias.copy_(torch.from_numpy(probe.bias))
+        heads = [model.head, model.handcrafted_head][: len(probes)]
+        for head, probe in zip(heads, probes, strict=True):
+            head.weight.copy_(torch.from_numpy(probe.weight))
+            head.bias.copy_(torch.from_numpy(probe.bias))
+    kept = ("probe", "hyperparameter", "value", "selection")
     subjects = sorted(set(groups[:n].tolist()))
     model.info = {
         "config": to_dict(cfg),
         "pretrained_encoder": pretrained,
-        "probe": {k: probe.info[k] for k in ("probe", "hyperparameter", "value", "selection")},
+        "probe": {k: probes[0].info[k] for k in kept},
+        **({"handcrafted_probe": {k: probes[1].info[k] for k in kept}} if len(probes) > 1 else {}),
         "validation": None,
         "n_train_windows": n,
         "n_train_subjects": len(subjects),
@@ -371,7 +403,7 @@ def _probe_model(
         "n_val_windows": 0,
         "n_val_subjects": 0,
         "train_subjects": subjects,
-        "val_subjects": probe.info["val_subjects"],
+        "val_subjects": probes[0].info["val_subjects"],
     }
     return model.eval()
 
@@ -437,13 +469,22 @@ def finetune_summary(model: FinetunedModel) -> str:
         task = f"{info['n_task_windows']:,} windows / {info['n_task_subjects']} subjects"
         trained += f" (the task has {task})"
     if "probe" in info:  # relcon finetune --probe: fitted on every window, nothing held out
+
+        def value(p: dict) -> str:
+            return (
+                "" if p["hyperparameter"] is None else f", {p['hyperparameter']} = {p['value']:g}"
+            )
+
         p = info["probe"]
-        value = "" if p["hyperparameter"] is None else f", {p['hyperparameter']} = {p['value']:g}"
         copies = f" plus {info['n_copies']:,} augmented copies" if info["n_copies"] else ""
+        fused = ""
+        if "handcrafted_probe" in info:
+            h = info["handcrafted_probe"]
+            fused = f", fused with probe {h['probe']}{value(h)} on the 62 hand-crafted features"
         return (
-            f"probe {p['probe']}{value} on the frozen encoder's embedding (pooling "
-            f"{info['config']['pooling']}), {trained}{copies}; nothing held out, so no score: "
-            "measure the recipe on held-out subjects with relcon evaluate --few-shot"
+            f"probe {p['probe']}{value(p)} on the frozen encoder's embedding (pooling "
+            f"{info['config']['pooling']}){fused}, {trained}{copies}; nothing held out, so no "
+            "score: measure the recipe on held-out subjects with relcon evaluate --few-shot"
         )
     val = info.get("validation")
     if not val:

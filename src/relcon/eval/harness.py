@@ -45,7 +45,7 @@ from relcon.data.tasks import Task, load_task
 from relcon.eval.fewshot import augmented_labelled, few_shot_indices, subject_scores_of
 from relcon.eval.fusion import FUSED_PROBES, fit_predict_fused
 from relcon.eval.metrics import score, spread, summarise
-from relcon.eval.probes import FIXED_PROBES, PROBES, fit_predict
+from relcon.eval.probes import FIXED_PROBES, PROBES, check_fixed_c, fit_predict
 from relcon.eval.results import FEATURES, SCHEMA_VERSION, write_results
 from relcon.eval.splits import subject_folds
 from relcon.eval.subjects import select_subjects
@@ -188,6 +188,13 @@ def resolve_features_protocol(cfg: EvalConfig, *, model_object: bool = False) ->
             f"as a model's head; relcon evaluate measures the probe itself: use "
             f"{spell('protocol', cfg.finetune.probe)}"
         )
+    for name in ("plus_handcrafted", "handcrafted_fixed_c"):
+        if getattr(cfg.finetune, name) not in (False, None):
+            raise ValueError(
+                f"finetune.{name}={getattr(cfg.finetune, name)!r} is relcon finetune's way to "
+                f"keep a fused probe as a model; relcon evaluate measures the fusion itself: "
+                f"use {spell(name, getattr(cfg.finetune, name))}"
+            )
     if cfg.few_shot_augment and (
         features == "minirocket" or protocol == "finetune" or not any(cfg.few_shot)
     ):
@@ -275,7 +282,7 @@ def plan_splits(task: Task, cfg: EvalConfig) -> list[Split]:
 def _frozen_features(features: str, x: np.ndarray, cfg: EvalConfig, encoder, progress: bool):
     """Features of windows ``x``, or None for MiniRocket (fitted on each split's training
     windows)."""
-    from relcon.eval.features import handcrafted_features
+    from relcon.models.handcrafted import handcrafted_features
 
     if features == "handcrafted":
         return handcrafted_features(x)
@@ -480,13 +487,8 @@ def evaluate_task(
         from relcon.eval import adapt
 
         plan = adapt.plan_adapt(cfg, features, meta)
-    set_c = next((n for n in ("fixed_c", "handcrafted_fixed_c") if getattr(cfg, n) is not None), "")
-    if set_c and task.task_type != "classification":
-        raise ValueError(
-            f"{spell(set_c, getattr(cfg, set_c))} is the logistic penalty of 'linear_fixed' for "
-            f"classification; task {task.name!r} is a {task.task_type} task (its ridge penalty "
-            "is fixed: relcon.eval.probes.FIXED_ALPHA)"
-        )
+    for name in ("fixed_c", "handcrafted_fixed_c"):  # the protocol was checked above
+        check_fixed_c("linear_fixed", task.task_type, getattr(cfg, name), name, task.name)
     task, notes, left_out = select_subjects(task, cfg, meta)
     if features == "model" and not cfg.model:
         notes.append(

@@ -106,6 +106,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
+from relcon.config import spell
 from relcon.eval.metrics import classification_metrics, score
 from relcon.eval.probe_mlp import mlp_probe
 from relcon.eval.splits import subject_folds, validation_folds
@@ -616,17 +617,29 @@ def fit_predict(
     return _fit_one(probe, *checked, task_type, **kw)
 
 
-def check_fixed_c(probe: str, task_type: str, fixed_c: float | None) -> None:
-    """Refuse a ``fixed_c`` that would not be used, or is not a positive finite number."""
+def check_fixed_c(
+    probe: str, task_type: str, fixed_c: float | None, name: str = "fixed_c", task: str = ""
+) -> None:
+    """Refuse a ``fixed_c`` that would not be used, or is not a positive finite number: the one
+    check of every C a user sets (``name``: the setting that gave it, ``fixed_c`` or
+    ``handcrafted_fixed_c``, spelled as the user wrote it; ``task``: the task's name, for the
+    message)."""
     if fixed_c is None:
         return
-    if probe != "linear_fixed" or task_type != "classification":
+    given = spell(name, fixed_c)
+    if task_type != "classification":
         raise ValueError(
-            f"fixed_c={fixed_c!r} is the inverse penalty of the 'linear_fixed' probe for "
-            f"classification; it is not used by probe {probe!r} on a {task_type} task"
+            f"{given} is the logistic penalty of 'linear_fixed' for classification; "
+            f"{f'task {task!r}' if task else 'this'} is a {task_type} task (its ridge penalty "
+            "is fixed: relcon.eval.probes.FIXED_ALPHA)"
+        )
+    if probe != "linear_fixed":
+        raise ValueError(
+            f"{given} is the inverse penalty of the 'linear_fixed' probe; it is not used by "
+            f"probe {probe!r}"
         )
     if isinstance(fixed_c, bool) or not (np.isfinite(fixed_c) and fixed_c > 0):
-        raise ValueError(f"fixed_c must be a positive finite number, got {fixed_c!r}")
+        raise ValueError(f"{spell(name)} must be a positive finite number, got {fixed_c!r}")
 
 
 def _fit_one(

@@ -4,6 +4,12 @@
 it as ``model.safetensors`` + ``model.json`` (``"kind": "finetuned"``; ``info`` goes into
 ``model.json``) with ``save_model(folder, model)``, and ``relcon.load(folder)`` reads it back,
 e.g. for ``relcon predict``.
+
+A *fused* model (``handcrafted=True``; ``relcon finetune --probe linear_fixed
+--plus-handcrafted``) has a second linear head on the window's hand-crafted features
+(:func:`relcon.models.handcrafted.handcrafted_features`) and combines the two as ``relcon
+evaluate --plus-handcrafted`` does (:func:`relcon.eval.fusion.fit_predict_fused`): the sum of
+their log-probabilities, or the mean of their predictions.
 """
 
 from __future__ import annotations
@@ -12,9 +18,11 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from relcon.models.encoder import WINDOW, ResNet1DEncoder, check_pooling, run_windows
+from relcon.models.handcrafted import feature_names, handcrafted_features
 
 __all__ = ["TASK_TYPES", "FinetunedModel"]
 
@@ -32,7 +40,9 @@ class FinetunedModel(nn.Module):
 
     Shapes:
         - ``forward(x (B, T, 3)) -> (B, K)`` logits, or ``(B, 1)`` standardised values
-          (as :meth:`ResNet1DEncoder.forward`);
+          (as :meth:`ResNet1DEncoder.forward`); fused (``handcrafted=True``): the sum of the two
+          heads' log-probabilities (unnormalised log-probabilities of their product), or the
+          mean of their two values;
         - ``predict(x (N, 256, 3)) -> (N,)`` numpy class codes (as given to :func:`finetune`)
           or values in the target's units;
         - ``predict_proba(x (N, 256, 3)) -> (N, K)`` class probabilities, columns in the order
@@ -48,6 +58,12 @@ class FinetunedModel(nn.Module):
         pooling: what the head reads (:data:`~relcon.models.encoder.POOLINGS`): ``"last"``,
             the encoder's embedding (:meth:`~ResNet1DEncoder.forward`), or ``"stages"``,
             every stage's time-average (:meth:`~ResNet1DEncoder.stage_means`).
+        handcrafted: a second linear head, :attr:`handcrafted_head`, reads the window's 62
+            hand-crafted features (computed on the CPU from windows at 100 Hz, and
+            applied in float64 whatever ``precision`` the encoder runs at: their raw scales
+            differ by orders of magnitude) and is fused with the first (late fusion, as
+            :func:`relcon.eval.fusion.fit_predict_fused`). Fitted by a probe, never by
+            gradient descent: the features have no gradient here.
         info: free-form provenance saved with the model (config, history, subjects, ...).
 
     Example:
@@ -68,6 +84,7 @@ class FinetunedModel(nn.Module):
         target_std: float = 1.0,
         head_hidden: int = 0,
         pooling: str = "last",
+        handcrafted: bool = False,
         info: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
@@ -90,13 +107,38 @@ class FinetunedModel(nn.Module):
         self.info: dict[str, Any] = dict(info or {})
         self.encoder = encoder
         self.head = _make_head(encoder.pooled_dim(pooling), n_outputs, self.head_hidden)
+        self.handcrafted_head = nn.Linear(len(feature_names()), n_outputs) if handcrafted else None
+
+    @property
+    def handcrafted(self) -> bool:
+        """Whether the model is fused: a second head on the hand-crafted features."""
+        return self.handcrafted_head is not None
 
     def features(self, x: Tensor) -> Tensor:
         """``(B, T, 3)`` -> what the head reads, ``(B, encoder.pooled_dim(pooling))``."""
         return self.encoder(x) if self.pooling == "last" else self.encoder.stage_means(x)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.features(x))
+        out = self.head(self.features(x))
+        if self.handcrafted_head is None:
+            return out
+        hc = self.handcrafted_outputs(x)  # float64, on the CPU (some devices have no float64)
+        if self.classes_ is None:  # regression: the mean of the two predictions
+            return (out.float() + hc.float().to(out.device)) / 2
+        hc = F.log_softmax(hc, dim=1).float().to(out.device)
+        return F.log_softmax(out.float(), dim=1) + hc
+
+    def handcrafted_outputs(self, x: Tensor) -> Tensor:
+        """The hand-crafted head's outputs ``(B, K)`` (float64, on the CPU) for ``(B, T, 3)``
+        windows: :func:`~relcon.models.handcrafted.handcrafted_features` and the head, both in
+        float64 and outside any autocast."""
+        if self.handcrafted_head is None:
+            raise ValueError("this model has no hand-crafted head (handcrafted=False)")
+        h = torch.from_numpy(handcrafted_features(x.detach().float().cpu().numpy())).double()
+        head = self.handcrafted_head
+        w, b = (p.detach().cpu().double() for p in (head.weight, head.bias))
+        with torch.autocast("cpu", enabled=False):
+            return F.linear(h, w, b)
 
     @torch.no_grad()
     def outputs(

@@ -112,6 +112,7 @@ def _describe_finetuned(model: FinetunedModel) -> dict:
             "encoder": _to_dict(model.encoder.config),
             "head_hidden": model.head_hidden,
             "pooling": model.pooling,
+            "handcrafted": model.handcrafted,
             "n_outputs": model.head_out,
         },
         **_to_dict(model.info),  # what was fine-tuned on, its validation score, ...
@@ -132,6 +133,7 @@ def _build_finetuned(meta: dict) -> FinetunedModel:
         target_std=meta["target_std"],
         head_hidden=arch["head_hidden"],
         pooling=arch.get("pooling", "last"),  # models saved before stage pooling: "last"
+        handcrafted=arch.get("handcrafted", False),  # and before fused heads: none
         info={k: v for k, v in meta.items() if k not in reserved},
     )
 
