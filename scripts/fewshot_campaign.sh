@@ -31,7 +31,8 @@
 # copies' embedding is most of the time: about 4 s per split and draw on two cores), and
 # section 14's five: the fusion with copies at C = 1 for both blocks and with the hand-crafted
 # block at HC_C (`--handcrafted-fixed-c`), random weights fused alike, and hand-crafted
-# features alone at HC_C with copies and HC_C_PLAIN without (TASK_NAMES="..." runs a subset).
+# features alone at HC_C with copies and HC_C_PLAIN without; and section 15's fusion at the
+# hand-crafted Cs FUSED_CS, around HC_C (TASK_NAMES="..." runs a subset).
 # Every run leaves out the users either shipped model was pretrained on, so all share subjects
 # and folds. A run whose results.json exists is skipped (rerun to finish an interrupted campaign).
 set -uo pipefail
@@ -42,6 +43,7 @@ FULL_ADAPT_BATCH=${FULL_ADAPT_BATCH:-16}  # anchors per step adapting the full-s
 AUGMENT=${AUGMENT:-8}  # augmented copies per labelled window in the augmented runs (0: none)
 HC_C=${HC_C:-0.01}  # PRECISE: the hand-crafted probe's C with copies (fused or alone) ...
 HC_C_PLAIN=${HC_C_PLAIN:-0.03}  # ... and without copies (section 13: their best on WISDM)
+FUSED_CS=${FUSED_CS:-0.003 0.03}  # PRECISE: the fusion at these hand-crafted Cs too (section 15)
 VAL_FOLDS=${VAL_FOLDS:-4}  # inner folds of the cross-validated choice (VAL_FOLDS=1: left out)
 MATCHED=(--exclude-users-of default relcon-wrist-small --device cpu --no-progress)
 COMMON=("${MATCHED[@]}" --few-shot 5 10 0 --few-shot-seeds 3)
@@ -83,20 +85,17 @@ augmented() {  # augmented TASK: the fixed probe's few-shot draws with AUGMENT a
 }
 
 precise() {  # precise TASK: section 11's few-label comparison again with DRAWS draws per k and
-  # FOLD_SEEDS repetitions of the subject folds (PRECISE=1), for narrower paired intervals
+  # FOLD_SEEDS repetitions of the subject folds (PRECISE=1), for narrower paired intervals: the
+  # runs with copies (augmented(), the fusion at C = 1 for both blocks among them), and without
   local fixed=(--protocol linear_fixed) aug=(--few-shot-augment "$AUGMENT")
-  run stages_linear_fixed_aug$AUGMENT "$1" --model default --pooling stages "${fixed[@]}" "${aug[@]}"
+  augmented "$1"
   run stages_linear_fixed "$1" --model default --pooling stages "${fixed[@]}"
-  run random_stages_linear_fixed_aug$AUGMENT "$1" --features random --pooling stages \
-    "${fixed[@]}" "${aug[@]}"
-  run handcrafted_linear_fixed_aug$AUGMENT "$1" --features handcrafted "${fixed[@]}" "${aug[@]}"
   run handcrafted_linear_fixed "$1" --features handcrafted "${fixed[@]}"
   run handcrafted_nearest_centroid "$1" --features handcrafted --protocol nearest_centroid
   # section 14: the fusion with each block at its own C (the hand-crafted block at HC_C, their
   # best on WISDM with copies in section 13), against the shared C = 1, random weights fused
   # alike, and hand-crafted features alone at their WISDM C (HC_C with copies, HC_C_PLAIN without)
   local fused=(--pooling stages --plus-handcrafted) own=(--handcrafted-fixed-c "$HC_C")
-  run fused_linear_fixed_aug$AUGMENT "$1" --model default "${fused[@]}" "${fixed[@]}" "${aug[@]}"
   run fused_linear_fixed_hcC${HC_C}_aug$AUGMENT "$1" --model default "${fused[@]}" "${own[@]}" \
     "${fixed[@]}" "${aug[@]}"
   run random_fused_linear_fixed_hcC${HC_C}_aug$AUGMENT "$1" --features random "${fused[@]}" \
@@ -105,6 +104,10 @@ precise() {  # precise TASK: section 11's few-label comparison again with DRAWS 
     --fixed-c "$HC_C" "${fixed[@]}" "${aug[@]}"
   run handcrafted_linear_fixed_C$HC_C_PLAIN "$1" --features handcrafted --fixed-c "$HC_C_PLAIN" \
     "${fixed[@]}"
+  for c in $FUSED_CS; do  # section 15: the fusion's own hand-crafted C, swept around HC_C
+    run fused_linear_fixed_hcC${c}_aug$AUGMENT "$1" --model default "${fused[@]}" \
+      --handcrafted-fixed-c "$c" "${fixed[@]}" "${aug[@]}"
+  done
 }
 
 mkdir -p "$OUT"

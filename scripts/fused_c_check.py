@@ -14,7 +14,8 @@ with:
   from ``runs/fixed_c``, and C = 0.001 and 0.003 below it from ``runs/fixed_c_low``; with or
   without copies, whichever mean is higher: in their favour);
 * the recipe alone (the stage-pooled embedding, C = 1, 8 copies), the same fusion at C = 1 for
-  both blocks, and random weights fused as it is.
+  both blocks, and random weights fused as it is;
+* the same fusion with the hand-crafted block at C = 0.003 and 0.03 (section 15), where run.
 
 It first checks that the hand-crafted runs made through ``relcon evaluate --fixed-c`` reproduce
 section 13's scores at the same C, subject by subject.
@@ -46,6 +47,9 @@ AGAINST = (
     "fused_linear_fixed_aug8",
     "random_fused_linear_fixed_hcC0.01_aug8",
 )
+#: the same fusion at the neighbouring hand-crafted Cs (section 15; the campaign's FUSED_CS),
+#: paired with it where they were run
+SWEEP = ("fused_linear_fixed_hcC0.003_aug8", "fused_linear_fixed_hcC0.03_aug8")
 #: section 13's sweep files these runs must reproduce
 REPRODUCES = {
     "handcrafted_linear_fixed_C0.01_aug8": "handcrafted_linear_fixed_aug8_C0.01.json",
@@ -94,6 +98,8 @@ def main() -> None:
             checks.append(f"{task} {run} against section 13's {sweep}: max |diff| {gap:.1e}")
         for k in (5, 10):
             against = [(run, read(args.runs / task / run / "results.json")) for run in AGAINST]
+            swept = [(run, args.runs / task / run / "results.json") for run in SWEEP]
+            against += [(run, read(path)) for run, path in swept if path.exists()]
             against.append(best_handcrafted(args.grid, task, k))
             for name, other in against:
                 rows.append({"task": task, "k": k, "b": name, "mean_fused": mean_score(fused, k),

@@ -72,6 +72,12 @@ class FinetunedModel(nn.Module):
         (2,)
         >>> m.classes_.tolist()
         [0, 3, 7]
+        >>> fused = FinetunedModel(ResNet1DEncoder(), task_type="classification", classes=[0, 1],
+        ...                        handcrafted=True)
+        >>> fused.handcrafted_head.in_features  # the 62 hand-crafted features
+        62
+        >>> fused.predict_proba(np.zeros((2, 256, 3), dtype=np.float32)).sum(axis=1).round(6).tolist()
+        [1.0, 1.0]
     """
 
     def __init__(
