@@ -15,7 +15,11 @@ with:
   without copies, whichever mean is higher: in their favour);
 * the recipe alone (the stage-pooled embedding, C = 1, 8 copies), the same fusion at C = 1 for
   both blocks, and random weights fused as it is;
-* the same fusion with the hand-crafted block at C = 0.003 and 0.03 (section 15), where run.
+* the same fusion with the hand-crafted block at the other Cs of 0.003, 0.01 and 0.03 (section
+  15), where run.
+
+``--hc-c 0.03`` pairs the fusion at 0.03 instead (section 15), against random weights fused at
+0.03, and writes ``fused_c_hcC0.03.csv``.
 
 It first checks that the hand-crafted runs made through ``relcon evaluate --fixed-c`` reproduce
 section 13's scores at the same C, subject by subject.
@@ -38,18 +42,19 @@ from pathlib import Path
 
 from fixed_c_check import CS, METRIC, TASKS, mean_score, paired, same_scores
 
-#: the fusion at its own C, and the runs (folders under --runs) it is paired with
-FUSED = "fused_linear_fixed_hcC0.01_aug8"
+#: the fusion with its hand-crafted block at C (--hc-c; section 14: 0.01, section 15: 0.03)
+FUSED = "fused_linear_fixed_hcC{c:g}_aug8"
+#: the runs (folders under --runs) it is paired with; random weights fused at the same C
 AGAINST = (
     "handcrafted_linear_fixed_C0.01_aug8",
     "handcrafted_linear_fixed_C0.03",
     "stages_linear_fixed_aug8",
     "fused_linear_fixed_aug8",
-    "random_fused_linear_fixed_hcC0.01_aug8",
+    "random_fused_linear_fixed_hcC{c:g}_aug8",
 )
-#: the same fusion at the neighbouring hand-crafted Cs (section 15; the campaign's FUSED_CS),
-#: paired with it where they were run
-SWEEP = ("fused_linear_fixed_hcC0.003_aug8", "fused_linear_fixed_hcC0.03_aug8")
+#: the hand-crafted Cs of the fusion compared with each other where they were run (section 15;
+#: the campaign's HC_C and FUSED_CS)
+SWEEP = (0.003, 0.01, 0.03)
 #: section 13's sweep files these runs must reproduce
 REPRODUCES = {
     "handcrafted_linear_fixed_C0.01_aug8": "handcrafted_linear_fixed_aug8_C0.01.json",
@@ -85,10 +90,15 @@ def main() -> None:
                     default=[Path("runs/fixed_c"), Path("runs/fixed_c_low")],
                     help="section 13's sweep (and its values below the grid)")  # fmt: skip
     ap.add_argument("--out", type=Path, default=Path("runs/fused_c"))
+    ap.add_argument("--hc-c", type=float, default=0.01,
+                    help="the fusion's hand-crafted C: section 14's 0.01 or section 15's 0.03")  # fmt: skip
     args = ap.parse_args()
+    fused_run = FUSED.format(c=args.hc_c)
+    runs = [run.format(c=args.hc_c) for run in AGAINST]
+    runs += [FUSED.format(c=c) for c in SWEEP if c != args.hc_c]
     rows, checks = [], []
     for task in TASKS:
-        fused = read(args.runs / task / FUSED / "results.json")
+        fused = read(args.runs / task / fused_run / "results.json")
         for run, sweep in REPRODUCES.items():
             gap = max(
                 same_scores(read(args.runs / task / run / "results.json"),
@@ -97,16 +107,16 @@ def main() -> None:
             )  # fmt: skip
             checks.append(f"{task} {run} against section 13's {sweep}: max |diff| {gap:.1e}")
         for k in (5, 10):
-            against = [(run, read(args.runs / task / run / "results.json")) for run in AGAINST]
-            swept = [(run, args.runs / task / run / "results.json") for run in SWEEP]
-            against += [(run, read(path)) for run, path in swept if path.exists()]
+            paths = [(run, args.runs / task / run / "results.json") for run in runs]
+            against = [(run, read(path)) for run, path in paths if path.exists()]
             against.append(best_handcrafted(args.grid, task, k))
             for name, other in against:
                 rows.append({"task": task, "k": k, "b": name, "mean_fused": mean_score(fused, k),
                              "mean_b": mean_score(other, k), **paired(fused, other, k)})  # fmt: skip
     print("\n".join(checks))
     args.out.mkdir(parents=True, exist_ok=True)
-    with open(args.out / "fused_c.csv", "w", newline="") as f:
+    out = args.out / ("fused_c.csv" if args.hc_c == 0.01 else f"fused_c_hcC{args.hc_c:g}.csv")
+    with open(out, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["task", "k", "b", f"mean_{METRIC}_fused", f"mean_{METRIC}_b",
                     "diff_fused_minus_b", "low", "high", "n_subjects", "mark_fused_vs_b"])  # fmt: skip
@@ -114,11 +124,15 @@ def main() -> None:
             w.writerow([r["task"], r["k"], r["b"], f"{r['mean_fused']:.4f}", f"{r['mean_b']:.4f}",
                         f"{r['diff']:.4f}", f"{r['low']:.4f}", f"{r['high']:.4f}", r["n"],
                         r["mark"]])  # fmt: skip
-    print(f"\n{FUSED} (fused) against each run, per test subject (fused minus it):")
+    print(f"\n{fused_run} (fused) against each run, per test subject (fused minus it):")
     for r in rows:
         print(f"{r['task']:14} k={r['k']:<2} {r['mean_fused']:.3f} vs {r['mean_b']:.3f} "
               f"{r['diff']:+.3f} [{r['low']:+.3f}, {r['high']:+.3f}] {r['mark']:4} {r['b']}")  # fmt: skip
-    print(f"\nwritten: {args.out / 'fused_c.csv'}")
+    missing = sorted({run for run in runs for task in TASKS
+                      if not (args.runs / task / run / "results.json").exists()})  # fmt: skip
+    if missing:
+        print(f"\nnot run (left out of the pairs): {', '.join(missing)}")
+    print(f"\nwritten: {out}")
 
 
 if __name__ == "__main__":

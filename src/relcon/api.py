@@ -220,7 +220,7 @@ def finetune(
     :func:`relcon.eval.finetune.finetune_task`, the command's own function). With a handful of
     labels, ``probe="linear_fixed", pooling="stages", few_shot_augment=8`` fits ``relcon
     evaluate``'s fixed-strength probe on the frozen encoder's embedding instead and keeps it
-    as the head (nothing is held out); ``plus_handcrafted=True, handcrafted_fixed_c=0.01``
+    as the head (nothing is held out); ``plus_handcrafted=True, handcrafted_fixed_c=0.03``
     adds a probe of the windows' hand-crafted features as a second head, fused with the
     first as ``relcon evaluate --plus-handcrafted`` fuses them.
 

@@ -455,8 +455,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         "linear_fixed --pooling stages --few-shot-augment 8 instead fits the probe relcon "
         "evaluate measures (--protocol linear_fixed) on the frozen encoder's embedding and "
         "keeps it as the head (docs/payoff.md, section 11); --plus-handcrafted "
-        "--handcrafted-fixed-c 0.01 adds a probe of hand-crafted features as a second head, "
-        "fused as relcon evaluate --plus-handcrafted fuses them (section 14).",
+        "--handcrafted-fixed-c 0.03 adds a probe of hand-crafted features as a second head, "
+        "fused as relcon evaluate --plus-handcrafted fuses them (section 15).",
         {"flatten": ["finetune"]},
     )  # fmt: skip
     _run_flags(p)

@@ -230,7 +230,7 @@ class FinetuneConfig:
     #: combines them (the sum of their log-probabilities, or the mean of their predictions)
     plus_handcrafted: bool = False
     #: plus_handcrafted with probe linear_fixed: the hand-crafted probe's inverse penalty (None:
-    #: fixed_c, as the embedding's; the few-label recipe: 0.01, docs/payoff.md, section 14)
+    #: fixed_c, as the embedding's; the few-label recipe: 0.03, docs/payoff.md, section 15)
     handcrafted_fixed_c: float | None = None
 
 
@@ -267,8 +267,8 @@ class EvalConfig:
     #: or the mean of their predictions; relcon.eval.fusion): does the embedding add to them?
     plus_handcrafted: bool = False
     #: plus_handcrafted with protocol linear_fixed: the inverse penalty of the hand-crafted
-    #: features' probe (None: fixed_c, as the embedding's; 0.01 to 0.03 suit them better:
-    #: docs/payoff.md, sections 13 and 14)
+    #: features' probe (None: fixed_c, as the embedding's; the few-label recipe: 0.03,
+    #: docs/payoff.md, section 15)
     handcrafted_fixed_c: float | None = None
     folds: int = 5  # subject-wise folds (when the task has no fixed split)
     fold_seeds: int = 1  # repeat subject-wise k-fold with fold seeds seed, seed + 1, ...

@@ -17,8 +17,8 @@ One function, :func:`finetune`, trains in four ways:
   fits a second probe on the windows' hand-crafted features (with its own penalty,
   ``handcrafted_fixed_c``) and keeps it as a second head, fused with the first as ``relcon
   evaluate --plus-handcrafted`` fuses them. The recipe for a handful of labels:
-  ``probe="linear_fixed", pooling="stages", plus_handcrafted=True, handcrafted_fixed_c=0.01,
-  few_shot_augment=8`` (``docs/payoff.md``, section 14); without hand-crafted features,
+  ``probe="linear_fixed", pooling="stages", plus_handcrafted=True, handcrafted_fixed_c=0.03,
+  few_shot_augment=8`` (``docs/payoff.md``, section 15); without hand-crafted features,
   ``probe="linear_fixed", pooling="stages", few_shot_augment=8`` (section 11).
 
 ``pooling="stages"`` (every mode) gives the head every stage's time-average

@@ -189,11 +189,12 @@ def resolve_features_protocol(cfg: EvalConfig, *, model_object: bool = False) ->
             f"{spell('protocol', cfg.finetune.probe)}"
         )
     for name in ("plus_handcrafted", "handcrafted_fixed_c"):
-        if getattr(cfg.finetune, name) not in (False, None):
+        value = getattr(cfg.finetune, name)
+        if value not in (False, None):
             raise ValueError(
-                f"finetune.{name}={getattr(cfg.finetune, name)!r} is relcon finetune's way to "
-                f"keep a fused probe as a model; relcon evaluate measures the fusion itself: "
-                f"use {spell(name, getattr(cfg.finetune, name))}"
+                f"{spell(f'finetune.{name}', value)} is relcon finetune's way to keep a fused "
+                f"probe as a model; relcon evaluate measures the fusion itself: use "
+                f"{spell(name, value)}"
             )
     if cfg.few_shot_augment and (
         features == "minirocket" or protocol == "finetune" or not any(cfg.few_shot)
