@@ -125,21 +125,31 @@ def test_finetune_then_predict_cli(task_file, csvs, encoder_dir, tmp_path, capsy
     assert (df.prediction.to_numpy() == np.array(names)[probs.argmax(axis=1)]).all()
 
 
-def test_few_label_probe_then_predict_cli(task_file, csvs, encoder_dir, tmp_path, capsys):
-    """relcon finetune --probe: the few-label recipe kept as a model; relcon predict applies it."""
+@pytest.mark.parametrize("fused", [False, True])
+def test_few_label_probe_then_predict_cli(task_file, csvs, encoder_dir, tmp_path, capsys, fused):
+    """relcon finetune --probe: the few-label recipe kept as a model (fused with a probe of
+    hand-crafted features, or not); relcon predict applies it."""
     model = tmp_path / "probe"
+    hc = ["--plus-handcrafted", "--handcrafted-fixed-c", "0.03"] if fused else []
     rc = main(["finetune", "--task", str(task_file), "--model", str(encoder_dir), "--out",
                str(model), "--probe", "linear_fixed", "--pooling", "stages",
-               "--few-shot-augment", "2", "--device", "cpu", "--no-progress"])  # fmt: skip
-    assert rc == 0 and "probe linear_fixed, C = 1" in capsys.readouterr().out
+               "--few-shot-augment", "2", "--device", "cpu", "--no-progress", *hc])  # fmt: skip
+    printed = capsys.readouterr().out
+    assert rc == 0 and "probe linear_fixed, C = 1" in printed
+    assert ("fused with probe linear_fixed, C = 0.03" in printed) == fused
     meta = json.loads((model / "model.json").read_text())
     assert meta["architecture"]["pooling"] == "stages" and meta["config"]["few_shot_augment"] == 2
+    assert meta["architecture"]["handcrafted"] == fused and ("handcrafted_probe" in meta) == fused
     out = tmp_path / "pred.csv"
     rc = main(["predict", str(model), str(csvs["ms2"]), "--out", str(out), "--device", "cpu",
                "--no-progress", "--keep-nonwear"])  # fmt: skip
     assert rc == 0
     df = pd.read_csv(out)
     assert len(df) == int(60 // 2.56) and set(df.prediction) <= set(meta["label_names"])
+    probs = df.filter(regex=r"^prob_").to_numpy()
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-4)
+    codes = np.array(meta["classes"])[probs.argmax(axis=1)]  # columns in the order of classes
+    assert (df.prediction.to_numpy() == np.array(meta["label_names"])[codes]).all()
 
 
 def test_plot_cli(task_file, csvs, encoder_dir, tmp_path):
