@@ -280,13 +280,11 @@ def test_fused_model_predicts_as_relcon_evaluate_fuses(encoder):
     """The validation-chosen probe too: the same seed, validation subjects and choice of C."""
     x, y, groups = _windows(12, n_subjects=8)
     x_new, _, _ = _windows(13, n_subjects=3)
-    model = _fused(encoder, x, y, groups, few_shot_augment=0, seed=4)
     z, z_new = (encoder.embed(a).astype(np.float64) for a in (x, x_new))
     h, h_new = (handcrafted_features(a) for a in (x, x_new))
     for probe in ("linear_fixed", "linear"):
-        if probe == "linear":
-            cfg = FinetuneConfig(probe="linear", plus_handcrafted=True, device="cpu", seed=4)
-            model = finetune(x, y, groups, task_type="classification", encoder=encoder, cfg=cfg)
+        cfg = FinetuneConfig(probe=probe, plus_handcrafted=True, device="cpu", seed=4)
+        model = finetune(x, y, groups, task_type="classification", encoder=encoder, cfg=cfg)
         pred, info = fit_predict_fused(
             probe, [z, h], y, groups, [z_new, h_new], task_type="classification", seed=4
         )
