@@ -5,7 +5,8 @@ hand-crafted features of every window (NumPy, on the CPU, float64) beside the en
 embedding. This times :meth:`relcon.models.FinetunedModel.outputs` (what ``relcon predict``
 calls) for the same architecture with and without that head, interleaved (plain, fused, plain,
 fused, ...) in one process so both see the same machine load, and reports each one's median
-windows per second and their ratio, with the load average before and after.
+windows per second and their ratio, with the load average before and after. Batch size and
+precision are ``relcon predict``'s defaults (:class:`relcon.apps.batch.InferenceOptions`).
 
     python benchmarks/fused_predict_speed.py                     # full-size encoder, 4096 windows
     python benchmarks/fused_predict_speed.py --windows 1024 --repeats 3 --json out.json
@@ -26,6 +27,7 @@ import time
 import numpy as np
 import torch
 
+from relcon.apps.batch import InferenceOptions
 from relcon.models import FinetunedModel, ResNet1DEncoder
 from relcon.models.encoder import WINDOW
 
@@ -34,7 +36,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--windows", type=int, default=4096)
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--batch-size", type=int, default=512)
+    defaults = InferenceOptions()  # relcon predict's
+    ap.add_argument("--batch-size", type=int, default=defaults.batch_size)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--json", default="", help="write the figures to this file")
     args = ap.parse_args()
@@ -51,12 +54,12 @@ def main() -> None:
     x[:, :, 2] += 1.0  # gravity on one axis
     load_before = os.getloadavg()
     for m in models.values():  # warm-up
-        m.outputs(x[: args.batch_size], args.batch_size)
+        m.outputs(x[: args.batch_size], args.batch_size, defaults.precision)
     seconds: dict[str, list[float]] = {name: [] for name in models}
     for _ in range(args.repeats):
         for name, m in models.items():
             t0 = time.perf_counter()
-            m.outputs(x, args.batch_size)
+            m.outputs(x, args.batch_size, defaults.precision)
             seconds[name].append(time.perf_counter() - t0)
     rates = {name: args.windows / statistics.median(s) for name, s in seconds.items()}
     result = {
@@ -66,6 +69,7 @@ def main() -> None:
         "seconds": seconds,
         "windows": args.windows,
         "batch_size": args.batch_size,
+        "precision": defaults.precision,
         "threads": torch.get_num_threads(),
         "load_average_before": load_before,
         "load_average_after": os.getloadavg(),
